@@ -1,0 +1,679 @@
+//! The Bus: an in-memory fan-out of live streams, keyed by path (`live/<name>`).
+//!
+//! Each stream keeps its track configuration and a bounded ring of recent frames (the GOP
+//! cache) that always reaches back to the latest keyframe, so a new subscriber starts on a
+//! keyframe at once. Publishers push synchronously and never wait for subscribers: there is
+//! no per-subscriber queue, only a cursor into the shared ring. A subscriber whose cursor falls
+//! out of the ring skips to the newest keyframe (counted); one that keeps skipping (each skip
+//! within [`BusConfig::slow_subscriber_timeout`] of the last) for longer than that timeout is
+//! disconnected (counted). Frames are cloned as
+//! `Bytes` handles, never as payload. A publisher that drops and comes back within
+//! [`BusConfig::reconnect_grace`] keeps the stream's subscribers; its timestamps are rebased to
+//! continue the previous session's timeline.
+
+use crate::frame::Frame;
+use crate::time::MediaTime;
+use crate::track::Tracks;
+use dashmap::DashMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{watch, Notify};
+
+/// Bounds and timings of the Bus.
+#[derive(Clone, Debug)]
+pub struct BusConfig {
+    /// How long a stream outlives its publisher, waiting for it to reconnect.
+    pub reconnect_grace: Duration,
+    /// Hard bound on frames held per stream (the GOP cache may be cut short beyond it).
+    pub max_cache_frames: usize,
+    /// Hard bound on payload bytes held per stream.
+    pub max_cache_bytes: usize,
+    /// A subscriber that keeps skipping (skips less than this apart) for longer than this is disconnected.
+    pub slow_subscriber_timeout: Duration,
+    /// Most frames handed to a subscriber per delivery.
+    pub max_batch: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            reconnect_grace: Duration::from_secs(10),
+            max_cache_frames: 4096,
+            max_cache_bytes: 64 << 20,
+            slow_subscriber_timeout: Duration::from_secs(10),
+            max_batch: 64,
+        }
+    }
+}
+
+/// Counters over all streams, for metrics.
+#[derive(Debug, Default)]
+pub struct BusStats {
+    pub frames_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    /// Frames a slow subscriber never received because it skipped ahead.
+    pub frames_skipped: AtomicU64,
+    /// Times a subscriber skipped to a keyframe.
+    pub subscriber_skips: AtomicU64,
+    /// Subscribers disconnected for staying behind.
+    pub slow_disconnects: AtomicU64,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BusError {
+    #[error("stream {0} already has a publisher")]
+    AlreadyPublishing(String),
+    #[error("stream {0} is not live")]
+    NotLive(String),
+    #[error("subscriber stayed behind the live edge for over {0:?} and was disconnected")]
+    TooSlow(Duration),
+}
+
+/// Who publishes a stream.
+#[derive(Clone, Debug)]
+pub struct PublisherInfo {
+    /// Ingest protocol, e.g. "rtmp".
+    pub protocol: &'static str,
+    /// The publisher's address, for operators.
+    pub peer: String,
+}
+
+/// What a subscriber receives next.
+#[derive(Debug)]
+pub enum Delivery {
+    /// The stream's tracks: first, and again whenever they change (e.g. a publisher reconnects).
+    Tracks(Arc<Tracks>),
+    /// Frames in decode order; the first after `Tracks` is a keyframe.
+    Frames(Vec<Frame>),
+    /// The stream ended (its publisher left and the grace period passed).
+    Ended,
+}
+
+/// A point-in-time view of a stream, for the API and metrics.
+#[derive(Clone, Debug)]
+pub struct StreamSnapshot {
+    pub path: String,
+    /// `None` while waiting for the publisher to reconnect.
+    pub publisher: Option<PublisherInfo>,
+    pub publishing_for: Option<Duration>,
+    pub tracks: Arc<Tracks>,
+    pub ingest_kbps: f64,
+    pub video_fps: f64,
+    pub bytes_in: u64,
+    pub viewers: BTreeMap<&'static str, usize>,
+    pub cached_frames: usize,
+}
+
+/// The registry of live streams. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+#[derive(Default)]
+struct BusInner {
+    streams: DashMap<String, Arc<Stream>>,
+    config: BusConfig,
+    stats: BusStats,
+}
+
+struct Stream {
+    path: String,
+    state: Mutex<State>,
+    wake: watch::Sender<()>,
+    viewers: Mutex<BTreeMap<&'static str, usize>>,
+}
+
+struct Slot {
+    frame: Frame,
+    sync: bool,
+}
+
+struct ActivePublisher {
+    info: PublisherInfo,
+    since: Instant,
+    kick: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct State {
+    generation: u64,
+    publisher: Option<ActivePublisher>,
+    tracks: Arc<Tracks>,
+    tracks_version: u64,
+    ring: VecDeque<Slot>,
+    ring_bytes: usize,
+    first_seq: u64,
+    next_seq: u64,
+    /// Latest and previous sync points (video keyframes; any audio frame in audio-only streams).
+    sync_seq: Option<u64>,
+    prev_sync_seq: Option<u64>,
+    rebase_pending: bool,
+    offset: Option<MediaTime>,
+    last_dts: Option<MediaTime>,
+    ended: bool,
+    bytes_in: u64,
+    rate: RateMeter,
+}
+
+#[derive(Default)]
+struct RateMeter {
+    window_start: Option<Instant>,
+    bytes: u64,
+    video_frames: u64,
+    kbps: f64,
+    fps: f64,
+}
+
+impl RateMeter {
+    fn add(&mut self, now: Instant, bytes: usize, video: bool) {
+        let start = *self.window_start.get_or_insert(now);
+        self.bytes += bytes as u64;
+        self.video_frames += video as u64;
+        let elapsed = now.duration_since(start).as_secs_f64();
+        if elapsed >= 1.0 {
+            self.kbps = self.bytes as f64 * 8.0 / 1000.0 / elapsed;
+            self.fps = self.video_frames as f64 / elapsed;
+            *self = RateMeter { window_start: Some(now), kbps: self.kbps, fps: self.fps, ..Default::default() };
+        }
+    }
+}
+
+impl Bus {
+    pub fn new(config: BusConfig) -> Bus {
+        Bus { inner: Arc::new(BusInner { streams: DashMap::new(), config, stats: BusStats::default() }) }
+    }
+
+    pub fn config(&self) -> &BusConfig {
+        &self.inner.config
+    }
+
+    pub fn stats(&self) -> &BusStats {
+        &self.inner.stats
+    }
+
+    /// Claims `path` for a publisher. A stream waiting for its publisher to reconnect is taken
+    /// over with its subscribers; a stream with an active publisher is refused.
+    pub fn publish(&self, path: &str, info: PublisherInfo) -> Result<Publisher, BusError> {
+        let stream = self
+            .inner
+            .streams
+            .entry(path.to_string())
+            .or_insert_with(|| {
+                Arc::new(Stream {
+                    path: path.to_string(),
+                    state: Mutex::new(State::default()),
+                    wake: watch::Sender::new(()),
+                    viewers: Mutex::default(),
+                })
+            })
+            .clone();
+        let kick = Arc::new(Notify::new());
+        let generation = {
+            let mut st = stream.lock();
+            if st.publisher.is_some() {
+                return Err(BusError::AlreadyPublishing(path.to_string()));
+            }
+            st.generation += 1;
+            st.publisher = Some(ActivePublisher { info, since: Instant::now(), kick: kick.clone() });
+            // Subscribers resume at the new session's first keyframe; the old GOP is stale.
+            st.first_seq = st.next_seq;
+            st.ring.clear();
+            st.ring_bytes = 0;
+            st.sync_seq = None;
+            st.prev_sync_seq = None;
+            st.rebase_pending = st.last_dts.is_some();
+            st.offset = None;
+            st.generation
+        };
+        stream.wake.send_modify(|_| {});
+        Ok(Publisher { bus: self.inner.clone(), stream, generation, kick })
+    }
+
+    /// Subscribes to `path`, starting at the latest keyframe. `protocol` labels the viewer count.
+    pub fn subscribe(&self, path: &str, protocol: &'static str) -> Result<Subscriber, BusError> {
+        let stream = self.inner.streams.get(path).map(|s| s.clone()).ok_or_else(|| BusError::NotLive(path.into()))?;
+        *stream.viewers.lock().unwrap_or_else(|e| e.into_inner()).entry(protocol).or_default() += 1;
+        let wake = stream.wake.subscribe();
+        Ok(Subscriber {
+            bus: self.inner.clone(),
+            stream,
+            protocol,
+            wake,
+            generation: 0,
+            tracks_version: 0,
+            cursor: 0,
+            awaiting_sync: true,
+            skip_streak: None,
+        })
+    }
+
+    /// Asks the publisher of `path` to disconnect. Returns false when nobody publishes it.
+    pub fn kick(&self, path: &str) -> bool {
+        let Some(stream) = self.inner.streams.get(path).map(|s| s.clone()) else { return false };
+        let st = stream.lock();
+        match &st.publisher {
+            Some(p) => {
+                p.kick.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `path` exists (live, or waiting for its publisher to reconnect).
+    pub fn contains(&self, path: &str) -> bool {
+        self.inner.streams.contains_key(path)
+    }
+
+    /// A snapshot of every stream, sorted by path.
+    pub fn snapshot(&self) -> Vec<StreamSnapshot> {
+        let streams: Vec<Arc<Stream>> = self.inner.streams.iter().map(|e| e.value().clone()).collect();
+        let mut out: Vec<StreamSnapshot> = streams.iter().map(|s| s.snapshot()).collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    pub fn stream_snapshot(&self, path: &str) -> Option<StreamSnapshot> {
+        self.inner.streams.get(path).map(|s| s.clone()).map(|s| s.snapshot())
+    }
+}
+
+impl Stream {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the ring inconsistent in a way that
+        // matters more than losing the stream, so recover rather than poison every viewer.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn snapshot(&self) -> StreamSnapshot {
+        let viewers = self.viewers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let st = self.lock();
+        StreamSnapshot {
+            path: self.path.clone(),
+            publisher: st.publisher.as_ref().map(|p| p.info.clone()),
+            publishing_for: st.publisher.as_ref().map(|p| p.since.elapsed()),
+            tracks: st.tracks.clone(),
+            ingest_kbps: st.rate.kbps,
+            video_fps: st.rate.fps,
+            bytes_in: st.bytes_in,
+            viewers,
+            cached_frames: st.ring.len(),
+        }
+    }
+}
+
+/// The write side of a stream. Dropping it starts the reconnect grace period.
+pub struct Publisher {
+    bus: Arc<BusInner>,
+    stream: Arc<Stream>,
+    generation: u64,
+    kick: Arc<Notify>,
+}
+
+impl Publisher {
+    pub fn path(&self) -> &str {
+        &self.stream.path
+    }
+
+    /// Sets the stream's tracks; subscribers receive them before further frames.
+    pub fn set_tracks(&self, tracks: Tracks) {
+        {
+            let mut st = self.stream.lock();
+            if *st.tracks == tracks && st.tracks_version > 0 {
+                return;
+            }
+            st.tracks = Arc::new(tracks);
+            st.tracks_version += 1;
+        }
+        self.stream.wake.send_modify(|_| {});
+    }
+
+    /// Appends a frame to the stream. Never waits for subscribers.
+    pub fn push(&self, mut frame: Frame) {
+        let len = frame.payload.len();
+        let config = &self.bus.config;
+        {
+            let mut st = self.stream.lock();
+            if st.rebase_pending {
+                // Continue the previous session's timeline one frame-ish after its last frame.
+                let resume_at = st.last_dts.expect("rebase implies a last dts").add(MediaTime::from_millis(20));
+                st.offset = Some(resume_at.sub(frame.dts));
+                st.rebase_pending = false;
+            }
+            if let Some(offset) = st.offset {
+                frame.pts = frame.pts.add(offset);
+                frame.dts = frame.dts.add(offset);
+            }
+            let sync = frame.keyframe && (frame.is_video() || st.tracks.video.is_none());
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            if sync {
+                st.prev_sync_seq = st.sync_seq;
+                st.sync_seq = Some(seq);
+            }
+            if st.last_dts.is_none_or(|last| frame.dts.as_millis() > last.as_millis()) {
+                st.last_dts = Some(frame.dts);
+            }
+            st.rate.add(Instant::now(), len, frame.is_video());
+            st.bytes_in += len as u64;
+            st.ring_bytes += len;
+            st.ring.push_back(Slot { frame, sync });
+            st.evict(config);
+        }
+        self.bus.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+        self.bus.stats.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
+        self.stream.wake.send_modify(|_| {});
+    }
+
+    /// Resolves when an operator asks this publisher to leave (see [`Bus::kick`]).
+    pub async fn kicked(&self) {
+        self.kick.notified().await
+    }
+}
+
+impl State {
+    /// Drops frames older than the previous GOP, then whatever the hard bounds demand.
+    fn evict(&mut self, config: &BusConfig) {
+        let keep_from = self.prev_sync_seq.or(self.sync_seq).unwrap_or(self.first_seq);
+        while self.ring.len() > 1
+            && (self.first_seq < keep_from
+                || self.ring.len() > config.max_cache_frames
+                || self.ring_bytes > config.max_cache_bytes)
+        {
+            let slot = self.ring.pop_front().expect("ring has > 1 frame");
+            self.ring_bytes -= slot.frame.payload.len();
+            if Some(self.first_seq) == self.prev_sync_seq {
+                self.prev_sync_seq = None;
+            }
+            if Some(self.first_seq) == self.sync_seq {
+                self.sync_seq = None;
+            }
+            self.first_seq += 1;
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        {
+            let mut st = self.stream.lock();
+            if st.generation != self.generation {
+                return;
+            }
+            st.publisher = None;
+        }
+        self.stream.wake.send_modify(|_| {});
+        let bus = self.bus.clone();
+        let stream = self.stream.clone();
+        let generation = self.generation;
+        let end = move || {
+            let mut st = stream.lock();
+            if st.generation == generation && st.publisher.is_none() {
+                st.ended = true;
+                drop(st);
+                bus.streams.remove_if(&stream.path, |_, s| Arc::ptr_eq(s, &stream));
+                stream.wake.send_modify(|_| {});
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let grace = self.bus.config.reconnect_grace;
+                rt.spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    end();
+                });
+            }
+            Err(_) => end(),
+        }
+    }
+}
+
+/// The read side of a stream: a cursor into its ring.
+pub struct Subscriber {
+    bus: Arc<BusInner>,
+    stream: Arc<Stream>,
+    protocol: &'static str,
+    wake: watch::Receiver<()>,
+    generation: u64,
+    tracks_version: u64,
+    cursor: u64,
+    awaiting_sync: bool,
+    /// Start of the current run of skips, and the latest skip.
+    skip_streak: Option<(Instant, Instant)>,
+}
+
+impl Subscriber {
+    pub fn path(&self) -> &str {
+        &self.stream.path
+    }
+
+    /// The next delivery. Cancel-safe: dropping the future loses nothing.
+    pub async fn recv(&mut self) -> Result<Delivery, BusError> {
+        loop {
+            self.wake.borrow_and_update();
+            if let Some(delivery) = self.poll_state()? {
+                return Ok(delivery);
+            }
+            if self.wake.changed().await.is_err() {
+                return Ok(Delivery::Ended);
+            }
+        }
+    }
+
+    fn poll_state(&mut self) -> Result<Option<Delivery>, BusError> {
+        let config = &self.bus.config;
+        let stats = &self.bus.stats;
+        let st = self.stream.lock();
+        if st.generation != self.generation {
+            self.generation = st.generation;
+            self.cursor = st.sync_seq.unwrap_or(st.next_seq);
+            self.awaiting_sync = st.sync_seq.is_none();
+            self.tracks_version = 0; // a new session: send the tracks again before its frames
+        }
+        if st.tracks_version != self.tracks_version && st.tracks_version > 0 {
+            self.tracks_version = st.tracks_version;
+            return Ok(Some(Delivery::Tracks(st.tracks.clone())));
+        }
+        if self.tracks_version > 0 {
+            if self.cursor < st.first_seq {
+                let target = st.sync_seq.unwrap_or(st.next_seq);
+                let now = Instant::now();
+                let streak_start = match self.skip_streak {
+                    Some((start, last)) if now.duration_since(last) <= config.slow_subscriber_timeout => start,
+                    _ => now,
+                };
+                self.skip_streak = Some((streak_start, now));
+                if now.duration_since(streak_start) > config.slow_subscriber_timeout {
+                    stats.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                    return Err(BusError::TooSlow(config.slow_subscriber_timeout));
+                }
+                stats.subscriber_skips.fetch_add(1, Ordering::Relaxed);
+                stats.frames_skipped.fetch_add(target - self.cursor, Ordering::Relaxed);
+                tracing::debug!(stream = %self.stream.path, protocol = self.protocol, skipped = target - self.cursor, "slow subscriber skipped to keyframe");
+                self.cursor = target;
+                self.awaiting_sync = st.sync_seq.is_none();
+            }
+            let mut frames = Vec::new();
+            while self.cursor < st.next_seq && frames.len() < config.max_batch {
+                let slot = &st.ring[(self.cursor - st.first_seq) as usize];
+                self.cursor += 1;
+                if self.awaiting_sync && !slot.sync {
+                    stats.frames_skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                self.awaiting_sync = false;
+                frames.push(slot.frame.clone());
+            }
+            if !frames.is_empty() {
+                return Ok(Some(Delivery::Frames(frames)));
+            }
+        }
+        if st.ended {
+            return Ok(Some(Delivery::Ended));
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let mut viewers = self.stream.viewers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = viewers.get_mut(self.protocol) {
+            *n -= 1;
+            if *n == 0 {
+                viewers.remove(self.protocol);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::TrackId;
+    use crate::track::CodecConfig;
+    use bytes::Bytes;
+
+    fn tracks() -> Tracks {
+        Tracks { video: Some(CodecConfig::Av1 { record: Bytes::new() }), audio: None, encoder: None }
+    }
+
+    fn video(ms: i64, keyframe: bool) -> Frame {
+        Frame {
+            track: TrackId::VIDEO,
+            pts: MediaTime::from_millis(ms),
+            dts: MediaTime::from_millis(ms),
+            keyframe,
+            payload: Bytes::from(vec![ms as u8; 100]),
+        }
+    }
+
+    fn info() -> PublisherInfo {
+        PublisherInfo { protocol: "test", peer: "127.0.0.1:1".into() }
+    }
+
+    async fn frames(sub: &mut Subscriber) -> Vec<Frame> {
+        match tokio::time::timeout(Duration::from_secs(1), sub.recv()).await.expect("delivery in time").unwrap() {
+            Delivery::Frames(f) => f,
+            other => panic!("expected frames, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn subscriber_receives_the_same_payload_memory() {
+        let bus = Bus::default();
+        let publisher = bus.publish("live/a", info()).unwrap();
+        publisher.set_tracks(tracks());
+        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        let frame = video(0, true);
+        let ptr = frame.payload.as_ptr();
+        publisher.push(frame);
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        let got = frames(&mut sub).await;
+        assert_eq!(got[0].payload.as_ptr(), ptr, "zero-copy: same memory in and out");
+    }
+
+    #[tokio::test]
+    async fn new_subscriber_starts_at_latest_keyframe() {
+        let bus = Bus::default();
+        let publisher = bus.publish("live/a", info()).unwrap();
+        publisher.set_tracks(tracks());
+        for (i, key) in [true, false, false, true, false].into_iter().enumerate() {
+            publisher.push(video(i as i64 * 40, key));
+        }
+        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        let got = frames(&mut sub).await;
+        assert_eq!(got.iter().map(|f| f.dts.as_millis()).collect::<Vec<_>>(), vec![120, 160]);
+        assert!(got[0].keyframe);
+    }
+
+    #[tokio::test]
+    async fn slow_subscriber_skips_to_keyframe_then_is_disconnected() {
+        let config = BusConfig { slow_subscriber_timeout: Duration::from_millis(50), ..Default::default() };
+        let bus = Bus::new(config);
+        let publisher = bus.publish("live/a", info()).unwrap();
+        publisher.set_tracks(tracks());
+        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        // Three GOPs go by while the subscriber does not read.
+        for i in 0..12 {
+            publisher.push(video(i * 40, i % 4 == 0));
+        }
+        let got = frames(&mut sub).await;
+        assert_eq!(got[0].dts.as_millis(), 320, "skipped to the newest keyframe");
+        assert_eq!(bus.stats().subscriber_skips.load(Ordering::Relaxed), 1);
+        assert_eq!(bus.stats().frames_skipped.load(Ordering::Relaxed), 8);
+        // It keeps falling behind, skipping every 30 ms, for longer than the 50 ms bound.
+        for round in 1..3 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            for i in 12 * round..12 * (round + 1) {
+                publisher.push(video(i * 40, i % 4 == 0));
+            }
+            if round < 2 {
+                let _ = frames(&mut sub).await;
+            }
+        }
+        assert_eq!(sub.recv().await.unwrap_err(), BusError::TooSlow(Duration::from_millis(50)));
+        assert_eq!(bus.stats().slow_disconnects.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn cache_is_bounded() {
+        let config = BusConfig { max_cache_frames: 10, ..Default::default() };
+        let bus = Bus::new(config);
+        let publisher = bus.publish("live/a", info()).unwrap();
+        publisher.set_tracks(tracks());
+        for i in 0..1000 {
+            publisher.push(video(i * 40, i % 250 == 0));
+        }
+        assert_eq!(bus.stream_snapshot("live/a").unwrap().cached_frames, 10);
+    }
+
+    #[tokio::test]
+    async fn second_publisher_is_refused() {
+        let bus = Bus::default();
+        let _p = bus.publish("live/a", info()).unwrap();
+        assert!(matches!(bus.publish("live/a", info()), Err(BusError::AlreadyPublishing(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconnect_within_grace_keeps_subscribers_and_timeline() {
+        let bus = Bus::default();
+        let publisher = bus.publish("live/a", info()).unwrap();
+        publisher.set_tracks(tracks());
+        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        publisher.push(video(5000, true));
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        assert_eq!(frames(&mut sub).await.len(), 1);
+        drop(publisher);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(bus.stream_snapshot("live/a").unwrap().publisher.is_none());
+        let publisher = bus.publish("live/a", info()).unwrap();
+        publisher.set_tracks(tracks());
+        publisher.push(video(0, false)); // the new session starts mid-GOP: not delivered
+        publisher.push(video(40, true));
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        let got = frames(&mut sub).await;
+        assert_eq!(got.len(), 1);
+        assert!(got[0].keyframe);
+        assert_eq!(got[0].dts.as_millis(), 5060, "timeline continues after the first session");
+        assert_eq!(bus.snapshot()[0].viewers.get("test"), Some(&1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stream_ends_after_grace() {
+        let bus = Bus::default();
+        let publisher = bus.publish("live/a", info()).unwrap();
+        publisher.set_tracks(tracks());
+        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        drop(publisher);
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Ended));
+        assert!(!bus.contains("live/a"));
+    }
+}

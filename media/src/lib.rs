@@ -1,0 +1,24 @@
+//! `rill-media`: the vocabulary every Rill crate shares.
+//!
+//! - [`time`]: media time as a type (`MediaTime` = ticks + timebase).
+//! - [`frame`]: a coded access unit ([`Frame`]) with a zero-copy `Bytes` payload.
+//! - [`track`]: codec configuration of a stream's tracks (AVC, AAC; room for HEVC/AV1/Opus).
+//! - [`avc`], [`aac`]: bitstream helpers (AVCC ↔ Annex B, SPS, AudioSpecificConfig).
+//! - [`flv`]: FLV tag bodies in and out (shared by RTMP ingest, RTMP play and HTTP-FLV).
+//! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
+//!
+//! Nothing here touches a socket, HTTP or a database.
+
+pub mod aac;
+pub mod avc;
+pub mod bits;
+pub mod bus;
+pub mod flv;
+pub mod frame;
+pub mod time;
+pub mod track;
+
+pub use bus::{Bus, BusConfig, Delivery, Publisher, PublisherInfo, Subscriber};
+pub use frame::{Frame, TrackId};
+pub use time::{MediaTime, Timebase};
+pub use track::{AacConfig, AvcConfig, CodecConfig, Tracks};
