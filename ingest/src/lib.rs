@@ -1,1 +1,6 @@
+//! `rill-ingest`: protocols that bring live streams onto the [`rill_media::Bus`].
+//!
+//! Today: RTMP publish from OBS and ffmpeg ([`rtmp`]). The RTMP listener also accepts
+//! players; it hands them to a play handler supplied by the caller (the relay crate serves them).
 
+pub mod rtmp;

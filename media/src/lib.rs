@@ -15,10 +15,11 @@ pub mod bits;
 pub mod bus;
 pub mod flv;
 pub mod frame;
+pub mod path;
 pub mod time;
 pub mod track;
 
-pub use bus::{Bus, BusConfig, Delivery, Publisher, PublisherInfo, Subscriber};
+pub use bus::{Bus, BusConfig, BusError, Delivery, Publisher, PublisherInfo, StreamSnapshot, Subscriber};
 pub use frame::{Frame, TrackId};
 pub use time::{MediaTime, Timebase};
 pub use track::{AacConfig, AvcConfig, CodecConfig, Tracks};

@@ -1,0 +1,336 @@
+//! The tokio driver for RTMP: accepts TCP connections on the RTMP port, pumps bytes through a
+//! [`ServerSession`], publishes to the Bus, and hands players to the caller's play handler.
+
+use super::demux::{Demuxed, MediaDemuxer};
+use super::session::{ServerSession, SessionConfig, SessionError, SessionEvent};
+use bytes::{Buf, Bytes};
+use rill_media::path::live_path;
+use rill_media::{Bus, BusError, PublisherInfo};
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+/// Why a publish request was refused. The message never contains the stream key.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PublishRefusal {
+    #[error("unknown stream key")]
+    UnknownKey,
+    #[error("application {0:?} is not served (use rtmp://HOST/live/<key>)")]
+    UnknownApp(String),
+    #[error("invalid stream name (allowed: [A-Za-z0-9_-]{{1,64}})")]
+    InvalidName,
+    #[error("stream is already being published")]
+    AlreadyPublishing,
+}
+
+impl PublishRefusal {
+    /// The RTMP `onStatus` code sent with the refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PublishRefusal::UnknownKey => "NetStream.Publish.Unauthorized",
+            _ => "NetStream.Publish.BadName",
+        }
+    }
+}
+
+/// Maps a publisher's stream key to a public stream name (the auth policy lives with the caller).
+pub trait StreamKeys: Send + Sync + 'static {
+    fn resolve_publish(&self, app: &str, key: &str) -> Result<String, PublishRefusal>;
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct RtmpStats {
+    pub connections_total: AtomicU64,
+    pub connections_open: AtomicU64,
+    pub publishers_open: AtomicU64,
+    pub auth_failures: AtomicU64,
+    pub protocol_errors: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+/// Everything a connection needs.
+pub struct RtmpContext {
+    pub bus: Bus,
+    pub keys: Arc<dyn StreamKeys>,
+    pub session: SessionConfig,
+    /// From accept to a publish/play request.
+    pub handshake_timeout: Duration,
+    /// A publisher silent this long is disconnected.
+    pub idle_timeout: Duration,
+    /// A write that makes no progress this long closes the connection.
+    pub write_timeout: Duration,
+    pub stats: Arc<RtmpStats>,
+}
+
+#[derive(Debug, Error)]
+pub enum ConnError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+}
+
+/// A play request handed to the play handler, with its connection.
+pub struct PlayRequest {
+    pub app: String,
+    pub name: String,
+    pub conn: Connection,
+}
+
+/// An RTMP connection past its handshake: the socket and the session core.
+pub struct Connection {
+    socket: TcpStream,
+    session: ServerSession,
+    peer: SocketAddr,
+    read_buf: Box<[u8]>,
+    pending: Vec<Bytes>,
+    write_timeout: Duration,
+    stats: Arc<RtmpStats>,
+}
+
+impl Connection {
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub fn session(&mut self) -> &mut ServerSession {
+        &mut self.session
+    }
+
+    /// Reads once from the socket and feeds the session. `Ok(false)` at end of stream.
+    /// Cancel-safe.
+    pub async fn read(&mut self) -> Result<bool, ConnError> {
+        let n = self.socket.read(&mut self.read_buf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        self.session.feed(&self.read_buf[..n])?;
+        Ok(true)
+    }
+
+    /// Writes everything the session has queued, with vectored writes, within the write timeout.
+    pub async fn flush(&mut self) -> Result<(), ConnError> {
+        self.session.take_output(&mut self.pending);
+        let written = tokio::time::timeout(self.write_timeout, write_all_pieces(&mut self.socket, &mut self.pending))
+            .await
+            .map_err(|_| ConnError::Timeout("writing to a peer that does not read"))??;
+        self.stats.bytes_out.fetch_add(written as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Writes `pieces` in order with `writev`, consuming them. Returns the bytes written.
+pub async fn write_all_pieces(socket: &mut TcpStream, pieces: &mut Vec<Bytes>) -> io::Result<usize> {
+    const MAX_IOVECS: usize = 256;
+    let mut start = 0;
+    let mut total = 0;
+    while start < pieces.len() {
+        let slices: Vec<IoSlice<'_>> =
+            pieces[start..].iter().filter(|p| !p.is_empty()).take(MAX_IOVECS).map(|p| IoSlice::new(p)).collect();
+        if slices.is_empty() {
+            break;
+        }
+        let mut n = socket.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        total += n;
+        while n > 0 {
+            let len = pieces[start].len();
+            if n >= len {
+                n -= len;
+                start += 1;
+            } else {
+                pieces[start].advance(n);
+                n = 0;
+            }
+        }
+        while start < pieces.len() && pieces[start].is_empty() {
+            start += 1;
+        }
+    }
+    pieces.clear();
+    Ok(total)
+}
+
+/// Accepts RTMP connections forever. Publishers go to the Bus; players to `on_play`.
+pub async fn serve<P, F>(listener: TcpListener, ctx: Arc<RtmpContext>, on_play: P)
+where
+    P: Fn(PlayRequest) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                warn!(error = %e, "RTMP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let ctx = ctx.clone();
+        let on_play = on_play.clone();
+        let span = info_span!("rtmp", %peer, stream = tracing::field::Empty);
+        tokio::spawn(
+            async move {
+                ctx.stats.connections_total.fetch_add(1, Ordering::Relaxed);
+                ctx.stats.connections_open.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = connection(socket, peer, &ctx, on_play).await {
+                    ctx.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    warn!(error = %e, "RTMP connection closed on error");
+                }
+                ctx.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+enum Request {
+    Publish { app: String, key: String },
+    Play { app: String, name: String },
+}
+
+async fn connection<P, F>(socket: TcpStream, peer: SocketAddr, ctx: &RtmpContext, on_play: P) -> Result<(), ConnError>
+where
+    P: Fn(PlayRequest) -> F,
+    F: Future<Output = ()>,
+{
+    let mut conn = Connection {
+        socket,
+        session: ServerSession::new(ctx.session.clone()),
+        peer,
+        read_buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+        pending: Vec::new(),
+        write_timeout: ctx.write_timeout,
+        stats: ctx.stats.clone(),
+    };
+    let request = tokio::time::timeout(ctx.handshake_timeout, async {
+        loop {
+            if !conn.read().await? {
+                return Ok::<_, ConnError>(None);
+            }
+            conn.flush().await?;
+            while let Some(event) = conn.session.poll_event() {
+                match event {
+                    SessionEvent::PublishRequested { app, key } => return Ok(Some(Request::Publish { app, key })),
+                    SessionEvent::PlayRequested { app, name } => return Ok(Some(Request::Play { app, name })),
+                    other => debug!(?other, "event before publish/play"),
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|_| ConnError::Timeout("waiting for publish or play"))??;
+    match request {
+        None => Ok(()),
+        Some(Request::Publish { app, key }) => publish(conn, ctx, &app, &key).await,
+        Some(Request::Play { app, name }) => {
+            tracing::Span::current().record("stream", name.as_str());
+            on_play(PlayRequest { app, name, conn }).await;
+            Ok(())
+        }
+    }
+}
+
+async fn publish(mut conn: Connection, ctx: &RtmpContext, app: &str, key: &str) -> Result<(), ConnError> {
+    let refuse = |refusal: PublishRefusal| {
+        if refusal == PublishRefusal::UnknownKey {
+            ctx.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        warn!(app, reason = %refusal, "publish refused");
+        refusal
+    };
+    let granted = ctx.keys.resolve_publish(app, key).map_err(refuse).and_then(|name| {
+        let info = PublisherInfo { protocol: "rtmp", peer: conn.peer.to_string() };
+        match ctx.bus.publish(&live_path(&name), info) {
+            Ok(publisher) => Ok((name, publisher)),
+            Err(BusError::AlreadyPublishing(_)) => Err(refuse(PublishRefusal::AlreadyPublishing)),
+            Err(e) => unreachable!("publish only fails when already publishing: {e}"),
+        }
+    });
+    let (name, publisher) = match granted {
+        Ok(granted) => granted,
+        Err(refusal) => {
+            conn.session.reject_publish(refusal.code(), &refusal.to_string())?;
+            return conn.flush().await;
+        }
+    };
+    tracing::Span::current().record("stream", name.as_str());
+    conn.session.accept_publish()?;
+    conn.flush().await?;
+    info!("publishing started");
+    ctx.stats.publishers_open.fetch_add(1, Ordering::Relaxed);
+    let result = pump_publisher(&mut conn, ctx, &publisher).await;
+    ctx.stats.publishers_open.fetch_sub(1, Ordering::Relaxed);
+    info!(outcome = ?result.as_ref().map(|_| "ended"), "publishing stopped");
+    result
+}
+
+async fn pump_publisher(conn: &mut Connection, ctx: &RtmpContext, publisher: &rill_media::Publisher) -> Result<(), ConnError> {
+    let mut demux = MediaDemuxer::default();
+    let mut tracks_dirty = true;
+    loop {
+        tokio::select! {
+            _ = publisher.kicked() => {
+                info!("publisher kicked by operator");
+                return Ok(());
+            }
+            read = tokio::time::timeout(ctx.idle_timeout, conn.read()) => {
+                if !read.map_err(|_| ConnError::Timeout("waiting for media from the publisher"))?? {
+                    return Ok(());
+                }
+            }
+        }
+        while let Some(event) = conn.session.poll_event() {
+            let demuxed = match event {
+                SessionEvent::Video { timestamp, body } => demux.video(timestamp, &body),
+                SessionEvent::Audio { timestamp, body } => demux.audio(timestamp, &body),
+                SessionEvent::Metadata { encoder } => {
+                    demux.set_encoder(encoder);
+                    Ok(Demuxed::Config)
+                }
+                SessionEvent::StreamClosed => return Ok(()),
+                SessionEvent::PublishRequested { .. } | SessionEvent::PlayRequested { .. } => {
+                    debug!("ignoring a second publish/play on a publishing connection");
+                    continue;
+                }
+            };
+            match demuxed {
+                Ok(Demuxed::Frame(frame)) => {
+                    if tracks_dirty {
+                        publisher.set_tracks(demux.tracks().clone());
+                        tracks_dirty = false;
+                    }
+                    publisher.push(frame);
+                }
+                Ok(Demuxed::Config) => tracks_dirty = true,
+                Ok(Demuxed::Dropped(what)) => {
+                    if demux.first_time(&what) {
+                        warn!(?what, "dropping media Rill cannot carry yet");
+                    }
+                }
+                Err(e) => {
+                    ctx.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    warn!(error = %e, "dropping malformed media message");
+                }
+            }
+        }
+        if conn.session.has_output() {
+            conn.flush().await?;
+        }
+    }
+}

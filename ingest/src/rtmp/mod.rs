@@ -1,0 +1,10 @@
+//! RTMP: the wire protocol (chunking, session, handshake via `rml_rtmp`) as sans-IO cores, the
+//! publisher's FLV demux, and one tokio driver that owns the socket.
+
+pub mod chunk;
+pub mod demux;
+pub mod driver;
+pub mod session;
+
+pub use driver::{serve, Connection, PlayRequest, RtmpContext, RtmpStats, StreamKeys, PublishRefusal};
+pub use session::{ServerSession, SessionConfig, SessionError, SessionEvent};

@@ -1,0 +1,417 @@
+//! The server side of an RTMP connection, without I/O: feed it received bytes, drain the
+//! bytes it wants sent and the events it reports. Handshake and AMF0 messages come from
+//! `rml_rtmp`; chunking is [`super::chunk`]'s.
+//!
+//! ```text
+//! feed(bytes) ─▶ handshake ─▶ ChunkDecoder ─▶ messages ─▶ poll_event(): Publish/Play requests, media
+//! accept_*/reject_*/send_media ─▶ ChunkEncoder ─▶ take_output(): Bytes pieces for a vectored write
+//! ```
+
+use super::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, ChunkLimits, Message};
+use bytes::Bytes;
+use rill_media::flv::{TagBody, TagType};
+use rml_rtmp::handshake::{Handshake, HandshakeError, HandshakeProcessResult, PeerType};
+use rml_rtmp::messages::{MessagePayload, PeerBandwidthLimitType, RtmpMessage, UserControlEventType};
+use rml_rtmp::rml_amf0::Amf0Value;
+use rml_rtmp::time::RtmpTimestamp;
+use std::collections::{HashMap, VecDeque};
+use thiserror::Error;
+
+/// Limits and parameters of a server session.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub limits: ChunkLimits,
+    /// Chunk size we send with (large: fewer chunk headers per frame).
+    pub out_chunk_size: u32,
+    /// Window acknowledgement size we announce.
+    pub window_ack_size: u32,
+    /// Largest AMF command or data message accepted (bounds AMF nesting, too).
+    pub max_command_size: usize,
+    /// Longest app name or stream key/name accepted.
+    pub max_name_len: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            limits: ChunkLimits::default(),
+            out_chunk_size: 65536,
+            window_ack_size: 2_500_000,
+            max_command_size: 8192,
+            max_name_len: 256,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error("handshake failed: {0:?}")]
+    Handshake(HandshakeError),
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    #[error("{kind} message of {size} bytes is over the limit of {limit}")]
+    CommandTooLarge { kind: &'static str, size: usize, limit: usize },
+    #[error("malformed {0} message")]
+    Malformed(&'static str),
+    #[error("{what} of {len} bytes is longer than the limit of {limit}")]
+    NameTooLong { what: &'static str, len: usize, limit: usize },
+    #[error("{0} before connect")]
+    NotConnected(&'static str),
+    #[error("cannot serialize {0} message")]
+    Serialize(&'static str),
+}
+
+/// What the session reports to its driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// The client asked to publish `key` in `app`; answer with accept/reject_publish.
+    PublishRequested { app: String, key: String },
+    /// The client asked to play `name` in `app`; answer with accept/reject_play.
+    PlayRequested { app: String, name: String },
+    /// onMetaData from the publisher.
+    Metadata { encoder: Option<String> },
+    /// A video message body (an FLV video tag body) with its RTMP timestamp.
+    Video { timestamp: u32, body: Bytes },
+    /// An audio message body (an FLV audio tag body) with its RTMP timestamp.
+    Audio { timestamp: u32, body: Bytes },
+    /// The client unpublished or closed its stream.
+    StreamClosed,
+}
+
+enum Phase {
+    Handshake(Box<Handshake>),
+    Messages,
+}
+
+const CSID_CONTROL: u32 = 2;
+const CSID_COMMAND: u32 = 3;
+const CSID_AUDIO: u32 = 4;
+const CSID_VIDEO: u32 = 6;
+const STREAM_ID: u32 = 1;
+
+/// A server-side RTMP session.
+pub struct ServerSession {
+    config: SessionConfig,
+    phase: Phase,
+    decoder: ChunkDecoder,
+    encoder: ChunkEncoder,
+    output: Vec<Bytes>,
+    events: VecDeque<SessionEvent>,
+    app: Option<String>,
+    pending: Option<(f64, u32)>,
+    media_stream_id: Option<u32>,
+    received: u64,
+    acked: u64,
+    peer_window: u32,
+}
+
+impl ServerSession {
+    pub fn new(config: SessionConfig) -> Self {
+        ServerSession {
+            decoder: ChunkDecoder::new(config.limits.clone()),
+            encoder: ChunkEncoder::new(128),
+            config,
+            phase: Phase::Handshake(Box::new(Handshake::new(PeerType::Server))),
+            output: Vec::new(),
+            events: VecDeque::new(),
+            app: None,
+            pending: None,
+            media_stream_id: None,
+            received: 0,
+            acked: 0,
+            peer_window: 0,
+        }
+    }
+
+    /// Feeds bytes received from the peer. An error means the connection must be closed.
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        self.received += data.len() as u64;
+        let mut data = data;
+        let leftover;
+        if let Phase::Handshake(handshake) = &mut self.phase {
+            match handshake.process_bytes(data).map_err(SessionError::Handshake)? {
+                HandshakeProcessResult::InProgress { response_bytes } => {
+                    if !response_bytes.is_empty() {
+                        self.output.push(Bytes::from(response_bytes));
+                    }
+                    return Ok(());
+                }
+                HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
+                    if !response_bytes.is_empty() {
+                        self.output.push(Bytes::from(response_bytes));
+                    }
+                    self.phase = Phase::Messages;
+                    leftover = remaining_bytes;
+                    data = &leftover;
+                }
+            }
+        }
+        self.decoder.push(data);
+        while let Some(message) = self.decoder.next_message()? {
+            self.handle_message(message)?;
+        }
+        if self.peer_window > 0 && self.received - self.acked >= self.peer_window as u64 {
+            self.acked = self.received;
+            self.send(CSID_CONTROL, 0, RtmpMessage::Acknowledgement { sequence_number: self.received as u32 })?;
+        }
+        Ok(())
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// Moves the bytes to send (in order) into `out`.
+    pub fn take_output(&mut self, out: &mut Vec<Bytes>) {
+        out.append(&mut self.output);
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    pub fn app(&self) -> Option<&str> {
+        self.app.as_deref()
+    }
+
+    /// Confirms a publish request: media messages will now be reported.
+    pub fn accept_publish(&mut self) -> Result<(), SessionError> {
+        let (_, stream_id) = self.pending.take().unwrap_or((0.0, STREAM_ID));
+        self.media_stream_id = Some(stream_id);
+        self.on_status(stream_id, "status", "NetStream.Publish.Start", "publishing")
+    }
+
+    /// Refuses a publish request with an RTMP error status (e.g. `NetStream.Publish.BadName`).
+    pub fn reject_publish(&mut self, code: &str, description: &str) -> Result<(), SessionError> {
+        let (_, stream_id) = self.pending.take().unwrap_or((0.0, STREAM_ID));
+        self.on_status(stream_id, "error", code, description)
+    }
+
+    /// Confirms a play request; media may then be sent with [`Self::send_media`].
+    pub fn accept_play(&mut self) -> Result<(), SessionError> {
+        let (_, stream_id) = self.pending.take().unwrap_or((0.0, STREAM_ID));
+        self.media_stream_id = Some(stream_id);
+        self.send(
+            CSID_CONTROL,
+            0,
+            RtmpMessage::UserControl {
+                event_type: UserControlEventType::StreamBegin,
+                stream_id: Some(stream_id),
+                buffer_length: None,
+                timestamp: None,
+            },
+        )?;
+        self.on_status(stream_id, "status", "NetStream.Play.Reset", "playing and resetting")?;
+        self.on_status(stream_id, "status", "NetStream.Play.Start", "started playing")?;
+        let sample_access = vec![
+            Amf0Value::Utf8String("|RtmpSampleAccess".into()),
+            Amf0Value::Boolean(false),
+            Amf0Value::Boolean(false),
+        ];
+        self.send(CSID_COMMAND, stream_id, RtmpMessage::Amf0Data { values: sample_access })
+    }
+
+    /// Refuses a play request (e.g. `NetStream.Play.StreamNotFound`).
+    pub fn reject_play(&mut self, code: &str, description: &str) -> Result<(), SessionError> {
+        let (_, stream_id) = self.pending.take().unwrap_or((0.0, STREAM_ID));
+        self.on_status(stream_id, "error", code, description)
+    }
+
+    /// Queues one audio/video message for a player. The payload is not copied.
+    pub fn send_media(&mut self, body: &TagBody, prefix: &Bytes) {
+        let (csid, type_id) = match body.tag_type {
+            TagType::Audio => (CSID_AUDIO, 8),
+            TagType::Video => (CSID_VIDEO, 9),
+            TagType::Script => (CSID_COMMAND, 18),
+        };
+        let stream_id = self.media_stream_id.unwrap_or(STREAM_ID);
+        self.encoder.encode(csid, body.timestamp_ms, type_id, stream_id, &[prefix, &body.payload], &mut self.output);
+    }
+
+    fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
+        match message.type_id {
+            1 => {
+                let size = message.payload.get(..4).ok_or(SessionError::Malformed("SetChunkSize"))?;
+                self.decoder.set_chunk_size(u32::from_be_bytes([size[0], size[1], size[2], size[3]]))?;
+            }
+            2 => {
+                let id = message.payload.get(..4).ok_or(SessionError::Malformed("Abort"))?;
+                self.decoder.abort(u32::from_be_bytes([id[0], id[1], id[2], id[3]]));
+            }
+            5 => {
+                let size = message.payload.get(..4).ok_or(SessionError::Malformed("WindowAcknowledgementSize"))?;
+                self.peer_window = u32::from_be_bytes([size[0], size[1], size[2], size[3]]);
+            }
+            8 | 9 if self.media_stream_id == Some(message.stream_id) && self.pending.is_none() => {
+                let event = if message.type_id == 8 {
+                    SessionEvent::Audio { timestamp: message.timestamp, body: message.payload }
+                } else {
+                    SessionEvent::Video { timestamp: message.timestamp, body: message.payload }
+                };
+                self.events.push_back(event);
+            }
+            15 | 18 => {
+                let values = match self.decode(&message, "data")? {
+                    RtmpMessage::Amf0Data { values } => values,
+                    _ => return Err(SessionError::Malformed("data")),
+                };
+                self.handle_data(values);
+            }
+            17 | 20 => match self.decode(&message, "command")? {
+                RtmpMessage::Amf0Command { command_name, transaction_id, command_object, additional_arguments } => {
+                    self.handle_command(&command_name, transaction_id, command_object, additional_arguments, message.stream_id)?
+                }
+                _ => return Err(SessionError::Malformed("command")),
+            },
+            // Acknowledgement, user control, peer bandwidth, media before publish: nothing to do.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn decode(&self, message: &Message, kind: &'static str) -> Result<RtmpMessage, SessionError> {
+        let limit = self.config.max_command_size;
+        if message.payload.len() > limit {
+            return Err(SessionError::CommandTooLarge { kind, size: message.payload.len(), limit });
+        }
+        // AMF3-flagged messages (15, 17) carry AMF0 after a format byte.
+        let (type_id, data) = match message.type_id {
+            15 => (18, message.payload.slice(message.payload.len().min(1)..)),
+            17 => (20, message.payload.slice(message.payload.len().min(1)..)),
+            t => (t, message.payload.clone()),
+        };
+        let payload = MessagePayload { timestamp: RtmpTimestamp::new(message.timestamp), message_stream_id: message.stream_id, type_id, data };
+        payload.to_rtmp_message().map_err(|_| SessionError::Malformed(kind))
+    }
+
+    fn handle_data(&mut self, values: Vec<Amf0Value>) {
+        let mut values = values.into_iter().peekable();
+        if matches!(values.peek(), Some(Amf0Value::Utf8String(s)) if s == "@setDataFrame") {
+            values.next();
+        }
+        if !matches!(values.next(), Some(Amf0Value::Utf8String(s)) if s == "onMetaData") {
+            return;
+        }
+        let properties = match values.next() {
+            Some(Amf0Value::Object(p)) => p,
+            _ => HashMap::new(),
+        };
+        let encoder = properties.get("encoder").and_then(|v| match v {
+            Amf0Value::Utf8String(s) => Some(s.chars().take(128).collect()),
+            _ => None,
+        });
+        self.events.push_back(SessionEvent::Metadata { encoder });
+    }
+
+    fn handle_command(
+        &mut self,
+        name: &str,
+        txn: f64,
+        object: Amf0Value,
+        args: Vec<Amf0Value>,
+        stream_id: u32,
+    ) -> Result<(), SessionError> {
+        match name {
+            "connect" => {
+                let app = match object {
+                    Amf0Value::Object(mut p) => match p.remove("app") {
+                        Some(Amf0Value::Utf8String(app)) => app,
+                        _ => String::new(),
+                    },
+                    _ => String::new(),
+                };
+                let app = app.split('?').next().unwrap_or("").trim_matches('/').to_string();
+                self.check_len("app name", &app)?;
+                self.app = Some(app);
+                self.send(CSID_CONTROL, 0, RtmpMessage::WindowAcknowledgement { size: self.config.window_ack_size })?;
+                self.send(
+                    CSID_CONTROL,
+                    0,
+                    RtmpMessage::SetPeerBandwidth { size: self.config.window_ack_size, limit_type: PeerBandwidthLimitType::Dynamic },
+                )?;
+                self.send(CSID_CONTROL, 0, RtmpMessage::SetChunkSize { size: self.config.out_chunk_size })?;
+                self.encoder = ChunkEncoder::new(self.config.out_chunk_size);
+                let properties = object_of([("fmsVer", string("FMS/3,0,1,123")), ("capabilities", Amf0Value::Number(31.0))]);
+                let information = object_of([
+                    ("level", string("status")),
+                    ("code", string("NetConnection.Connect.Success")),
+                    ("description", string("Connection succeeded.")),
+                    ("objectEncoding", Amf0Value::Number(0.0)),
+                ]);
+                self.command(0, "_result", txn, properties, vec![information])?;
+            }
+            "createStream" => {
+                self.require_connected("createStream")?;
+                self.command(0, "_result", txn, Amf0Value::Null, vec![Amf0Value::Number(STREAM_ID as f64)])?;
+            }
+            "publish" | "play" => {
+                let app = self.require_connected(if name == "publish" { "publish" } else { "play" })?.to_string();
+                let target = match args.into_iter().next() {
+                    Some(Amf0Value::Utf8String(s)) => s,
+                    _ => return Err(SessionError::Malformed("publish/play without a stream name")),
+                };
+                let target = target.split('?').next().unwrap_or("").to_string();
+                self.check_len("stream name", &target)?;
+                self.pending = Some((txn, if stream_id == 0 { STREAM_ID } else { stream_id }));
+                self.events.push_back(if name == "publish" {
+                    SessionEvent::PublishRequested { app, key: target }
+                } else {
+                    SessionEvent::PlayRequested { app, name: target }
+                });
+            }
+            "deleteStream" | "closeStream" | "FCUnpublish" => {
+                if self.media_stream_id.take().is_some() {
+                    self.events.push_back(SessionEvent::StreamClosed);
+                }
+            }
+            // releaseStream, FCPublish, getStreamLength, _checkbw and anything unknown: no answer needed.
+            other => tracing::debug!(command = other, "ignoring RTMP command"),
+        }
+        Ok(())
+    }
+
+    fn require_connected(&self, what: &'static str) -> Result<&str, SessionError> {
+        self.app.as_deref().ok_or(SessionError::NotConnected(what))
+    }
+
+    fn check_len(&self, what: &'static str, s: &str) -> Result<(), SessionError> {
+        if s.len() > self.config.max_name_len {
+            return Err(SessionError::NameTooLong { what, len: s.len(), limit: self.config.max_name_len });
+        }
+        Ok(())
+    }
+
+    fn on_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) -> Result<(), SessionError> {
+        let info = object_of([("level", string(level)), ("code", string(code)), ("description", string(description))]);
+        self.command(stream_id, "onStatus", 0.0, Amf0Value::Null, vec![info])
+    }
+
+    fn command(&mut self, stream_id: u32, name: &str, txn: f64, object: Amf0Value, args: Vec<Amf0Value>) -> Result<(), SessionError> {
+        let message = RtmpMessage::Amf0Command {
+            command_name: name.into(),
+            transaction_id: txn,
+            command_object: object,
+            additional_arguments: args,
+        };
+        self.send(CSID_COMMAND, stream_id, message)
+    }
+
+    fn send(&mut self, csid: u32, stream_id: u32, message: RtmpMessage) -> Result<(), SessionError> {
+        let type_id = message.get_message_type_id();
+        let payload = message
+            .into_message_payload(RtmpTimestamp::new(0), stream_id)
+            .map_err(|_| SessionError::Serialize("control"))?;
+        self.encoder.encode(csid, 0, type_id, stream_id, &[&payload.data], &mut self.output);
+        Ok(())
+    }
+}
+
+fn string(s: &str) -> Amf0Value {
+    Amf0Value::Utf8String(s.into())
+}
+
+fn object_of<const N: usize>(pairs: [(&str, Amf0Value); N]) -> Amf0Value {
+    Amf0Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
