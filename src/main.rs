@@ -1,1 +1,166 @@
-fn main(){}
+//! `rill`: the server binary. Loads the config, wires the Bus, RTMP ingest and play, the HTTP
+//! router (API, HTTP-FLV, metrics) and runs until SIGINT/SIGTERM.
+
+mod api;
+mod config;
+mod http;
+mod metrics;
+mod streams;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use config::{AuthMode, Config};
+use rill_ingest::rtmp::{RtmpContext, RtmpStats, SessionConfig};
+use rill_media::{Bus, BusConfig};
+use rill_relay::RelayStats;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use streams::StreamRegistry;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Rill: a live-first media server. Publish over RTMP, watch over HTTP-FLV or RTMP.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: ./conf/rill.toml if present, else the embedded defaults).
+    /// Every key can be overridden with RILL_<SECTION>_<KEY>.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Print the effective configuration (file + environment overrides) and exit.
+    Config,
+}
+
+/// State shared by HTTP handlers.
+pub struct AppState {
+    pub config: Config,
+    pub bus: Bus,
+    pub registry: Arc<StreamRegistry>,
+    pub admin_token: String,
+    pub rtmp_stats: Arc<RtmpStats>,
+    pub relay_stats: Arc<RelayStats>,
+    pub api_auth_failures: AtomicU64,
+    pub started: Instant,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+        Command::Serve => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config)),
+    }
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.server.log)).context("server.log is not a valid log filter")?;
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    std::fs::create_dir_all(&config.server.data_dir).with_context(|| format!("creating data_dir {}", config.server.data_dir.display()))?;
+    let (admin_token, generated) = streams::admin_token(&config)?;
+    let registry = Arc::new(StreamRegistry::load(&config)?);
+    let bus = Bus::new(BusConfig {
+        reconnect_grace: Duration::from_secs(config.bus.reconnect_grace_s),
+        max_cache_frames: config.bus.max_cache_frames,
+        max_cache_bytes: config.bus.max_cache_mb << 20,
+        slow_subscriber_timeout: Duration::from_secs(config.bus.slow_viewer_timeout_s),
+        ..BusConfig::default()
+    });
+    let rtmp_listener = TcpListener::bind(config.rtmp.listen).await.with_context(|| format!("binding rtmp.listen {}", config.rtmp.listen))?;
+    let http_listener = TcpListener::bind(config.http.listen).await.with_context(|| format!("binding http.listen {}", config.http.listen))?;
+
+    let rtmp_stats = Arc::new(RtmpStats::default());
+    let relay_stats = Arc::new(RelayStats::default());
+    let mut session = SessionConfig::default();
+    session.limits.max_chunk_size = config.rtmp.max_chunk_size;
+    session.limits.max_message_size = config.rtmp.max_message_size;
+    session.max_name_len = config.rtmp.max_name_len;
+    let rtmp = Arc::new(RtmpContext {
+        bus: bus.clone(),
+        keys: registry.clone(),
+        session,
+        handshake_timeout: Duration::from_secs(config.rtmp.handshake_timeout_s),
+        idle_timeout: Duration::from_secs(config.rtmp.idle_timeout_s),
+        write_timeout: Duration::from_secs(config.rtmp.write_timeout_s),
+        stats: rtmp_stats.clone(),
+    });
+    let play_bus = bus.clone();
+    let play_stats = relay_stats.clone();
+    tokio::spawn(rill_ingest::rtmp::serve(rtmp_listener, rtmp, move |request| {
+        rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone())
+    }));
+
+    print_banner(&config, &registry, &admin_token, generated);
+    let write_timeout = Duration::from_secs(config.http.write_timeout_s);
+    let state = Arc::new(AppState {
+        config,
+        bus,
+        registry,
+        admin_token,
+        rtmp_stats,
+        relay_stats,
+        api_auth_failures: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    let app = http::router(state).into_make_service_with_connect_info::<http::PeerAddr>();
+    axum::serve(http::TimeoutListener { inner: http_listener, write_timeout }, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, generated: bool) {
+    let rtmp = config.rtmp.listen.port();
+    let http = config.http.listen.port();
+    let host = if config.server.public_host.is_empty() { "localhost" } else { &config.server.public_host };
+    println!("Rill is running.");
+    println!("  RTMP  rtmp://{host}:{rtmp}/live   (publish: rtmp://{host}:{rtmp}/live/<stream-key>)");
+    println!("  HTTP  http://{host}:{http}        (API /api/v1, metrics /metrics)");
+    if generated {
+        println!("  Admin token (shown once, stored in {}): {admin_token}", config.server.data_dir.join("admin_token").display());
+    } else {
+        println!("  Admin token: in [auth] admin_token or {}", config.server.data_dir.join("admin_token").display());
+    }
+    match registry.mode() {
+        AuthMode::Open => {
+            println!("  Auth mode: open (anyone may publish; the key is the stream name)");
+            println!("  Try: ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine -c:v libx264 -tune zerolatency -g 60 -c:a aac -f flv rtmp://{host}:{rtmp}/live/demo");
+            println!("  Watch: ffplay http://{host}:{http}/live/demo.flv");
+        }
+        AuthMode::Keys => {
+            let streams = registry.list();
+            println!("  Auth mode: keys ({} stream(s) configured)", streams.len());
+            for s in &streams {
+                println!("    {}: watch http://{host}:{http}/live/{}.flv or rtmp://{host}:{rtmp}/live/{}", s.name, s.name, s.name);
+            }
+            println!("  Create a stream and get its key:");
+            println!("    curl -s -X POST -H 'Authorization: Bearer <admin-token>' -d '{{\"name\":\"demo\"}}' -H 'Content-Type: application/json' http://{host}:{http}/api/v1/streams");
+            println!("  OBS: Settings > Stream > Custom, Server rtmp://{host}:{rtmp}/live, Stream Key <key>");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

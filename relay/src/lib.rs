@@ -1,1 +1,21 @@
+//! `rill-relay`: what viewers pull from the [`rill_media::Bus`].
+//!
+//! - [`feed`]: a subscriber as a sequence of FLV tag bodies (codec headers first, GOP cache next).
+//! - [`http_flv`]: `GET /live/<name>.flv` as a byte stream whose payload pieces are the Bus's own
+//!   `Bytes` (the HTTP server writes them with vectored writes).
+//! - [`rtmp_play`]: players on the RTMP port, chunked without copying payloads.
 
+pub mod feed;
+pub mod http_flv;
+pub mod rtmp_play;
+
+use std::sync::atomic::AtomicU64;
+
+/// Egress counters, for metrics.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    pub http_flv_bytes_out: AtomicU64,
+    pub rtmp_play_bytes_out: AtomicU64,
+    pub viewers_total: AtomicU64,
+    pub viewers_disconnected_slow: AtomicU64,
+}

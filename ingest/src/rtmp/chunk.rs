@@ -263,9 +263,12 @@ impl ChunkEncoder {
         self.chunk_size as u32
     }
 
-    /// Appends the chunks of one message whose body is the concatenation of `body` to `out`.
-    pub fn encode(&mut self, csid: u32, timestamp: u32, type_id: u8, stream_id: u32, body: &[&Bytes], out: &mut Vec<Bytes>) {
-        let length: usize = body.iter().map(|b| b.len()).sum();
+    /// Appends the chunks of one message to `out`. The message body is `prefix` (a few codec
+    /// header bytes, copied beside the chunk header; must fit in one chunk) then `payload`
+    /// (never copied: sliced into the output).
+    pub fn encode(&mut self, csid: u32, timestamp: u32, type_id: u8, stream_id: u32, prefix: &[u8], payload: &Bytes, out: &mut Vec<Bytes>) {
+        debug_assert!(prefix.len() <= self.chunk_size);
+        let length = prefix.len() + payload.len();
         let extended = timestamp >= 0xff_ffff;
         self.basic_header(0, csid);
         let field = if extended { 0xff_ffff } else { timestamp };
@@ -276,24 +279,23 @@ impl ChunkEncoder {
         if extended {
             self.scratch.put_u32(timestamp);
         }
+        self.scratch.put_slice(prefix);
         out.push(self.scratch.split().freeze());
-        let mut in_chunk = 0;
-        for piece in body {
-            let mut offset = 0;
-            while offset < piece.len() {
-                if in_chunk == self.chunk_size {
-                    self.basic_header(3, csid);
-                    if extended {
-                        self.scratch.put_u32(timestamp);
-                    }
-                    out.push(self.scratch.split().freeze());
-                    in_chunk = 0;
+        let mut in_chunk = prefix.len();
+        let mut offset = 0;
+        while offset < payload.len() {
+            if in_chunk == self.chunk_size {
+                self.basic_header(3, csid);
+                if extended {
+                    self.scratch.put_u32(timestamp);
                 }
-                let n = (piece.len() - offset).min(self.chunk_size - in_chunk);
-                out.push(piece.slice(offset..offset + n));
-                offset += n;
-                in_chunk += n;
+                out.push(self.scratch.split().freeze());
+                in_chunk = 0;
             }
+            let n = (payload.len() - offset).min(self.chunk_size - in_chunk);
+            out.push(payload.slice(offset..offset + n));
+            offset += n;
+            in_chunk += n;
         }
     }
 
@@ -315,7 +317,7 @@ mod tests {
 
     fn encode(enc: &mut ChunkEncoder, csid: u32, ts: u32, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        enc.encode(csid, ts, 9, 1, &[&Bytes::copy_from_slice(body)], &mut out);
+        enc.encode(csid, ts, 9, 1, &body[..3], &Bytes::copy_from_slice(&body[3..]), &mut out);
         out.concat()
     }
 
@@ -344,7 +346,7 @@ mod tests {
         let mut enc = ChunkEncoder::new(4);
         let body = Bytes::from_static(b"0123456789");
         let mut out = Vec::new();
-        enc.encode(4, 0, 8, 1, &[&body], &mut out);
+        enc.encode(4, 0, 8, 1, &[], &body, &mut out);
         let payload_pieces: Vec<_> = out.iter().filter(|p| body.as_ptr_range().contains(&p.as_ptr())).collect();
         assert_eq!(payload_pieces.len(), 3);
     }

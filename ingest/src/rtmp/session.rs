@@ -220,14 +220,14 @@ impl ServerSession {
     }
 
     /// Queues one audio/video message for a player. The payload is not copied.
-    pub fn send_media(&mut self, body: &TagBody, prefix: &Bytes) {
+    pub fn send_media(&mut self, body: &TagBody) {
         let (csid, type_id) = match body.tag_type {
             TagType::Audio => (CSID_AUDIO, 8),
             TagType::Video => (CSID_VIDEO, 9),
             TagType::Script => (CSID_COMMAND, 18),
         };
         let stream_id = self.media_stream_id.unwrap_or(STREAM_ID);
-        self.encoder.encode(csid, body.timestamp_ms, type_id, stream_id, &[prefix, &body.payload], &mut self.output);
+        self.encoder.encode(csid, body.timestamp_ms, type_id, stream_id, body.prefix(), &body.payload, &mut self.output);
     }
 
     fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
@@ -403,7 +403,7 @@ impl ServerSession {
         let payload = message
             .into_message_payload(RtmpTimestamp::new(0), stream_id)
             .map_err(|_| SessionError::Serialize("control"))?;
-        self.encoder.encode(csid, 0, type_id, stream_id, &[&payload.data], &mut self.output);
+        self.encoder.encode(csid, 0, type_id, stream_id, &[], &payload.data, &mut self.output);
         Ok(())
     }
 }

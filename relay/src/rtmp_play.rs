@@ -1,0 +1,79 @@
+//! RTMP play: serves a player that connected to the RTMP port with `play live/<name>`.
+
+use crate::feed::FlvFeed;
+use crate::RelayStats;
+use rill_ingest::rtmp::{PlayRequest, SessionEvent};
+use rill_media::path::{is_valid_stream_name, live_path};
+use rill_media::{Bus, BusError};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// Serves one RTMP player until it leaves, the stream ends or the player is too slow.
+pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>) {
+    let PlayRequest { app, name, mut conn } = request;
+    let subscription = if app != "live" {
+        Err(("NetStream.Play.StreamNotFound", "application not served (use rtmp://HOST/live/<name>)"))
+    } else if !is_valid_stream_name(&name) {
+        Err(("NetStream.Play.StreamNotFound", "invalid stream name"))
+    } else {
+        bus.subscribe(&live_path(&name), "rtmp").map_err(|_| ("NetStream.Play.StreamNotFound", "stream is not live"))
+    };
+    let sub = match subscription {
+        Ok(sub) => sub,
+        Err((code, description)) => {
+            info!(reason = description, "play refused");
+            if conn.session().reject_play(code, description).is_ok() {
+                let _ = conn.flush().await;
+            }
+            return;
+        }
+    };
+    stats.viewers_total.fetch_add(1, Ordering::Relaxed);
+    if conn.session().accept_play().is_err() || conn.flush().await.is_err() {
+        return;
+    }
+    info!("rtmp player started");
+    let mut feed = FlvFeed::new(sub);
+    let mut tags = Vec::new();
+    let outcome: Result<&str, String> = loop {
+        tokio::select! {
+            batch = feed.next_batch(&mut tags) => match batch {
+                Ok(true) => {
+                    for tag in tags.drain(..) {
+                        conn.session().send_media(&tag);
+                    }
+                    if let Err(e) = conn.flush().await {
+                        break Err(e.to_string());
+                    }
+                }
+                Ok(false) => break Ok("stream ended"),
+                Err(e @ BusError::TooSlow(_)) => {
+                    stats.viewers_disconnected_slow.fetch_add(1, Ordering::Relaxed);
+                    break Err(e.to_string());
+                }
+                Err(e) => break Err(e.to_string()),
+            },
+            read = conn.read() => match read {
+                Ok(true) => {
+                    let mut closed = false;
+                    while let Some(event) = conn.session().poll_event() {
+                        closed |= event == SessionEvent::StreamClosed;
+                    }
+                    if closed {
+                        break Ok("player closed the stream");
+                    }
+                    if conn.session().has_output() && conn.flush().await.is_err() {
+                        break Err("write failed".into());
+                    }
+                }
+                Ok(false) => break Ok("player disconnected"),
+                Err(e) => break Err(e.to_string()),
+            },
+        }
+    };
+    match outcome {
+        Ok(reason) => info!(reason, "rtmp player stopped"),
+        Err(error) => warn!(%error, "rtmp player dropped"),
+    }
+}

@@ -1,0 +1,218 @@
+//! The REST API under `/api/v1` (admin bearer token): streams, their keys, kicking publishers.
+
+use crate::streams::{constant_time_eq, RegistryError, StreamEntry};
+use crate::AppState;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rill_media::path::live_path;
+use rill_media::{CodecConfig, StreamSnapshot};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/streams", get(list_streams).post(create_stream))
+        .route("/streams/{name}", get(get_stream).delete(delete_stream))
+        .route("/streams/{name}/kick", post(kick))
+        .route("/streams/{name}/key", post(rotate_key))
+        .layer(middleware::from_fn_with_state(state, require_admin))
+}
+
+async fn require_admin(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), app.admin_token.as_bytes()) {
+        app.api_auth_failures.fetch_add(1, Ordering::Relaxed);
+        let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong admin token (Authorization: Bearer <token>)");
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid header"));
+        return response;
+    }
+    next.run(request).await
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+impl IntoResponse for RegistryError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            RegistryError::InvalidName => StatusCode::BAD_REQUEST,
+            RegistryError::Exists(_) | RegistryError::FromConfig(_) => StatusCode::CONFLICT,
+            RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
+            RegistryError::Store(_) => {
+                tracing::error!(error = %self, "stream registry write failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        error(status, self)
+    }
+}
+
+/// The host for URLs handed out: `server.public_host`, else the request's Host without port.
+fn public_host(app: &AppState, headers: &HeaderMap) -> String {
+    if !app.config.server.public_host.is_empty() {
+        return app.config.server.public_host.clone();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h.to_string(),
+        _ => host.to_string(),
+    }
+}
+
+fn urls(app: &AppState, host: &str, name: &str) -> Value {
+    let http = app.config.http.listen.port();
+    let rtmp = app.config.rtmp.listen.port();
+    json!({
+        "flv_url": format!("http://{host}:{http}/live/{name}.flv"),
+        "rtmp_play_url": format!("rtmp://{host}:{rtmp}/live/{name}"),
+    })
+}
+
+fn stream_json(app: &AppState, host: &str, name: &str, entry: Option<&StreamEntry>, live: Option<&StreamSnapshot>) -> Value {
+    let state = match live {
+        Some(s) if s.publisher.is_some() => "live",
+        Some(_) => "reconnecting",
+        None => "offline",
+    };
+    let mut value = json!({
+        "name": name,
+        "state": state,
+        "origin": entry.map(|e| e.origin),
+        "urls": urls(app, host, name),
+    });
+    if let Some(s) = live {
+        let video = s.tracks.video.as_ref().map(|v| {
+            let mut j = json!({ "codec": v.name(), "codecs": v.rfc6381(), "fps": (s.video_fps * 100.0).round() / 100.0 });
+            if let CodecConfig::Avc(avc) = v {
+                j["width"] = json!(avc.sps.width);
+                j["height"] = json!(avc.sps.height);
+            }
+            j
+        });
+        let audio = s.tracks.audio.as_ref().map(|a| {
+            let mut j = json!({ "codec": a.name(), "codecs": a.rfc6381() });
+            if let CodecConfig::Aac(aac) = a {
+                j["sample_rate"] = json!(aac.info.sample_rate);
+                j["channels"] = json!(aac.info.channels);
+            }
+            j
+        });
+        let obj = value.as_object_mut().expect("object");
+        obj.insert("publisher".into(), json!(s.publisher.as_ref().map(|p| json!({ "protocol": p.protocol, "address": p.peer }))));
+        obj.insert("uptime_s".into(), json!(s.publishing_for.map_or(0, |d| d.as_secs())));
+        obj.insert("video".into(), json!(video));
+        obj.insert("audio".into(), json!(audio));
+        obj.insert("encoder".into(), json!(s.tracks.encoder));
+        obj.insert("ingest_kbps".into(), json!(s.ingest_kbps.round()));
+        obj.insert("viewers".into(), json!(s.viewers));
+        obj.insert("viewers_total".into(), json!(s.viewers.values().sum::<usize>()));
+    }
+    value
+}
+
+async fn list_streams(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
+    let host = public_host(&app, &headers);
+    let entries = app.registry.list();
+    let live = app.bus.snapshot();
+    let names: BTreeSet<String> = entries
+        .iter()
+        .map(|e| e.name.clone())
+        .chain(live.iter().filter_map(|s| s.path.strip_prefix("live/").map(String::from)))
+        .collect();
+    let streams: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let entry = entries.iter().find(|e| &e.name == name);
+            let snapshot = live.iter().find(|s| s.path == live_path(name));
+            stream_json(&app, &host, name, entry, snapshot)
+        })
+        .collect();
+    Json(json!({ "streams": streams }))
+}
+
+async fn get_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    let entry = app.registry.get(&name);
+    let live = app.bus.stream_snapshot(&live_path(&name));
+    if entry.is_none() && live.is_none() {
+        return error(StatusCode::NOT_FOUND, format!("stream {name:?} does not exist"));
+    }
+    Json(stream_json(&app, &public_host(&app, &headers), &name, entry.as_ref(), live.as_ref())).into_response()
+}
+
+#[derive(Deserialize)]
+struct CreateStream {
+    name: String,
+}
+
+fn created_json(app: &AppState, host: &str, entry: &StreamEntry) -> Value {
+    let rtmp = app.config.rtmp.listen.port();
+    let mut value = json!({
+        "name": entry.name,
+        "key": entry.key,
+        "rtmp_url": format!("rtmp://{host}:{rtmp}/live/{}", entry.key),
+        "rtmp_server": format!("rtmp://{host}:{rtmp}/live"),
+        "created_at": entry.created_at,
+    });
+    if let (Some(obj), Value::Object(u)) = (value.as_object_mut(), urls(app, host, &entry.name)) {
+        obj.extend(u);
+    }
+    value
+}
+
+async fn create_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Result<Json<CreateStream>, axum::extract::rejection::JsonRejection>) -> Response {
+    let Json(request) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("expected JSON {{\"name\": \"...\"}}: {}", e.body_text())),
+    };
+    match app.registry.create(&request.name) {
+        Ok(entry) => {
+            tracing::info!(stream = %entry.name, "stream created");
+            (StatusCode::CREATED, Json(created_json(&app, &public_host(&app, &headers), &entry))).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete_stream(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    match app.registry.delete(&name) {
+        Ok(()) => {
+            app.bus.kick(&live_path(&name));
+            tracing::info!(stream = %name, "stream deleted");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn kick(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    if app.bus.kick(&live_path(&name)) {
+        tracing::info!(stream = %name, "publisher kicked");
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("stream {name:?} has no publisher"))
+    }
+}
+
+async fn rotate_key(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    match app.registry.rotate_key(&name) {
+        Ok(entry) => {
+            tracing::info!(stream = %name, "stream key rotated");
+            Json(created_json(&app, &public_host(&app, &headers), &entry)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+

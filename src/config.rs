@@ -1,0 +1,211 @@
+//! Configuration: `conf/rill.toml` (embedded as the default), overridden per key by
+//! `RILL_<SECTION>_<KEY>` environment variables. Errors name the offending key.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The documented defaults, compiled in.
+pub const DEFAULT_TOML: &str = include_str!("../conf/rill.toml");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub http: HttpConfig,
+    pub rtmp: RtmpConfig,
+    pub bus: BusSection,
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub streams: Vec<StreamConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub log: String,
+    pub public_host: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub write_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtmpConfig {
+    pub listen: SocketAddr,
+    pub max_chunk_size: u32,
+    pub max_message_size: u32,
+    pub max_name_len: usize,
+    pub handshake_timeout_s: u64,
+    pub idle_timeout_s: u64,
+    pub write_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSection {
+    pub reconnect_grace_s: u64,
+    pub max_cache_frames: usize,
+    pub max_cache_mb: usize,
+    pub slow_viewer_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Keys,
+    Open,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    pub admin_token: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    pub name: String,
+    pub key: String,
+}
+
+impl Config {
+    /// Loads `path` (or `conf/rill.toml` if present, else the embedded defaults), fills keys
+    /// the file leaves out from the defaults, then applies `RILL_*` overrides from `env`.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+        let (source, text) = match path {
+            Some(p) => (p.display().to_string(), std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?),
+            None if Path::new("conf/rill.toml").exists() => {
+                ("conf/rill.toml".into(), std::fs::read_to_string("conf/rill.toml").context("reading conf/rill.toml")?)
+            }
+            None => ("(embedded defaults)".into(), DEFAULT_TOML.to_string()),
+        };
+        let mut table: toml::Table = text.parse().with_context(|| format!("config {source} is not valid TOML"))?;
+        let defaults: toml::Table = DEFAULT_TOML.parse().expect("embedded defaults parse");
+        for (section, values) in &defaults {
+            let (Some(default_values), entry) = (values.as_table(), table.entry(section.clone()).or_insert_with(|| toml::Value::Table(Default::default()))) else {
+                continue;
+            };
+            let target = entry.as_table_mut().ok_or_else(|| anyhow!("config {source}: [{section}] must be a table"))?;
+            for (key, value) in default_values {
+                target.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        for (var, value) in env {
+            apply_env_override(&mut table, &defaults, &var, &value)?;
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| anyhow!("config {source}: key {}: {}", e.path(), e.inner().message().trim()))?;
+        config.validate().with_context(|| format!("config {source}"))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        for s in &self.streams {
+            if !rill_media::path::is_valid_stream_name(&s.name) {
+                bail!("streams: name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}})", s.name);
+            }
+            if s.key.len() < 8 || s.key.len() > self.rtmp.max_name_len || s.key.contains(['/', '?', ' ']) {
+                bail!("streams: key of stream {:?} must be 8..={} characters without '/', '?' or spaces", s.name, self.rtmp.max_name_len);
+            }
+        }
+        let mut names: Vec<_> = self.streams.iter().map(|s| &s.name).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            bail!("streams: name {:?} is defined twice", w[0]);
+        }
+        if self.rtmp.max_chunk_size < 128 {
+            bail!("rtmp.max_chunk_size must be at least 128");
+        }
+        if self.rtmp.max_message_size > 0xff_ffff {
+            bail!("rtmp.max_message_size cannot exceed 16777215 (RTMP's 24-bit length)");
+        }
+        Ok(())
+    }
+}
+
+/// Applies `RILL_<SECTION>_<KEY>=value`, typed like the key's default.
+fn apply_env_override(table: &mut toml::Table, defaults: &toml::Table, var: &str, value: &str) -> Result<()> {
+    let Some(rest) = var.strip_prefix("RILL_") else { return Ok(()) };
+    let rest = rest.to_ascii_lowercase();
+    let Some((section, key)) = defaults.iter().filter_map(|(s, v)| {
+        let key = rest.strip_prefix(s.as_str())?.strip_prefix('_')?;
+        v.as_table()?.contains_key(key).then(|| (s.clone(), key.to_string()))
+    }).next() else {
+        bail!("environment variable {var} names no config key (expected RILL_<SECTION>_<KEY>, e.g. RILL_HTTP_LISTEN)");
+    };
+    let default = &defaults[&section][&key];
+    let typed = match default {
+        toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be an integer"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be true or false"))?),
+        _ => toml::Value::String(value.to_string()),
+    };
+    table[&section].as_table_mut().expect("sections are tables after defaults").insert(key, typed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config> {
+        let dir = std::env::temp_dir().join(format!("rill-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = file.map(|text| {
+            let p = dir.join(format!("{}.toml", text.len()));
+            std::fs::write(&p, text).unwrap();
+            p
+        });
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(Some(path.as_deref().unwrap_or(Path::new("conf/rill.toml"))), env)
+    }
+
+    #[test]
+    fn defaults_load() {
+        let c = Config::load(None, []).unwrap();
+        assert_eq!(c.http.listen.port(), 8080);
+        assert_eq!(c.rtmp.listen.port(), 1935);
+        assert_eq!(c.auth.mode, AuthMode::Keys);
+    }
+
+    #[test]
+    fn env_overrides_each_key() {
+        let c = load(None, &[("RILL_HTTP_LISTEN", "127.0.0.1:18080"), ("RILL_AUTH_MODE", "open"), ("RILL_SERVER_DATA_DIR", "/tmp/x"), ("RILL_BUS_RECONNECT_GRACE_S", "3"), ("PATH", "/bin")]).unwrap();
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:18080");
+        assert_eq!(c.auth.mode, AuthMode::Open);
+        assert_eq!(c.server.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.bus.reconnect_grace_s, 3);
+    }
+
+    #[test]
+    fn partial_file_takes_defaults_for_the_rest() {
+        let c = load(Some("[http]\nlisten = \"127.0.0.1:9\"\n"), &[]).unwrap();
+        assert_eq!(c.http.listen.port(), 9);
+        assert_eq!(c.rtmp.listen.port(), 1935);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = load(None, &[("RILL_HTTP_LISTEN", "nonsense")]).unwrap_err();
+        assert!(format!("{e:#}").contains("listen"), "{e:#}");
+        let e = load(None, &[("RILL_RTMP_IDLE_TIMEOUT_S", "soon")]).unwrap_err();
+        assert!(format!("{e:#}").contains("rtmp.idle_timeout_s"), "{e:#}");
+        let e = load(None, &[("RILL_HTTP_LISTN", "x")]).unwrap_err();
+        assert!(format!("{e:#}").contains("RILL_HTTP_LISTN"), "{e:#}");
+        let e = load(Some("[auth]\nmode = \"maybe\"\n"), &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("mode"), "{e:#}");
+        let e = load(Some("[http]\nlisten_port = 1\n"), &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("listen_port"), "{e:#}");
+        let e = load(Some("[[streams]]\nname = \"../x\"\nkey = \"12345678\"\n"), &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("../x"), "{e:#}");
+    }
+}

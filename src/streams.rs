@@ -1,0 +1,252 @@
+//! Streams and their publish keys: the auth policy for publishers ([`StreamKeys`]), streams from
+//! config and from the API (persisted in `<data_dir>/streams.json`), and the admin token.
+
+use crate::config::{AuthMode, Config};
+use anyhow::{Context, Result};
+use rill_ingest::rtmp::{PublishRefusal, StreamKeys};
+use rill_media::path::is_valid_stream_name;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+/// Where a stream was defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Config,
+    Api,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamEntry {
+    pub name: String,
+    pub key: String,
+    pub origin: Origin,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error("invalid stream name (allowed: [A-Za-z0-9_-]{{1,64}})")]
+    InvalidName,
+    #[error("stream {0:?} already exists")]
+    Exists(String),
+    #[error("stream {0:?} does not exist")]
+    NotFound(String),
+    #[error("stream {0:?} is defined in the config file; change it there")]
+    FromConfig(String),
+    #[error("cannot store streams: {0}")]
+    Store(#[from] std::io::Error),
+}
+
+/// The registry of known streams.
+pub struct StreamRegistry {
+    mode: AuthMode,
+    file: PathBuf,
+    entries: RwLock<Vec<StreamEntry>>,
+}
+
+impl StreamRegistry {
+    pub fn load(config: &Config) -> Result<Self> {
+        let file = config.server.data_dir.join("streams.json");
+        let mut entries: Vec<StreamEntry> = config
+            .streams
+            .iter()
+            .map(|s| StreamEntry { name: s.name.clone(), key: s.key.clone(), origin: Origin::Config, created_at: 0 })
+            .collect();
+        if file.exists() {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let stored: Vec<StreamEntry> = serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+            for s in stored {
+                if entries.iter().any(|e| e.name == s.name) {
+                    tracing::warn!(stream = %s.name, "stream in streams.json is also in the config; the config wins");
+                    continue;
+                }
+                entries.push(StreamEntry { origin: Origin::Api, ..s });
+            }
+        }
+        Ok(StreamRegistry { mode: config.auth.mode, file, entries: RwLock::new(entries) })
+    }
+
+    pub fn mode(&self) -> AuthMode {
+        self.mode
+    }
+
+    pub fn list(&self) -> Vec<StreamEntry> {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn get(&self, name: &str) -> Option<StreamEntry> {
+        self.list().into_iter().find(|e| e.name == name)
+    }
+
+    pub fn create(&self, name: &str) -> Result<StreamEntry, RegistryError> {
+        if !is_valid_stream_name(name) {
+            return Err(RegistryError::InvalidName);
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.iter().any(|e| e.name == name) {
+            return Err(RegistryError::Exists(name.into()));
+        }
+        let entry = StreamEntry { name: name.into(), key: new_secret("sk_"), origin: Origin::Api, created_at: unix_now() };
+        entries.push(entry.clone());
+        self.store(&entries).inspect_err(|_| {
+            entries.pop();
+        })?;
+        Ok(entry)
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), RegistryError> {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let index = entries.iter().position(|e| e.name == name).ok_or_else(|| RegistryError::NotFound(name.into()))?;
+        if entries[index].origin == Origin::Config {
+            return Err(RegistryError::FromConfig(name.into()));
+        }
+        let removed = entries.remove(index);
+        self.store(&entries).inspect_err(|_| entries.insert(index, removed))?;
+        Ok(())
+    }
+
+    pub fn rotate_key(&self, name: &str) -> Result<StreamEntry, RegistryError> {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let index = entries.iter().position(|e| e.name == name).ok_or_else(|| RegistryError::NotFound(name.into()))?;
+        if entries[index].origin == Origin::Config {
+            return Err(RegistryError::FromConfig(name.into()));
+        }
+        let old = std::mem::replace(&mut entries[index].key, new_secret("sk_"));
+        if let Err(e) = self.store(&entries) {
+            entries[index].key = old;
+            return Err(e);
+        }
+        Ok(entries[index].clone())
+    }
+
+    /// Writes API-created streams atomically (temp file + rename).
+    fn store(&self, entries: &[StreamEntry]) -> Result<(), RegistryError> {
+        let api: Vec<&StreamEntry> = entries.iter().filter(|e| e.origin == Origin::Api).collect();
+        let json = serde_json::to_vec_pretty(&api).expect("entries serialize");
+        write_private(&self.file, &json)?;
+        Ok(())
+    }
+}
+
+impl StreamKeys for StreamRegistry {
+    fn resolve_publish(&self, app: &str, key: &str) -> Result<String, PublishRefusal> {
+        if app != "live" {
+            return Err(PublishRefusal::UnknownApp(app.chars().take(64).collect()));
+        }
+        match self.mode {
+            AuthMode::Open if is_valid_stream_name(key) => Ok(key.to_string()),
+            AuthMode::Open => Err(PublishRefusal::InvalidName),
+            AuthMode::Keys => self
+                .entries
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|e| constant_time_eq(e.key.as_bytes(), key.as_bytes()))
+                .map(|e| e.name.clone())
+                .ok_or(PublishRefusal::UnknownKey),
+        }
+    }
+}
+
+/// The admin token: from config, else `<data_dir>/admin_token`, else newly generated there.
+/// Returns the token and whether it was just generated (to print it once).
+pub fn admin_token(config: &Config) -> Result<(String, bool)> {
+    if !config.auth.admin_token.is_empty() {
+        return Ok((config.auth.admin_token.clone(), false));
+    }
+    let file = config.server.data_dir.join("admin_token");
+    if let Ok(token) = std::fs::read_to_string(&file) {
+        let token = token.trim().to_string();
+        if !token.is_empty() {
+            return Ok((token, false));
+        }
+    }
+    let token = new_secret("");
+    write_private(&file, token.as_bytes()).with_context(|| format!("storing admin token in {}", file.display()))?;
+    Ok((token, true))
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// 128 random bits as hex, with a prefix.
+fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(mode: AuthMode, dir: &Path) -> Config {
+        let mut c = Config::load(None, []).unwrap();
+        c.auth.mode = mode;
+        c.server.data_dir = dir.to_path_buf();
+        c.streams = vec![crate::config::StreamConfig { name: "studio".into(), key: "secret-key-1".into() }];
+        c
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rill-streams-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn keys_mode_maps_keys_to_names() {
+        let dir = tempdir("keys");
+        let reg = StreamRegistry::load(&config(AuthMode::Keys, &dir)).unwrap();
+        assert_eq!(reg.resolve_publish("live", "secret-key-1"), Ok("studio".into()));
+        assert_eq!(reg.resolve_publish("live", "studio"), Err(PublishRefusal::UnknownKey));
+        assert!(matches!(reg.resolve_publish("other", "secret-key-1"), Err(PublishRefusal::UnknownApp(_))));
+    }
+
+    #[test]
+    fn open_mode_key_is_the_name() {
+        let dir = tempdir("open");
+        let reg = StreamRegistry::load(&config(AuthMode::Open, &dir)).unwrap();
+        assert_eq!(reg.resolve_publish("live", "anything"), Ok("anything".into()));
+        assert_eq!(reg.resolve_publish("live", "../x"), Err(PublishRefusal::InvalidName));
+    }
+
+    #[test]
+    fn api_streams_persist_and_rotate() {
+        let dir = tempdir("persist");
+        let c = config(AuthMode::Keys, &dir);
+        let reg = StreamRegistry::load(&c).unwrap();
+        let created = reg.create("show").unwrap();
+        assert!(matches!(reg.create("show"), Err(RegistryError::Exists(_))));
+        assert!(matches!(reg.create("../x"), Err(RegistryError::InvalidName)));
+        assert!(matches!(reg.delete("studio"), Err(RegistryError::FromConfig(_))));
+        let reg = StreamRegistry::load(&c).unwrap();
+        assert_eq!(reg.resolve_publish("live", &created.key), Ok("show".into()));
+        let rotated = reg.rotate_key("show").unwrap();
+        assert_ne!(rotated.key, created.key);
+        assert_eq!(reg.resolve_publish("live", &created.key), Err(PublishRefusal::UnknownKey));
+        reg.delete("show").unwrap();
+        assert!(StreamRegistry::load(&c).unwrap().get("show").is_none());
+    }
+}
