@@ -189,7 +189,7 @@ async fn create_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, bod
 async fn delete_stream(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
     match app.registry.delete(&name) {
         Ok(()) => {
-            app.bus.kick(&live_path(&name));
+            app.bus.close(&live_path(&name));
             tracing::info!(stream = %name, "stream deleted");
             StatusCode::NO_CONTENT.into_response()
         }

@@ -264,6 +264,21 @@ impl Bus {
         }
     }
 
+    /// Ends `path` now: its publisher is asked to leave, its subscribers receive
+    /// [`Delivery::Ended`], and no grace period applies. Returns false when it did not exist.
+    pub fn close(&self, path: &str) -> bool {
+        let Some((_, stream)) = self.inner.streams.remove(path) else { return false };
+        {
+            let mut st = stream.lock();
+            st.ended = true;
+            if let Some(p) = &st.publisher {
+                p.kick.notify_one();
+            }
+        }
+        stream.wake.send_modify(|_| {});
+        true
+    }
+
     /// Whether `path` exists (live, or waiting for its publisher to reconnect).
     pub fn contains(&self, path: &str) -> bool {
         self.inner.streams.contains_key(path)
@@ -663,6 +678,20 @@ mod tests {
         assert!(got[0].keyframe);
         assert_eq!(got[0].dts.as_millis(), 5060, "timeline continues after the first session");
         assert_eq!(bus.snapshot()[0].viewers.get("test"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn close_ends_subscribers_and_kicks_publisher() {
+        let bus = Bus::default();
+        let publisher = bus.publish("live/a", info()).unwrap();
+        publisher.set_tracks(tracks());
+        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        assert!(bus.close("live/a"));
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Ended));
+        tokio::time::timeout(Duration::from_secs(1), publisher.kicked()).await.expect("publisher kicked");
+        assert!(!bus.contains("live/a"));
+        assert!(!bus.close("live/a"));
     }
 
     #[tokio::test(start_paused = true)]

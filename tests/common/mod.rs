@@ -1,0 +1,222 @@
+//! Shared harness for end-to-end tests: a real `rill` process on free ports, real ffmpeg
+//! publishers and decoders, and a tiny HTTP client for the API.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub struct Server {
+    child: Child,
+    pub http: u16,
+    pub rtmp: u16,
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Starts rill in `mode` ("keys" or "open") with extra `RILL_*` settings.
+    pub fn start(mode: &str, extra: &[(&str, &str)]) -> Server {
+        let dir = std::env::temp_dir().join(format!("rill-e2e-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (http, rtmp) = (free_port(), free_port());
+        let mut env: Vec<(String, String)> = vec![
+            ("RILL_HTTP_LISTEN".into(), format!("127.0.0.1:{http}")),
+            ("RILL_RTMP_LISTEN".into(), format!("127.0.0.1:{rtmp}")),
+            ("RILL_SERVER_DATA_DIR".into(), dir.join("data").display().to_string()),
+            ("RILL_AUTH_MODE".into(), mode.into()),
+            ("RILL_AUTH_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+            ("RILL_SERVER_LOG".into(), "info".into()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Server::spawn(dir, http, rtmp, env)
+    }
+
+    fn spawn(dir: PathBuf, http: u16, rtmp: u16, env: Vec<(String, String)>) -> Server {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_rill"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().cloned())
+            .current_dir(&dir)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("rill starts");
+        let server = Server { child, http, rtmp, dir, env };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.get("/healthz").0 != 200 {
+            assert!(Instant::now() < deadline, "rill did not become healthy:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// Stops and starts the server again with the same ports, data and settings.
+    pub fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (dir, http, rtmp, env) = (self.dir.clone(), self.http, self.rtmp, std::mem::take(&mut self.env));
+        std::mem::forget(self);
+        Server::spawn(dir, http, rtmp, env)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Resident memory of the server process in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+    }
+
+    pub fn flv_url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/live/{name}.flv", self.http)
+    }
+
+    pub fn rtmp_url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_request(self.http, "GET", path, None, None)
+    }
+
+    /// An authenticated API call; returns status and JSON (Null when the body is empty).
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let (status, text) = http_request(self.http, method, path, body, Some(ADMIN_TOKEN));
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A stream's entry in `GET /api/v1/streams`.
+    pub fn stream(&self, name: &str) -> Value {
+        let (status, list) = self.api("GET", "/api/v1/streams", None);
+        assert_eq!(status, 200);
+        list["streams"].as_array().unwrap().iter().find(|s| s["name"] == name).cloned().unwrap_or(Value::Null)
+    }
+
+    pub fn metric(&self, line_prefix: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find(|l| l.starts_with(line_prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("metric {line_prefix} missing in:\n{text}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- rill log ----\n{}", self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Minimal HTTP/1.1 client (Connection: close).
+pub fn http_request(port: u16, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.unwrap_or("");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// ffmpeg publishing a test pattern with AAC audio over RTMP for `seconds`.
+pub fn publish(url: &str, seconds: u32, size: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-b:v", "1500k"])
+        .args(["-c:a", "aac", "-b:a", "96k", "-t", &seconds.to_string(), "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is installed (scripts/test.sh installs it)")
+}
+
+/// What a decoder saw.
+#[derive(Debug)]
+pub struct Decoded {
+    pub frames: usize,
+    pub dimensions: Option<String>,
+    pub elapsed: Duration,
+    pub stderr: String,
+}
+
+/// Decodes up to `seconds` of video from `url` with ffmpeg (framemd5: one line per decoded frame).
+pub fn decode(url: &str, seconds: u32, timeout: Duration) -> Decoded {
+    let start = Instant::now();
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url, "-t", &seconds.to_string()])
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is installed");
+    let output = wait_with_timeout(child, timeout);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Decoded {
+        frames: stdout.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count(),
+        dimensions: stdout.lines().find_map(|l| l.strip_prefix("#dimensions 0: ").map(String::from)),
+        elapsed: start.elapsed(),
+        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+    }
+}
+
+/// Waits for a child, killing it at `timeout`.
+pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
+/// Polls `check` until it is true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check()
+}
