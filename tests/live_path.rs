@@ -1,5 +1,5 @@
 //! End-to-end tests of the live path with real peers: ffmpeg publishes over RTMP, ffmpeg decodes
-//! over HTTP-FLV and RTMP play. They compete for CPU: scripts/test.sh runs them one at a time.
+//! over HTTP-FLV and RTMP play. They compete for CPU, so each holds [`common::serial`].
 
 mod common;
 
@@ -24,6 +24,7 @@ fn wait_live(server: &Server, name: &str) {
 
 #[test]
 fn publish_then_two_viewers_decode_over_http_flv_and_rtmp() {
+    let _serial = serial();
     let server = Server::start("keys", &[]);
     let key = create_stream(&server, "show");
     let mut publisher = publish(&server.rtmp_url(&key), 30, "1280x720");
@@ -60,6 +61,7 @@ fn publish_then_two_viewers_decode_over_http_flv_and_rtmp() {
 
 #[test]
 fn wrong_keys_and_hostile_names_are_refused() {
+    let _serial = serial();
     let server = Server::start("keys", &[]);
     let key = create_stream(&server, "real");
 
@@ -125,6 +127,7 @@ fn closed_by_server(mut s: TcpStream) -> bool {
 
 #[test]
 fn malformed_rtmp_closes_only_the_offending_connection() {
+    let _serial = serial();
     let mut server = Server::start("open", &[("RILL_RTMP_HANDSHAKE_TIMEOUT_S", "3")]);
     let mut publisher = publish(&server.rtmp_url("steady"), 40, "640x360");
     wait_live(&server, "steady");
@@ -176,6 +179,7 @@ fn malformed_rtmp_closes_only_the_offending_connection() {
 
 #[test]
 fn stalled_viewer_does_not_slow_a_fast_one_and_memory_stays_bounded() {
+    let _serial = serial();
     let server = Server::start("open", &[("RILL_HTTP_WRITE_TIMEOUT_S", "4")]);
     let mut publisher = publish(&server.rtmp_url("busy"), 60, "640x360");
     wait_live(&server, "busy");
@@ -206,6 +210,7 @@ fn stalled_viewer_does_not_slow_a_fast_one_and_memory_stays_bounded() {
 
 #[test]
 fn publisher_reconnect_within_grace_keeps_the_viewer() {
+    let _serial = serial();
     let server = Server::start("open", &[("RILL_BUS_RECONNECT_GRACE_S", "5")]);
     let first = publish(&server.rtmp_url("comeback"), 6, "640x360");
     wait_live(&server, "comeback");
@@ -228,6 +233,7 @@ fn publisher_reconnect_within_grace_keeps_the_viewer() {
 
 #[test]
 fn api_streams_persist_kick_and_rotate() {
+    let _serial = serial();
     let server = Server::start("keys", &[]);
     let key = create_stream(&server, "persisted");
     let (status, _) = server.api("POST", "/api/v1/streams", Some(r#"{"name":"persisted"}"#));

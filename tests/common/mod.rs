@@ -12,6 +12,13 @@ use std::time::{Duration, Instant};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// Real-time tests share two cores: each holds this lock for its whole run, so they run one
+/// at a time whatever the test harness's thread count.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub struct Server {
     child: Child,
     pub http: u16,

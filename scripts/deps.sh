@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what Rill needs on Debian/Ubuntu. Usage: scripts/deps.sh [run|test|bench]
+#   run:   a C toolchain for building (Rust must already be installed: https://rustup.rs)
+#   test:  + ffmpeg (real publisher and player in the end-to-end tests)
+#   bench: + nginx with the RTMP module (the side-by-side baseline)
+set -euo pipefail
+what=${1:-run}
+packages=(build-essential pkg-config ca-certificates)
+case "$what" in
+  run) ;;
+  test) packages+=(ffmpeg) ;;
+  bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp) ;;
+  *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "Installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "Rust is not installed. Install it with https://rustup.rs (rustup), then run this again." >&2
+  exit 1
+fi
