@@ -11,7 +11,7 @@ use super::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, ChunkLimits, Message}
 use bytes::Bytes;
 use rill_media::flv::{TagBody, TagType};
 use rml_rtmp::handshake::{Handshake, HandshakeError, HandshakeProcessResult, PeerType};
-use rml_rtmp::messages::{MessagePayload, PeerBandwidthLimitType, RtmpMessage, UserControlEventType};
+use rml_rtmp::messages::{PeerBandwidthLimitType, RtmpMessage, UserControlEventType};
 use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::time::RtmpTimestamp;
 use std::collections::{HashMap, VecDeque};
@@ -121,6 +121,11 @@ impl ServerSession {
             acked: 0,
             peer_window: 0,
         }
+    }
+
+    /// A session whose handshake is already done, for fuzzing and tests of the message layer.
+    pub fn after_handshake(config: SessionConfig) -> Self {
+        ServerSession { phase: Phase::Messages, ..ServerSession::new(config) }
     }
 
     /// Feeds bytes received from the peer. An error means the connection must be closed.
@@ -253,37 +258,34 @@ impl ServerSession {
                 self.events.push_back(event);
             }
             15 | 18 => {
-                let values = match self.decode(&message, "data")? {
-                    RtmpMessage::Amf0Data { values } => values,
-                    _ => return Err(SessionError::Malformed("data")),
-                };
+                let values = self.amf0_values(&message, "data")?;
                 self.handle_data(values);
             }
-            17 | 20 => match self.decode(&message, "command")? {
-                RtmpMessage::Amf0Command { command_name, transaction_id, command_object, additional_arguments } => {
-                    self.handle_command(&command_name, transaction_id, command_object, additional_arguments, message.stream_id)?
-                }
-                _ => return Err(SessionError::Malformed("command")),
-            },
+            17 | 20 => {
+                let mut values = self.amf0_values(&message, "command")?.into_iter();
+                let (Some(Amf0Value::Utf8String(name)), Some(Amf0Value::Number(txn))) = (values.next(), values.next()) else {
+                    return Err(SessionError::Malformed("command (expected name and transaction id)"));
+                };
+                let object = values.next().unwrap_or(Amf0Value::Null);
+                self.handle_command(&name, txn, object, values.collect(), message.stream_id)?;
+            }
             // Acknowledgement, user control, peer bandwidth, media before publish: nothing to do.
             _ => {}
         }
         Ok(())
     }
 
-    fn decode(&self, message: &Message, kind: &'static str) -> Result<RtmpMessage, SessionError> {
+    /// Decodes the AMF0 values of a command or data message. Not `rml_rtmp`'s deserializers:
+    /// its command deserializer panics on a command with fewer than three values (`drain(..3)`)
+    /// and `rml_amf0` recurses without a depth bound (see [`super::amf0`]).
+    fn amf0_values(&self, message: &Message, kind: &'static str) -> Result<Vec<Amf0Value>, SessionError> {
         let limit = self.config.max_command_size;
         if message.payload.len() > limit {
             return Err(SessionError::CommandTooLarge { kind, size: message.payload.len(), limit });
         }
         // AMF3-flagged messages (15, 17) carry AMF0 after a format byte.
-        let (type_id, data) = match message.type_id {
-            15 => (18, message.payload.slice(message.payload.len().min(1)..)),
-            17 => (20, message.payload.slice(message.payload.len().min(1)..)),
-            t => (t, message.payload.clone()),
-        };
-        let payload = MessagePayload { timestamp: RtmpTimestamp::new(message.timestamp), message_stream_id: message.stream_id, type_id, data };
-        payload.to_rtmp_message().map_err(|_| SessionError::Malformed(kind))
+        let skip = usize::from(matches!(message.type_id, 15 | 17)).min(message.payload.len());
+        super::amf0::decode_all(&message.payload[skip..]).map_err(|_| SessionError::Malformed(kind))
     }
 
     fn handle_data(&mut self, values: Vec<Amf0Value>) {
@@ -414,4 +416,87 @@ fn string(s: &str) -> Amf0Value {
 
 fn object_of<const N: usize>(pairs: [(&str, Amf0Value); N]) -> Amf0Value {
     Amf0Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(name: &str, txn: f64, args: Vec<Amf0Value>) -> Vec<u8> {
+        let object = if name == "connect" { object_of([("app", string("live"))]) } else { Amf0Value::Null };
+        let message = RtmpMessage::Amf0Command { command_name: name.into(), transaction_id: txn, command_object: object, additional_arguments: args };
+        chunked(20, 0, message.into_message_payload(RtmpTimestamp::new(0), 1).unwrap().data)
+    }
+
+    fn chunked(type_id: u8, timestamp: u32, body: Bytes) -> Vec<u8> {
+        let mut out = Vec::new();
+        ChunkEncoder::new(128).encode(3, timestamp, type_id, 1, &[], &body, &mut out);
+        out.concat()
+    }
+
+    fn events(session: &mut ServerSession) -> Vec<SessionEvent> {
+        std::iter::from_fn(|| session.poll_event()).collect()
+    }
+
+    #[test]
+    fn publish_flow() {
+        let mut s = ServerSession::after_handshake(SessionConfig::default());
+        s.feed(&command("connect", 1.0, vec![])).unwrap();
+        assert_eq!(s.app(), Some("live"));
+        s.feed(&command("createStream", 2.0, vec![])).unwrap();
+        s.feed(&command("publish", 3.0, vec![string("key?token=1"), string("live")])).unwrap();
+        assert_eq!(events(&mut s), vec![SessionEvent::PublishRequested { app: "live".into(), key: "key".into() }]);
+        // Media before the publish is accepted is ignored.
+        s.feed(&chunked(9, 40, Bytes::from_static(&[0x17, 1, 0, 0, 0]))).unwrap();
+        assert!(events(&mut s).is_empty());
+        s.accept_publish().unwrap();
+        let mut out = Vec::new();
+        s.take_output(&mut out);
+        let wire = out.concat();
+        assert!(wire.windows(23).any(|w| w == b"NetStream.Publish.Start"));
+        s.feed(&chunked(9, 80, Bytes::from_static(&[0x17, 1, 0, 0, 0]))).unwrap();
+        assert_eq!(events(&mut s), vec![SessionEvent::Video { timestamp: 80, body: Bytes::from_static(&[0x17, 1, 0, 0, 0]) }]);
+        s.feed(&command("deleteStream", 4.0, vec![Amf0Value::Number(1.0)])).unwrap();
+        assert_eq!(events(&mut s), vec![SessionEvent::StreamClosed]);
+    }
+
+    #[test]
+    fn commands_before_connect_and_long_names_are_errors() {
+        let mut s = ServerSession::after_handshake(SessionConfig::default());
+        assert!(matches!(s.feed(&command("publish", 3.0, vec![string("k")])), Err(SessionError::NotConnected(_))));
+        let mut s = ServerSession::after_handshake(SessionConfig::default());
+        s.feed(&command("connect", 1.0, vec![])).unwrap();
+        let long = "k".repeat(300);
+        assert!(matches!(s.feed(&command("publish", 3.0, vec![string(&long)])), Err(SessionError::NameTooLong { .. })));
+    }
+
+    /// Found by the `rtmp_session` fuzz target: a command message with no values made
+    /// `rml_rtmp`'s command deserializer panic (`drain(..3)` on an empty list).
+    #[test]
+    fn empty_command_is_an_error_not_a_panic() {
+        let mut s = ServerSession::after_handshake(SessionConfig::default());
+        let crash = [0x00, 0x60, 0, 0, 0, 0, 0, 0, 0x11, 0, 0, 0x84, 0, 0x41, 0, 0];
+        for b in crash {
+            if s.feed(&[b]).is_err() {
+                return;
+            }
+        }
+        let mut s = ServerSession::after_handshake(SessionConfig::default());
+        assert!(matches!(s.feed(&chunked(20, 0, Bytes::new())), Err(SessionError::Malformed(_))));
+        let mut s = ServerSession::after_handshake(SessionConfig::default());
+        assert!(matches!(s.feed(&chunked(20, 0, Bytes::from_static(&[0x05]))), Err(SessionError::Malformed(_))));
+    }
+
+    #[test]
+    fn deeply_nested_amf_within_the_size_limit_does_not_exhaust_the_stack() {
+        // 8 KiB of nested objects (the size limit) is ~2000 levels: decoded or refused, never a crash.
+        let mut body = vec![0x02, 0, 7];
+        body.extend_from_slice(b"connect");
+        body.extend_from_slice(&[0x00, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
+        while body.len() + 4 <= 8192 {
+            body.extend_from_slice(&[0x03, 0, 1, b'a']);
+        }
+        let mut s = ServerSession::after_handshake(SessionConfig::default());
+        let _ = s.feed(&chunked(20, 0, Bytes::from(body)));
+    }
 }
