@@ -34,7 +34,8 @@ async fn require_admin(State(app): State<Arc<AppState>>, request: Request, next:
         .unwrap_or("");
     if !constant_time_eq(presented.as_bytes(), app.admin_token.as_bytes()) {
         app.api_auth_failures.fetch_add(1, Ordering::Relaxed);
-        let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong admin token (Authorization: Bearer <token>)");
+        let mut response =
+            error(StatusCode::UNAUTHORIZED, "missing or wrong admin token (Authorization: Bearer <token>)");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid header"));
         return response;
     }
@@ -81,7 +82,13 @@ fn urls(app: &AppState, host: &str, name: &str) -> Value {
     })
 }
 
-fn stream_json(app: &AppState, host: &str, name: &str, entry: Option<&StreamEntry>, live: Option<&StreamSnapshot>) -> Value {
+fn stream_json(
+    app: &AppState,
+    host: &str,
+    name: &str,
+    entry: Option<&StreamEntry>,
+    live: Option<&StreamSnapshot>,
+) -> Value {
     let state = match live {
         Some(s) if s.publisher.is_some() => "live",
         Some(_) => "reconnecting",
@@ -95,7 +102,8 @@ fn stream_json(app: &AppState, host: &str, name: &str, entry: Option<&StreamEntr
     });
     if let Some(s) = live {
         let video = s.tracks.video.as_ref().map(|v| {
-            let mut j = json!({ "codec": v.name(), "codecs": v.rfc6381(), "fps": (s.video_fps * 100.0).round() / 100.0 });
+            let mut j =
+                json!({ "codec": v.name(), "codecs": v.rfc6381(), "fps": (s.video_fps * 100.0).round() / 100.0 });
             if let CodecConfig::Avc(avc) = v {
                 j["width"] = json!(avc.sps.width);
                 j["height"] = json!(avc.sps.height);
@@ -111,7 +119,10 @@ fn stream_json(app: &AppState, host: &str, name: &str, entry: Option<&StreamEntr
             j
         });
         let obj = value.as_object_mut().expect("object");
-        obj.insert("publisher".into(), json!(s.publisher.as_ref().map(|p| json!({ "protocol": p.protocol, "address": p.peer }))));
+        obj.insert(
+            "publisher".into(),
+            json!(s.publisher.as_ref().map(|p| json!({ "protocol": p.protocol, "address": p.peer }))),
+        );
         obj.insert("uptime_s".into(), json!(s.publishing_for.map_or(0, |d| d.as_secs())));
         obj.insert("video".into(), json!(video));
         obj.insert("audio".into(), json!(audio));
@@ -172,10 +183,16 @@ fn created_json(app: &AppState, host: &str, entry: &StreamEntry) -> Value {
     value
 }
 
-async fn create_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Result<Json<CreateStream>, axum::extract::rejection::JsonRejection>) -> Response {
+async fn create_stream(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<CreateStream>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(request) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("expected JSON {{\"name\": \"...\"}}: {}", e.body_text())),
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, format!("expected JSON {{\"name\": \"...\"}}: {}", e.body_text()))
+        }
     };
     match app.registry.create(&request.name) {
         Ok(entry) => {
@@ -215,4 +232,3 @@ async fn rotate_key(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(n
         Err(e) => e.into_response(),
     }
 }
-

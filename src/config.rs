@@ -83,7 +83,10 @@ impl Config {
     /// the file leaves out from the defaults, then applies `RILL_*` overrides from `env`.
     pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
         let (source, text) = match path {
-            Some(p) => (p.display().to_string(), std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?),
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?,
+            ),
             None if Path::new("conf/rill.toml").exists() => {
                 ("conf/rill.toml".into(), std::fs::read_to_string("conf/rill.toml").context("reading conf/rill.toml")?)
             }
@@ -92,7 +95,10 @@ impl Config {
         let mut table: toml::Table = text.parse().with_context(|| format!("config {source} is not valid TOML"))?;
         let defaults: toml::Table = DEFAULT_TOML.parse().expect("embedded defaults parse");
         for (section, values) in &defaults {
-            let (Some(default_values), entry) = (values.as_table(), table.entry(section.clone()).or_insert_with(|| toml::Value::Table(Default::default()))) else {
+            let (Some(default_values), entry) = (
+                values.as_table(),
+                table.entry(section.clone()).or_insert_with(|| toml::Value::Table(Default::default())),
+            ) else {
                 continue;
             };
             let target = entry.as_table_mut().ok_or_else(|| anyhow!("config {source}: [{section}] must be a table"))?;
@@ -115,7 +121,11 @@ impl Config {
                 bail!("streams: name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}})", s.name);
             }
             if s.key.len() < 8 || s.key.len() > self.rtmp.max_name_len || s.key.contains(['/', '?', ' ']) {
-                bail!("streams: key of stream {:?} must be 8..={} characters without '/', '?' or spaces", s.name, self.rtmp.max_name_len);
+                bail!(
+                    "streams: key of stream {:?} must be 8..={} characters without '/', '?' or spaces",
+                    s.name,
+                    self.rtmp.max_name_len
+                );
             }
         }
         let mut names: Vec<_> = self.streams.iter().map(|s| &s.name).collect();
@@ -137,16 +147,24 @@ impl Config {
 fn apply_env_override(table: &mut toml::Table, defaults: &toml::Table, var: &str, value: &str) -> Result<()> {
     let Some(rest) = var.strip_prefix("RILL_") else { return Ok(()) };
     let rest = rest.to_ascii_lowercase();
-    let Some((section, key)) = defaults.iter().filter_map(|(s, v)| {
-        let key = rest.strip_prefix(s.as_str())?.strip_prefix('_')?;
-        v.as_table()?.contains_key(key).then(|| (s.clone(), key.to_string()))
-    }).next() else {
+    let Some((section, key)) = defaults
+        .iter()
+        .filter_map(|(s, v)| {
+            let key = rest.strip_prefix(s.as_str())?.strip_prefix('_')?;
+            v.as_table()?.contains_key(key).then(|| (s.clone(), key.to_string()))
+        })
+        .next()
+    else {
         bail!("environment variable {var} names no config key (expected RILL_<SECTION>_<KEY>, e.g. RILL_HTTP_LISTEN)");
     };
     let default = &defaults[&section][&key];
     let typed = match default {
-        toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be an integer"))?),
-        toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be true or false"))?),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be an integer"))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be true or false"))?,
+        ),
         _ => toml::Value::String(value.to_string()),
     };
     table[&section].as_table_mut().expect("sections are tables after defaults").insert(key, typed);
@@ -179,7 +197,17 @@ mod tests {
 
     #[test]
     fn env_overrides_each_key() {
-        let c = load(None, &[("RILL_HTTP_LISTEN", "127.0.0.1:18080"), ("RILL_AUTH_MODE", "open"), ("RILL_SERVER_DATA_DIR", "/tmp/x"), ("RILL_BUS_RECONNECT_GRACE_S", "3"), ("PATH", "/bin")]).unwrap();
+        let c = load(
+            None,
+            &[
+                ("RILL_HTTP_LISTEN", "127.0.0.1:18080"),
+                ("RILL_AUTH_MODE", "open"),
+                ("RILL_SERVER_DATA_DIR", "/tmp/x"),
+                ("RILL_BUS_RECONNECT_GRACE_S", "3"),
+                ("PATH", "/bin"),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:18080");
         assert_eq!(c.auth.mode, AuthMode::Open);
         assert_eq!(c.server.data_dir, PathBuf::from("/tmp/x"));

@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::StreamExt;
 use rill_media::path::{is_valid_stream_name, live_path};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -20,7 +21,6 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use std::future::Future;
 use tokio::time::Sleep;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -33,7 +33,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// `GET /live/<name>.flv`: HTTP-FLV.
-async fn live_file(State(app): State<Arc<AppState>>, ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>, Path(file): Path<String>) -> Response {
+async fn live_file(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    Path(file): Path<String>,
+) -> Response {
     let Some(name) = file.strip_suffix(".flv") else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
@@ -146,7 +150,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
         self.guard(cx, poll)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.guard(cx, poll)
     }

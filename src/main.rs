@@ -66,10 +66,13 @@ fn main() -> Result<()> {
 }
 
 async fn serve(config: Config) -> Result<()> {
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.server.log)).context("server.log is not a valid log filter")?;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.server.log))
+        .context("server.log is not a valid log filter")?;
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
-    std::fs::create_dir_all(&config.server.data_dir).with_context(|| format!("creating data_dir {}", config.server.data_dir.display()))?;
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("creating data_dir {}", config.server.data_dir.display()))?;
     let (admin_token, generated) = streams::admin_token(&config)?;
     let registry = Arc::new(StreamRegistry::load(&config)?);
     let bus = Bus::new(BusConfig {
@@ -79,8 +82,12 @@ async fn serve(config: Config) -> Result<()> {
         slow_subscriber_timeout: Duration::from_secs(config.bus.slow_viewer_timeout_s),
         ..BusConfig::default()
     });
-    let rtmp_listener = TcpListener::bind(config.rtmp.listen).await.with_context(|| format!("binding rtmp.listen {}", config.rtmp.listen))?;
-    let http_listener = TcpListener::bind(config.http.listen).await.with_context(|| format!("binding http.listen {}", config.http.listen))?;
+    let rtmp_listener = TcpListener::bind(config.rtmp.listen)
+        .await
+        .with_context(|| format!("binding rtmp.listen {}", config.rtmp.listen))?;
+    let http_listener = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding http.listen {}", config.http.listen))?;
 
     let rtmp_stats = Arc::new(RtmpStats::default());
     let relay_stats = Arc::new(RelayStats::default());
@@ -132,7 +139,10 @@ fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, g
     println!("  RTMP  rtmp://{host}:{rtmp}/live   (publish: rtmp://{host}:{rtmp}/live/<stream-key>)");
     println!("  HTTP  http://{host}:{http}        (API /api/v1, metrics /metrics)");
     if generated {
-        println!("  Admin token (shown once, stored in {}): {admin_token}", config.server.data_dir.join("admin_token").display());
+        println!(
+            "  Admin token (shown once, stored in {}): {admin_token}",
+            config.server.data_dir.join("admin_token").display()
+        );
     } else {
         println!("  Admin token: in [auth] admin_token or {}", config.server.data_dir.join("admin_token").display());
     }
@@ -146,7 +156,10 @@ fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, g
             let streams = registry.list();
             println!("  Auth mode: keys ({} stream(s) configured)", streams.len());
             for s in &streams {
-                println!("    {}: watch http://{host}:{http}/live/{}.flv or rtmp://{host}:{rtmp}/live/{}", s.name, s.name, s.name);
+                println!(
+                    "    {}: watch http://{host}:{http}/live/{}.flv or rtmp://{host}:{rtmp}/live/{}",
+                    s.name, s.name, s.name
+                );
             }
             println!("  Create a stream and get its key:");
             println!("    curl -s -X POST -H 'Authorization: Bearer <admin-token>' -d '{{\"name\":\"demo\"}}' -H 'Content-Type: application/json' http://{host}:{http}/api/v1/streams");

@@ -43,32 +43,109 @@ fn render(app: &AppState) -> String {
     let bus = app.bus.stats();
     let rtmp = &app.rtmp_stats;
     let relay = &app.relay_stats;
-    metric("rill_streams", "gauge", "Streams on the Bus by state.", &[
-        ("{state=\"live\"}", live as f64),
-        ("{state=\"reconnecting\"}", (streams.len() - live) as f64),
-    ]);
+    metric(
+        "rill_streams",
+        "gauge",
+        "Streams on the Bus by state.",
+        &[("{state=\"live\"}", live as f64), ("{state=\"reconnecting\"}", (streams.len() - live) as f64)],
+    );
     let p = labelled(&publishers);
-    metric("rill_publishers", "gauge", "Connected publishers by protocol.", &p.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>());
+    metric(
+        "rill_publishers",
+        "gauge",
+        "Connected publishers by protocol.",
+        &p.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>(),
+    );
     let v = labelled(&viewers);
-    metric("rill_viewers", "gauge", "Connected viewers by protocol.", &v.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>());
-    metric("rill_ingest_frames_total", "counter", "Frames pushed onto the Bus.", &[("", bus.frames_in.load(Relaxed) as f64)]);
-    metric("rill_ingest_payload_bytes_total", "counter", "Payload bytes pushed onto the Bus.", &[("", bus.bytes_in.load(Relaxed) as f64)]);
-    metric("rill_bytes_received_total", "counter", "Bytes received by protocol.", &[("{protocol=\"rtmp\"}", rtmp.bytes_in.load(Relaxed) as f64)]);
-    metric("rill_bytes_sent_total", "counter", "Bytes sent by protocol.", &[
-        ("{protocol=\"rtmp\"}", rtmp.bytes_out.load(Relaxed) as f64),
-        ("{protocol=\"http-flv\"}", relay.http_flv_bytes_out.load(Relaxed) as f64),
-    ]);
-    metric("rill_slow_viewer_frames_dropped_total", "counter", "Frames slow viewers skipped to catch up at a keyframe.", &[("", bus.frames_skipped.load(Relaxed) as f64)]);
-    metric("rill_slow_viewer_skips_total", "counter", "Times a slow viewer skipped to a keyframe.", &[("", bus.subscriber_skips.load(Relaxed) as f64)]);
-    metric("rill_slow_viewer_disconnects_total", "counter", "Viewers disconnected for staying behind.", &[("", bus.slow_disconnects.load(Relaxed) as f64)]);
-    metric("rill_viewers_started_total", "counter", "Viewers that started playing.", &[("", relay.viewers_total.load(Relaxed) as f64)]);
-    metric("rill_auth_failures_total", "counter", "Refused credentials by kind.", &[
-        ("{kind=\"publish_key\"}", rtmp.auth_failures.load(Relaxed) as f64),
-        ("{kind=\"admin_token\"}", app.api_auth_failures.load(Relaxed) as f64),
-    ]);
-    metric("rill_connections_total", "counter", "Accepted connections by protocol.", &[("{protocol=\"rtmp\"}", rtmp.connections_total.load(Relaxed) as f64)]);
-    metric("rill_connections_open", "gauge", "Open connections by protocol.", &[("{protocol=\"rtmp\"}", rtmp.connections_open.load(Relaxed) as f64)]);
-    metric("rill_protocol_errors_total", "counter", "Connections closed or messages dropped for protocol errors.", &[("{protocol=\"rtmp\"}", rtmp.protocol_errors.load(Relaxed) as f64)]);
-    metric("rill_uptime_seconds", "gauge", "Seconds since the server started.", &[("", app.started.elapsed().as_secs_f64().floor())]);
+    metric(
+        "rill_viewers",
+        "gauge",
+        "Connected viewers by protocol.",
+        &v.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>(),
+    );
+    metric(
+        "rill_ingest_frames_total",
+        "counter",
+        "Frames pushed onto the Bus.",
+        &[("", bus.frames_in.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_ingest_payload_bytes_total",
+        "counter",
+        "Payload bytes pushed onto the Bus.",
+        &[("", bus.bytes_in.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_bytes_received_total",
+        "counter",
+        "Bytes received by protocol.",
+        &[("{protocol=\"rtmp\"}", rtmp.bytes_in.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_bytes_sent_total",
+        "counter",
+        "Bytes sent by protocol.",
+        &[
+            ("{protocol=\"rtmp\"}", rtmp.bytes_out.load(Relaxed) as f64),
+            ("{protocol=\"http-flv\"}", relay.http_flv_bytes_out.load(Relaxed) as f64),
+        ],
+    );
+    metric(
+        "rill_slow_viewer_frames_dropped_total",
+        "counter",
+        "Frames slow viewers skipped to catch up at a keyframe.",
+        &[("", bus.frames_skipped.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_slow_viewer_skips_total",
+        "counter",
+        "Times a slow viewer skipped to a keyframe.",
+        &[("", bus.subscriber_skips.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_slow_viewer_disconnects_total",
+        "counter",
+        "Viewers disconnected for staying behind.",
+        &[("", bus.slow_disconnects.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_viewers_started_total",
+        "counter",
+        "Viewers that started playing.",
+        &[("", relay.viewers_total.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_auth_failures_total",
+        "counter",
+        "Refused credentials by kind.",
+        &[
+            ("{kind=\"publish_key\"}", rtmp.auth_failures.load(Relaxed) as f64),
+            ("{kind=\"admin_token\"}", app.api_auth_failures.load(Relaxed) as f64),
+        ],
+    );
+    metric(
+        "rill_connections_total",
+        "counter",
+        "Accepted connections by protocol.",
+        &[("{protocol=\"rtmp\"}", rtmp.connections_total.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_connections_open",
+        "gauge",
+        "Open connections by protocol.",
+        &[("{protocol=\"rtmp\"}", rtmp.connections_open.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_protocol_errors_total",
+        "counter",
+        "Connections closed or messages dropped for protocol errors.",
+        &[("{protocol=\"rtmp\"}", rtmp.protocol_errors.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_uptime_seconds",
+        "gauge",
+        "Seconds since the server started.",
+        &[("", app.started.elapsed().as_secs_f64().floor())],
+    );
     out
 }

@@ -58,7 +58,8 @@ impl StreamRegistry {
             .collect();
         if file.exists() {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let stored: Vec<StreamEntry> = serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+            let stored: Vec<StreamEntry> =
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
             for s in stored {
                 if entries.iter().any(|e| e.name == s.name) {
                     tracing::warn!(stream = %s.name, "stream in streams.json is also in the config; the config wins");
@@ -90,7 +91,8 @@ impl StreamRegistry {
         if entries.iter().any(|e| e.name == name) {
             return Err(RegistryError::Exists(name.into()));
         }
-        let entry = StreamEntry { name: name.into(), key: new_secret("sk_"), origin: Origin::Api, created_at: unix_now() };
+        let entry =
+            StreamEntry { name: name.into(), key: new_secret("sk_"), origin: Origin::Api, created_at: unix_now() };
         entries.push(entry.clone());
         self.store(&entries).inspect_err(|_| {
             entries.pop();

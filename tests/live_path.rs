@@ -19,7 +19,11 @@ fn create_stream(server: &Server, name: &str) -> String {
 }
 
 fn wait_live(server: &Server, name: &str) {
-    assert!(eventually(Duration::from_secs(15), || server.stream(name)["state"] == "live"), "{name} never went live:\n{}", server.log());
+    assert!(
+        eventually(Duration::from_secs(15), || server.stream(name)["state"] == "live"),
+        "{name} never went live:\n{}",
+        server.log()
+    );
 }
 
 #[test]
@@ -68,7 +72,11 @@ fn wrong_keys_and_hostile_names_are_refused() {
     // Unknown key: ffmpeg gets an RTMP error status and gives up; the key is not logged.
     let out = wait_with_timeout(publish(&server.rtmp_url("not-the-key"), 5, "320x240"), T);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown stream key"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown stream key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!server.log().contains("not-the-key"), "a refused key must not be logged");
     assert_eq!(server.metric("rill_auth_failures_total{kind=\"publish_key\"}"), 1.0);
     // The name instead of the key is refused too.
@@ -263,7 +271,12 @@ fn api_streams_persist_kick_and_rotate() {
     assert_eq!(status, 404);
     let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200);
-    for name in ["rill_viewers{protocol=\"http-flv\"}", "rill_bytes_sent_total", "rill_slow_viewer_frames_dropped_total", "rill_auth_failures_total"] {
+    for name in [
+        "rill_viewers{protocol=\"http-flv\"}",
+        "rill_bytes_sent_total",
+        "rill_slow_viewer_frames_dropped_total",
+        "rill_auth_failures_total",
+    ] {
         assert!(metrics.contains(name), "{name} missing");
     }
 }

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = avcc_to_annexb(data, 4);
     let _ = annexb_to_avcc(data);
     let tracks = Tracks {
-        video: Some(CodecConfig::Avc(AvcConfig { record: Bytes::new(), nalu_length_size: 4, sps: parse_sps(&[0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10]).unwrap() })),
+        video: Some(CodecConfig::Avc(AvcConfig {
+            record: Bytes::new(),
+            nalu_length_size: 4,
+            sps: parse_sps(&[0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10]).unwrap(),
+        })),
         audio: Some(CodecConfig::Aac(AacConfig::from_asc(Bytes::from_static(&[0x12, 0x10])).unwrap())),
         encoder: None,
     };
@@ -26,7 +30,9 @@ fuzz_target!(|data: &[u8]| {
         whole.extend_from_slice(&tag.payload);
         Bytes::from(whole)
     };
-    if let Ok(VideoTag::Avc { keyframe, packet: AvcPacket::Nalus { composition_time_ms, data } }) = flv::parse_video(&body) {
+    if let Ok(VideoTag::Avc { keyframe, packet: AvcPacket::Nalus { composition_time_ms, data } }) =
+        flv::parse_video(&body)
+    {
         let frame = Frame {
             track: TrackId::VIDEO,
             pts: MediaTime::from_millis(1000 + composition_time_ms as i64),

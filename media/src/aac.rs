@@ -10,7 +10,8 @@ pub enum AacError {
     SampleRateIndex(u8),
 }
 
-const SAMPLE_RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+const SAMPLE_RATES: [u32; 13] =
+    [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 
 /// The decoded head of an AudioSpecificConfig.
 #[derive(Clone, Debug, PartialEq, Eq)]

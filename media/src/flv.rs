@@ -56,7 +56,10 @@ pub enum AvcPacket {
     /// AVCDecoderConfigurationRecord.
     SequenceHeader(Bytes),
     /// AVCC NAL units with the composition time offset (pts − dts) in milliseconds.
-    Nalus { composition_time_ms: i32, data: Bytes },
+    Nalus {
+        composition_time_ms: i32,
+        data: Bytes,
+    },
     EndOfSequence,
 }
 
@@ -67,7 +70,9 @@ pub enum AudioTag {
     AacSequenceHeader(Bytes),
     /// One raw AAC access unit.
     AacRaw(Bytes),
-    Unsupported { sound_format: u8 },
+    Unsupported {
+        sound_format: u8,
+    },
 }
 
 /// Parses a video tag body.
@@ -247,7 +252,12 @@ mod tests {
         let body = Bytes::from_static(&[0x90, b'h', b'v', b'c', b'1', 1, 2, 3]);
         assert_eq!(
             parse_video(&body).unwrap(),
-            VideoTag::Enhanced { keyframe: true, fourcc: *b"hvc1", packet_type: 0, body: Bytes::from_static(&[1, 2, 3]) }
+            VideoTag::Enhanced {
+                keyframe: true,
+                fourcc: *b"hvc1",
+                packet_type: 0,
+                body: Bytes::from_static(&[1, 2, 3])
+            }
         );
     }
 

@@ -40,11 +40,18 @@ pub enum CodecConfig {
     Avc(AvcConfig),
     Aac(AacConfig),
     /// HEVCDecoderConfigurationRecord (hvcC), for Enhanced RTMP and SRT ingest.
-    Hevc { record: Bytes },
+    Hevc {
+        record: Bytes,
+    },
     /// AV1CodecConfigurationRecord (av1C).
-    Av1 { record: Bytes },
+    Av1 {
+        record: Bytes,
+    },
     /// Opus, as carried by WebRTC.
-    Opus { channels: u8, sample_rate: u32 },
+    Opus {
+        channels: u8,
+        sample_rate: u32,
+    },
 }
 
 impl CodecConfig {

@@ -15,7 +15,12 @@ use std::sync::Arc;
 
 /// Appends the wire pieces of `tags` to `pieces`: per tag one header piece (previous tag size of
 /// the tag before, FLV tag header, codec prefix) and the payload itself.
-pub fn tag_pieces(tags: &[TagBody], scratch: &mut BytesMut, pieces: &mut VecDeque<Bytes>, previous: &mut Option<[u8; 4]>) {
+pub fn tag_pieces(
+    tags: &[TagBody],
+    scratch: &mut BytesMut,
+    pieces: &mut VecDeque<Bytes>,
+    previous: &mut Option<[u8; 4]>,
+) {
     for tag in tags {
         if let Some(size) = previous.take() {
             scratch.put_slice(&size);

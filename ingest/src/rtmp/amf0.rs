@@ -122,7 +122,10 @@ mod tests {
     fn round_trips_rml_serialized_values() {
         let mut object = HashMap::new();
         object.insert("app".to_string(), Amf0Value::Utf8String("live".into()));
-        object.insert("nested".to_string(), Amf0Value::Object(HashMap::from([("n".to_string(), Amf0Value::Number(2.5))])));
+        object.insert(
+            "nested".to_string(),
+            Amf0Value::Object(HashMap::from([("n".to_string(), Amf0Value::Number(2.5))])),
+        );
         let values = vec![
             Amf0Value::Utf8String("connect".into()),
             Amf0Value::Number(1.0),

@@ -266,7 +266,16 @@ impl ChunkEncoder {
     /// Appends the chunks of one message to `out`. The message body is `prefix` (a few codec
     /// header bytes, copied beside the chunk header; must fit in one chunk) then `payload`
     /// (never copied: sliced into the output).
-    pub fn encode(&mut self, csid: u32, timestamp: u32, type_id: u8, stream_id: u32, prefix: &[u8], payload: &Bytes, out: &mut Vec<Bytes>) {
+    pub fn encode(
+        &mut self,
+        csid: u32,
+        timestamp: u32,
+        type_id: u8,
+        stream_id: u32,
+        prefix: &[u8],
+        payload: &Bytes,
+        out: &mut Vec<Bytes>,
+    ) {
         debug_assert!(prefix.len() <= self.chunk_size);
         let length = prefix.len() + payload.len();
         let extended = timestamp >= 0xff_ffff;

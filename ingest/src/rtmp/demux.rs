@@ -91,7 +91,9 @@ impl MediaDemuxer {
             VideoTag::Enhanced { fourcc, .. } => {
                 Ok(self.drop(Unsupported::VideoCodec(String::from_utf8_lossy(&fourcc).into_owned())))
             }
-            VideoTag::Unsupported { codec_id } => Ok(self.drop(Unsupported::VideoCodec(format!("FLV codec id {codec_id}")))),
+            VideoTag::Unsupported { codec_id } => {
+                Ok(self.drop(Unsupported::VideoCodec(format!("FLV codec id {codec_id}"))))
+            }
         }
     }
 
@@ -145,7 +147,10 @@ mod tests {
     fn frames_need_a_sequence_header_first() {
         let mut d = MediaDemuxer::default();
         let nalu = Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
-        assert!(matches!(d.video(0, &nalu).unwrap(), Demuxed::Dropped(Unsupported::FrameBeforeSequenceHeader("video"))));
+        assert!(matches!(
+            d.video(0, &nalu).unwrap(),
+            Demuxed::Dropped(Unsupported::FrameBeforeSequenceHeader("video"))
+        ));
         let asc = Bytes::from_static(&[0xaf, 0, 0x12, 0x10]);
         assert!(matches!(d.audio(0, &asc).unwrap(), Demuxed::Config));
         let raw = Bytes::from_static(&[0xaf, 1, 0x21]);

@@ -280,7 +280,11 @@ async fn publish(mut conn: Connection, ctx: &RtmpContext, app: &str, key: &str) 
     result
 }
 
-async fn pump_publisher(conn: &mut Connection, ctx: &RtmpContext, publisher: &rill_media::Publisher) -> Result<(), ConnError> {
+async fn pump_publisher(
+    conn: &mut Connection,
+    ctx: &RtmpContext,
+    publisher: &rill_media::Publisher,
+) -> Result<(), ConnError> {
     let mut demux = MediaDemuxer::default();
     let mut tracks_dirty = true;
     loop {

@@ -7,5 +7,5 @@ pub mod demux;
 pub mod driver;
 pub mod session;
 
-pub use driver::{serve, Connection, PlayRequest, RtmpContext, RtmpStats, StreamKeys, PublishRefusal};
+pub use driver::{serve, Connection, PlayRequest, PublishRefusal, RtmpContext, RtmpStats, StreamKeys};
 pub use session::{ServerSession, SessionConfig, SessionError, SessionEvent};

@@ -232,7 +232,15 @@ impl ServerSession {
             TagType::Script => (CSID_COMMAND, 18),
         };
         let stream_id = self.media_stream_id.unwrap_or(STREAM_ID);
-        self.encoder.encode(csid, body.timestamp_ms, type_id, stream_id, body.prefix(), &body.payload, &mut self.output);
+        self.encoder.encode(
+            csid,
+            body.timestamp_ms,
+            type_id,
+            stream_id,
+            body.prefix(),
+            &body.payload,
+            &mut self.output,
+        );
     }
 
     fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
@@ -263,7 +271,8 @@ impl ServerSession {
             }
             17 | 20 => {
                 let mut values = self.amf0_values(&message, "command")?.into_iter();
-                let (Some(Amf0Value::Utf8String(name)), Some(Amf0Value::Number(txn))) = (values.next(), values.next()) else {
+                let (Some(Amf0Value::Utf8String(name)), Some(Amf0Value::Number(txn))) = (values.next(), values.next())
+                else {
                     return Err(SessionError::Malformed("command (expected name and transaction id)"));
                 };
                 let object = values.next().unwrap_or(Amf0Value::Null);
@@ -331,11 +340,15 @@ impl ServerSession {
                 self.send(
                     CSID_CONTROL,
                     0,
-                    RtmpMessage::SetPeerBandwidth { size: self.config.window_ack_size, limit_type: PeerBandwidthLimitType::Dynamic },
+                    RtmpMessage::SetPeerBandwidth {
+                        size: self.config.window_ack_size,
+                        limit_type: PeerBandwidthLimitType::Dynamic,
+                    },
                 )?;
                 self.send(CSID_CONTROL, 0, RtmpMessage::SetChunkSize { size: self.config.out_chunk_size })?;
                 self.encoder = ChunkEncoder::new(self.config.out_chunk_size);
-                let properties = object_of([("fmsVer", string("FMS/3,0,1,123")), ("capabilities", Amf0Value::Number(31.0))]);
+                let properties =
+                    object_of([("fmsVer", string("FMS/3,0,1,123")), ("capabilities", Amf0Value::Number(31.0))]);
                 let information = object_of([
                     ("level", string("status")),
                     ("code", string("NetConnection.Connect.Success")),
@@ -390,7 +403,14 @@ impl ServerSession {
         self.command(stream_id, "onStatus", 0.0, Amf0Value::Null, vec![info])
     }
 
-    fn command(&mut self, stream_id: u32, name: &str, txn: f64, object: Amf0Value, args: Vec<Amf0Value>) -> Result<(), SessionError> {
+    fn command(
+        &mut self,
+        stream_id: u32,
+        name: &str,
+        txn: f64,
+        object: Amf0Value,
+        args: Vec<Amf0Value>,
+    ) -> Result<(), SessionError> {
         let message = RtmpMessage::Amf0Command {
             command_name: name.into(),
             transaction_id: txn,
@@ -424,7 +444,12 @@ mod tests {
 
     fn command(name: &str, txn: f64, args: Vec<Amf0Value>) -> Vec<u8> {
         let object = if name == "connect" { object_of([("app", string("live"))]) } else { Amf0Value::Null };
-        let message = RtmpMessage::Amf0Command { command_name: name.into(), transaction_id: txn, command_object: object, additional_arguments: args };
+        let message = RtmpMessage::Amf0Command {
+            command_name: name.into(),
+            transaction_id: txn,
+            command_object: object,
+            additional_arguments: args,
+        };
         chunked(20, 0, message.into_message_payload(RtmpTimestamp::new(0), 1).unwrap().data)
     }
 
@@ -455,7 +480,10 @@ mod tests {
         let wire = out.concat();
         assert!(wire.windows(23).any(|w| w == b"NetStream.Publish.Start"));
         s.feed(&chunked(9, 80, Bytes::from_static(&[0x17, 1, 0, 0, 0]))).unwrap();
-        assert_eq!(events(&mut s), vec![SessionEvent::Video { timestamp: 80, body: Bytes::from_static(&[0x17, 1, 0, 0, 0]) }]);
+        assert_eq!(
+            events(&mut s),
+            vec![SessionEvent::Video { timestamp: 80, body: Bytes::from_static(&[0x17, 1, 0, 0, 0]) }]
+        );
         s.feed(&command("deleteStream", 4.0, vec![Amf0Value::Number(1.0)])).unwrap();
         assert_eq!(events(&mut s), vec![SessionEvent::StreamClosed]);
     }
