@@ -282,11 +282,14 @@ pub fn parse_sps(nalu: &[u8]) -> Result<SpsInfo, AvcError> {
     Ok(SpsInfo { profile_idc, constraint_flags, level_idc, width: width as u32, height: height as u32, fps })
 }
 
-fn skip_scaling_list(r: &mut BitReader, size: usize) -> Result<(), BitsExhausted> {
+fn skip_scaling_list(r: &mut BitReader, size: usize) -> Result<(), AvcError> {
     let (mut last, mut next) = (8i32, 8i32);
     for _ in 0..size {
         if next != 0 {
             let delta = r.read_se()?;
+            if !(-128..=127).contains(&delta) {
+                return Err(AvcError::SpsRange("delta_scale"));
+            }
             next = (last + delta + 256) % 256;
         }
         last = if next == 0 { last } else { next };
@@ -358,6 +361,16 @@ mod tests {
         assert!(parse_sps(&[0x67, 0x64]).is_err());
         assert!(parse_sps(&[0x68, 0, 0, 0]).is_err());
         assert!(parse_sps(&[0x67, 0x64, 0, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn hostile_scaling_list_delta_is_an_error() {
+        // Found by the flv_tags fuzz target: a huge delta_scale overflowed i32.
+        const CRASH: [u8; 32] = [
+            0xa7, 0x80, 0x00, 0xff, 0xff, 0xff, 0x0b, 0xef, 0xff, 0xff, 0xff, 0xff, 0xff, 0x2d, 0x00, 0x00, 0x00, 0x00,
+            0xff, 0xff, 0xff, 0x00, 0xfd, 0xff, 0xf7, 0x00, 0x27, 0xa7, 0xe7, 0x03, 0x5d, 0xa5,
+        ];
+        assert_eq!(parse_sps(&CRASH), Err(AvcError::SpsRange("delta_scale")));
     }
 
     #[test]
