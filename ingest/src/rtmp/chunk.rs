@@ -53,14 +53,20 @@ pub struct Message {
     pub payload: Bytes,
 }
 
-#[derive(Clone, Debug, Default)]
-struct ChunkStreamState {
+/// The message header fields a chunk stream carries over from chunk to chunk.
+#[derive(Clone, Copy, Debug, Default)]
+struct HeaderFields {
     timestamp: u32,
     delta: u32,
     length: u32,
     type_id: u8,
     stream_id: u32,
     extended: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct ChunkStreamState {
+    last: HeaderFields,
     partial: Option<BytesMut>,
     started: bool,
 }
@@ -118,20 +124,15 @@ impl ChunkDecoder {
             let Some(header) = self.parse_header()? else { return Ok(None) };
             let state = self.streams.get(&header.csid).expect("header parse registers the stream");
             let have = state.partial.as_ref().map_or(0, |p| p.len() as u32);
-            let want = (header.length - have).min(self.chunk_size) as usize;
+            let want = (header.fields.length - have).min(self.chunk_size) as usize;
             if self.buffer.len() < header.len + want {
                 return Ok(None);
             }
             self.buffer.advance(header.len);
             let state = self.streams.get_mut(&header.csid).expect("registered");
-            state.timestamp = header.timestamp;
-            state.delta = header.delta;
-            state.length = header.length;
-            state.type_id = header.type_id;
-            state.stream_id = header.stream_id;
-            state.extended = header.extended;
+            state.last = header.fields;
             state.started = true;
-            let complete = have as usize + want == state.length as usize;
+            let complete = have as usize + want == header.fields.length as usize;
             let payload = if have == 0 && complete {
                 // Single-chunk message: hand out the received bytes without another copy.
                 self.buffer.split_to(want).freeze()
@@ -143,7 +144,7 @@ impl ChunkDecoder {
                         if self.in_progress > self.limits.max_chunk_streams {
                             return Err(ChunkError::TooManyChunkStreams { limit: self.limits.max_chunk_streams });
                         }
-                        state.partial.insert(BytesMut::with_capacity((state.length as usize).min(1 << 16)))
+                        state.partial.insert(BytesMut::with_capacity((header.fields.length as usize).min(1 << 16)))
                     }
                 };
                 partial.put_slice(&self.buffer[..want]);
@@ -154,13 +155,8 @@ impl ChunkDecoder {
                 self.in_progress -= 1;
                 state.partial.take().expect("partial in progress").freeze()
             };
-            return Ok(Some(Message {
-                csid: header.csid,
-                timestamp: state.timestamp,
-                type_id: state.type_id,
-                stream_id: state.stream_id,
-                payload,
-            }));
+            let HeaderFields { timestamp, type_id, stream_id, .. } = header.fields;
+            return Ok(Some(Message { csid: header.csid, timestamp, type_id, stream_id, payload }));
         }
     }
 
@@ -195,11 +191,12 @@ impl ChunkDecoder {
             }
             self.streams.insert(csid, ChunkStreamState::default());
         }
-        let prev = &self.streams[&csid];
-        if fmt != 0 && !prev.started {
+        let prev_state = &self.streams[&csid];
+        let (prev, started) = (prev_state.last, prev_state.started);
+        if fmt != 0 && !started {
             return Err(ChunkError::NoPreviousHeader { csid, fmt });
         }
-        let mid_message = prev.partial.is_some();
+        let mid_message = prev_state.partial.is_some();
         let h = &b[pos..pos + header_len];
         let (field, length, type_id, stream_id) = match fmt {
             0 => (be24(&h[0..3]), be24(&h[3..6]), h[6], u32::from_le_bytes([h[7], h[8], h[9], h[10]])),
@@ -232,19 +229,19 @@ impl ChunkDecoder {
         };
         // Mid-message headers only continue; they never move the message's own timestamp.
         let timestamp = if mid_message { prev.timestamp } else { timestamp };
-        Ok(Some(ParsedHeader { csid, len: pos, timestamp, delta, length, type_id, stream_id, extended }))
+        Ok(Some(ParsedHeader {
+            csid,
+            len: pos,
+            fields: HeaderFields { timestamp, delta, length, type_id, stream_id, extended },
+        }))
     }
 }
 
 struct ParsedHeader {
     csid: u32,
+    /// Bytes the header takes on the wire.
     len: usize,
-    timestamp: u32,
-    delta: u32,
-    length: u32,
-    type_id: u8,
-    stream_id: u32,
-    extended: bool,
+    fields: HeaderFields,
 }
 
 /// Chunks outgoing messages. Every message starts with a full (type 0) header; continuation
