@@ -9,7 +9,7 @@ packages=(build-essential pkg-config ca-certificates)
 case "$what" in
   run) ;;
   test) packages+=(ffmpeg) ;;
-  bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp) ;;
+  bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp jq curl) ;;
   *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac
 missing=()

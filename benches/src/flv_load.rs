@@ -175,7 +175,9 @@ async fn run_viewer(shared: Arc<Shared>, idx: usize, target: Arc<Target>, ack_wi
     let v = &shared.viewers[idx];
     let result = match &*target {
         Target::Http { addr, host, path } => http_viewer(&shared, v, addr, host, path).await,
-        Target::Rtmp { addr, app, name, tc_url } => rtmp_viewer(&shared, v, addr, app, name, tc_url, ack_window, parse).await,
+        Target::Rtmp { addr, app, name, tc_url } => {
+            rtmp_viewer(&shared, v, addr, app, name, tc_url, ack_window, parse).await
+        }
     };
     v.state.store(ST_CLOSED, Ordering::Relaxed);
     let msg = match result {
@@ -203,7 +205,8 @@ async fn http_viewer(shared: &Shared, v: &Viewer, addr: &str, host: &str, path: 
         }
         head.extend_from_slice(&buf[..n]);
         if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            let status = String::from_utf8_lossy(&head[..head.iter().position(|&b| b == b'\r').unwrap_or(0)]).to_string();
+            let status =
+                String::from_utf8_lossy(&head[..head.iter().position(|&b| b == b'\r').unwrap_or(0)]).to_string();
             if !status.starts_with("HTTP/1.1 200") && !status.starts_with("HTTP/1.0 200") {
                 bail!("bad status: {status}");
             }
@@ -238,10 +241,10 @@ async fn send_results(s: &mut TcpStream, results: &[ClientSessionResult]) -> Res
 fn ack_chunk(sequence_number: u32) -> [u8; 16] {
     let mut c = [0u8; 16];
     c[0] = 0x02; // fmt 0, csid 2
-    // timestamp 0 (c[1..4]); message length 4
+                 // timestamp 0 (c[1..4]); message length 4
     c[6] = 4;
     c[7] = 3; // Acknowledgement
-    // message stream id 0 (c[8..12], little endian)
+              // message stream id 0 (c[8..12], little endian)
     c[12..16].copy_from_slice(&sequence_number.to_be_bytes());
     c
 }
@@ -317,7 +320,11 @@ async fn rtmp_viewer(
                     bail!("connect rejected: {description}")
                 }
                 ClientSessionResult::RaisedEvent(ClientSessionEvent::PlaybackRequestAccepted) => playing = true,
-                ClientSessionResult::RaisedEvent(ClientSessionEvent::UnhandleableOnStatusCode { code }) => {
+                // rml_rtmp does not know e.g. NetStream.Play.Reset (sent before Play.Start);
+                // only failure codes end the viewer.
+                ClientSessionResult::RaisedEvent(ClientSessionEvent::UnhandleableOnStatusCode { code })
+                    if code.contains("Failed") || code.contains("NotFound") || code.contains("Reject") =>
+                {
                     bail!("onStatus {code}")
                 }
                 _ => {}

@@ -2,6 +2,7 @@
 
 use crate::feed::FlvFeed;
 use crate::RelayStats;
+use rill_ingest::rtmp::driver::ConnError;
 use rill_ingest::rtmp::{PlayRequest, SessionEvent};
 use rill_media::path::{is_valid_stream_name, live_path};
 use rill_media::{Bus, BusError};
@@ -36,6 +37,7 @@ pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>) {
     info!("rtmp player started");
     let mut feed = FlvFeed::new(sub);
     let mut tags = Vec::new();
+    let disconnected = |e: ConnError| if e.is_disconnect() { Ok("player disconnected") } else { Err(e.to_string()) };
     let outcome: Result<&str, String> = loop {
         tokio::select! {
             batch = feed.next_batch(&mut tags) => match batch {
@@ -44,7 +46,7 @@ pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>) {
                         conn.session().send_media(&tag);
                     }
                     if let Err(e) = conn.flush().await {
-                        break Err(e.to_string());
+                        break disconnected(e);
                     }
                 }
                 Ok(false) => break Ok("stream ended"),
@@ -63,12 +65,14 @@ pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>) {
                     if closed {
                         break Ok("player closed the stream");
                     }
-                    if conn.session().has_output() && conn.flush().await.is_err() {
-                        break Err("write failed".into());
+                    if conn.session().has_output() {
+                        if let Err(e) = conn.flush().await {
+                            break disconnected(e);
+                        }
                     }
                 }
                 Ok(false) => break Ok("player disconnected"),
-                Err(e) => break Err(e.to_string()),
+                Err(e) => break disconnected(e),
             },
         }
     };

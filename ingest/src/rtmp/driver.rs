@@ -81,6 +81,17 @@ pub enum ConnError {
     Timeout(&'static str),
 }
 
+impl ConnError {
+    /// True when the peer simply went away (reset, closed mid-write): an ordinary way to leave,
+    /// not a fault worth a warning.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, ConnError::Io(e) if matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted | io::ErrorKind::UnexpectedEof
+        ))
+    }
+}
+
 /// A play request handed to the play handler, with its connection.
 pub struct PlayRequest {
     pub app: String,
@@ -188,9 +199,13 @@ where
             async move {
                 ctx.stats.connections_total.fetch_add(1, Ordering::Relaxed);
                 ctx.stats.connections_open.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = connection(socket, peer, &ctx, on_play).await {
-                    ctx.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                    warn!(error = %e, "RTMP connection closed on error");
+                match connection(socket, peer, &ctx, on_play).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_disconnect() => info!(reason = %e, "RTMP peer disconnected"),
+                    Err(e) => {
+                        ctx.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                        warn!(error = %e, "RTMP connection closed on error");
+                    }
                 }
                 ctx.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
             }
