@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Rill needs on Debian/Ubuntu. Usage: scripts/deps.sh [run|test|bench]
 #   run:   a C toolchain for building (Rust must already be installed: https://rustup.rs)
-#   test:  + ffmpeg (real publisher and player in the end-to-end tests)
+#   test:  + ffmpeg (real publisher and player in the end-to-end tests) and GStreamer
+#          (rtmpsink: a librtmp publisher, the RTMP stack OBS descends from)
 #   bench: + nginx with the RTMP module (the side-by-side baseline)
 set -euo pipefail
 what=${1:-run}
 packages=(build-essential pkg-config ca-certificates)
 case "$what" in
   run) ;;
-  test) packages+=(ffmpeg) ;;
+  test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly) ;;
   bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp jq curl) ;;
   *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac

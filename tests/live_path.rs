@@ -280,3 +280,40 @@ fn api_streams_persist_kick_and_rotate() {
         assert!(metrics.contains(name), "{name} missing");
     }
 }
+
+/// OBS's RTMP output descends from librtmp; GStreamer's `rtmpsink` is librtmp itself. Its
+/// command sequence (releaseStream, FCPublish, createStream, publish, @setDataFrame) and
+/// chunking differ from ffmpeg's native client.
+#[test]
+fn librtmp_publisher_like_obs_is_accepted() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let key = create_stream(&server, "obsish");
+    let location = format!("location={} live=1", server.rtmp_url(&key));
+    let mut publisher = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "-e",
+            "videotestsrc",
+            "is-live=true",
+            "num-buffers=900",
+            "!",
+            "video/x-raw,width=640,height=360,framerate=30/1",
+        ])
+        .args(["!", "x264enc", "tune=zerolatency", "speed-preset=ultrafast", "key-int-max=30", "!", "h264parse"])
+        .args(["!", "flvmux", "name=m", "streamable=true", "!", "rtmpsink", &location])
+        .args(["audiotestsrc", "is-live=true", "!", "audioconvert", "!", "voaacenc", "!", "aacparse", "!", "m."])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("gst-launch-1.0 is installed (scripts/test.sh installs it)");
+    wait_live(&server, "obsish");
+    let decoded = decode(&server.flv_url("obsish"), 5, T);
+    assert!(decoded.frames >= 140, "decoded {} frames of 150: {decoded:?}", decoded.frames);
+    assert_eq!(decoded.dimensions.as_deref(), Some("640x360"));
+    let listed = server.stream("obsish");
+    assert_eq!(listed["video"]["codec"], "h264");
+    assert_eq!(listed["audio"]["codec"], "aac");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}

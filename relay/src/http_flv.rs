@@ -51,7 +51,7 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
         feed: FlvFeed::new(sub),
         started: false,
         tags: Vec::new(),
-        scratch: BytesMut::with_capacity(4096),
+        scratch: BytesMut::with_capacity(1024),
         pieces: VecDeque::new(),
         previous: None,
         stats,

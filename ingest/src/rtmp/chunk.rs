@@ -253,7 +253,7 @@ pub struct ChunkEncoder {
 
 impl ChunkEncoder {
     pub fn new(chunk_size: u32) -> Self {
-        ChunkEncoder { chunk_size: chunk_size as usize, scratch: BytesMut::with_capacity(4096) }
+        ChunkEncoder { chunk_size: chunk_size as usize, scratch: BytesMut::with_capacity(1024) }
     }
 
     pub fn chunk_size(&self) -> u32 {

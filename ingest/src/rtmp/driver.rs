@@ -104,7 +104,8 @@ pub struct Connection {
     socket: TcpStream,
     session: ServerSession,
     peer: SocketAddr,
-    read_buf: Box<[u8]>,
+    /// Grows from 4 KiB to 64 KiB only for peers that fill it (publishers); players stay small.
+    read_buf: Vec<u8>,
     pending: Vec<Bytes>,
     write_timeout: Duration,
     stats: Arc<RtmpStats>,
@@ -126,6 +127,9 @@ impl Connection {
         if n == 0 {
             return Ok(false);
         }
+        if n == self.read_buf.len() && n < MAX_READ_BUF {
+            self.read_buf.resize(n * 2, 0);
+        }
         self.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         self.session.feed(&self.read_buf[..n])?;
         Ok(true)
@@ -141,6 +145,8 @@ impl Connection {
         Ok(())
     }
 }
+
+const MAX_READ_BUF: usize = 64 * 1024;
 
 /// Writes `pieces` in order with `writev`, consuming them. Returns the bytes written.
 pub async fn write_all_pieces(socket: &mut TcpStream, pieces: &mut Vec<Bytes>) -> io::Result<usize> {
@@ -228,7 +234,7 @@ where
         socket,
         session: ServerSession::new(ctx.session.clone()),
         peer,
-        read_buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+        read_buf: vec![0u8; 4096],
         pending: Vec::new(),
         write_timeout: ctx.write_timeout,
         stats: ctx.stats.clone(),
