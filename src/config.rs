@@ -106,11 +106,20 @@ impl Config {
                 target.entry(key.clone()).or_insert_with(|| value.clone());
             }
         }
+        let mut overridden = Vec::new();
         for (var, value) in env {
-            apply_env_override(&mut table, &defaults, &var, &value)?;
+            if let Some(key) = apply_env_override(&mut table, &defaults, &var, &value)? {
+                overridden.push((key, var));
+            }
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| anyhow!("config {source}: key {}: {}", e.path(), e.inner().message().trim()))?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.inner().message().trim().to_string();
+            match overridden.iter().find(|(k, _)| *k == key) {
+                Some((_, var)) => anyhow!("environment variable {var} (config key {key}): {message}"),
+                None => anyhow!("config {source}: key {key}: {message}"),
+            }
+        })?;
         config.validate().with_context(|| format!("config {source}"))?;
         Ok(config)
     }
@@ -143,9 +152,15 @@ impl Config {
     }
 }
 
-/// Applies `RILL_<SECTION>_<KEY>=value`, typed like the key's default.
-fn apply_env_override(table: &mut toml::Table, defaults: &toml::Table, var: &str, value: &str) -> Result<()> {
-    let Some(rest) = var.strip_prefix("RILL_") else { return Ok(()) };
+/// Applies `RILL_<SECTION>_<KEY>=value`, typed like the key's default. Returns the
+/// `section.key` it set, or `None` for variables that are not Rill's.
+fn apply_env_override(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    var: &str,
+    value: &str,
+) -> Result<Option<String>> {
+    let Some(rest) = var.strip_prefix("RILL_") else { return Ok(None) };
     let rest = rest.to_ascii_lowercase();
     let Some((section, key)) = defaults
         .iter()
@@ -167,8 +182,8 @@ fn apply_env_override(table: &mut toml::Table, defaults: &toml::Table, var: &str
         ),
         _ => toml::Value::String(value.to_string()),
     };
-    table[&section].as_table_mut().expect("sections are tables after defaults").insert(key, typed);
-    Ok(())
+    table[&section].as_table_mut().expect("sections are tables after defaults").insert(key.clone(), typed);
+    Ok(Some(format!("{section}.{key}")))
 }
 
 #[cfg(test)]
@@ -224,7 +239,7 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let e = load(None, &[("RILL_HTTP_LISTEN", "nonsense")]).unwrap_err();
-        assert!(format!("{e:#}").contains("listen"), "{e:#}");
+        assert!(format!("{e:#}").contains("RILL_HTTP_LISTEN (config key http.listen)"), "{e:#}");
         let e = load(None, &[("RILL_RTMP_IDLE_TIMEOUT_S", "soon")]).unwrap_err();
         assert!(format!("{e:#}").contains("rtmp.idle_timeout_s"), "{e:#}");
         let e = load(None, &[("RILL_HTTP_LISTN", "x")]).unwrap_err();
