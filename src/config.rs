@@ -162,6 +162,11 @@ fn apply_env_override(
 ) -> Result<Option<String>> {
     let Some(rest) = var.strip_prefix("RILL_") else { return Ok(None) };
     let rest = rest.to_ascii_lowercase();
+    if !defaults.keys().any(|section| rest.starts_with(&format!("{section}_"))) {
+        // Not ours (e.g. Kubernetes' RILL_PORT / RILL_SERVICE_HOST for a Service named rill).
+        eprintln!("rill: ignoring environment variable {var}: no config section matches");
+        return Ok(None);
+    }
     let Some((section, key)) = defaults
         .iter()
         .filter_map(|(s, v)| {
@@ -170,6 +175,7 @@ fn apply_env_override(
         })
         .next()
     else {
+        // A known section with an unknown key is a typo: never ignore it silently.
         bail!("environment variable {var} names no config key (expected RILL_<SECTION>_<KEY>, e.g. RILL_HTTP_LISTEN)");
     };
     let default = &defaults[&section][&key];
@@ -244,6 +250,8 @@ mod tests {
         assert!(format!("{e:#}").contains("rtmp.idle_timeout_s"), "{e:#}");
         let e = load(None, &[("RILL_HTTP_LISTN", "x")]).unwrap_err();
         assert!(format!("{e:#}").contains("RILL_HTTP_LISTN"), "{e:#}");
+        // Variables outside Rill's sections are someone else's (Kubernetes service links).
+        assert!(load(None, &[("RILL_PORT", "tcp://10.0.0.1:8080"), ("RILL_SERVICE_HOST", "10.0.0.1")]).is_ok());
         let e = load(Some("[auth]\nmode = \"maybe\"\n"), &[]).unwrap_err();
         assert!(format!("{e:#}").contains("mode"), "{e:#}");
         let e = load(Some("[http]\nlisten_port = 1\n"), &[]).unwrap_err();

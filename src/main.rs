@@ -132,14 +132,31 @@ async fn serve(config: Config) -> Result<()> {
         api_auth_failures: AtomicU64::new(0),
         started: Instant::now(),
     });
+    let bus = state.bus.clone();
     let app = http::router(state).into_make_service_with_connect_info::<http::PeerAddr>();
-    axum::serve(http::TimeoutListener { inner: http_listener, write_timeout }, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = axum::serve(http::TimeoutListener { inner: http_listener, write_timeout }, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // End every stream so HTTP-FLV bodies finish and graceful shutdown can complete.
+            for stream in bus.snapshot() {
+                bus.close(&stream.path);
+            }
+            signalled.notify_one();
+        });
+    tokio::select! {
+        served = server => served.context("HTTP server failed")?,
+        _ = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
+        }
+    }
     tracing::info!("shut down");
     Ok(())
 }
+
+/// How long shutdown waits for open HTTP connections after the streams have ended.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, generated: bool) {
     let rtmp = config.rtmp.listen.port();

@@ -240,6 +240,24 @@ fn publisher_reconnect_within_grace_keeps_the_viewer() {
 }
 
 #[test]
+fn sigterm_stops_the_server_promptly_while_viewers_watch() {
+    let _serial = serial();
+    let mut server = Server::start("open", &[]);
+    let mut publisher = publish(&server.rtmp_url("live1"), 60, "320x240");
+    wait_live(&server, "live1");
+    let url = server.flv_url("live1");
+    let viewer = thread::spawn(move || decode(&url, 60, T));
+    assert!(eventually(Duration::from_secs(10), || server.stream("live1")["viewers_total"] == 1));
+    let stop = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap().success());
+    assert!(eventually(Duration::from_secs(10), || !server.alive()), "rill still running 10 s after SIGTERM");
+    assert!(stop.elapsed() < Duration::from_secs(8), "took {:?}", stop.elapsed());
+    let decoded = viewer.join().unwrap();
+    assert!(decoded.frames > 0 && decoded.elapsed < Duration::from_secs(40), "the viewer's stream ended: {decoded:?}");
+    let _ = publisher.kill();
+}
+
+#[test]
 fn api_streams_persist_kick_and_rotate() {
     let _serial = serial();
     let server = Server::start("keys", &[]);

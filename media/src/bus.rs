@@ -148,9 +148,12 @@ struct State {
     ring_bytes: usize,
     first_seq: u64,
     next_seq: u64,
-    /// Latest and previous sync points (video keyframes; any audio frame in audio-only streams).
+    /// Latest and previous sync points: video keyframes, or in audio-only streams an audio
+    /// frame every [`AUDIO_ONLY_SYNC_INTERVAL`] (every AAC frame is decodable, but a sync point per
+    /// frame would shrink the GOP cache to two frames).
     sync_seq: Option<u64>,
     prev_sync_seq: Option<u64>,
+    sync_dts: Option<MediaTime>,
     rebase_pending: bool,
     offset: Option<MediaTime>,
     last_dts: Option<MediaTime>,
@@ -160,6 +163,9 @@ struct State {
     /// Frames pushed since subscribers were last woken (see [`MAX_UNANNOUNCED_AUDIO`]).
     unannounced: u32,
 }
+
+/// Spacing of sync points in audio-only streams.
+const AUDIO_ONLY_SYNC_INTERVAL: MediaTime = MediaTime::from_millis(1000);
 
 /// Audio frames that may wait for the next video frame before subscribers are woken. Waking
 /// on video frames only (≈30/s instead of ≈73/s with AAC) lets each viewer send audio and video
@@ -205,39 +211,47 @@ impl Bus {
     /// Claims `path` for a publisher. A stream waiting for its publisher to reconnect is taken
     /// over with its subscribers; a stream with an active publisher is refused.
     pub fn publish(&self, path: &str, info: PublisherInfo) -> Result<Publisher, BusError> {
-        let stream = self
-            .inner
-            .streams
-            .entry(path.to_string())
-            .or_insert_with(|| {
-                Arc::new(Stream {
-                    path: path.to_string(),
-                    state: Mutex::new(State::default()),
-                    wake: watch::Sender::new(()),
-                    viewers: Mutex::default(),
-                })
-            })
-            .clone();
         let kick = Arc::new(Notify::new());
-        let generation = {
-            let mut st = stream.lock();
-            if st.publisher.is_some() {
-                return Err(BusError::AlreadyPublishing(path.to_string()));
-            }
-            st.generation += 1;
-            st.publisher = Some(ActivePublisher { info, since: Instant::now(), kick: kick.clone() });
-            // Subscribers resume at the new session's first keyframe; the old GOP is stale.
-            st.first_seq = st.next_seq;
-            st.ring.clear();
-            st.ring_bytes = 0;
-            st.sync_seq = None;
-            st.prev_sync_seq = None;
-            st.rebase_pending = st.last_dts.is_some();
-            st.offset = None;
-            st.generation
-        };
-        stream.wake.send_modify(|_| {});
-        Ok(Publisher { bus: self.inner.clone(), stream, generation, kick })
+        loop {
+            let stream = self
+                .inner
+                .streams
+                .entry(path.to_string())
+                .or_insert_with(|| {
+                    Arc::new(Stream {
+                        path: path.to_string(),
+                        state: Mutex::new(State::default()),
+                        wake: watch::Sender::new(()),
+                        viewers: Mutex::default(),
+                    })
+                })
+                .clone();
+            let generation = {
+                let mut st = stream.lock();
+                if st.ended {
+                    // Being ended (grace over, or closed): never attach to it; start afresh.
+                    drop(st);
+                    self.inner.streams.remove_if(path, |_, s| Arc::ptr_eq(s, &stream));
+                    continue;
+                }
+                if st.publisher.is_some() {
+                    return Err(BusError::AlreadyPublishing(path.to_string()));
+                }
+                st.generation += 1;
+                st.publisher = Some(ActivePublisher { info, since: Instant::now(), kick: kick.clone() });
+                // Subscribers resume at the new session's first keyframe; the old GOP is stale.
+                st.first_seq = st.next_seq;
+                st.ring.clear();
+                st.ring_bytes = 0;
+                st.sync_seq = None;
+                st.prev_sync_seq = None;
+                st.rebase_pending = st.last_dts.is_some();
+                st.offset = None;
+                st.generation
+            };
+            stream.wake.send_modify(|_| {});
+            return Ok(Publisher { bus: self.inner.clone(), stream, generation, kick });
+        }
     }
 
     /// Subscribes to `path`, starting at the latest keyframe. `protocol` labels the viewer count.
@@ -370,12 +384,21 @@ impl Publisher {
                 frame.pts = frame.pts.add(offset);
                 frame.dts = frame.dts.add(offset);
             }
-            let sync = frame.keyframe && (frame.is_video() || st.tracks.video.is_none());
+            let sync = frame.keyframe
+                && if st.tracks.video.is_some() {
+                    frame.is_video()
+                } else {
+                    st.sync_seq.is_none()
+                        || st
+                            .sync_dts
+                            .is_none_or(|last| frame.dts.sub(last).as_millis() >= AUDIO_ONLY_SYNC_INTERVAL.as_millis())
+                };
             let seq = st.next_seq;
             st.next_seq += 1;
             if sync {
                 st.prev_sync_seq = st.sync_seq;
                 st.sync_seq = Some(seq);
+                st.sync_dts = Some(frame.dts);
             }
             if st.last_dts.is_none_or(|last| frame.dts.as_millis() > last.as_millis()) {
                 st.last_dts = Some(frame.dts);
@@ -680,6 +703,41 @@ mod tests {
         }
         settle().await;
         assert_eq!(rx.try_recv(), Ok(4), "a video pause does not hold audio back");
+    }
+
+    #[tokio::test]
+    async fn audio_only_streams_cache_about_a_second() {
+        let bus = Bus::default();
+        let publisher = bus.publish("live/radio", info()).unwrap();
+        publisher.set_tracks(Tracks {
+            video: None,
+            audio: Some(CodecConfig::Opus { channels: 2, sample_rate: 48000 }),
+            encoder: None,
+        });
+        for i in 0..200 {
+            publisher.push(Frame { track: TrackId::AUDIO, keyframe: true, ..video(i * 20, false) });
+        }
+        let cached = bus.stream_snapshot("live/radio").unwrap().cached_frames;
+        assert!((50..=100).contains(&cached), "1–2 s of 20 ms frames cached, got {cached}");
+        let mut sub = bus.subscribe("live/radio", "test").unwrap();
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        assert!(frames(&mut sub).await.len() >= 40, "a new listener starts up to a second back");
+    }
+
+    #[tokio::test]
+    async fn publish_never_attaches_to_a_closed_stream() {
+        let bus = Bus::default();
+        let first = bus.publish("live/a", info()).unwrap();
+        assert!(bus.close("live/a"));
+        let second = bus.publish("live/a", info()).unwrap();
+        assert!(bus.contains("live/a"), "the new publisher's stream is on the map");
+        assert!(bus.kick("live/a"), "and reachable");
+        drop(first);
+        assert!(
+            bus.stream_snapshot("live/a").unwrap().publisher.is_some(),
+            "the old publisher's drop does not touch it"
+        );
+        drop(second);
     }
 
     #[tokio::test]

@@ -40,6 +40,8 @@ pub enum ChunkError {
     LengthChangedMidMessage { csid: u32 },
     #[error("more than {limit} chunk streams with messages in progress")]
     TooManyChunkStreams { limit: usize },
+    #[error("partly received messages would hold over {limit} bytes")]
+    TooMuchInProgress { limit: u32 },
 }
 
 /// A complete RTMP message.
@@ -80,11 +82,21 @@ pub struct ChunkDecoder {
     buffer: BytesMut,
     streams: HashMap<u32, ChunkStreamState>,
     in_progress: usize,
+    /// Bytes held in partly received messages, over all chunk streams: at most
+    /// `max_message_size` (one large message in flight, or several small ones).
+    in_progress_bytes: usize,
 }
 
 impl ChunkDecoder {
     pub fn new(limits: ChunkLimits) -> Self {
-        ChunkDecoder { limits, chunk_size: 128, buffer: BytesMut::new(), streams: HashMap::new(), in_progress: 0 }
+        ChunkDecoder {
+            limits,
+            chunk_size: 128,
+            buffer: BytesMut::new(),
+            streams: HashMap::new(),
+            in_progress: 0,
+            in_progress_bytes: 0,
+        }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -112,8 +124,9 @@ impl ChunkDecoder {
     /// Drops a partly received message (the peer's Abort message).
     pub fn abort(&mut self, csid: u32) {
         if let Some(s) = self.streams.get_mut(&csid) {
-            if s.partial.take().is_some() {
+            if let Some(partial) = s.partial.take() {
                 self.in_progress -= 1;
+                self.in_progress_bytes -= partial.len();
             }
         }
     }
@@ -147,13 +160,19 @@ impl ChunkDecoder {
                         state.partial.insert(BytesMut::with_capacity((header.fields.length as usize).min(1 << 16)))
                     }
                 };
+                if self.in_progress_bytes + want > self.limits.max_message_size as usize {
+                    return Err(ChunkError::TooMuchInProgress { limit: self.limits.max_message_size });
+                }
                 partial.put_slice(&self.buffer[..want]);
+                self.in_progress_bytes += want;
                 self.buffer.advance(want);
                 if !complete {
                     continue;
                 }
                 self.in_progress -= 1;
-                state.partial.take().expect("partial in progress").freeze()
+                let message = state.partial.take().expect("partial in progress");
+                self.in_progress_bytes -= message.len();
+                message.freeze()
             };
             let HeaderFields { timestamp, type_id, stream_id, .. } = header.fields;
             return Ok(Some(Message { csid: header.csid, timestamp, type_id, stream_id, payload }));
@@ -401,6 +420,22 @@ mod tests {
         let mut dec = ChunkDecoder::new(ChunkLimits::default());
         dec.push(&[0xc5, 1, 2, 3]);
         assert_eq!(dec.next_message(), Err(ChunkError::NoPreviousHeader { csid: 5, fmt: 3 }));
+    }
+
+    #[test]
+    fn partial_messages_share_one_byte_budget() {
+        // Two chunk streams each start a 600-byte message; together they pass the 1000-byte budget.
+        let limits = ChunkLimits { max_message_size: 1000, ..Default::default() };
+        let mut dec = ChunkDecoder::new(limits);
+        for csid in [3u8, 4] {
+            dec.push(&[csid, 0, 0, 0, 0, 0x02, 0x58, 9, 1, 0, 0, 0]);
+            dec.push(&[0; 128]);
+            for _ in 0..3 {
+                dec.push(&[0xc0 | csid]);
+                dec.push(&[0; 128]);
+            }
+        }
+        assert_eq!(dec.next_message(), Err(ChunkError::TooMuchInProgress { limit: 1000 }));
     }
 
     #[test]

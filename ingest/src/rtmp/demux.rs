@@ -121,9 +121,10 @@ impl MediaDemuxer {
         Demuxed::Dropped(what)
     }
 
-    /// True the first time `what` is seen in this session.
+    /// True the first time `what` is seen in this session (for at most 8 kinds: a hostile
+    /// publisher cycling through made-up codecs gets neither memory nor log lines from it).
     pub fn first_time(&mut self, what: &Unsupported) -> bool {
-        if self.reported.contains(what) {
+        if self.reported.len() >= 8 || self.reported.contains(what) {
             return false;
         }
         self.reported.push(what.clone());
@@ -171,5 +172,7 @@ mod tests {
         assert_eq!(what, Unsupported::VideoCodec("hvc1".into()));
         assert!(d.first_time(&what));
         assert!(!d.first_time(&what));
+        let made_up = (0..1000).filter(|i| d.first_time(&Unsupported::VideoCodec(format!("x{i}")))).count();
+        assert_eq!(made_up, 7, "reports stop after 8 kinds");
     }
 }

@@ -22,8 +22,9 @@ use tracing::{debug, info, info_span, warn, Instrument};
 pub enum PublishRefusal {
     #[error("unknown stream key")]
     UnknownKey,
-    #[error("application {0:?} is not served (use rtmp://HOST/live/<key>)")]
-    UnknownApp(String),
+    /// Carries no text: a misplaced stream key often lands in the app name.
+    #[error("application not served (use server rtmp://HOST/live with the stream key as the key)")]
+    UnknownApp,
     #[error("invalid stream name (allowed: [A-Za-z0-9_-]{{1,64}})")]
     InvalidName,
     #[error("stream is already being published")]
@@ -272,7 +273,7 @@ async fn publish(mut conn: Connection, ctx: &RtmpContext, app: &str, key: &str) 
         if refusal == PublishRefusal::UnknownKey {
             ctx.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
         }
-        warn!(app, reason = %refusal, "publish refused");
+        warn!(reason = %refusal, "publish refused");
         refusal
     };
     let granted = ctx.keys.resolve_publish(app, key).map_err(refuse).and_then(|name| {

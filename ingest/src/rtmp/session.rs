@@ -361,6 +361,9 @@ impl ServerSession {
                 self.require_connected("createStream")?;
                 self.command(0, "_result", txn, Amf0Value::Null, vec![Amf0Value::Number(STREAM_ID as f64)])?;
             }
+            "publish" | "play" if self.media_stream_id.is_some() || self.pending.is_some() => {
+                tracing::debug!(command = name, "ignoring a second publish/play on one connection");
+            }
             "publish" | "play" => {
                 let app = self.require_connected(if name == "publish" { "publish" } else { "play" })?.to_string();
                 let target = match args.into_iter().next() {
