@@ -31,7 +31,7 @@ fn publish_then_two_viewers_decode_over_http_flv_and_rtmp() {
     let _serial = serial();
     let server = Server::start("keys", &[]);
     let key = create_stream(&server, "show");
-    let mut publisher = publish(&server.rtmp_url(&key), 30, "1280x720");
+    let _publisher = publish(&server.rtmp_url(&key), 30, "1280x720");
     wait_live(&server, "show");
 
     let flv_url = server.flv_url("show");
@@ -60,7 +60,6 @@ fn publish_then_two_viewers_decode_over_http_flv_and_rtmp() {
     let listed = server.stream("show");
     assert!(listed["ingest_kbps"].as_f64().unwrap() > 300.0, "{listed}");
     assert!(listed["video"]["fps"].as_f64().unwrap() > 20.0, "{listed}");
-    let _ = publisher.kill();
 }
 
 #[test]
@@ -70,7 +69,7 @@ fn wrong_keys_and_hostile_names_are_refused() {
     let key = create_stream(&server, "real");
 
     // Unknown key: ffmpeg gets an RTMP error status and gives up; the key is not logged.
-    let out = wait_with_timeout(publish(&server.rtmp_url("not-the-key"), 5, "320x240"), T);
+    let out = publish(&server.rtmp_url("not-the-key"), 5, "320x240").wait(T);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unknown stream key"),
@@ -80,10 +79,10 @@ fn wrong_keys_and_hostile_names_are_refused() {
     assert!(!server.log().contains("not-the-key"), "a refused key must not be logged");
     assert_eq!(server.metric("rill_auth_failures_total{kind=\"publish_key\"}"), 1.0);
     // The name instead of the key is refused too.
-    let out = wait_with_timeout(publish(&server.rtmp_url("real"), 5, "320x240"), T);
+    let out = publish(&server.rtmp_url("real"), 5, "320x240").wait(T);
     assert!(!out.status.success());
     // A 300-character key is over the name limit: the connection is closed.
-    let out = wait_with_timeout(publish(&server.rtmp_url(&"k".repeat(300)), 5, "320x240"), T);
+    let out = publish(&server.rtmp_url(&"k".repeat(300)), 5, "320x240").wait(T);
     assert!(!out.status.success());
 
     for bad in ["../x", &"a".repeat(200), "%00", "a%2Fb", "x%20y"] {
@@ -102,9 +101,8 @@ fn wrong_keys_and_hostile_names_are_refused() {
     assert_eq!(status, 404);
 
     // The real key still works after all of that.
-    let mut publisher = publish(&server.rtmp_url(&key), 20, "320x240");
+    let _publisher = publish(&server.rtmp_url(&key), 20, "320x240");
     wait_live(&server, "real");
-    let _ = publisher.kill();
 }
 
 fn rtmp_handshake(port: u16) -> TcpStream {
@@ -137,7 +135,7 @@ fn closed_by_server(mut s: TcpStream) -> bool {
 fn malformed_rtmp_closes_only_the_offending_connection() {
     let _serial = serial();
     let mut server = Server::start("open", &[("RILL_RTMP_HANDSHAKE_TIMEOUT_S", "3")]);
-    let mut publisher = publish(&server.rtmp_url("steady"), 40, "640x360");
+    let _publisher = publish(&server.rtmp_url("steady"), 40, "640x360");
     wait_live(&server, "steady");
     let flv_url = server.flv_url("steady");
     let viewer = thread::spawn(move || decode(&flv_url, 12, T));
@@ -182,14 +180,13 @@ fn malformed_rtmp_closes_only_the_offending_connection() {
     let decoded = viewer.join().unwrap();
     assert!(decoded.frames >= 330, "the other stream's viewer kept decoding: {decoded:?}");
     assert!(server.metric("rill_protocol_errors_total{protocol=\"rtmp\"}") >= 3.0);
-    let _ = publisher.kill();
 }
 
 #[test]
 fn stalled_viewer_does_not_slow_a_fast_one_and_memory_stays_bounded() {
     let _serial = serial();
     let server = Server::start("open", &[("RILL_HTTP_WRITE_TIMEOUT_S", "4")]);
-    let mut publisher = publish(&server.rtmp_url("busy"), 60, "640x360");
+    let _publisher = publish(&server.rtmp_url("busy"), 60, "640x360");
     wait_live(&server, "busy");
     let rss_before = server.rss_kib();
 
@@ -213,7 +210,6 @@ fn stalled_viewer_does_not_slow_a_fast_one_and_memory_stays_bounded() {
     let rss_after = server.rss_kib();
     assert!(rss_after < rss_before + 40 * 1024, "RSS grew from {rss_before} KiB to {rss_after} KiB");
     drop(s);
-    let _ = publisher.kill();
 }
 
 #[test]
@@ -225,13 +221,13 @@ fn publisher_reconnect_within_grace_keeps_the_viewer() {
     let url = server.flv_url("comeback");
     // No -t limit that the first session alone could satisfy: 400 frames need both sessions.
     let viewer = thread::spawn(move || decode(&url, 400, Duration::from_secs(60)));
-    let out = wait_with_timeout(first, T);
+    let out = first.wait(T);
     assert!(out.status.success(), "first session: {}", String::from_utf8_lossy(&out.stderr));
     thread::sleep(Duration::from_secs(1));
     assert_eq!(server.stream("comeback")["state"], "reconnecting");
     assert_eq!(server.stream("comeback")["viewers_total"], 1, "the viewer waits through the gap");
     let second = publish(&server.rtmp_url("comeback"), 8, "640x360");
-    let out = wait_with_timeout(second, T);
+    let out = second.wait(T);
     assert!(out.status.success(), "second session: {}", String::from_utf8_lossy(&out.stderr));
     // After the grace period the stream ends and the viewer's FLV ends cleanly.
     let decoded = viewer.join().unwrap();
@@ -243,7 +239,7 @@ fn publisher_reconnect_within_grace_keeps_the_viewer() {
 fn sigterm_stops_the_server_promptly_while_viewers_watch() {
     let _serial = serial();
     let mut server = Server::start("open", &[]);
-    let mut publisher = publish(&server.rtmp_url("live1"), 60, "320x240");
+    let _publisher = publish(&server.rtmp_url("live1"), 60, "320x240");
     wait_live(&server, "live1");
     let url = server.flv_url("live1");
     let viewer = thread::spawn(move || decode(&url, 60, T));
@@ -254,7 +250,6 @@ fn sigterm_stops_the_server_promptly_while_viewers_watch() {
     assert!(stop.elapsed() < Duration::from_secs(8), "took {:?}", stop.elapsed());
     let decoded = viewer.join().unwrap();
     assert!(decoded.frames > 0 && decoded.elapsed < Duration::from_secs(40), "the viewer's stream ended: {decoded:?}");
-    let _ = publisher.kill();
 }
 
 #[test]
@@ -272,14 +267,14 @@ fn api_streams_persist_kick_and_rotate() {
     let (status, _) = server.api("POST", "/api/v1/streams/persisted/kick", None);
     assert_eq!(status, 204);
     let kicked_at = Instant::now();
-    let out = wait_with_timeout(publisher, Duration::from_secs(30));
+    let out = publisher.wait(Duration::from_secs(30));
     assert!(kicked_at.elapsed() < Duration::from_secs(20), "a kicked publisher is disconnected at once");
     assert!(!out.status.success(), "ffmpeg reports the lost connection");
 
     let (status, rotated) = server.api("POST", "/api/v1/streams/persisted/key", None);
     assert_eq!(status, 200);
     assert_ne!(rotated["key"], key.as_str());
-    let out = wait_with_timeout(publish(&server.rtmp_url(&key), 5, "320x240"), T);
+    let out = publish(&server.rtmp_url(&key), 5, "320x240").wait(T);
     assert!(!out.status.success(), "the old key is refused after rotation");
 
     let (status, _) = server.api("DELETE", "/api/v1/streams/persisted", None);
@@ -308,23 +303,25 @@ fn librtmp_publisher_like_obs_is_accepted() {
     let server = Server::start("keys", &[]);
     let key = create_stream(&server, "obsish");
     let location = format!("location={} live=1", server.rtmp_url(&key));
-    let mut publisher = std::process::Command::new("gst-launch-1.0")
-        .args([
-            "-q",
-            "-e",
-            "videotestsrc",
-            "is-live=true",
-            "num-buffers=900",
-            "!",
-            "video/x-raw,width=640,height=360,framerate=30/1",
-        ])
-        .args(["!", "x264enc", "tune=zerolatency", "speed-preset=ultrafast", "key-int-max=30", "!", "h264parse"])
-        .args(["!", "flvmux", "name=m", "streamable=true", "!", "rtmpsink", &location])
-        .args(["audiotestsrc", "is-live=true", "!", "audioconvert", "!", "voaacenc", "!", "aacparse", "!", "m."])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("gst-launch-1.0 is installed (scripts/test.sh installs it)");
+    let _publisher = Peer::new(
+        std::process::Command::new("gst-launch-1.0")
+            .args([
+                "-q",
+                "-e",
+                "videotestsrc",
+                "is-live=true",
+                "num-buffers=900",
+                "!",
+                "video/x-raw,width=640,height=360,framerate=30/1",
+            ])
+            .args(["!", "x264enc", "tune=zerolatency", "speed-preset=ultrafast", "key-int-max=30", "!", "h264parse"])
+            .args(["!", "flvmux", "name=m", "streamable=true", "!", "rtmpsink", &location])
+            .args(["audiotestsrc", "is-live=true", "!", "audioconvert", "!", "voaacenc", "!", "aacparse", "!", "m."])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("gst-launch-1.0 is installed (scripts/test.sh installs it)"),
+    );
     wait_live(&server, "obsish");
     let decoded = decode(&server.flv_url("obsish"), 5, T);
     assert!(decoded.frames >= 140, "decoded {} frames of 150: {decoded:?}", decoded.frames);
@@ -332,6 +329,4 @@ fn librtmp_publisher_like_obs_is_accepted() {
     let listed = server.stream("obsish");
     assert_eq!(listed["video"]["codec"], "h264");
     assert_eq!(listed["audio"]["codec"], "aac");
-    let _ = publisher.kill();
-    let _ = publisher.wait();
 }

@@ -376,13 +376,13 @@ impl Publisher {
             let mut st = self.stream.lock();
             if st.rebase_pending {
                 // Continue the previous session's timeline one frame-ish after its last frame.
-                let resume_at = st.last_dts.expect("rebase implies a last dts").add(MediaTime::from_millis(20));
-                st.offset = Some(resume_at.sub(frame.dts));
+                let resume_at = st.last_dts.expect("rebase implies a last dts") + MediaTime::from_millis(20);
+                st.offset = Some(resume_at - frame.dts);
                 st.rebase_pending = false;
             }
             if let Some(offset) = st.offset {
-                frame.pts = frame.pts.add(offset);
-                frame.dts = frame.dts.add(offset);
+                frame.pts = frame.pts + offset;
+                frame.dts = frame.dts + offset;
             }
             let sync = frame.keyframe
                 && if st.tracks.video.is_some() {
@@ -391,7 +391,7 @@ impl Publisher {
                     st.sync_seq.is_none()
                         || st
                             .sync_dts
-                            .is_none_or(|last| frame.dts.sub(last).as_millis() >= AUDIO_ONLY_SYNC_INTERVAL.as_millis())
+                            .is_none_or(|last| (frame.dts - last).as_millis() >= AUDIO_ONLY_SYNC_INTERVAL.as_millis())
                 };
             let seq = st.next_seq;
             st.next_seq += 1;

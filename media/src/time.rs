@@ -67,14 +67,20 @@ impl MediaTime {
     pub fn as_secs_f64(self) -> f64 {
         self.ticks as f64 / self.timebase.0 as f64
     }
+}
 
-    /// `self + other`, in `self`'s timebase.
-    pub fn add(self, other: MediaTime) -> MediaTime {
+/// `a + b` is in `a`'s timebase.
+impl std::ops::Add for MediaTime {
+    type Output = MediaTime;
+    fn add(self, other: MediaTime) -> MediaTime {
         MediaTime::new(self.ticks + other.rescale(self.timebase).ticks, self.timebase)
     }
+}
 
-    /// `self - other`, in `self`'s timebase.
-    pub fn sub(self, other: MediaTime) -> MediaTime {
+/// `a - b` is in `a`'s timebase.
+impl std::ops::Sub for MediaTime {
+    type Output = MediaTime;
+    fn sub(self, other: MediaTime) -> MediaTime {
         MediaTime::new(self.ticks - other.rescale(self.timebase).ticks, self.timebase)
     }
 }
@@ -101,7 +107,7 @@ mod tests {
     fn arithmetic_keeps_left_timebase() {
         let a = MediaTime::from_millis(1000);
         let b = MediaTime::new(9000, Timebase::MPEG);
-        assert_eq!(a.add(b), MediaTime::from_millis(1100));
-        assert_eq!(a.sub(b), MediaTime::from_millis(900));
+        assert_eq!(a + b, MediaTime::from_millis(1100));
+        assert_eq!(a - b, MediaTime::from_millis(900));
     }
 }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use rill_ingest::rtmp::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits};
+use rill_ingest::rtmp::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits, OutHeader};
 use rill_ingest::rtmp::demux::{Demuxed, MediaDemuxer};
 use rill_media::avc::DecoderConfigRecord;
 use rill_media::flv::frame_body;
@@ -29,10 +29,11 @@ async fn payload_memory_is_shared_from_rtmp_ingest_to_both_egresses() {
     let mut publisher_side = ChunkEncoder::new(65536);
     let mut wire = Vec::new();
     let record = DecoderConfigRecord::build(&SPS, &PPS).unwrap();
-    publisher_side.encode(6, 0, 9, 1, &[0x17, 0, 0, 0, 0], &record, &mut wire);
+    let video = |timestamp| OutHeader { csid: 6, timestamp, type_id: 9, stream_id: 1 };
+    publisher_side.encode(video(0), &[0x17, 0, 0, 0, 0], &record, &mut wire);
     let mut idr = vec![0, 0, 0, 200, 0x65];
     idr.extend((0..199).map(|i| i as u8));
-    publisher_side.encode(6, 40, 9, 1, &[0x17, 1, 0, 0, 0], &Bytes::from(idr), &mut wire);
+    publisher_side.encode(video(40), &[0x17, 1, 0, 0, 0], &Bytes::from(idr), &mut wire);
 
     // Ingest: chunk decoder → FLV demux → Bus.
     let mut decoder = ChunkDecoder::new(ChunkLimits::default());
@@ -76,7 +77,7 @@ async fn payload_memory_is_shared_from_rtmp_ingest_to_both_egresses() {
     let body = frame_body(&frames[0], &tracks).unwrap();
     let mut player_side = ChunkEncoder::new(128);
     let mut out = Vec::new();
-    player_side.encode(6, body.timestamp_ms, 9, 1, body.prefix(), &body.payload, &mut out);
+    player_side.encode(video(body.timestamp_ms), body.prefix(), &body.payload, &mut out);
     let chunked: usize = out.iter().filter(|p| within(&ingest_memory, p)).map(|p| p.len()).sum();
     assert_eq!(chunked, 204, "every payload byte is sent from ingest memory, split across chunks");
 }

@@ -169,9 +169,33 @@ pub fn http_request(port: u16, method: &str, path: &str, body: Option<&str>, tok
     (status, body)
 }
 
+/// A peer process (publisher, player) that is killed and reaped when dropped, also when a
+/// test panics.
+pub struct Peer(Option<Child>);
+
+impl Peer {
+    pub fn new(child: Child) -> Peer {
+        Peer(Some(child))
+    }
+
+    /// Waits for the process to exit by itself, killing it at `timeout`.
+    pub fn wait(mut self, timeout: Duration) -> Output {
+        wait_with_timeout(self.0.take().expect("peer not yet waited for"), timeout)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// ffmpeg publishing a test pattern with AAC audio over RTMP for `seconds`.
-pub fn publish(url: &str, seconds: u32, size: &str) -> Child {
-    Command::new("ffmpeg")
+pub fn publish(url: &str, seconds: u32, size: &str) -> Peer {
+    let child = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
@@ -180,7 +204,8 @@ pub fn publish(url: &str, seconds: u32, size: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("ffmpeg is installed (scripts/test.sh installs it)")
+        .expect("ffmpeg is installed (scripts/test.sh installs it)");
+    Peer::new(child)
 }
 
 /// What a decoder saw.

@@ -263,6 +263,16 @@ struct ParsedHeader {
     fields: HeaderFields,
 }
 
+/// Where and how an outgoing message is sent.
+#[derive(Clone, Copy, Debug)]
+pub struct OutHeader {
+    pub csid: u32,
+    /// RTMP timestamp in milliseconds (wraps at 2³²).
+    pub timestamp: u32,
+    pub type_id: u8,
+    pub stream_id: u32,
+}
+
 /// Chunks outgoing messages. Every message starts with a full (type 0) header; continuation
 /// chunks use type 3. Payload bytes are never copied: the output is a list of `Bytes` pieces.
 pub struct ChunkEncoder {
@@ -282,16 +292,8 @@ impl ChunkEncoder {
     /// Appends the chunks of one message to `out`. The message body is `prefix` (a few codec
     /// header bytes, copied beside the chunk header; must fit in one chunk) then `payload`
     /// (never copied: sliced into the output).
-    pub fn encode(
-        &mut self,
-        csid: u32,
-        timestamp: u32,
-        type_id: u8,
-        stream_id: u32,
-        prefix: &[u8],
-        payload: &Bytes,
-        out: &mut Vec<Bytes>,
-    ) {
+    pub fn encode(&mut self, header: OutHeader, prefix: &[u8], payload: &Bytes, out: &mut Vec<Bytes>) {
+        let OutHeader { csid, timestamp, type_id, stream_id } = header;
         debug_assert!(prefix.len() <= self.chunk_size);
         let length = prefix.len() + payload.len();
         let extended = timestamp >= 0xff_ffff;
@@ -342,7 +344,8 @@ mod tests {
 
     fn encode(enc: &mut ChunkEncoder, csid: u32, ts: u32, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        enc.encode(csid, ts, 9, 1, &body[..3], &Bytes::copy_from_slice(&body[3..]), &mut out);
+        let header = OutHeader { csid, timestamp: ts, type_id: 9, stream_id: 1 };
+        enc.encode(header, &body[..3], &Bytes::copy_from_slice(&body[3..]), &mut out);
         out.concat()
     }
 
@@ -371,7 +374,7 @@ mod tests {
         let mut enc = ChunkEncoder::new(4);
         let body = Bytes::from_static(b"0123456789");
         let mut out = Vec::new();
-        enc.encode(4, 0, 8, 1, &[], &body, &mut out);
+        enc.encode(OutHeader { csid: 4, timestamp: 0, type_id: 8, stream_id: 1 }, &[], &body, &mut out);
         let payload_pieces: Vec<_> = out.iter().filter(|p| body.as_ptr_range().contains(&p.as_ptr())).collect();
         assert_eq!(payload_pieces.len(), 3);
     }

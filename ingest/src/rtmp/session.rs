@@ -7,7 +7,7 @@
 //! accept_*/reject_*/send_media ─▶ ChunkEncoder ─▶ take_output(): Bytes pieces for a vectored write
 //! ```
 
-use super::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, ChunkLimits, Message};
+use super::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, ChunkLimits, Message, OutHeader};
 use bytes::Bytes;
 use rill_media::flv::{TagBody, TagType};
 use rml_rtmp::handshake::{Handshake, HandshakeError, HandshakeProcessResult, PeerType};
@@ -232,15 +232,8 @@ impl ServerSession {
             TagType::Script => (CSID_COMMAND, 18),
         };
         let stream_id = self.media_stream_id.unwrap_or(STREAM_ID);
-        self.encoder.encode(
-            csid,
-            body.timestamp_ms,
-            type_id,
-            stream_id,
-            body.prefix(),
-            &body.payload,
-            &mut self.output,
-        );
+        let header = OutHeader { csid, timestamp: body.timestamp_ms, type_id, stream_id };
+        self.encoder.encode(header, body.prefix(), &body.payload, &mut self.output);
     }
 
     fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
@@ -428,7 +421,7 @@ impl ServerSession {
         let payload = message
             .into_message_payload(RtmpTimestamp::new(0), stream_id)
             .map_err(|_| SessionError::Serialize("control"))?;
-        self.encoder.encode(csid, 0, type_id, stream_id, &[], &payload.data, &mut self.output);
+        self.encoder.encode(OutHeader { csid, timestamp: 0, type_id, stream_id }, &[], &payload.data, &mut self.output);
         Ok(())
     }
 }
@@ -458,7 +451,7 @@ mod tests {
 
     fn chunked(type_id: u8, timestamp: u32, body: Bytes) -> Vec<u8> {
         let mut out = Vec::new();
-        ChunkEncoder::new(128).encode(3, timestamp, type_id, 1, &[], &body, &mut out);
+        ChunkEncoder::new(128).encode(OutHeader { csid: 3, timestamp, type_id, stream_id: 1 }, &[], &body, &mut out);
         out.concat()
     }
 
