@@ -60,7 +60,6 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
     futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(piece) = st.pieces.pop_front() {
-                st.stats.http_flv_bytes_out.fetch_add(piece.len() as u64, Ordering::Relaxed);
                 return Some((Ok(piece), st));
             }
             if st.done {
@@ -95,6 +94,9 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
                 st.previous = Some([0; 4]);
             }
             tag_pieces(&st.tags, &mut st.scratch, &mut st.pieces, &mut st.previous);
+            // Counted once per batch: a shared counter touched per piece by every viewer is contended.
+            let batch_bytes: usize = st.pieces.iter().map(Bytes::len).sum();
+            st.stats.http_flv_bytes_out.fetch_add(batch_bytes as u64, Ordering::Relaxed);
         }
     })
 }
