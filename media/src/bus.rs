@@ -547,7 +547,7 @@ impl Subscriber {
                 self.cursor = target;
                 self.awaiting_sync = st.sync_seq.is_none();
             }
-            let mut frames = Vec::new();
+            let mut frames = Vec::with_capacity(((st.next_seq - self.cursor) as usize).min(config.max_batch));
             while self.cursor < st.next_seq && frames.len() < config.max_batch {
                 let slot = &st.ring[(self.cursor - st.first_seq) as usize];
                 self.cursor += 1;

@@ -151,16 +151,21 @@ const MAX_READ_BUF: usize = 64 * 1024;
 
 /// Writes `pieces` in order with `writev`, consuming them. Returns the bytes written.
 pub async fn write_all_pieces(socket: &mut TcpStream, pieces: &mut Vec<Bytes>) -> io::Result<usize> {
-    const MAX_IOVECS: usize = 256;
+    const MAX_IOVECS: usize = 64;
     let mut start = 0;
     let mut total = 0;
     while start < pieces.len() {
-        let slices: Vec<IoSlice<'_>> =
-            pieces[start..].iter().filter(|p| !p.is_empty()).take(MAX_IOVECS).map(|p| IoSlice::new(p)).collect();
-        if slices.is_empty() {
+        // On the stack: this runs per write per viewer.
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let mut count = 0;
+        for piece in pieces[start..].iter().filter(|p| !p.is_empty()).take(MAX_IOVECS) {
+            slices[count] = IoSlice::new(piece);
+            count += 1;
+        }
+        if count == 0 {
             break;
         }
-        let mut n = socket.write_vectored(&slices).await?;
+        let mut n = socket.write_vectored(&slices[..count]).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
