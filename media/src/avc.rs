@@ -329,11 +329,11 @@ fn vui_fps(r: &mut BitReader) -> Result<Option<f64>, BitsExhausted> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     // SPS of `ffmpeg -f lavfi testsrc2=size=1280x720:rate=30 -c:v libx264 -profile:v high`.
-    const SPS_720P_HIGH: [u8; 25] = [
+    pub(crate) const SPS_720P_HIGH: [u8; 25] = [
         0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02, 0x02, 0x80, 0x00, 0x00,
         0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x07,
     ];

@@ -6,6 +6,7 @@
 //! - [`avc`], [`aac`]: bitstream helpers (AVCC ↔ Annex B, SPS, AudioSpecificConfig).
 //! - [`flv`]: FLV tag bodies in and out (shared by RTMP ingest, RTMP play and HTTP-FLV).
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
+//! - [`cmaf`]: fragmented MP4 (CMAF) tracks, and the segmenter of segments and low-latency parts.
 //!
 //! Nothing here touches a socket, HTTP or a database.
 
@@ -13,6 +14,7 @@ pub mod aac;
 pub mod avc;
 pub mod bits;
 pub mod bus;
+pub mod cmaf;
 pub mod flv;
 pub mod frame;
 pub mod path;

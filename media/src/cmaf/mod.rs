@@ -1,0 +1,8 @@
+//! CMAF: fragmented MP4 for live and recorded streams. [`fmp4`] writes the boxes of one
+//! track (init segment, `moof`/`mdat` fragments); [`segmenter`] cuts a stream into
+//! keyframe-aligned segments and low-latency parts that LL-HLS, DASH and the recorder share.
+
+pub mod fmp4;
+pub mod segmenter;
+
+pub use segmenter::{CmafTrack, Part, Segmenter, SegmenterConfig, SegmenterEvent, TrackKind};
