@@ -16,6 +16,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub rtmp: RtmpConfig,
     pub bus: BusSection,
+    pub packager: PackagerSection,
     pub auth: AuthConfig,
     #[serde(default)]
     pub streams: Vec<StreamConfig>,
@@ -55,6 +56,14 @@ pub struct BusSection {
     pub max_cache_frames: usize,
     pub max_cache_mb: usize,
     pub slow_viewer_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackagerSection {
+    pub segment_s: f64,
+    pub part_ms: u64,
+    pub window_segments: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -141,6 +150,16 @@ impl Config {
         names.sort();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             bail!("streams: name {:?} is defined twice", w[0]);
+        }
+        let p = &self.packager;
+        if !(0.5..=30.0).contains(&p.segment_s) {
+            bail!("packager.segment_s must be between 0.5 and 30 seconds");
+        }
+        if p.part_ms < 50 || p.part_ms as f64 > p.segment_s * 1000.0 / 2.0 {
+            bail!("packager.part_ms must be at least 50 and at most half of packager.segment_s");
+        }
+        if !(3..=1000).contains(&p.window_segments) {
+            bail!("packager.window_segments must be between 3 and 1000");
         }
         if self.rtmp.max_chunk_size < 128 {
             bail!("rtmp.max_chunk_size must be at least 128");

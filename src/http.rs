@@ -28,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::handler))
         .route("/live/{file}", get(live_file))
+        .merge(crate::live_http::routes())
         .nest("/api/v1", api::router(state.clone()))
         .with_state(state)
 }

@@ -4,6 +4,7 @@
 mod api;
 mod config;
 mod http;
+mod live_http;
 mod metrics;
 mod streams;
 
@@ -11,7 +12,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use config::{AuthMode, Config};
 use rill_ingest::rtmp::{RtmpContext, RtmpStats, SessionConfig};
+use rill_media::cmaf::SegmenterConfig;
 use rill_media::{Bus, BusConfig};
+use rill_relay::packager::{PackagerConfig, Packagers};
 use rill_relay::RelayStats;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -49,6 +52,7 @@ pub struct AppState {
     pub admin_token: String,
     pub rtmp_stats: Arc<RtmpStats>,
     pub relay_stats: Arc<RelayStats>,
+    pub packagers: Arc<Packagers>,
     pub api_auth_failures: AtomicU64,
     pub started: Instant,
 }
@@ -120,6 +124,17 @@ async fn serve(config: Config) -> Result<()> {
         rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone())
     }));
 
+    let packagers = Packagers::spawn(
+        bus.clone(),
+        PackagerConfig {
+            segmenter: SegmenterConfig {
+                segment_target: Duration::from_secs_f64(config.packager.segment_s),
+                part_target: Duration::from_millis(config.packager.part_ms),
+            },
+            window_segments: config.packager.window_segments,
+            ..PackagerConfig::default()
+        },
+    );
     print_banner(&config, &registry, &admin_token, generated);
     let write_timeout = Duration::from_secs(config.http.write_timeout_s);
     let state = Arc::new(AppState {
@@ -129,6 +144,7 @@ async fn serve(config: Config) -> Result<()> {
         admin_token,
         rtmp_stats,
         relay_stats,
+        packagers,
         api_auth_failures: AtomicU64::new(0),
         started: Instant::now(),
     });

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 
 /// Bounds and timings of the Bus.
 #[derive(Clone, Debug)]
@@ -113,11 +113,24 @@ pub struct Bus {
     inner: Arc<BusInner>,
 }
 
-#[derive(Default)]
 struct BusInner {
     streams: DashMap<String, Arc<Stream>>,
     config: BusConfig,
     stats: BusStats,
+    /// Paths of streams as they start (not when a publisher reconnects within the grace period).
+    started: broadcast::Sender<String>,
+}
+
+impl Default for BusInner {
+    fn default() -> Self {
+        BusInner::new(BusConfig::default())
+    }
+}
+
+impl BusInner {
+    fn new(config: BusConfig) -> BusInner {
+        BusInner { streams: DashMap::new(), config, stats: BusStats::default(), started: broadcast::channel(256).0 }
+    }
 }
 
 struct Stream {
@@ -197,7 +210,7 @@ impl RateMeter {
 
 impl Bus {
     pub fn new(config: BusConfig) -> Bus {
-        Bus { inner: Arc::new(BusInner { streams: DashMap::new(), config, stats: BusStats::default() }) }
+        Bus { inner: Arc::new(BusInner::new(config)) }
     }
 
     pub fn config(&self) -> &BusConfig {
@@ -213,11 +226,13 @@ impl Bus {
     pub fn publish(&self, path: &str, info: PublisherInfo) -> Result<Publisher, BusError> {
         let kick = Arc::new(Notify::new());
         loop {
+            let mut created = false;
             let stream = self
                 .inner
                 .streams
                 .entry(path.to_string())
                 .or_insert_with(|| {
+                    created = true;
                     Arc::new(Stream {
                         path: path.to_string(),
                         state: Mutex::new(State::default()),
@@ -250,8 +265,17 @@ impl Bus {
                 st.generation
             };
             stream.wake.send_modify(|_| {});
+            if created {
+                let _ = self.inner.started.send(path.to_string());
+            }
             return Ok(Publisher { bus: self.inner.clone(), stream, generation, kick });
         }
+    }
+
+    /// Paths of streams as they start, for services that follow every stream (packagers,
+    /// recorders). A receiver that lags should reconcile with [`Bus::snapshot`].
+    pub fn started_streams(&self) -> broadcast::Receiver<String> {
+        self.inner.started.subscribe()
     }
 
     /// Subscribes to `path`, starting at the latest keyframe. `protocol` labels the viewer count.

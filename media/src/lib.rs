@@ -4,6 +4,7 @@
 //! - [`frame`]: a coded access unit ([`Frame`]) with a zero-copy `Bytes` payload.
 //! - [`track`]: codec configuration of a stream's tracks (AVC, AAC; room for HEVC/AV1/Opus).
 //! - [`avc`], [`aac`]: bitstream helpers (AVCC ↔ Annex B, SPS, AudioSpecificConfig).
+//! - [`wallclock`]: wall-clock times as ISO 8601 text (HLS program dates, DASH timing).
 //! - [`flv`]: FLV tag bodies in and out (shared by RTMP ingest, RTMP play and HTTP-FLV).
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
 //! - [`cmaf`]: fragmented MP4 (CMAF) tracks, and the segmenter of segments and low-latency parts.
@@ -19,6 +20,7 @@ pub mod flv;
 pub mod frame;
 pub mod path;
 pub mod time;
+pub mod wallclock;
 pub mod track;
 
 pub use bus::{Bus, BusConfig, BusError, Delivery, Publisher, PublisherInfo, StreamSnapshot, Subscriber};

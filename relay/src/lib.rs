@@ -4,9 +4,15 @@
 //! - [`http_flv`]: `GET /live/<name>.flv` as a byte stream whose payload pieces are the Bus's own
 //!   `Bytes` (the HTTP server writes them with vectored writes).
 //! - [`rtmp_play`]: players on the RTMP port, chunked without copying payloads.
+//! - [`packager`]: every live stream cut into CMAF segments and parts, kept in a bounded window.
+//! - [`hls`]: LL-HLS playlists and the blocking-reload / delta-update rules.
+//! - [`dash`]: the LL-DASH MPD over the same segments.
 
+pub mod dash;
 pub mod feed;
+pub mod hls;
 pub mod http_flv;
+pub mod packager;
 pub mod rtmp_play;
 
 use std::sync::atomic::AtomicU64;

@@ -66,6 +66,10 @@ pub struct Part {
     pub index: u32,
     /// The first sample is a keyframe: a player can start here.
     pub independent: bool,
+    /// The last part of its segment (the segment is complete).
+    pub ends_segment: bool,
+    /// Number of samples (frames).
+    pub samples: u32,
     /// The segment this part starts follows a change of tracks (a new init segment).
     pub discontinuity: bool,
     /// Decode time of the first sample and the part's duration, in `timescale` ticks.
@@ -245,13 +249,13 @@ impl Segmenter {
                 let frame_estimate = self.lanes[leader].last_estimate(ts);
                 let part_limit = ticks(self.config.part_target, ts) + ts / 500; // 2 ms of rounding slack
                 if keyframe && dts - segment_start >= segment_due {
-                    self.cut(dts);
+                    self.cut(dts, true);
                     self.msn += 1;
                     self.part_index = 0;
                     self.discontinuity = false;
                     self.start_segment(dts, now);
                 } else if dts + frame_estimate - self.part_start > part_limit && !self.lanes[leader].open.is_empty() {
-                    self.cut(dts);
+                    self.cut(dts, false);
                     self.part_index += 1;
                     self.part_start = dts;
                 }
@@ -298,7 +302,7 @@ impl Segmenter {
     }
 
     /// Closes the current part of every track at leader time `boundary`.
-    fn cut(&mut self, boundary: i64) {
+    fn cut(&mut self, boundary: i64, ends_segment: bool) {
         let leader_ts = self.leader_timescale();
         for i in 0..self.lanes.len() {
             let ts = self.lanes[i].track.timescale as i64;
@@ -307,19 +311,19 @@ impl Segmenter {
             let rest = self.lanes[i].open.split_off(split);
             let next_dts = if Some(i) == self.leader { Some(lane_boundary) } else { rest.first().map(|p| p.dts) };
             let closing = std::mem::replace(&mut self.lanes[i].open, rest);
-            self.emit(i, closing, next_dts);
+            self.emit(i, closing, next_dts, ends_segment);
         }
     }
 
     fn flush_all(&mut self) {
         for i in 0..self.lanes.len() {
             let closing = std::mem::take(&mut self.lanes[i].open);
-            self.emit(i, closing, None);
+            self.emit(i, closing, None, true);
         }
     }
 
     /// Writes `frames` as one part of lane `i`. `next_dts` (when known) gives the last sample's duration.
-    fn emit(&mut self, i: usize, frames: Vec<Pending>, next_dts: Option<i64>) {
+    fn emit(&mut self, i: usize, frames: Vec<Pending>, next_dts: Option<i64>, ends_segment: bool) {
         let Some(first) = frames.first() else { return };
         let leader_ts = self.leader_timescale();
         let lane = &mut self.lanes[i];
@@ -354,6 +358,8 @@ impl Segmenter {
                 msn: self.msn,
                 index: self.part_index,
                 independent: samples[0].keyframe,
+                ends_segment,
+                samples: samples.len() as u32,
                 discontinuity: self.discontinuity && self.part_index == 0,
                 decode_time,
                 duration,

@@ -1,0 +1,163 @@
+//! DASH / LL-DASH: the dynamic MPD of a packaged stream. One adaptation set per track, a
+//! `SegmentTemplate` with `$Number$` (= the HLS media sequence number, so both protocols
+//! fetch the same CMAF segments) and a `SegmentTimeline`, whose last entry is the segment
+//! being written, announced with an estimated duration. `availabilityTimeOffset` lets a
+//! low-latency client fetch that segment as soon as its first part exists; the server sends
+//! it with chunked transfer encoding as parts arrive.
+
+use crate::packager::{LiveState, PackagerConfig, TrackTimeline};
+use rill_media::cmaf::TrackKind;
+use rill_media::wallclock::iso8601;
+use rill_media::CodecConfig;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The latency a DASH player should aim for.
+pub const TARGET_LATENCY: Duration = Duration::from_millis(1500);
+
+/// The MPD. `time_url` is the absolute URL of the UTCTiming endpoint.
+pub fn manifest(state: &LiveState, config: &PackagerConfig, now: SystemTime, time_url: &str) -> String {
+    let ast = state.availability_start.unwrap_or(UNIX_EPOCH);
+    let max_segment = crate::hls::target_duration(state, config);
+    let window = config.window_segments as u64 * config.segment_target().as_secs().max(1);
+    let mut out = String::with_capacity(4096);
+    let _ = write!(
+        out,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019\" \
+         type=\"{}\" availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"PT1S\" timeShiftBufferDepth=\"PT{window}S\" \
+         maxSegmentDuration=\"PT{max_segment}S\" minBufferTime=\"PT1S\">\n",
+        if state.ended { "static" } else { "dynamic" },
+        iso8601(ast),
+        iso8601(now),
+    );
+    if state.ended {
+        let duration: f64 = state.tracks.first().map_or(0.0, |t| t.segments.iter().map(|s| s.duration_secs(t.track.timescale)).sum());
+        out.truncate(out.len() - 2);
+        let _ = writeln!(out, " mediaPresentationDuration=\"PT{duration:.3}S\">");
+    }
+    let _ = writeln!(
+        out,
+        "  <ServiceDescription id=\"0\">\n    <Latency referenceId=\"0\" target=\"{}\" min=\"{}\" max=\"{}\"/>\n    <PlaybackRate min=\"0.96\" max=\"1.04\"/>\n  </ServiceDescription>",
+        TARGET_LATENCY.as_millis(),
+        TARGET_LATENCY.as_millis() * 2 / 3,
+        TARGET_LATENCY.as_millis() * 2,
+    );
+    out.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
+    for (id, track) in state.tracks.iter().enumerate() {
+        adaptation_set(&mut out, id, track, state, config, now, time_url);
+    }
+    out.push_str("  </Period>\n");
+    let _ = writeln!(out, "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{}\"/>", xml_escape(time_url));
+    out.push_str("</MPD>\n");
+    out
+}
+
+fn adaptation_set(
+    out: &mut String,
+    id: usize,
+    track: &TrackTimeline,
+    state: &LiveState,
+    config: &PackagerConfig,
+    now: SystemTime,
+    time_url: &str,
+) {
+    let kind = track.kind();
+    let ts = track.track.timescale as u64;
+    let (content, mime) = match kind {
+        TrackKind::Video => ("video", "video/mp4"),
+        TrackKind::Audio => ("audio", "audio/mp4"),
+    };
+    let Some(first) = track.segments.iter().skip(track.segments.len().saturating_sub(config.window_segments + 1)).next()
+    else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\"{}>",
+        if kind == TrackKind::Audio { " lang=\"und\"" } else { "" }
+    );
+    if id == 0 {
+        let ast = state.availability_start.unwrap_or(UNIX_EPOCH);
+        let _ = writeln!(
+            out,
+            "      <ProducerReferenceTime id=\"0\" type=\"encoder\" wallClockTime=\"{}\" presentationTime=\"0\">\n        <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{}\"/>\n      </ProducerReferenceTime>",
+            iso8601(ast),
+            xml_escape(time_url)
+        );
+    }
+    let ato = (config.segment_target() - config.part_target()).as_secs_f64();
+    let _ = write!(
+        out,
+        "      <SegmentTemplate timescale=\"{ts}\" initialization=\"{content}/{epoch}-init-{}.mp4\" media=\"{content}/{epoch}-$Number$.m4s\" startNumber=\"{}\"",
+        track.init_version,
+        first.msn,
+        epoch = state.epoch
+    );
+    if !state.ended {
+        let _ = write!(out, " availabilityTimeOffset=\"{ato:.3}\" availabilityTimeComplete=\"false\"");
+    }
+    out.push_str(">\n        <SegmentTimeline>\n");
+    for segment in track.segments.iter().skip_while(|s| s.msn < first.msn) {
+        let duration = if segment.complete {
+            segment.duration
+        } else {
+            // The segment being written: at least the target, and always past what exists.
+            let written = segment.duration + (config.part_target().as_secs_f64() * ts as f64) as u64;
+            let elapsed = now
+                .duration_since(segment.wall_clock)
+                .map(|d| (d.as_secs_f64() * ts as f64) as u64)
+                .unwrap_or(0);
+            let target = (config.segment_target().as_secs_f64() * ts as f64) as u64;
+            target.max(written).max(elapsed)
+        };
+        let _ = writeln!(out, "          <S t=\"{}\" d=\"{duration}\"/>", segment.decode_time);
+    }
+    out.push_str("        </SegmentTimeline>\n      </SegmentTemplate>\n");
+    let bandwidth = track.peak_bitrate().max(1);
+    match &track.track.codec {
+        CodecConfig::Aac(c) => {
+            let _ = writeln!(
+                out,
+                "      <Representation id=\"{content}\" codecs=\"{}\" bandwidth=\"{bandwidth}\" audioSamplingRate=\"{}\">\n        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>\n      </Representation>",
+                track.track.codec.rfc6381().unwrap_or_default(),
+                c.info.sample_rate,
+                c.info.channels
+            );
+        }
+        CodecConfig::Avc(c) => {
+            let _ = write!(
+                out,
+                "      <Representation id=\"{content}\" codecs=\"{}\" bandwidth=\"{bandwidth}\" width=\"{}\" height=\"{}\" sar=\"1:1\"",
+                track.track.codec.rfc6381().unwrap_or_default(),
+                c.sps.width,
+                c.sps.height
+            );
+            if let Some(fps) = c.sps.fps {
+                let _ = write!(out, " frameRate=\"{}\"", frame_rate(fps));
+            }
+            out.push_str("/>\n");
+        }
+        codec => {
+            let _ = writeln!(
+                out,
+                "      <Representation id=\"{content}\" codecs=\"{}\" bandwidth=\"{bandwidth}\"/>",
+                codec.rfc6381().unwrap_or_else(|| codec.name().into())
+            );
+        }
+    }
+    out.push_str("    </AdaptationSet>\n");
+}
+
+/// A frame rate as DASH writes it: an integer, or a fraction for NTSC rates.
+fn frame_rate(fps: f64) -> String {
+    if (fps - fps.round()).abs() < 0.001 {
+        format!("{}", fps.round() as u64)
+    } else {
+        format!("{}/1001", (fps * 1001.0).round() as u64)
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+}

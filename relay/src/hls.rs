@@ -1,0 +1,279 @@
+//! LL-HLS (RFC 8216bis): the multivariant and media playlists of a packaged stream, and the
+//! delivery directives of §6.2.5 — blocking playlist reload (`_HLS_msn`, `_HLS_part`) and
+//! delta updates (`_HLS_skip`). Pure functions of the packager's state; the HTTP layer waits
+//! on the stream's version counter while [`readiness`] says [`Readiness::Wait`].
+
+use crate::packager::{LiveState, PackagerConfig, Segment, TrackTimeline};
+use rill_media::cmaf::TrackKind;
+use rill_media::wallclock::iso8601;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Delivery directives of a media playlist request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Directives {
+    pub msn: Option<u64>,
+    pub part: Option<u32>,
+    pub skip: Skip,
+}
+
+/// `_HLS_skip`: a delta update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Skip {
+    #[default]
+    No,
+    /// `YES`: skip old segments.
+    Segments,
+    /// `v2`: also skip date ranges (there are none).
+    SegmentsAndDateRanges,
+}
+
+/// A request the server answers with 400.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DirectiveError {
+    #[error("_HLS_part requires _HLS_msn")]
+    PartWithoutMsn,
+    #[error("invalid value for {0}")]
+    Invalid(&'static str),
+    #[error("_HLS_msn/_HLS_part is too far ahead of the playlist")]
+    TooFarAhead,
+}
+
+/// Parses the query string of a media playlist request. Unknown parameters are ignored
+/// (players add cache busters); the delivery directives must be well-formed.
+pub fn parse_directives(query: &str) -> Result<Directives, DirectiveError> {
+    let mut d = Directives::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "_HLS_msn" => d.msn = Some(value.parse().map_err(|_| DirectiveError::Invalid("_HLS_msn"))?),
+            "_HLS_part" => d.part = Some(value.parse().map_err(|_| DirectiveError::Invalid("_HLS_part"))?),
+            "_HLS_skip" => {
+                d.skip = match value {
+                    "YES" => Skip::Segments,
+                    "v2" => Skip::SegmentsAndDateRanges,
+                    _ => return Err(DirectiveError::Invalid("_HLS_skip")),
+                }
+            }
+            _ => {}
+        }
+    }
+    if d.part.is_some() && d.msn.is_none() {
+        return Err(DirectiveError::PartWithoutMsn);
+    }
+    Ok(d)
+}
+
+/// Whether a blocking request can be answered now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    Wait,
+}
+
+/// RFC 8216bis §6.2.5.2: a request for `_HLS_msn=M` is ready once segment M is complete;
+/// with `_HLS_part=N`, once part N of segment M or any later part exists (so a part index
+/// past the end of segment M is satisfied by segment M+1's part 0). Requests more than two
+/// segments, or more than the Advance Part Limit of parts, ahead are errors.
+pub fn readiness(
+    track: &TrackTimeline,
+    d: &Directives,
+    ended: bool,
+    config: &PackagerConfig,
+) -> Result<Readiness, DirectiveError> {
+    let Some(msn) = d.msn else { return Ok(Readiness::Ready) };
+    let ready = match d.part {
+        Some(part) => track.last_part().is_some_and(|last| last >= (msn, part)),
+        None => track.last_complete_msn().is_some_and(|last| last >= msn),
+    };
+    if ready || ended {
+        return Ok(Readiness::Ready);
+    }
+    let last_complete = track.last_complete_msn().map_or(-1, |m| m as i64);
+    if msn as i64 > last_complete + 2 {
+        return Err(DirectiveError::TooFarAhead);
+    }
+    if let Some(part) = d.part {
+        let (last_msn, last_part) = track.last_part().map_or((0, -1), |(m, p)| (m, p as i64));
+        let parts_per_segment = parts_per_segment(config) as i64;
+        let ahead = (msn as i64 - last_msn as i64) * parts_per_segment + part as i64 - last_part;
+        if ahead > advance_part_limit(config) as i64 {
+            return Err(DirectiveError::TooFarAhead);
+        }
+    }
+    Ok(Readiness::Wait)
+}
+
+/// Three divided by the part target when that is under a second, else three (§6.2.5.2).
+pub fn advance_part_limit(config: &PackagerConfig) -> u32 {
+    let part = config.part_target().as_secs_f64();
+    if part < 1.0 {
+        (3.0 / part).floor() as u32
+    } else {
+        3
+    }
+}
+
+fn parts_per_segment(config: &PackagerConfig) -> u32 {
+    (config.segment_target().as_secs_f64() / config.part_target().as_secs_f64()).ceil().max(1.0) as u32
+}
+
+/// How long a blocking request may wait before 503: three target durations.
+pub fn block_timeout(state: &LiveState, config: &PackagerConfig) -> Duration {
+    Duration::from_secs(3 * target_duration(state, config))
+}
+
+/// `EXT-X-TARGETDURATION`: the configured segment target, or the longest segment kept
+/// (rounded to the nearest second, as the spec compares).
+pub fn target_duration(state: &LiveState, config: &PackagerConfig) -> u64 {
+    let longest = state
+        .tracks
+        .iter()
+        .flat_map(|t| t.segments.iter().map(move |s| s.duration_secs(t.track.timescale)))
+        .fold(0.0f64, f64::max);
+    (config.segment_target().as_secs_f64().round() as u64).max(longest.round() as u64).max(1)
+}
+
+/// The media playlist URI of a track, relative to the stream's directory.
+pub fn media_playlist_uri(kind: TrackKind) -> String {
+    format!("{}/media.m3u8", kind.as_str())
+}
+
+/// The multivariant playlist: the video rendition(s) with the audio group.
+pub fn multivariant(state: &LiveState) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let video = state.track(TrackKind::Video);
+    let audio = state.track(TrackKind::Audio);
+    if let (Some(_), Some(audio)) = (video, audio) {
+        let channels = match &audio.track.codec {
+            rill_media::CodecConfig::Aac(c) => c.info.channels,
+            rill_media::CodecConfig::Opus { channels, .. } => *channels,
+            _ => 2,
+        };
+        let _ = writeln!(
+            out,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"main\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{channels}\",URI=\"{}\"",
+            media_playlist_uri(TrackKind::Audio)
+        );
+    }
+    let main = video.or(audio);
+    if let Some(main) = main {
+        let codecs: Vec<String> = [video, audio].into_iter().flatten().filter_map(|t| t.track.codec.rfc6381()).collect();
+        let with_audio = |bits: u64| bits + if video.is_some() { audio.map_or(0, |a| a.peak_bitrate()) } else { 0 };
+        let peak = with_audio(main.peak_bitrate()).max(1);
+        let average = with_audio(main.average_bitrate()).max(1);
+        let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average}");
+        if !codecs.is_empty() {
+            let _ = write!(out, ",CODECS=\"{}\"", codecs.join(","));
+        }
+        if let rill_media::CodecConfig::Avc(c) = &main.track.codec {
+            let _ = write!(out, ",RESOLUTION={}x{}", c.sps.width, c.sps.height);
+            if let Some(fps) = c.sps.fps.or_else(|| measured_fps(main)) {
+                let _ = write!(out, ",FRAME-RATE={fps:.3}");
+            }
+        }
+        if video.is_some() && audio.is_some() {
+            out.push_str(",AUDIO=\"audio\"");
+        }
+        let _ = writeln!(out, "\n{}", media_playlist_uri(main.kind()));
+    }
+    out
+}
+
+/// Frames per second from the samples of the segments kept (when the SPS has no timing info).
+fn measured_fps(track: &TrackTimeline) -> Option<f64> {
+    let segment = track.segments.iter().rev().find(|s| s.complete)?;
+    let samples: u32 = segment.parts.iter().map(|p| p.samples).sum();
+    let secs = segment.duration_secs(track.track.timescale);
+    (secs > 0.0 && samples > 0).then(|| samples as f64 / secs)
+}
+
+/// The media playlist of `track`.
+pub fn media_playlist(state: &LiveState, track: &TrackTimeline, config: &PackagerConfig, skip: Skip) -> String {
+    let target = target_duration(state, config);
+    let part_target = config.part_target().as_secs_f64();
+    let skip_until = 6 * target;
+    let mut out = String::with_capacity(4096);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:{target}\n\
+         #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={skip_until:.1},PART-HOLD-BACK={:.3},HOLD-BACK={:.1}\n\
+         #EXT-X-PART-INF:PART-TARGET={part_target:.3}\n",
+        3.0 * part_target,
+        3.0 * target as f64,
+    );
+    // The window of complete segments, and the growing one (older kept segments stay downloadable).
+    let listed = track.segments.len().saturating_sub(config.window_segments + 1);
+    let segments: Vec<&Segment> = track.segments.iter().skip(listed).collect();
+    let first_msn = segments.first().map_or(0, |s| s.msn);
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
+    let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", track.discontinuity_sequence);
+    let ts = track.track.timescale;
+    // Playlist end, and each segment's end, in seconds from the first segment's start.
+    let total: f64 = segments.iter().map(|s| s.duration_secs(ts)).sum();
+    let mut skipped = 0;
+    if skip != Skip::No {
+        let mut elapsed = 0.0;
+        for s in &segments {
+            elapsed += s.duration_secs(ts);
+            if s.complete && total - elapsed >= skip_until as f64 && !s.discontinuity {
+                skipped += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    let mut map_version = None;
+    if skipped > 0 {
+        let _ = write!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+        if skip == Skip::SegmentsAndDateRanges {
+            out.push_str(",RECENTLY-REMOVED-DATERANGES=\"\"");
+        }
+        out.push('\n');
+    }
+    let parts_from = total - 3.0 * target as f64;
+    let mut start = 0.0;
+    for s in &segments {
+        start += s.duration_secs(ts);
+        if skipped > 0 && s.msn < first_msn + skipped {
+            continue;
+        }
+        if s.discontinuity {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        if map_version != Some(s.init_version) {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}-init-{}.mp4\"", state.epoch, s.init_version);
+            map_version = Some(s.init_version);
+        }
+        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.wall_clock));
+        if start > parts_from || !s.complete {
+            for p in &s.parts {
+                let duration = p.duration as f64 / ts as f64;
+                let _ = write!(out, "#EXT-X-PART:DURATION={duration:.5},URI=\"{}-{}.{}.m4s\"", state.epoch, s.msn, p.index);
+                if p.independent {
+                    out.push_str(",INDEPENDENT=YES");
+                }
+                out.push('\n');
+            }
+        }
+        if s.complete {
+            let _ = writeln!(out, "#EXTINF:{:.5},\n{}-{}.m4s", s.duration_secs(ts), state.epoch, s.msn);
+        }
+    }
+    if state.ended {
+        out.push_str("#EXT-X-ENDLIST\n");
+        return out;
+    }
+    let (hint_msn, hint_part) = track.next_part();
+    let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}-{hint_msn}.{hint_part}.m4s\"", state.epoch);
+    for other in state.tracks.iter().filter(|t| t.kind() != track.kind()) {
+        if let Some((msn, part)) = other.last_part() {
+            let _ = writeln!(
+                out,
+                "#EXT-X-RENDITION-REPORT:URI=\"../{}\",LAST-MSN={msn},LAST-PART={part}",
+                media_playlist_uri(other.kind())
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,474 @@
+//! The live CMAF packager: one Bus subscriber per live stream feeds a [`Segmenter`], and the
+//! parts it produces are kept in memory — a bounded window of segments per track — for
+//! LL-HLS ([`crate::hls`]) and DASH ([`crate::dash`]) to serve. Requests that wait for a part
+//! or a playlist update watch the stream's version counter.
+
+use dashmap::DashMap;
+use rill_media::cmaf::fmp4;
+use rill_media::cmaf::{CmafTrack, Part, Segmenter, SegmenterConfig, SegmenterEvent, TrackKind};
+use rill_media::path::live_path;
+use rill_media::{Bus, Delivery};
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+
+/// How segments are cut and how many are kept.
+#[derive(Clone, Copy, Debug)]
+pub struct PackagerConfig {
+    pub segmenter: SegmenterConfig,
+    /// Complete segments listed in a playlist (and kept downloadable, plus one).
+    pub window_segments: usize,
+    /// How long an ended stream's playlists stay up (with `EXT-X-ENDLIST`).
+    pub linger: Duration,
+}
+
+impl Default for PackagerConfig {
+    fn default() -> Self {
+        PackagerConfig { segmenter: SegmenterConfig::default(), window_segments: 12, linger: Duration::from_secs(30) }
+    }
+}
+
+impl PackagerConfig {
+    pub fn segment_target(&self) -> Duration {
+        self.segmenter.segment_target
+    }
+
+    pub fn part_target(&self) -> Duration {
+        self.segmenter.part_target
+    }
+}
+
+/// Packager counters, for metrics.
+#[derive(Debug, Default)]
+pub struct PackagerStats {
+    pub streams: AtomicU64,
+    pub parts: AtomicU64,
+    pub segments: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub playlist_requests: AtomicU64,
+    pub blocked_requests: AtomicU64,
+    pub blocked_timeouts: AtomicU64,
+}
+
+/// Every live stream's packager, by stream name.
+pub struct Packagers {
+    streams: DashMap<String, Arc<LiveStream>>,
+    config: PackagerConfig,
+    pub stats: Arc<PackagerStats>,
+}
+
+impl Packagers {
+    /// Packages every stream that starts on `bus` from now on (and those already live).
+    pub fn spawn(bus: Bus, config: PackagerConfig) -> Arc<Packagers> {
+        let packagers = Arc::new(Packagers { streams: DashMap::new(), config, stats: Arc::default() });
+        let mut started = bus.started_streams();
+        let this = packagers.clone();
+        tokio::spawn(async move {
+            for snapshot in bus.snapshot() {
+                this.start(&bus, &snapshot.path);
+            }
+            loop {
+                match started.recv().await {
+                    Ok(path) => this.start(&bus, &path),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        for snapshot in bus.snapshot() {
+                            this.start(&bus, &snapshot.path);
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        packagers
+    }
+
+    pub fn config(&self) -> &PackagerConfig {
+        &self.config
+    }
+
+    /// The packaged stream `name`, while it is live or lingering after its end.
+    pub fn get(&self, name: &str) -> Option<Arc<LiveStream>> {
+        self.streams.get(name).map(|s| s.clone())
+    }
+
+    fn start(self: &Arc<Self>, bus: &Bus, path: &str) {
+        // Only top-level live streams `live/<name>`; renditions are attached by their source.
+        let Some(name) = path.strip_prefix("live/").filter(|n| !n.contains('/')) else { return };
+        if let Some(existing) = self.streams.get(name) {
+            if !existing.state().ended {
+                return; // already packaged (a lagged announcement, or the initial scan)
+            }
+        }
+        let Ok(mut subscriber) = bus.subscribe(&live_path(name), "cmaf-packager") else { return };
+        let stream = Arc::new(LiveStream::new(name.to_string(), self.config, self.stats.clone()));
+        self.streams.insert(name.to_string(), stream.clone());
+        self.stats.streams.fetch_add(1, Ordering::Relaxed);
+        let this = self.clone();
+        let span = tracing::info_span!("packager", stream = name);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let mut segmenter = Segmenter::new(this.config.segmenter);
+                loop {
+                    let delivery = subscriber.recv().await;
+                    let now = SystemTime::now();
+                    match delivery {
+                        Ok(Delivery::Tracks(tracks)) => segmenter.set_tracks(&tracks),
+                        Ok(Delivery::Frames(frames)) => {
+                            for frame in &frames {
+                                segmenter.push(frame, now);
+                            }
+                        }
+                        Ok(Delivery::Ended) | Err(_) => {
+                            segmenter.finish();
+                            stream.apply(segmenter.drain());
+                            break;
+                        }
+                    }
+                    stream.apply(segmenter.drain());
+                }
+                stream.end();
+                tracing::info!("stream ended; playlists end");
+                tokio::time::sleep(this.config.linger).await;
+                this.streams.remove_if(&stream.name, |_, s| Arc::ptr_eq(s, &stream));
+                this.stats.streams.fetch_sub(1, Ordering::Relaxed);
+            },
+            span,
+        ));
+    }
+}
+
+/// One packaged live stream.
+pub struct LiveStream {
+    pub name: String,
+    pub config: PackagerConfig,
+    state: RwLock<LiveState>,
+    version: watch::Sender<u64>,
+    stats: Arc<PackagerStats>,
+}
+
+/// What the packager holds of a stream.
+#[derive(Debug, Default)]
+pub struct LiveState {
+    pub tracks: Vec<TrackTimeline>,
+    /// Tracks that cannot be packaged, with the reason (for the API and logs).
+    pub unsupported: Vec<String>,
+    pub ended: bool,
+    /// Wall-clock time of media time 0 (DASH `availabilityStartTime`).
+    pub availability_start: Option<SystemTime>,
+    /// Increases with each change of tracks (`init-<version>.mp4`).
+    pub init_version: u32,
+    /// When this packaging of the stream began (Unix ms). It prefixes every file name, so a
+    /// cache never confuses the segments of a restarted stream with the previous ones.
+    pub epoch: u64,
+}
+
+/// The segments of one track.
+#[derive(Debug)]
+pub struct TrackTimeline {
+    pub track: Arc<CmafTrack>,
+    pub init_version: u32,
+    /// Oldest first; the last one may still be growing.
+    pub segments: VecDeque<Segment>,
+    /// Init segments of the versions still referenced by kept segments.
+    pub inits: Vec<(u32, Bytes)>,
+    /// Discontinuities that left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
+    pub discontinuity_sequence: u64,
+}
+
+/// A CMAF segment: the parts written so far.
+#[derive(Debug)]
+pub struct Segment {
+    pub msn: u64,
+    pub init_version: u32,
+    pub discontinuity: bool,
+    pub wall_clock: SystemTime,
+    /// Decode time of the first sample, in the track's timescale.
+    pub decode_time: u64,
+    /// Sum of the parts' durations, in the track's timescale.
+    pub duration: u64,
+    pub parts: Vec<PartEntry>,
+    pub complete: bool,
+    pub size: usize,
+}
+
+/// One part of a segment.
+#[derive(Debug)]
+pub struct PartEntry {
+    pub index: u32,
+    pub samples: u32,
+    pub duration: u64,
+    pub independent: bool,
+    pub bytes: Bytes,
+}
+
+impl Segment {
+    pub fn duration_secs(&self, timescale: u32) -> f64 {
+        self.duration as f64 / timescale as f64
+    }
+
+    pub fn part(&self, index: u32) -> Option<&PartEntry> {
+        self.parts.iter().find(|p| p.index == index)
+    }
+
+    /// Index of the next part, if the segment is still growing.
+    pub fn next_part_index(&self) -> u32 {
+        self.parts.last().map_or(0, |p| p.index + 1)
+    }
+}
+
+impl TrackTimeline {
+    pub fn kind(&self) -> TrackKind {
+        self.track.kind
+    }
+
+    pub fn segment(&self, msn: u64) -> Option<&Segment> {
+        let first = self.segments.front()?.msn;
+        let segment = self.segments.get(msn.checked_sub(first)? as usize)?;
+        (segment.msn == msn).then_some(segment)
+    }
+
+    /// The last complete segment's sequence number.
+    pub fn last_complete_msn(&self) -> Option<u64> {
+        self.segments.iter().rev().find(|s| s.complete).map(|s| s.msn)
+    }
+
+    /// The newest part: `(msn, index)`.
+    pub fn last_part(&self) -> Option<(u64, u32)> {
+        self.segments.iter().rev().find_map(|s| s.parts.last().map(|p| (s.msn, p.index)))
+    }
+
+    /// The part a player should ask for next (`EXT-X-PRELOAD-HINT`).
+    pub fn next_part(&self) -> (u64, u32) {
+        match self.segments.back() {
+            Some(s) if !s.complete => (s.msn, s.next_part_index()),
+            Some(s) => (s.msn + 1, 0),
+            None => (0, 0),
+        }
+    }
+
+    pub fn init(&self, version: u32) -> Option<&Bytes> {
+        self.inits.iter().find(|(v, _)| *v == version).map(|(_, b)| b)
+    }
+
+    /// Peak bits per second over the complete segments kept (or the growing one).
+    pub fn peak_bitrate(&self) -> u64 {
+        let ts = self.track.timescale;
+        let rate = |s: &Segment| if s.duration > 0 { (s.size as f64 * 8.0 / s.duration_secs(ts)) as u64 } else { 0 };
+        let complete = self.segments.iter().filter(|s| s.complete).map(rate).max();
+        complete.or_else(|| self.segments.back().map(rate)).unwrap_or(0)
+    }
+
+    /// Average bits per second over the complete segments kept.
+    pub fn average_bitrate(&self) -> u64 {
+        let ts = self.track.timescale;
+        let (bytes, ticks) = self.segments.iter().filter(|s| s.complete).fold((0usize, 0u64), |(b, t), s| (b + s.size, t + s.duration));
+        if ticks == 0 {
+            return self.peak_bitrate();
+        }
+        (bytes as f64 * 8.0 / (ticks as f64 / ts as f64)) as u64
+    }
+}
+
+impl LiveStream {
+    fn new(name: String, config: PackagerConfig, stats: Arc<PackagerStats>) -> LiveStream {
+        let epoch = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let state = RwLock::new(LiveState { epoch, ..LiveState::default() });
+        LiveStream { name, config, state, version: watch::Sender::new(0), stats }
+    }
+
+    /// Waits until `check` answers or `deadline` passes (`None`).
+    pub async fn wait_for<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        mut check: impl FnMut(&LiveState) -> Option<T>,
+    ) -> Option<T> {
+        let mut version = self.subscribe();
+        loop {
+            version.borrow_and_update();
+            if let Some(answer) = check(&self.state()) {
+                return Some(answer);
+            }
+            match tokio::time::timeout_at(deadline, version.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return check(&self.state()),
+            }
+        }
+    }
+
+    /// A read view of the stream (never held across an await).
+    pub fn state(&self) -> RwLockReadGuard<'_, LiveState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notified whenever a part, segment or the track set changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    pub fn stats(&self) -> &PackagerStats {
+        &self.stats
+    }
+
+    fn apply(&self, events: impl Iterator<Item = SegmenterEvent>) {
+        let mut changed = false;
+        {
+            let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+            for event in events {
+                changed = true;
+                match event {
+                    SegmenterEvent::Tracks(tracks) => st.set_tracks(tracks),
+                    SegmenterEvent::Unsupported { kind, reason } => {
+                        tracing::warn!(track = kind.as_str(), %reason, "track not packaged for HLS/DASH");
+                        let note = format!("{}: {reason}", kind.as_str());
+                        if !st.unsupported.contains(&note) {
+                            st.unsupported.push(note);
+                        }
+                    }
+                    SegmenterEvent::Part(part) => {
+                        self.stats.parts.fetch_add(1, Ordering::Relaxed);
+                        if part.index == 0 {
+                            self.stats.segments.fetch_add(1, Ordering::Relaxed);
+                        }
+                        st.add_part(part, self.config.window_segments);
+                    }
+                }
+            }
+        }
+        if changed {
+            self.version.send_modify(|v| *v += 1);
+        }
+    }
+
+    fn end(&self) {
+        {
+            let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+            st.ended = true;
+            for track in &mut st.tracks {
+                if let Some(last) = track.segments.back_mut() {
+                    last.complete = true;
+                }
+            }
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+}
+
+impl LiveState {
+    pub fn track(&self, kind: TrackKind) -> Option<&TrackTimeline> {
+        self.tracks.iter().find(|t| t.kind() == kind)
+    }
+
+    pub fn track_named(&self, name: &str) -> Option<&TrackTimeline> {
+        self.tracks.iter().find(|t| t.kind().as_str() == name)
+    }
+
+    fn set_tracks(&mut self, tracks: Vec<Arc<CmafTrack>>) {
+        self.init_version += 1;
+        let version = self.init_version;
+        self.tracks.retain(|t| tracks.iter().any(|n| n.kind == t.kind()));
+        for track in tracks {
+            match self.tracks.iter_mut().find(|t| t.kind() == track.kind) {
+                Some(timeline) => {
+                    timeline.inits.push((version, track.init.clone()));
+                    timeline.track = track;
+                    timeline.init_version = version;
+                }
+                None => self.tracks.push(TrackTimeline {
+                    inits: vec![(version, track.init.clone())],
+                    track,
+                    init_version: version,
+                    segments: VecDeque::new(),
+                    discontinuity_sequence: 0,
+                }),
+            }
+        }
+        self.tracks.sort_by_key(|t| t.kind() != TrackKind::Video);
+    }
+
+    fn add_part(&mut self, part: Part, window: usize) {
+        if self.availability_start.is_none() {
+            let offset = Duration::from_secs_f64(part.decode_secs().max(0.0));
+            self.availability_start = part.wall_clock.checked_sub(offset);
+        }
+        let Some(timeline) = self.tracks.iter_mut().find(|t| t.kind() == part.kind) else { return };
+        let entry = PartEntry { index: part.index, samples: part.samples, duration: part.duration, independent: part.independent, bytes: part.bytes };
+        match timeline.segments.back_mut() {
+            Some(segment) if segment.msn == part.msn => {
+                segment.duration += entry.duration;
+                segment.size += entry.bytes.len();
+                segment.parts.push(entry);
+            }
+            _ => {
+                if let Some(previous) = timeline.segments.back_mut() {
+                    previous.complete = true;
+                }
+                timeline.segments.push_back(Segment {
+                    msn: part.msn,
+                    init_version: timeline.init_version,
+                    discontinuity: part.discontinuity,
+                    wall_clock: part.wall_clock,
+                    decode_time: part.decode_time,
+                    duration: entry.duration,
+                    size: fmp4::segment_type().len() + entry.bytes.len(),
+                    parts: vec![entry],
+                    complete: false,
+                });
+                // The window, plus one segment for downloads in flight, plus the growing one.
+                while timeline.segments.len() > window + 2 {
+                    if timeline.segments.pop_front().is_some_and(|s| s.discontinuity) {
+                        timeline.discontinuity_sequence += 1;
+                    }
+                }
+                let oldest = timeline.segments.front().map_or(timeline.init_version, |s| s.init_version);
+                timeline.inits.retain(|(v, _)| *v >= oldest);
+            }
+        }
+        if part.ends_segment {
+            if let Some(segment) = timeline.segments.back_mut() {
+                segment.complete = true;
+            }
+        }
+    }
+}
+
+/// A file under `/live/<name>/<track>/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrackFile {
+    /// `media.m3u8`
+    Playlist,
+    /// `<epoch>-init-<version>.mp4`
+    Init { epoch: u64, version: u32 },
+    /// `<epoch>-<msn>.m4s`
+    Segment { epoch: u64, msn: u64 },
+    /// `<epoch>-<msn>.<part>.m4s`
+    Part { epoch: u64, msn: u64, index: u32 },
+}
+
+impl TrackFile {
+    /// Parses a file name; `None` for anything else (a 404).
+    pub fn parse(name: &str) -> Option<TrackFile> {
+        if name == "media.m3u8" {
+            return Some(TrackFile::Playlist);
+        }
+        let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        let (epoch, rest) = name.split_once('-')?;
+        if !digits(epoch) {
+            return None;
+        }
+        let epoch = epoch.parse().ok()?;
+        if let Some(version) = rest.strip_prefix("init-").and_then(|r| r.strip_suffix(".mp4")) {
+            return digits(version).then(|| version.parse().ok()).flatten().map(|version| TrackFile::Init { epoch, version });
+        }
+        let stem = rest.strip_suffix(".m4s")?;
+        match stem.split_once('.') {
+            None => digits(stem).then(|| stem.parse().ok()).flatten().map(|msn| TrackFile::Segment { epoch, msn }),
+            Some((msn, index)) if digits(msn) && digits(index) => {
+                Some(TrackFile::Part { epoch, msn: msn.parse().ok()?, index: index.parse().ok()? })
+            }
+            Some(_) => None,
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! LL-HLS and DASH over HTTP: the playlists, MPD, init segments, segments and parts of
+//! `/live/<name>/…` from the packager, with blocking requests, CDN-friendly caching headers
+//! and CORS; and `/time` for DASH clock sync.
+
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use rill_media::cmaf::{fmp4, TrackKind};
+use rill_media::path::is_valid_stream_name;
+use rill_media::wallclock::iso8601;
+use rill_relay::packager::{LiveState, LiveStream, TrackFile};
+use rill_relay::{dash, hls};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::time::Instant;
+
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+const MPD: &str = "application/dash+xml";
+const SEGMENT: &str = "video/iso.segment";
+/// Segments and parts never change under their name (the name carries the stream's epoch).
+const IMMUTABLE: &str = "public, max-age=86400, immutable";
+/// Playlists and the MPD change every part.
+const SHORT: &str = "public, max-age=0, must-revalidate";
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/live/{name}/{file}", get(stream_file))
+        .route("/live/{name}/{track}/{file}", get(track_file))
+        .route("/time", get(time))
+}
+
+/// `GET /time`: the server's clock, for DASH `UTCTiming` (http-iso).
+async fn time() -> Response {
+    respond(StatusCode::OK, "text/plain", "no-store", Body::from(iso8601(SystemTime::now())))
+}
+
+fn respond(status: StatusCode, content_type: &'static str, cache: &'static str, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut message = message.into();
+    message.push('\n');
+    respond(status, "text/plain; charset=utf-8", "no-store", Body::from(message))
+}
+
+fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Response> {
+    if !is_valid_stream_name(name) {
+        return Err(error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})"));
+    }
+    app.packagers.get(name).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("stream {name} is not live")))
+}
+
+/// Waits for the first part of the stream (a playlist needs tracks and media to describe).
+async fn wait_for_media(stream: &LiveStream) -> Result<(), Response> {
+    let deadline = Instant::now() + 3 * stream.config.segment_target();
+    let has_media = |st: &LiveState| st.tracks.iter().any(|t| !t.segments.is_empty()) || st.ended;
+    match stream.wait_for(deadline, |st| has_media(st).then_some(())).await {
+        Some(()) => Ok(()),
+        None => Err(error(StatusCode::SERVICE_UNAVAILABLE, "the stream has no media yet (waiting for a keyframe)")),
+    }
+}
+
+/// `GET /live/<name>/index.m3u8` and `/live/<name>/manifest.mpd`.
+async fn stream_file(
+    State(app): State<Arc<AppState>>,
+    Path((name, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let stream = match lookup(&app, &name) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if file != "index.m3u8" && file != "manifest.mpd" {
+        return error(StatusCode::NOT_FOUND, "not found");
+    }
+    if let Err(r) = wait_for_media(&stream).await {
+        return r;
+    }
+    stream.stats().playlist_requests.fetch_add(1, Ordering::Relaxed);
+    let st = stream.state();
+    if file == "index.m3u8" {
+        return respond(StatusCode::OK, PLAYLIST, SHORT, Body::from(hls::multivariant(&st)));
+    }
+    let time_url = format!("{}/time", origin(&app, &headers));
+    respond(StatusCode::OK, MPD, SHORT, Body::from(dash::manifest(&st, &stream.config, SystemTime::now(), &time_url)))
+}
+
+/// `scheme://host` of this server as the client reached it.
+fn origin(app: &AppState, headers: &HeaderMap) -> String {
+    let host = if app.config.server.public_host.is_empty() {
+        headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string()
+    } else {
+        format!("{}:{}", app.config.server.public_host, app.config.http.listen.port())
+    };
+    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).filter(|p| *p == "https").unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+fn track_kind(track: &str) -> Option<TrackKind> {
+    match track {
+        "video" => Some(TrackKind::Video),
+        "audio" => Some(TrackKind::Audio),
+        _ => None,
+    }
+}
+
+/// `GET /live/<name>/<track>/<file>`: media playlist, init segment, segment or part.
+async fn track_file(
+    State(app): State<Arc<AppState>>,
+    Path((name, track, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let stream = match lookup(&app, &name) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (Some(kind), Some(file)) = (track_kind(&track), TrackFile::parse(&file)) else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
+    if !stream.state().tracks.iter().any(|t| t.kind() == kind) && wait_for_media(&stream).await.is_err() {
+        return error(StatusCode::NOT_FOUND, format!("stream {name} has no {track} track"));
+    }
+    let epoch = stream.state().epoch;
+    match file {
+        TrackFile::Playlist => media_playlist(&stream, kind, query.as_deref().unwrap_or("")).await,
+        TrackFile::Init { epoch: e, .. } | TrackFile::Segment { epoch: e, .. } | TrackFile::Part { epoch: e, .. }
+            if e != epoch =>
+        {
+            error(StatusCode::NOT_FOUND, "not found (from an earlier run of this stream)")
+        }
+        TrackFile::Init { version, .. } => {
+            let st = stream.state();
+            match st.track(kind).and_then(|t| t.init(version)) {
+                Some(init) => immutable(&stream, &headers, format!("{epoch}-{track}-init-{version}"), "video/mp4", init.clone()),
+                None => error(StatusCode::NOT_FOUND, "no such init segment"),
+            }
+        }
+        TrackFile::Part { msn, index, .. } => part(&stream, kind, msn, index, &headers, format!("{epoch}-{track}-{msn}.{index}")).await,
+        TrackFile::Segment { msn, .. } => segment(stream, kind, msn, &headers, format!("{epoch}-{track}-{msn}")).await,
+    }
+}
+
+/// A strong validator: names are unique per stream epoch and never change content.
+fn immutable(stream: &LiveStream, headers: &HeaderMap, etag: String, content_type: &'static str, body: Bytes) -> Response {
+    let etag = format!("\"{etag}\"");
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        let mut r = respond(StatusCode::NOT_MODIFIED, content_type, IMMUTABLE, Body::empty());
+        r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("etag is ascii"));
+        return r;
+    }
+    stream.stats().bytes_out.fetch_add(body.len() as u64, Ordering::Relaxed);
+    let mut r = respond(StatusCode::OK, content_type, IMMUTABLE, Body::from(body));
+    r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("etag is ascii"));
+    r
+}
+
+async fn media_playlist(stream: &LiveStream, kind: TrackKind, query: &str) -> Response {
+    let directives = match hls::parse_directives(query) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    stream.stats().playlist_requests.fetch_add(1, Ordering::Relaxed);
+    let blocking = directives.msn.is_some();
+    if blocking {
+        stream.stats().blocked_requests.fetch_add(1, Ordering::Relaxed);
+        let timeout = hls::block_timeout(&stream.state(), &stream.config);
+        let outcome = stream
+            .wait_for(Instant::now() + timeout, |st| {
+                let track = st.track(kind)?;
+                match hls::readiness(track, &directives, st.ended, &stream.config) {
+                    Ok(hls::Readiness::Ready) => Some(Ok(())),
+                    Ok(hls::Readiness::Wait) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            })
+            .await;
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+            None => {
+                stream.stats().blocked_timeouts.fetch_add(1, Ordering::Relaxed);
+                return error(StatusCode::SERVICE_UNAVAILABLE, "the requested segment or part did not appear in time");
+            }
+        }
+    }
+    let st = stream.state();
+    let Some(track) = st.track(kind) else { return error(StatusCode::NOT_FOUND, "no such track") };
+    let body = hls::media_playlist(&st, track, &stream.config, directives.skip);
+    respond(StatusCode::OK, PLAYLIST, if blocking { "no-cache" } else { SHORT }, Body::from(body))
+}
+
+/// A part: served at once when it exists; a part not yet written (the preload hint) is
+/// awaited and then served in full; a part that will never exist is a 404.
+async fn part(stream: &LiveStream, kind: TrackKind, msn: u64, index: u32, headers: &HeaderMap, etag: String) -> Response {
+    let limit = hls::advance_part_limit(&stream.config) as u64;
+    let timeout = hls::block_timeout(&stream.state(), &stream.config);
+    let found = stream
+        .wait_for(Instant::now() + timeout, |st| {
+            let track = st.track(kind)?;
+            if let Some(segment) = track.segment(msn) {
+                if let Some(p) = segment.part(index) {
+                    return Some(Ok(p.bytes.clone()));
+                }
+                if segment.complete || st.ended || segment.next_part_index() > index {
+                    return Some(Err(StatusCode::NOT_FOUND));
+                }
+                return (index as u64 > segment.next_part_index() as u64 + limit).then_some(Err(StatusCode::NOT_FOUND));
+            }
+            let (next_msn, _) = track.next_part();
+            if msn < track.segments.front().map_or(0, |s| s.msn) || msn > next_msn + 1 || st.ended {
+                return Some(Err(StatusCode::NOT_FOUND));
+            }
+            None
+        })
+        .await;
+    match found {
+        Some(Ok(bytes)) => immutable(stream, headers, etag, SEGMENT, bytes),
+        Some(Err(status)) => error(status, "no such part"),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "the part did not appear in time"),
+    }
+}
+
+/// A segment. A complete one is sent with its length; the segment being written (or the
+/// next one) is sent with chunked transfer encoding, part by part as they arrive (LL-DASH).
+async fn segment(stream: Arc<LiveStream>, kind: TrackKind, msn: u64, headers: &HeaderMap, etag: String) -> Response {
+    let timeout = hls::block_timeout(&stream.state(), &stream.config);
+    let exists = stream
+        .wait_for(Instant::now() + timeout, |st| {
+            let track = st.track(kind)?;
+            if let Some(segment) = track.segment(msn) {
+                return Some(Ok(segment.complete.then_some(segment.size)));
+            }
+            let (next_msn, _) = track.next_part();
+            if msn < track.segments.front().map_or(0, |s| s.msn) || msn > next_msn || st.ended {
+                return Some(Err(()));
+            }
+            None
+        })
+        .await;
+    let complete_size = match exists {
+        Some(Ok(size)) => size,
+        Some(Err(())) => return error(StatusCode::NOT_FOUND, "no such segment"),
+        None => return error(StatusCode::SERVICE_UNAVAILABLE, "the segment did not start in time"),
+    };
+    let quoted = format!("\"{etag}\"");
+    if complete_size.is_some() && headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == quoted.as_bytes()) {
+        return respond(StatusCode::NOT_MODIFIED, SEGMENT, IMMUTABLE, Body::empty());
+    }
+    let mut response = respond(StatusCode::OK, SEGMENT, IMMUTABLE, Body::from_stream(segment_pieces(stream, kind, msn, timeout)));
+    response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&quoted).expect("etag is ascii"));
+    if let Some(size) = complete_size {
+        response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+    response
+}
+
+/// `styp`, then each part of segment `msn` as it becomes available, until the segment is complete.
+fn segment_pieces(
+    stream: Arc<LiveStream>,
+    kind: TrackKind,
+    msn: u64,
+    timeout: std::time::Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(Some(0usize), move |sent| {
+        let stream = stream.clone();
+        async move {
+            let sent = sent?;
+            if sent == 0 {
+                return Some((Ok(fmp4::segment_type()), Some(1)));
+            }
+            let next = stream
+                .wait_for(Instant::now() + timeout, |st| {
+                    let Some(segment) = st.track(kind).and_then(|t| t.segment(msn)) else {
+                        return Some(None); // gone from the window, or ended before it started
+                    };
+                    match segment.parts.get(sent - 1) {
+                        Some(p) => Some(Some(p.bytes.clone())),
+                        None if segment.complete || st.ended => Some(None),
+                        None => None,
+                    }
+                })
+                .await;
+            match next {
+                Some(Some(bytes)) => {
+                    stream.stats().bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    Some((Ok(bytes), Some(sent + 1)))
+                }
+                Some(None) => None,
+                None => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "segment stalled")), None)),
+            }
+        }
+    })
+}
