@@ -19,6 +19,8 @@ pub mod cmaf;
 pub mod flv;
 pub mod frame;
 pub mod path;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod wallclock;
 pub mod track;

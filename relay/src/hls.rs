@@ -188,11 +188,22 @@ fn measured_fps(track: &TrackTimeline) -> Option<f64> {
     (secs > 0.0 && samples > 0).then(|| samples as f64 / secs)
 }
 
+/// `PART-TARGET` of a track: the configured part duration; audio parts are cut at the video's
+/// part boundaries and may run over by up to one audio frame.
+pub fn part_target(track: &TrackTimeline, config: &PackagerConfig) -> f64 {
+    let overshoot = match &track.track.codec {
+        rill_media::CodecConfig::Aac(c) => 1024.0 / c.info.sample_rate.max(1) as f64,
+        rill_media::CodecConfig::Opus { .. } => 0.020,
+        _ => 0.0,
+    };
+    ((config.part_target().as_secs_f64() + overshoot) * 1000.0).ceil() / 1000.0
+}
+
 /// The media playlist of `track`.
 pub fn media_playlist(state: &LiveState, track: &TrackTimeline, config: &PackagerConfig, skip: Skip) -> String {
     let target = target_duration(state, config);
-    let part_target = config.part_target().as_secs_f64();
-    let skip_until = 6 * target;
+    let part_target = part_target(track, config);
+    let skip_until = 6.0 * target as f64;
     let mut out = String::with_capacity(4096);
     let _ = write!(
         out,
@@ -216,7 +227,7 @@ pub fn media_playlist(state: &LiveState, track: &TrackTimeline, config: &Package
         let mut elapsed = 0.0;
         for s in &segments {
             elapsed += s.duration_secs(ts);
-            if s.complete && total - elapsed >= skip_until as f64 && !s.discontinuity {
+            if s.complete && total - elapsed >= skip_until && !s.discontinuity {
                 skipped += 1;
             } else {
                 break;
@@ -276,4 +287,123 @@ pub fn media_playlist(state: &LiveState, track: &TrackTimeline, config: &Package
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packager::fixtures::state;
+
+    fn config() -> PackagerConfig {
+        PackagerConfig::default()
+    }
+
+    fn d(query: &str) -> Directives {
+        parse_directives(query).unwrap()
+    }
+
+    /// Compares with `src/testdata/<name>`; `UPDATE_GOLDEN=1` rewrites the file.
+    fn golden(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testdata").join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(actual, expected, "golden file {name} differs (UPDATE_GOLDEN=1 to accept)");
+    }
+
+    #[test]
+    fn golden_playlists() {
+        // 5.1 s: segments 0 and 1 complete, segment 2 growing (with parts), hint at 2.x.
+        let st = state(5100, &config(), false);
+        golden("multivariant.m3u8", &multivariant(&st));
+        golden("video.m3u8", &media_playlist(&st, st.track(TrackKind::Video).unwrap(), &config(), Skip::No));
+        golden("audio.m3u8", &media_playlist(&st, st.track(TrackKind::Audio).unwrap(), &config(), Skip::No));
+        let ended = state(5100, &config(), true);
+        golden("video-ended.m3u8", &media_playlist(&ended, ended.track(TrackKind::Video).unwrap(), &config(), Skip::No));
+    }
+
+    #[test]
+    fn directives_parse_and_reject() {
+        assert_eq!(d(""), Directives::default());
+        assert_eq!(d("_HLS_msn=5&_HLS_part=2&x=1"), Directives { msn: Some(5), part: Some(2), skip: Skip::No });
+        assert_eq!(d("_HLS_skip=YES").skip, Skip::Segments);
+        assert_eq!(d("_HLS_skip=v2").skip, Skip::SegmentsAndDateRanges);
+        assert_eq!(parse_directives("_HLS_part=1"), Err(DirectiveError::PartWithoutMsn));
+        assert_eq!(parse_directives("_HLS_msn=-1"), Err(DirectiveError::Invalid("_HLS_msn")));
+        assert_eq!(parse_directives("_HLS_msn=1&_HLS_part=x"), Err(DirectiveError::Invalid("_HLS_part")));
+        assert_eq!(parse_directives("_HLS_skip=no"), Err(DirectiveError::Invalid("_HLS_skip")));
+    }
+
+    #[test]
+    fn blocking_reload_rules() {
+        let c = config();
+        let st = state(5100, &c, false); // complete: 0, 1; growing: 2 with parts 0..=4 (5.0 s)
+        let video = st.track(TrackKind::Video).unwrap();
+        assert_eq!(video.last_complete_msn(), Some(1));
+        let (last_msn, last_part) = video.last_part().unwrap();
+        assert_eq!(last_msn, 2);
+        let ready = |q: &str| readiness(video, &d(q), false, &c);
+        // No directive, or a segment/part that exists: answer now.
+        assert_eq!(ready(""), Ok(Readiness::Ready));
+        assert_eq!(ready("_HLS_msn=1"), Ok(Readiness::Ready));
+        assert_eq!(ready(&format!("_HLS_msn=2&_HLS_part={last_part}")), Ok(Readiness::Ready));
+        // Segment 2 is not complete yet: hold; so is the next part.
+        assert_eq!(ready("_HLS_msn=2"), Ok(Readiness::Wait));
+        assert_eq!(ready(&format!("_HLS_msn=2&_HLS_part={}", last_part + 1)), Ok(Readiness::Wait));
+        // A part index past the end of segment 1 is satisfied by segment 2's part 0.
+        assert_eq!(ready("_HLS_msn=1&_HLS_part=40"), Ok(Readiness::Ready));
+        // Two segments past the last complete one is allowed; three is not.
+        assert_eq!(ready("_HLS_msn=3"), Ok(Readiness::Wait));
+        assert_eq!(ready("_HLS_msn=4"), Err(DirectiveError::TooFarAhead));
+        // Parts beyond the Advance Part Limit (3 / 0.2 s = 15 parts) are refused.
+        assert_eq!(advance_part_limit(&c), 15);
+        assert_eq!(ready(&format!("_HLS_msn=2&_HLS_part={}", last_part + 15)), Ok(Readiness::Wait));
+        assert_eq!(ready(&format!("_HLS_msn=2&_HLS_part={}", last_part + 16)), Err(DirectiveError::TooFarAhead));
+        assert_eq!(ready("_HLS_msn=3&_HLS_part=12"), Err(DirectiveError::TooFarAhead));
+        // An ended stream answers everything at once.
+        assert_eq!(readiness(video, &d("_HLS_msn=3"), true, &c), Ok(Readiness::Ready));
+        // Three target durations before a 503.
+        assert_eq!(block_timeout(&st, &c), Duration::from_secs(6));
+    }
+
+    #[test]
+    fn delta_updates_skip_old_segments() {
+        let c = config();
+        let st = state(30_300, &c, false); // 15 complete segments and a growing one; a window of 12
+        let video = st.track(TrackKind::Video).unwrap();
+        let full = media_playlist(&st, video, &c, Skip::No);
+        let delta = media_playlist(&st, video, &c, Skip::Segments);
+        assert!(full.contains("CAN-SKIP-UNTIL=12.0"));
+        assert!(!full.contains("EXT-X-SKIP"));
+        // 12 listed complete segments + the growing one (24.1 s); those ending ≥ 12 s before
+        // the end are skipped.
+        let first = full.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap();
+        assert_eq!(first, delta.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap());
+        let skipped: usize =
+            delta.lines().find_map(|l| l.strip_prefix("#EXT-X-SKIP:SKIPPED-SEGMENTS=")).unwrap().parse().unwrap();
+        assert_eq!(skipped, 6);
+        assert_eq!(full.matches("#EXTINF").count(), delta.matches("#EXTINF").count() + skipped);
+        assert!(delta.contains("#EXT-X-MAP"));
+        let v2 = media_playlist(&st, video, &c, Skip::SegmentsAndDateRanges);
+        assert!(v2.contains("RECENTLY-REMOVED-DATERANGES=\"\""));
+        // Memory stays bounded: the window, one more, and the growing segment.
+        assert_eq!(video.segments.len(), c.window_segments + 2);
+    }
+
+    #[test]
+    fn parts_are_listed_only_near_the_live_edge() {
+        let c = config();
+        let st = state(30_300, &c, false);
+        let video = media_playlist(&st, st.track(TrackKind::Video).unwrap(), &c, Skip::No);
+        // Parts of the last 3 target durations (6 s) only.
+        let with_parts: std::collections::BTreeSet<&str> = video
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
+            .filter_map(|l| l.split("URI=\"7-").nth(1)?.split('.').next())
+            .collect();
+        assert_eq!(with_parts.into_iter().collect::<Vec<_>>(), vec!["12", "13", "14", "15"]);
+        assert!(video.contains("#EXT-X-RENDITION-REPORT:URI=\"../audio/media.m3u8\",LAST-MSN=15,LAST-PART="));
+        assert!(video.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"7-15."));
+    }
 }

@@ -365,7 +365,7 @@ impl LiveState {
         self.tracks.iter().find(|t| t.kind().as_str() == name)
     }
 
-    fn set_tracks(&mut self, tracks: Vec<Arc<CmafTrack>>) {
+    pub(crate) fn set_tracks(&mut self, tracks: Vec<Arc<CmafTrack>>) {
         self.init_version += 1;
         let version = self.init_version;
         self.tracks.retain(|t| tracks.iter().any(|n| n.kind == t.kind()));
@@ -388,7 +388,7 @@ impl LiveState {
         self.tracks.sort_by_key(|t| t.kind() != TrackKind::Video);
     }
 
-    fn add_part(&mut self, part: Part, window: usize) {
+    pub(crate) fn add_part(&mut self, part: Part, window: usize) {
         if self.availability_start.is_none() {
             let offset = Duration::from_secs_f64(part.decode_secs().max(0.0));
             self.availability_start = part.wall_clock.checked_sub(offset);
@@ -470,5 +470,63 @@ impl TrackFile {
             }
             Some(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! A packaged stream built from synthetic frames, for playlist and MPD tests.
+    use super::*;
+    use rill_media::testing::avc_aac_tracks;
+    use rill_media::{Frame, MediaTime, TrackId};
+
+    /// `ms` of 30 fps video with a keyframe every 2 s and 48 kHz AAC, starting at a fixed wall clock.
+    pub fn state(ms: i64, config: &PackagerConfig, ended: bool) -> LiveState {
+        let mut segmenter = Segmenter::new(config.segmenter);
+        let mut state = LiveState { epoch: 7, ..LiveState::default() };
+        segmenter.set_tracks(&avc_aac_tracks(true));
+        let start = std::time::UNIX_EPOCH + Duration::from_secs(1_795_262_400);
+        let mut audio_ms = 0.0f64;
+        let mut n = 0;
+        loop {
+            let video_ms = n * 1000 / 30;
+            if video_ms > ms {
+                break;
+            }
+            while audio_ms <= video_ms as f64 {
+                let frame = Frame {
+                    track: TrackId::AUDIO,
+                    pts: MediaTime::from_millis(audio_ms as i64),
+                    dts: MediaTime::from_millis(audio_ms as i64),
+                    keyframe: true,
+                    payload: Bytes::from_static(&[0x21, 0x10, 0x04]),
+                };
+                segmenter.push(&frame, start + Duration::from_millis(audio_ms as u64));
+                audio_ms += 1024.0 / 48.0;
+            }
+            let frame = Frame {
+                track: TrackId::VIDEO,
+                pts: MediaTime::from_millis(video_ms),
+                dts: MediaTime::from_millis(video_ms),
+                keyframe: video_ms % 2000 == 0,
+                payload: Bytes::from(vec![0u8; 1000]),
+            };
+            segmenter.push(&frame, start + Duration::from_millis(video_ms as u64));
+            n += 1;
+        }
+        if ended {
+            segmenter.finish();
+        }
+        for event in segmenter.drain() {
+            match event {
+                SegmenterEvent::Tracks(t) => state.set_tracks(t),
+                SegmenterEvent::Part(p) => state.add_part(p, config.window_segments),
+                SegmenterEvent::Unsupported { reason, .. } => panic!("{reason}"),
+            }
+        }
+        if ended {
+            state.ended = true;
+        }
+        state
     }
 }

@@ -246,8 +246,9 @@ impl Segmenter {
             Some(segment_start) => {
                 let ts = timescale.hz() as i64;
                 let segment_due = ticks(self.config.segment_target, ts) * 9 / 10;
-                let frame_estimate = self.lanes[leader].last_estimate(ts);
-                let part_limit = ticks(self.config.part_target, ts) + ts / 500; // 2 ms of rounding slack
+                // The next frame's duration, less 1 ms of timestamp rounding (RTMP's 30 fps is 33/34 ms).
+                let frame_estimate = (self.lanes[leader].last_estimate(ts) - ts / 1000).max(1);
+                let part_limit = ticks(self.config.part_target, ts);
                 if keyframe && dts - segment_start >= segment_due {
                     self.cut(dts, true);
                     self.msn += 1;
@@ -401,20 +402,9 @@ fn timebase(hz: i64) -> Timebase {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::avc::tests::SPS_720P_HIGH;
-    use crate::avc::DecoderConfigRecord;
     use crate::frame::TrackId;
-    use crate::track::{AacConfig, AvcConfig};
+    use crate::testing::avc_aac_tracks as tracks;
     use mp4_atom::{Decode, Ftyp, Mdat, Moof, Moov, Prft, Styp};
-
-    fn tracks(audio: bool) -> Tracks {
-        let record = DecoderConfigRecord::build(&SPS_720P_HIGH, &[0x68, 0xeb, 0xe3, 0xcb]).unwrap();
-        Tracks {
-            video: Some(CodecConfig::Avc(AvcConfig::from_record(record).unwrap())),
-            audio: audio.then(|| CodecConfig::Aac(AacConfig::from_asc(Bytes::from_static(&[0x11, 0x90])).unwrap())),
-            encoder: None,
-        }
-    }
 
     fn video(ms: i64, cts: i64, keyframe: bool) -> Frame {
         Frame {
@@ -511,7 +501,7 @@ mod tests {
                     // B-frame reordering survives as a composition offset (66 ms = 5940 ticks).
                     assert!(trun.entries.iter().all(|e| e.cts == Some(5940)));
                     assert_eq!(p.independent, p.index == 0, "{}.{}", p.msn, p.index);
-                    assert!(p.duration_secs() <= 0.2 + 0.002, "part {}.{} lasts {}", p.msn, p.index, p.duration_secs());
+                    assert!(p.duration_secs() <= 0.2 + 0.001, "part {}.{} lasts {}", p.msn, p.index, p.duration_secs());
                 }
             }
         }
@@ -531,7 +521,7 @@ mod tests {
         let starts: Vec<f64> = parts.iter().filter(|p| p.index == 0).map(|p| p.decode_secs()).collect();
         assert_eq!(starts.len(), 3);
         assert!((starts[1] - starts[0] - 4.0).abs() < 0.001);
-        assert!(parts.iter().all(|p| p.duration_secs() <= 0.202));
+        assert!(parts.iter().all(|p| p.duration_secs() <= 0.201));
     }
 
     #[test]
