@@ -202,6 +202,9 @@ fn apply_env_override(
         toml::Value::Integer(_) => toml::Value::Integer(
             value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be an integer"))?,
         ),
+        toml::Value::Float(_) => toml::Value::Float(
+            value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be a number"))?,
+        ),
         toml::Value::Boolean(_) => toml::Value::Boolean(
             value.trim().parse().with_context(|| format!("{var}={value:?}: {section}.{key} must be true or false"))?,
         ),

@@ -63,10 +63,14 @@ fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Response> {
     app.packagers.get(name).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("stream {name} is not live")))
 }
 
-/// Waits for the first part of the stream (a playlist needs tracks and media to describe).
+/// Waits until every track of the stream has a complete segment: players that ignore parts
+/// (ffmpeg, older HLS clients) need one, and it gives the multivariant playlist a measured
+/// bitrate. Only the first seconds of a stream wait.
 async fn wait_for_media(stream: &LiveStream) -> Result<(), Response> {
     let deadline = Instant::now() + 3 * stream.config.segment_target();
-    let has_media = |st: &LiveState| st.tracks.iter().any(|t| !t.segments.is_empty()) || st.ended;
+    let has_media = |st: &LiveState| {
+        (!st.tracks.is_empty() && st.tracks.iter().all(|t| t.last_complete_msn().is_some())) || st.ended
+    };
     match stream.wait_for(deadline, |st| has_media(st).then_some(())).await {
         Some(()) => Ok(()),
         None => Err(error(StatusCode::SERVICE_UNAVAILABLE, "the stream has no media yet (waiting for a keyframe)")),
@@ -131,7 +135,10 @@ async fn track_file(
     let (Some(kind), Some(file)) = (track_kind(&track), TrackFile::parse(&file)) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    if !stream.state().tracks.iter().any(|t| t.kind() == kind) && wait_for_media(&stream).await.is_err() {
+    if let Err(response) = wait_for_media(&stream).await {
+        return response;
+    }
+    if stream.state().track(kind).is_none() {
         return error(StatusCode::NOT_FOUND, format!("stream {name} has no {track} track"));
     }
     let epoch = stream.state().epoch;

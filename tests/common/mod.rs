@@ -148,25 +148,65 @@ impl Drop for Server {
     }
 }
 
+/// A response as received, headers unparsed.
+pub struct RawResponse {
+    pub status: u16,
+    /// Status line and headers, lower-cased.
+    pub head: String,
+    /// The body as sent (still chunk-framed when `transfer-encoding: chunked`).
+    pub body: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+}
+
 /// Minimal HTTP/1.1 client (Connection: close).
-pub fn http_request(port: u16, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+pub fn http_raw(port: u16, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> RawResponse {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http_send(port, method, path, body, &headers)
+}
+
+/// A GET with extra request headers.
+pub fn http_raw_with(port: u16, path: &str, headers: &[(&str, &str)]) -> RawResponse {
+    http_send(port, "GET", path, None, headers)
+}
+
+fn http_send(port: u16, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> RawResponse {
+    let start = Instant::now();
+    let failed = RawResponse { status: 0, head: String::new(), body: Vec::new(), elapsed: Duration::ZERO };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return failed };
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     let body = body.unwrap_or("");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     if s.write_all(request.as_bytes()).is_err() {
-        return (0, String::new());
+        return failed;
     }
     let mut response = Vec::new();
     let _ = s.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.get(split + 4..).unwrap_or_default().to_vec();
+    RawResponse { status, head, body, elapsed: start.elapsed() }
+}
+
+/// Minimal HTTP/1.1 client (Connection: close): status and body text.
+pub fn http_request(port: u16, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> (u16, String) {
+    let r = http_raw(port, method, path, body, token);
+    (r.status, r.text())
 }
 
 /// A peer process (publisher, player) that is killed and reaped when dropped, also when a
@@ -233,6 +273,35 @@ pub fn decode(url: &str, seconds: u32, timeout: Duration) -> Decoded {
         frames: stdout.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count(),
         dimensions: stdout.lines().find_map(|l| l.strip_prefix("#dimensions 0: ").map(String::from)),
         elapsed: start.elapsed(),
+        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+    }
+}
+
+/// What a decoder saw of both tracks.
+#[derive(Debug)]
+pub struct DecodedAv {
+    pub video_frames: usize,
+    pub audio_frames: usize,
+    pub dimensions: Option<String>,
+    pub stderr: String,
+}
+
+/// Decodes up to `seconds` of video and audio from `url` with ffmpeg.
+pub fn decode_av(url: &str, seconds: u32, timeout: Duration) -> DecodedAv {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url, "-t", &seconds.to_string()])
+        .args(["-map", "0:v:0", "-map", "0:a:0", "-f", "framemd5", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is installed");
+    let output = wait_with_timeout(child, timeout);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let count = |stream: &str| stdout.lines().filter(|l| l.split(',').next().map(str::trim) == Some(stream)).count();
+    DecodedAv {
+        video_frames: count("0"),
+        audio_frames: count("1"),
+        dimensions: stdout.lines().find_map(|l| l.strip_prefix("#dimensions 0: ").map(String::from)),
         stderr: String::from_utf8_lossy(&output.stderr).to_string(),
     }
 }
