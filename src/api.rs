@@ -78,6 +78,9 @@ fn urls(app: &AppState, host: &str, name: &str) -> Value {
     let rtmp = app.config.rtmp.listen.port();
     json!({
         "flv_url": format!("http://{host}:{http}/live/{name}.flv"),
+        "hls_url": format!("http://{host}:{http}/live/{name}/index.m3u8"),
+        "dash_url": format!("http://{host}:{http}/live/{name}/manifest.mpd"),
+        "player_url": format!("http://{host}:{http}/play/{name}"),
         "rtmp_play_url": format!("rtmp://{host}:{rtmp}/live/{name}"),
     })
 }
@@ -130,6 +133,26 @@ fn stream_json(
         obj.insert("ingest_kbps".into(), json!(s.ingest_kbps.round()));
         obj.insert("viewers".into(), json!(s.viewers));
         obj.insert("viewers_total".into(), json!(s.viewers.values().sum::<usize>()));
+    }
+    if let Some(packaged) = app.packagers.get(name) {
+        let st = packaged.state();
+        let tracks: Vec<Value> = st
+            .tracks
+            .iter()
+            .map(|t| {
+                json!({
+                    "track": t.kind().as_str(),
+                    "segments": t.segments.len(),
+                    "last_segment": t.last_complete_msn(),
+                    "last_part": t.last_part().map(|(m, p)| format!("{m}.{p}")),
+                    "peak_kbps": t.peak_bitrate() / 1000,
+                })
+            })
+            .collect();
+        value.as_object_mut().expect("object").insert(
+            "packaging".into(),
+            json!({ "ended": st.ended, "tracks": tracks, "unsupported": st.unsupported }),
+        );
     }
     value
 }

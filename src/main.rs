@@ -180,7 +180,7 @@ fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, g
     let host = if config.server.public_host.is_empty() { "localhost" } else { &config.server.public_host };
     println!("Rill is running.");
     println!("  RTMP  rtmp://{host}:{rtmp}/live   (publish: rtmp://{host}:{rtmp}/live/<stream-key>)");
-    println!("  HTTP  http://{host}:{http}        (API /api/v1, metrics /metrics)");
+    println!("  HTTP  http://{host}:{http}        (player /play/<name>, LL-HLS /live/<name>/index.m3u8, DASH /live/<name>/manifest.mpd, API /api/v1, metrics /metrics)");
     if generated {
         println!(
             "  Admin token (shown once, stored in {}): {admin_token}",
@@ -193,7 +193,8 @@ fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, g
         AuthMode::Open => {
             println!("  Auth mode: open (anyone may publish; the key is the stream name)");
             println!("  Try: ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine -c:v libx264 -tune zerolatency -g 60 -c:a aac -f flv rtmp://{host}:{rtmp}/live/demo");
-            println!("  Watch: ffplay http://{host}:{http}/live/demo.flv");
+            println!("  Watch: http://{host}:{http}/play/demo  (LL-HLS/DASH in the browser)");
+            println!("         ffplay http://{host}:{http}/live/demo/index.m3u8   or   ffplay http://{host}:{http}/live/demo.flv");
         }
         AuthMode::Keys => {
             let streams = registry.list();

@@ -63,6 +63,31 @@ fn render(app: &AppState) -> String {
         "Connected viewers by protocol.",
         &v.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>(),
     );
+    let packager = &app.packagers.stats;
+    metric("rill_packaged_streams", "gauge", "Streams packaged for LL-HLS and DASH.", &[("", packager.streams.load(Relaxed) as f64)]);
+    metric("rill_cmaf_parts_total", "counter", "CMAF parts written (all tracks).", &[("", packager.parts.load(Relaxed) as f64)]);
+    metric("rill_cmaf_segments_total", "counter", "CMAF segments started (all tracks).", &[("", packager.segments.load(Relaxed) as f64)]);
+    metric(
+        "rill_hls_dash_playlist_requests_total",
+        "counter",
+        "Playlist and MPD requests.",
+        &[("", packager.playlist_requests.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_hls_blocking_requests_total",
+        "counter",
+        "Blocking playlist reloads, and those that timed out (503).",
+        &[
+            ("{outcome=\"all\"}", packager.blocked_requests.load(Relaxed) as f64),
+            ("{outcome=\"timeout\"}", packager.blocked_timeouts.load(Relaxed) as f64),
+        ],
+    );
+    metric(
+        "rill_hls_dash_bytes_out_total",
+        "counter",
+        "Segment, part and init bytes sent to HLS/DASH players.",
+        &[("", packager.bytes_out.load(Relaxed) as f64)],
+    );
     metric(
         "rill_ingest_frames_total",
         "counter",

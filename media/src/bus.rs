@@ -280,8 +280,19 @@ impl Bus {
 
     /// Subscribes to `path`, starting at the latest keyframe. `protocol` labels the viewer count.
     pub fn subscribe(&self, path: &str, protocol: &'static str) -> Result<Subscriber, BusError> {
+        self.attach(path, Some(protocol))
+    }
+
+    /// Subscribes a service of the server itself (a packager, a recorder): it is not a viewer.
+    pub fn subscribe_service(&self, path: &str) -> Result<Subscriber, BusError> {
+        self.attach(path, None)
+    }
+
+    fn attach(&self, path: &str, protocol: Option<&'static str>) -> Result<Subscriber, BusError> {
         let stream = self.inner.streams.get(path).map(|s| s.clone()).ok_or_else(|| BusError::NotLive(path.into()))?;
-        *stream.viewers.lock().unwrap_or_else(|e| e.into_inner()).entry(protocol).or_default() += 1;
+        if let Some(protocol) = protocol {
+            *stream.viewers.lock().unwrap_or_else(|e| e.into_inner()).entry(protocol).or_default() += 1;
+        }
         let wake = stream.wake.subscribe();
         Ok(Subscriber {
             bus: self.inner.clone(),
@@ -510,7 +521,8 @@ impl Drop for Publisher {
 pub struct Subscriber {
     bus: Arc<BusInner>,
     stream: Arc<Stream>,
-    protocol: &'static str,
+    /// The viewer label; `None` for the server's own services.
+    protocol: Option<&'static str>,
     wake: watch::Receiver<()>,
     generation: u64,
     tracks_version: u64,
@@ -567,7 +579,7 @@ impl Subscriber {
                 }
                 stats.subscriber_skips.fetch_add(1, Ordering::Relaxed);
                 stats.frames_skipped.fetch_add(target - self.cursor, Ordering::Relaxed);
-                tracing::debug!(stream = %self.stream.path, protocol = self.protocol, skipped = target - self.cursor, "slow subscriber skipped to keyframe");
+                tracing::debug!(stream = %self.stream.path, protocol = self.protocol.unwrap_or("service"), skipped = target - self.cursor, "slow subscriber skipped to keyframe");
                 self.cursor = target;
                 self.awaiting_sync = st.sync_seq.is_none();
             }
@@ -595,11 +607,12 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        let Some(protocol) = self.protocol else { return };
         let mut viewers = self.stream.viewers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = viewers.get_mut(self.protocol) {
+        if let Some(n) = viewers.get_mut(protocol) {
             *n -= 1;
             if *n == 0 {
-                viewers.remove(self.protocol);
+                viewers.remove(protocol);
             }
         }
     }

@@ -102,7 +102,7 @@ impl Packagers {
                 return; // already packaged (a lagged announcement, or the initial scan)
             }
         }
-        let Ok(mut subscriber) = bus.subscribe(&live_path(name), "cmaf-packager") else { return };
+        let Ok(mut subscriber) = bus.subscribe_service(&live_path(name)) else { return };
         let stream = Arc::new(LiveStream::new(name.to_string(), self.config, self.stats.clone()));
         self.streams.insert(name.to_string(), stream.clone());
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
@@ -365,7 +365,9 @@ impl LiveState {
         self.tracks.iter().find(|t| t.kind().as_str() == name)
     }
 
-    pub(crate) fn set_tracks(&mut self, tracks: Vec<Arc<CmafTrack>>) {
+    /// Applies a [`SegmenterEvent::Tracks`]: a new init version; timelines of tracks that are
+    /// gone are dropped. Public so that fuzz targets can build a state from segmenter output.
+    pub fn set_tracks(&mut self, tracks: Vec<Arc<CmafTrack>>) {
         self.init_version += 1;
         let version = self.init_version;
         self.tracks.retain(|t| tracks.iter().any(|n| n.kind == t.kind()));
@@ -388,7 +390,9 @@ impl LiveState {
         self.tracks.sort_by_key(|t| t.kind() != TrackKind::Video);
     }
 
-    pub(crate) fn add_part(&mut self, part: Part, window: usize) {
+    /// Applies a [`SegmenterEvent::Part`], keeping at most `window` + 2 segments per track.
+    /// Public so that fuzz targets can build a state from segmenter output.
+    pub fn add_part(&mut self, part: Part, window: usize) {
         if self.availability_start.is_none() {
             let offset = Duration::from_secs_f64(part.decode_secs().max(0.0));
             self.availability_start = part.wall_clock.checked_sub(offset);
