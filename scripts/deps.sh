@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Installs what Rill needs on Debian/Ubuntu. Usage: scripts/deps.sh [run|test|bench]
-#   run:   a C toolchain for building (Rust must already be installed: https://rustup.rs)
-#   test:  + ffmpeg (real publisher and player in the end-to-end tests) and GStreamer
-#          (rtmpsink: a librtmp publisher, the RTMP stack OBS descends from)
-#   bench: + nginx with the RTMP module (the side-by-side baseline)
+# Installs what Rill needs on Debian/Ubuntu. Usage: scripts/deps.sh [run|test|browser|bench]
+#   run:     a C toolchain for building (Rust must already be installed: https://rustup.rs),
+#            and Node.js/npm when npm is missing (scripts/web-player.sh builds the player page)
+#   test:    + ffmpeg (real publisher and player in the end-to-end tests), GStreamer
+#            (rtmpsink: a librtmp publisher, the RTMP stack OBS descends from) and Chromium
+#            (the viewer page in a real browser, tests/browser)
+#   browser: Chromium and Node.js/npm only (scripts/browser.sh)
+#   bench:   + nginx with the RTMP module (the side-by-side baseline)
 set -euo pipefail
 what=${1:-run}
 packages=(build-essential pkg-config ca-certificates)
 case "$what" in
   run) ;;
-  test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly) ;;
+  test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium curl) ;;
+  browser) packages=(chromium) ;;
   bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp jq curl) ;;
-  *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [run|test|browser|bench]" >&2; exit 2 ;;
 esac
+# Node.js and npm build the player page (and run the browser harness); a Node.js installed some
+# other way (nodesource, nvm) is used as it is.
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if ! command -v cargo >/dev/null; then
+if [ "$what" != browser ] && ! command -v cargo >/dev/null; then
   echo "Rust is not installed. Install it with https://rustup.rs (rustup), then run this again." >&2
   exit 1
 fi

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh run
+scripts/web-player.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rill-target}
 cargo build --release --locked --bin rill
 exec "$CARGO_TARGET_DIR/release/rill" "$@"

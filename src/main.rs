@@ -5,6 +5,7 @@ mod api;
 mod config;
 mod http;
 mod live_http;
+mod player;
 mod metrics;
 mod streams;
 

@@ -96,6 +96,14 @@ fn blocking_reload_preload_hints_and_delta_updates() {
     let again = http_raw_with(server.http, &format!("/live/edge/video/{epoch}-{hint_msn}.{hint_part}.m4s"), &[("If-None-Match", &etag)]);
     assert_eq!(again.status, 304);
 
+    // HTTP/2 (cleartext, prior knowledge: what a CDN or proxy in front speaks) serves the same part.
+    let h2 = std::process::Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code} %{size_download}"])
+        .arg(format!("http://127.0.0.1:{}/live/edge/video/{epoch}-{hint_msn}.{hint_part}.m4s", server.http))
+        .output()
+        .expect("curl is installed");
+    assert_eq!(String::from_utf8_lossy(&h2.stdout), format!("2 200 {}", part.body.len()));
+
     // Errors a player can act on.
     assert_eq!(get("/live/edge/video/media.m3u8?_HLS_part=1").status, 400);
     assert_eq!(get(&format!("/live/edge/video/media.m3u8?_HLS_msn={}", hint_msn + 10)).status, 400);
@@ -164,5 +172,45 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         }
         out.extend_from_slice(&body[line_end + 2..line_end + 2 + size]);
         body = &body[line_end + 2 + size + 2..];
+    }
+}
+
+/// Headless Chromium on `/play/<name>?mode=…` (tests/browser/play.mjs): the page's `rillStats`.
+fn play_in_chromium(server: &Server, name: &str, mode: &str) -> serde_json::Value {
+    let url = format!("http://127.0.0.1:{}/play/{name}?mode={mode}", server.http);
+    let child = std::process::Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play.mjs"))
+        .args([&url, "40"])
+        .env("PLAY_ENOUGH", "8")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node is installed (scripts/test.sh installs it)");
+    let output = wait_with_timeout(child, Duration::from_secs(90));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("null"))
+        .unwrap_or_else(|e| panic!("play.mjs output ({e}): {stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
+}
+
+#[test]
+fn chromium_plays_the_player_page_over_ll_hls_and_dash() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let _publisher = publish(&server.rtmp_url("tv"), 120, "640x360");
+    wait_for_playlist(&server, "/live/tv/index.m3u8");
+    for mode in ["hls", "dash"] {
+        let report = play_in_chromium(&server, "tv", mode);
+        let last = &report["final"];
+        assert_eq!(last["mode"], mode, "{report}");
+        assert!(last["fatalError"].is_null(), "{mode}: {report}");
+        assert!(last["framesDecoded"].as_u64().unwrap_or(0) > 100, "{mode}: {report}");
+        assert!(last["width"] == 640 && last["height"] == 360, "{mode}: {report}");
+        // The picture advanced over the sampled seconds, and the page knows its latency.
+        let samples = report["samples"].as_array().unwrap();
+        let times: Vec<f64> = samples.iter().filter_map(|s| s["currentTime"].as_f64()).collect();
+        assert!(times.last().unwrap() - times.first().unwrap() > 3.0, "{mode}: {report}");
+        let latency = last["latency"].as_f64().expect("latency is reported");
+        assert!(latency > 0.0 && latency < 5.0, "{mode}: latency {latency}: {report}");
+        assert!(report["offOriginRequests"].as_array().unwrap().is_empty(), "{report}");
     }
 }
