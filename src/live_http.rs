@@ -56,24 +56,33 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     respond(status, "text/plain; charset=utf-8", "no-store", Body::from(message))
 }
 
-fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Response> {
-    if !is_valid_stream_name(name) {
-        return Err(error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})"));
+/// A request that cannot be served: its status and a one-line reason.
+struct Refusal(StatusCode, String);
+
+impl From<Refusal> for Response {
+    fn from(Refusal(status, message): Refusal) -> Response {
+        error(status, message)
     }
-    app.packagers.get(name).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("stream {name} is not live")))
+}
+
+fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Refusal> {
+    if !is_valid_stream_name(name) {
+        return Err(Refusal(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})".into()));
+    }
+    app.packagers.get(name).ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("stream {name} is not live")))
 }
 
 /// Waits until every track of the stream has a complete segment: players that ignore parts
 /// (ffmpeg, older HLS clients) need one, and it gives the multivariant playlist a measured
 /// bitrate. Only the first seconds of a stream wait.
-async fn wait_for_media(stream: &LiveStream) -> Result<(), Response> {
+async fn wait_for_media(stream: &LiveStream) -> Result<(), Refusal> {
     let deadline = Instant::now() + 3 * stream.config.segment_target();
     let has_media = |st: &LiveState| {
         (!st.tracks.is_empty() && st.tracks.iter().all(|t| t.last_complete_msn().is_some())) || st.ended
     };
     match stream.wait_for(deadline, |st| has_media(st).then_some(())).await {
         Some(()) => Ok(()),
-        None => Err(error(StatusCode::SERVICE_UNAVAILABLE, "the stream has no media yet (waiting for a keyframe)")),
+        None => Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, "the stream has no media yet (waiting for a keyframe)".into())),
     }
 }
 
@@ -85,13 +94,13 @@ async fn stream_file(
 ) -> Response {
     let stream = match lookup(&app, &name) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into(),
     };
     if file != "index.m3u8" && file != "manifest.mpd" {
         return error(StatusCode::NOT_FOUND, "not found");
     }
     if let Err(r) = wait_for_media(&stream).await {
-        return r;
+        return r.into();
     }
     stream.stats().playlist_requests.fetch_add(1, Ordering::Relaxed);
     let st = stream.state();
@@ -130,13 +139,13 @@ async fn track_file(
 ) -> Response {
     let stream = match lookup(&app, &name) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into(),
     };
     let (Some(kind), Some(file)) = (track_kind(&track), TrackFile::parse(&file)) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    if let Err(response) = wait_for_media(&stream).await {
-        return response;
+    if let Err(r) = wait_for_media(&stream).await {
+        return r.into();
     }
     if stream.state().track(kind).is_none() {
         return error(StatusCode::NOT_FOUND, format!("stream {name} has no {track} track"));

@@ -25,7 +25,7 @@ fn live_edge(playlist: &str) -> ((u64, u32), (u64, u32)) {
         let (msn, part) = numbers.split_once('.').unwrap();
         (msn.parse().unwrap(), part.parse().unwrap())
     };
-    let last = playlist.lines().filter(|l| l.starts_with("#EXT-X-PART:")).last().map(|l| parse(l.split("URI=").nth(1).unwrap()));
+    let last = playlist.lines().rev().find(|l| l.starts_with("#EXT-X-PART:")).map(|l| parse(l.split("URI=").nth(1).unwrap()));
     let hint = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT")).map(|l| parse(l.split("URI=").nth(1).unwrap()));
     (last.expect("playlist has parts"), hint.expect("playlist has a preload hint"))
 }

@@ -68,7 +68,7 @@ fn adaptation_set(
         TrackKind::Video => ("video", "video/mp4"),
         TrackKind::Audio => ("audio", "audio/mp4"),
     };
-    let Some(first) = track.segments.iter().skip(track.segments.len().saturating_sub(config.window_segments + 1)).next()
+    let Some(first) = track.segments.get(track.segments.len().saturating_sub(config.window_segments + 1))
     else {
         return;
     };
