@@ -8,6 +8,8 @@ pub enum AacError {
     TooShort(usize),
     #[error("reserved sampling frequency index {0}")]
     SampleRateIndex(u8),
+    #[error("sampling frequency of 0 Hz")]
+    ZeroSampleRate,
 }
 
 const SAMPLE_RATES: [u32; 13] =
@@ -48,7 +50,10 @@ impl AudioSpecificConfig {
             if asc.len() < 5 {
                 return Err(AacError::TooShort(asc.len()));
             }
-            take(24)
+            match take(24) {
+                0 => return Err(AacError::ZeroSampleRate),
+                rate => rate,
+            }
         } else {
             *SAMPLE_RATES.get(index as usize).ok_or(AacError::SampleRateIndex(index))?
         };

@@ -22,8 +22,8 @@ pub mod path;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
-pub mod wallclock;
 pub mod track;
+pub mod wallclock;
 
 pub use bus::{Bus, BusConfig, BusError, Delivery, Publisher, PublisherInfo, StreamSnapshot, Subscriber};
 pub use frame::{Frame, TrackId};

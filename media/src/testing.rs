@@ -19,7 +19,8 @@ pub fn avc_aac_tracks(audio: bool) -> Tracks {
     let record = DecoderConfigRecord::build(&SPS_720P_HIGH, &PPS).expect("valid SPS/PPS");
     Tracks {
         video: Some(CodecConfig::Avc(AvcConfig::from_record(record).expect("valid record"))),
-        audio: audio.then(|| CodecConfig::Aac(AacConfig::from_asc(Bytes::from_static(&[0x11, 0x90])).expect("valid ASC"))),
+        audio: audio
+            .then(|| CodecConfig::Aac(AacConfig::from_asc(Bytes::from_static(&[0x11, 0x90])).expect("valid ASC"))),
         encoder: None,
     }
 }

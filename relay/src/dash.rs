@@ -32,7 +32,8 @@ pub fn manifest(state: &LiveState, config: &PackagerConfig, now: SystemTime, tim
         iso8601(now),
     );
     if state.ended {
-        let duration: f64 = state.tracks.first().map_or(0.0, |t| t.segments.iter().map(|s| s.duration_secs(t.track.timescale)).sum());
+        let duration: f64 =
+            state.tracks.first().map_or(0.0, |t| t.segments.iter().map(|s| s.duration_secs(t.track.timescale)).sum());
         out.truncate(out.len() - 2);
         let _ = writeln!(out, " mediaPresentationDuration=\"PT{duration:.3}S\">");
     }
@@ -48,7 +49,11 @@ pub fn manifest(state: &LiveState, config: &PackagerConfig, now: SystemTime, tim
         adaptation_set(&mut out, id, track, state, config, now, time_url);
     }
     out.push_str("  </Period>\n");
-    let _ = writeln!(out, "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{}\"/>", xml_escape(time_url));
+    let _ = writeln!(
+        out,
+        "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{}\"/>",
+        xml_escape(time_url)
+    );
     out.push_str("</MPD>\n");
     out
 }
@@ -68,8 +73,7 @@ fn adaptation_set(
         TrackKind::Video => ("video", "video/mp4"),
         TrackKind::Audio => ("audio", "audio/mp4"),
     };
-    let Some(first) = track.segments.get(track.segments.len().saturating_sub(config.window_segments + 1))
-    else {
+    let Some(first) = track.segments.get(track.segments.len().saturating_sub(config.window_segments + 1)) else {
         return;
     };
     let _ = writeln!(
@@ -104,10 +108,8 @@ fn adaptation_set(
         } else {
             // The segment being written: at least the target, and always past what exists.
             let written = segment.duration + (config.part_target().as_secs_f64() * ts as f64) as u64;
-            let elapsed = now
-                .duration_since(segment.wall_clock)
-                .map(|d| (d.as_secs_f64() * ts as f64) as u64)
-                .unwrap_or(0);
+            let elapsed =
+                now.duration_since(segment.wall_clock).map(|d| (d.as_secs_f64() * ts as f64) as u64).unwrap_or(0);
             let target = (config.segment_target().as_secs_f64() * ts as f64) as u64;
             target.max(written).max(elapsed)
         };

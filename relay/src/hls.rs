@@ -89,8 +89,8 @@ pub fn readiness(
     if ready || ended {
         return Ok(Readiness::Ready);
     }
-    let last_complete = track.last_complete_msn().map_or(-1, |m| m as i64);
-    if msn as i64 > last_complete + 2 {
+    // In u64: an `_HLS_msn` of 2⁶³ or more would be negative as an i64 (and pass this check).
+    if msn > track.last_complete_msn().map_or(1, |m| m.saturating_add(2)) {
         return Err(DirectiveError::TooFarAhead);
     }
     if let Some(part) = d.part {
@@ -158,7 +158,8 @@ pub fn multivariant(state: &LiveState) -> String {
     }
     let main = video.or(audio);
     if let Some(main) = main {
-        let codecs: Vec<String> = [video, audio].into_iter().flatten().filter_map(|t| t.track.codec.rfc6381()).collect();
+        let codecs: Vec<String> =
+            [video, audio].into_iter().flatten().filter_map(|t| t.track.codec.rfc6381()).collect();
         let with_audio = |bits: u64| bits + if video.is_some() { audio.map_or(0, |a| a.peak_bitrate()) } else { 0 };
         let peak = with_audio(main.peak_bitrate()).max(1);
         let average = with_audio(main.average_bitrate()).max(1);
@@ -260,7 +261,8 @@ pub fn media_playlist(state: &LiveState, track: &TrackTimeline, config: &Package
         if start > parts_from || !s.complete {
             for p in &s.parts {
                 let duration = p.duration as f64 / ts as f64;
-                let _ = write!(out, "#EXT-X-PART:DURATION={duration:.5},URI=\"{}-{}.{}.m4s\"", state.epoch, s.msn, p.index);
+                let _ =
+                    write!(out, "#EXT-X-PART:DURATION={duration:.5},URI=\"{}-{}.{}.m4s\"", state.epoch, s.msn, p.index);
                 if p.independent {
                     out.push_str(",INDEPENDENT=YES");
                 }
@@ -320,7 +322,10 @@ mod tests {
         golden("video.m3u8", &media_playlist(&st, st.track(TrackKind::Video).unwrap(), &config(), Skip::No));
         golden("audio.m3u8", &media_playlist(&st, st.track(TrackKind::Audio).unwrap(), &config(), Skip::No));
         let ended = state(5100, &config(), true);
-        golden("video-ended.m3u8", &media_playlist(&ended, ended.track(TrackKind::Video).unwrap(), &config(), Skip::No));
+        golden(
+            "video-ended.m3u8",
+            &media_playlist(&ended, ended.track(TrackKind::Video).unwrap(), &config(), Skip::No),
+        );
     }
 
     #[test]

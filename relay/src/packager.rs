@@ -3,12 +3,12 @@
 //! LL-HLS ([`crate::hls`]) and DASH ([`crate::dash`]) to serve. Requests that wait for a part
 //! or a playlist update watch the stream's version counter.
 
+use bytes::Bytes;
 use dashmap::DashMap;
 use rill_media::cmaf::fmp4;
 use rill_media::cmaf::{CmafTrack, Part, Segmenter, SegmenterConfig, SegmenterEvent, TrackKind};
 use rill_media::path::live_path;
 use rill_media::{Bus, Delivery};
-use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -224,10 +224,11 @@ impl TrackTimeline {
         self.track.kind
     }
 
+    /// Segment `msn`, if kept. Numbers increase but may skip (an audio track silent for a
+    /// whole segment has no segment of that number).
     pub fn segment(&self, msn: u64) -> Option<&Segment> {
-        let first = self.segments.front()?.msn;
-        let segment = self.segments.get(msn.checked_sub(first)? as usize)?;
-        (segment.msn == msn).then_some(segment)
+        let index = self.segments.binary_search_by_key(&msn, |s| s.msn).ok()?;
+        self.segments.get(index)
     }
 
     /// The last complete segment's sequence number.
@@ -264,7 +265,8 @@ impl TrackTimeline {
     /// Average bits per second over the complete segments kept.
     pub fn average_bitrate(&self) -> u64 {
         let ts = self.track.timescale;
-        let (bytes, ticks) = self.segments.iter().filter(|s| s.complete).fold((0usize, 0u64), |(b, t), s| (b + s.size, t + s.duration));
+        let (bytes, ticks) =
+            self.segments.iter().filter(|s| s.complete).fold((0usize, 0u64), |(b, t), s| (b + s.size, t + s.duration));
         if ticks == 0 {
             return self.peak_bitrate();
         }
@@ -398,7 +400,13 @@ impl LiveState {
             self.availability_start = part.wall_clock.checked_sub(offset);
         }
         let Some(timeline) = self.tracks.iter_mut().find(|t| t.kind() == part.kind) else { return };
-        let entry = PartEntry { index: part.index, samples: part.samples, duration: part.duration, independent: part.independent, bytes: part.bytes };
+        let entry = PartEntry {
+            index: part.index,
+            samples: part.samples,
+            duration: part.duration,
+            independent: part.independent,
+            bytes: part.bytes,
+        };
         match timeline.segments.back_mut() {
             Some(segment) if segment.msn == part.msn => {
                 segment.duration += entry.duration;
@@ -464,7 +472,10 @@ impl TrackFile {
         }
         let epoch = epoch.parse().ok()?;
         if let Some(version) = rest.strip_prefix("init-").and_then(|r| r.strip_suffix(".mp4")) {
-            return digits(version).then(|| version.parse().ok()).flatten().map(|version| TrackFile::Init { epoch, version });
+            return digits(version)
+                .then(|| version.parse().ok())
+                .flatten()
+                .map(|version| TrackFile::Init { epoch, version });
         }
         let stem = rest.strip_suffix(".m4s")?;
         match stem.split_once('.') {

@@ -4,13 +4,12 @@
 
 use crate::track::CodecConfig;
 use bytes::{BufMut as _, Bytes, BytesMut};
-use mp4_atom::{
-    Atom, Audio, Av01, Av1c, Avc1, Avcc, Codec, Decode, Dinf, Dops, Dref, Encode, Esds,
-    FixedPoint, Ftyp, Hdlr, Hvc1, Hvcc, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Opus, Prft,
-    ReferenceTime, Smhd, Stbl, Stsd, Styp, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, Url,
-    Visual, Vmhd,
-};
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
+use mp4_atom::{
+    Atom, Audio, Av01, Av1c, Avc1, Avcc, Codec, Decode, Dinf, Dops, Dref, Encode, Esds, FixedPoint, Ftyp, Hdlr, Hvc1,
+    Hvcc, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Opus, Prft, ReferenceTime, Smhd, Stbl, Stsd, Styp,
+    Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, Url, Visual, Vmhd,
+};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Why a track or fragment cannot be written.
@@ -58,6 +57,10 @@ pub fn segment_type() -> Bytes {
 /// The init segment of a single-track CMAF file: `ftyp` + `moov` with one `trak`.
 pub fn init_segment(track_id: u32, codec: &CodecConfig) -> Result<Bytes, Fmp4Error> {
     let timescale = timescale(codec);
+    if timescale == 0 {
+        // An AudioSpecificConfig may spell out a sample rate of 0; fragments need a clock.
+        return Err(Fmp4Error::InvalidConfig { codec: codec.name(), reason: "sample rate 0".into() });
+    }
     let video = is_video(codec);
     let (width, height) = dimensions(codec);
     let ftyp = Ftyp {
@@ -71,7 +74,8 @@ pub fn init_segment(track_id: u32, codec: &CodecConfig) -> Result<Bytes, Fmp4Err
             timescale: 1000,
             rate: FixedPoint::new(1, 0),
             volume: FixedPoint::new(1, 0),
-            next_track_id: track_id + 1,
+            // All ones (u32::MAX) is the spec's "search for an unused id"; never overflow.
+            next_track_id: track_id.saturating_add(1),
             ..Default::default()
         },
         mvex: Some(Mvex {
@@ -121,7 +125,8 @@ fn dimensions(codec: &CodecConfig) -> (u16, u16) {
 
 fn sample_entry(codec: &CodecConfig, width: u16, height: u16) -> Result<Codec, Fmp4Error> {
     let visual = Visual { data_reference_index: 1, width, height, ..Default::default() };
-    let invalid = |reason: mp4_atom::Error| Fmp4Error::InvalidConfig { codec: codec.name(), reason: reason.to_string() };
+    let invalid =
+        |reason: mp4_atom::Error| Fmp4Error::InvalidConfig { codec: codec.name(), reason: reason.to_string() };
     Ok(match codec {
         CodecConfig::Avc(c) => Codec::Avc1(Avc1 {
             visual,
@@ -169,7 +174,12 @@ fn sample_entry(codec: &CodecConfig, width: u16, height: u16) -> Result<Codec, F
         }),
         CodecConfig::Opus { channels, sample_rate } => Codec::Opus(Opus {
             audio: audio_entry(*channels as u16, 48_000),
-            dops: Dops { output_channel_count: *channels, pre_skip: 312, input_sample_rate: *sample_rate, output_gain: 0 },
+            dops: Dops {
+                output_channel_count: *channels,
+                pre_skip: 312,
+                input_sample_rate: *sample_rate,
+                output_gain: 0,
+            },
             btrt: None,
         }),
     })

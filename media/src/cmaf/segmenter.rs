@@ -98,7 +98,10 @@ pub enum SegmenterEvent {
     /// belong to these tracks; the next segment is a discontinuity.
     Tracks(Vec<Arc<CmafTrack>>),
     /// A track that cannot be packaged (its frames are ignored).
-    Unsupported { kind: TrackKind, reason: String },
+    Unsupported {
+        kind: TrackKind,
+        reason: String,
+    },
     Part(Part),
 }
 
@@ -110,6 +113,8 @@ pub struct Segmenter {
     /// Index into `lanes` of the track that decides boundaries.
     leader: Option<usize>,
     msn: u64,
+    /// A part of segment `msn` was written: the next segment takes the next number.
+    segment_emitted: bool,
     part_index: u32,
     /// Leader time (ticks) where the current segment / part started; `None` before the first keyframe.
     segment_start: Option<i64>,
@@ -150,6 +155,7 @@ impl Segmenter {
             lanes: Vec::new(),
             leader: None,
             msn: 0,
+            segment_emitted: false,
             part_index: 0,
             segment_start: None,
             part_start: 0,
@@ -175,7 +181,7 @@ impl Segmenter {
         if self.started {
             self.flush_all();
             self.discontinuity = true;
-            self.msn += 1;
+            self.next_segment();
         }
         self.tracks = Some(tracks.clone());
         self.lanes.clear();
@@ -251,8 +257,7 @@ impl Segmenter {
                 let part_limit = ticks(self.config.part_target, ts);
                 if keyframe && dts - segment_start >= segment_due {
                     self.cut(dts, true);
-                    self.msn += 1;
-                    self.part_index = 0;
+                    self.next_segment();
                     self.discontinuity = false;
                     self.start_segment(dts, now);
                 } else if dts + frame_estimate - self.part_start > part_limit && !self.lanes[leader].open.is_empty() {
@@ -265,9 +270,10 @@ impl Segmenter {
         self.lanes[leader].open.push(pending);
     }
 
-    /// Ends the stream: the open parts are written.
+    /// Ends the stream: the open parts are written. Frames pushed after this start a new segment.
     pub fn finish(&mut self) {
         self.flush_all();
+        self.next_segment();
         self.segment_start = None;
     }
 
@@ -276,13 +282,24 @@ impl Segmenter {
         self.events.drain(..)
     }
 
+    /// Moves on to the next segment. Its number is the next one only if a part of the current one
+    /// was written: a number without parts would be a gap in the timelines (or, after `finish`,
+    /// the same number twice).
+    fn next_segment(&mut self) {
+        if self.segment_emitted {
+            self.msn += 1;
+            self.segment_emitted = false;
+        }
+        self.part_index = 0;
+    }
+
     fn start_segment(&mut self, dts: i64, now: SystemTime) {
         self.segment_start = Some(dts);
         self.part_start = dts;
         self.started = true;
         let ts = self.leader_timescale();
         match self.anchor {
-            Some(_) if self.wall_clock(dts, ts).map_or(false, |w| drift(w, now) <= MAX_CLOCK_DRIFT) => {}
+            Some(_) if self.wall_clock(dts, ts).is_some_and(|w| drift(w, now) <= MAX_CLOCK_DRIFT) => {}
             _ => self.anchor = Some((dts, now)),
         }
     }
@@ -308,7 +325,8 @@ impl Segmenter {
         for i in 0..self.lanes.len() {
             let ts = self.lanes[i].track.timescale as i64;
             let lane_boundary = MediaTime::new(boundary, timebase(leader_ts)).rescale(timebase(ts)).ticks();
-            let split = self.lanes[i].open.iter().position(|p| p.dts >= lane_boundary).unwrap_or(self.lanes[i].open.len());
+            let split =
+                self.lanes[i].open.iter().position(|p| p.dts >= lane_boundary).unwrap_or(self.lanes[i].open.len());
             let rest = self.lanes[i].open.split_off(split);
             let next_dts = if Some(i) == self.leader { Some(lane_boundary) } else { rest.first().map(|p| p.dts) };
             let closing = std::mem::replace(&mut self.lanes[i].open, rest);
@@ -353,7 +371,9 @@ impl Segmenter {
         let wall_clock = self.wall_clock(first_in_leader_ticks, leader_ts).unwrap_or(first.arrived);
         let header =
             FragmentHeader { sequence, track_id, base_decode_time: decode_time, producer_time: Some(wall_clock) };
-        match fmp4::fragment(&header, &samples) {
+        let fragment = fmp4::fragment(&header, &samples);
+        self.segment_emitted |= fragment.is_ok();
+        match fragment {
             Ok(bytes) => self.events.push(SegmenterEvent::Part(Part {
                 kind,
                 msn: self.msn,
@@ -506,12 +526,18 @@ mod tests {
             }
         }
         // Video segments are 2 s (one GOP); audio is cut at the same times.
-        let video_segments: Vec<u64> = parts.iter().filter(|p| p.kind == TrackKind::Video && p.index == 0).map(|p| p.msn).collect();
+        let video_segments: Vec<u64> =
+            parts.iter().filter(|p| p.kind == TrackKind::Video && p.index == 0).map(|p| p.msn).collect();
         assert_eq!(video_segments, (0..5).collect::<Vec<_>>());
         for msn in 1..5 {
             let v = parts.iter().find(|p| p.kind == TrackKind::Video && p.msn == msn && p.index == 0).unwrap();
             let a = parts.iter().find(|p| p.kind == TrackKind::Audio && p.msn == msn && p.index == 0).unwrap();
-            assert!((v.decode_secs() - a.decode_secs()).abs() < 0.025, "segment {msn}: {} vs {}", v.decode_secs(), a.decode_secs());
+            assert!(
+                (v.decode_secs() - a.decode_secs()).abs() < 0.025,
+                "segment {msn}: {} vs {}",
+                v.decode_secs(),
+                a.decode_secs()
+            );
         }
     }
 
@@ -534,7 +560,8 @@ mod tests {
         s.push(&video(33, 0, true), now);
         s.push(&audio(40), now);
         s.finish();
-        let parts: Vec<Part> = s.drain().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect();
+        let parts: Vec<Part> =
+            s.drain().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect();
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.msn == 0));
         assert_eq!(parts[0].decode_time, 33 * 90);
@@ -555,15 +582,37 @@ mod tests {
         let events: Vec<SegmenterEvent> = s.drain().collect();
         let tracks_events = events.iter().filter(|e| matches!(e, SegmenterEvent::Tracks(_))).count();
         assert_eq!(tracks_events, 2);
-        let parts: Vec<&Part> = events.iter().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect();
+        let parts: Vec<&Part> =
+            events.iter().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect();
         assert_eq!((parts[0].msn, parts[0].discontinuity), (0, false));
         assert_eq!((parts[1].msn, parts[1].discontinuity), (1, true));
     }
 
     #[test]
+    fn segment_numbers_have_no_gaps_or_repeats() {
+        let mut s = Segmenter::new(SegmenterConfig::default());
+        let now = SystemTime::now();
+        s.set_tracks(&tracks(false));
+        s.push(&video(0, 0, true), now);
+        s.set_tracks(&tracks(true)); // segment 0 ends
+        s.push(&video(33, 0, false), now); // no keyframe: nothing written
+        s.set_tracks(&tracks(false)); // changed again before any part of segment 1
+        s.push(&video(66, 0, true), now);
+        s.finish(); // segment 1 ends
+        s.push(&video(100, 0, true), now); // frames after `finish` start segment 2
+        s.finish();
+        let parts = s.drain().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None });
+        assert_eq!(parts.map(|p| p.msn).collect::<Vec<_>>(), vec![0, 1, 2]);
+    }
+
+    #[test]
     fn invalid_config_is_reported_not_packaged() {
         let mut s = Segmenter::new(SegmenterConfig::default());
-        s.set_tracks(&Tracks { video: Some(CodecConfig::Hevc { record: Bytes::from_static(&[1, 2]) }), audio: None, encoder: None });
+        s.set_tracks(&Tracks {
+            video: Some(CodecConfig::Hevc { record: Bytes::from_static(&[1, 2]) }),
+            audio: None,
+            encoder: None,
+        });
         let events: Vec<SegmenterEvent> = s.drain().collect();
         assert!(matches!(events[0], SegmenterEvent::Unsupported { kind: TrackKind::Video, .. }));
         s.push(&video(0, 0, true), SystemTime::now());
