@@ -149,10 +149,10 @@ fn stream_json(
                 })
             })
             .collect();
-        value.as_object_mut().expect("object").insert(
-            "packaging".into(),
-            json!({ "ended": st.ended, "tracks": tracks, "unsupported": st.unsupported }),
-        );
+        value
+            .as_object_mut()
+            .expect("object")
+            .insert("packaging".into(), json!({ "ended": st.ended, "tracks": tracks, "unsupported": st.unsupported }));
     }
     value
 }

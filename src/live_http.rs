@@ -82,7 +82,9 @@ async fn wait_for_media(stream: &LiveStream) -> Result<(), Refusal> {
     };
     match stream.wait_for(deadline, |st| has_media(st).then_some(())).await {
         Some(()) => Ok(()),
-        None => Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, "the stream has no media yet (waiting for a keyframe)".into())),
+        None => {
+            Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, "the stream has no media yet (waiting for a keyframe)".into()))
+        }
     }
 }
 
@@ -118,7 +120,8 @@ fn origin(app: &AppState, headers: &HeaderMap) -> String {
     } else {
         format!("{}:{}", app.config.server.public_host, app.config.http.listen.port())
     };
-    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).filter(|p| *p == "https").unwrap_or("http");
+    let scheme =
+        headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).filter(|p| *p == "https").unwrap_or("http");
     format!("{scheme}://{host}")
 }
 
@@ -161,17 +164,27 @@ async fn track_file(
         TrackFile::Init { version, .. } => {
             let st = stream.state();
             match st.track(kind).and_then(|t| t.init(version)) {
-                Some(init) => immutable(&stream, &headers, format!("{epoch}-{track}-init-{version}"), "video/mp4", init.clone()),
+                Some(init) => {
+                    immutable(&stream, &headers, format!("{epoch}-{track}-init-{version}"), "video/mp4", init.clone())
+                }
                 None => error(StatusCode::NOT_FOUND, "no such init segment"),
             }
         }
-        TrackFile::Part { msn, index, .. } => part(&stream, kind, msn, index, &headers, format!("{epoch}-{track}-{msn}.{index}")).await,
+        TrackFile::Part { msn, index, .. } => {
+            part(&stream, kind, msn, index, &headers, format!("{epoch}-{track}-{msn}.{index}")).await
+        }
         TrackFile::Segment { msn, .. } => segment(stream, kind, msn, &headers, format!("{epoch}-{track}-{msn}")).await,
     }
 }
 
 /// A strong validator: names are unique per stream epoch and never change content.
-fn immutable(stream: &LiveStream, headers: &HeaderMap, etag: String, content_type: &'static str, body: Bytes) -> Response {
+fn immutable(
+    stream: &LiveStream,
+    headers: &HeaderMap,
+    etag: String,
+    content_type: &'static str,
+    body: Bytes,
+) -> Response {
     let etag = format!("\"{etag}\"");
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         let mut r = respond(StatusCode::NOT_MODIFIED, content_type, IMMUTABLE, Body::empty());
@@ -221,7 +234,14 @@ async fn media_playlist(stream: &LiveStream, kind: TrackKind, query: &str) -> Re
 
 /// A part: served at once when it exists; a part not yet written (the preload hint) is
 /// awaited and then served in full; a part that will never exist is a 404.
-async fn part(stream: &LiveStream, kind: TrackKind, msn: u64, index: u32, headers: &HeaderMap, etag: String) -> Response {
+async fn part(
+    stream: &LiveStream,
+    kind: TrackKind,
+    msn: u64,
+    index: u32,
+    headers: &HeaderMap,
+    etag: String,
+) -> Response {
     let limit = hls::advance_part_limit(&stream.config) as u64;
     let timeout = hls::block_timeout(&stream.state(), &stream.config);
     let found = stream
@@ -273,10 +293,12 @@ async fn segment(stream: Arc<LiveStream>, kind: TrackKind, msn: u64, headers: &H
         None => return error(StatusCode::SERVICE_UNAVAILABLE, "the segment did not start in time"),
     };
     let quoted = format!("\"{etag}\"");
-    if complete_size.is_some() && headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == quoted.as_bytes()) {
+    if complete_size.is_some() && headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == quoted.as_bytes())
+    {
         return respond(StatusCode::NOT_MODIFIED, SEGMENT, IMMUTABLE, Body::empty());
     }
-    let mut response = respond(StatusCode::OK, SEGMENT, IMMUTABLE, Body::from_stream(segment_pieces(stream, kind, msn, timeout)));
+    let mut response =
+        respond(StatusCode::OK, SEGMENT, IMMUTABLE, Body::from_stream(segment_pieces(stream, kind, msn, timeout)));
     response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&quoted).expect("etag is ascii"));
     if let Some(size) = complete_size {
         response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(size));

@@ -5,8 +5,8 @@ mod api;
 mod config;
 mod http;
 mod live_http;
-mod player;
 mod metrics;
+mod player;
 mod streams;
 
 use anyhow::{Context, Result};

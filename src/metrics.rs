@@ -64,9 +64,24 @@ fn render(app: &AppState) -> String {
         &v.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>(),
     );
     let packager = &app.packagers.stats;
-    metric("rill_packaged_streams", "gauge", "Streams packaged for LL-HLS and DASH.", &[("", packager.streams.load(Relaxed) as f64)]);
-    metric("rill_cmaf_parts_total", "counter", "CMAF parts written (all tracks).", &[("", packager.parts.load(Relaxed) as f64)]);
-    metric("rill_cmaf_segments_total", "counter", "CMAF segments started (all tracks).", &[("", packager.segments.load(Relaxed) as f64)]);
+    metric(
+        "rill_packaged_streams",
+        "gauge",
+        "Streams packaged for LL-HLS and DASH.",
+        &[("", packager.streams.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_cmaf_parts_total",
+        "counter",
+        "CMAF parts written (all tracks).",
+        &[("", packager.parts.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_cmaf_segments_total",
+        "counter",
+        "CMAF segments started (all tracks).",
+        &[("", packager.segments.load(Relaxed) as f64)],
+    );
     metric(
         "rill_hls_dash_playlist_requests_total",
         "counter",

@@ -25,8 +25,10 @@ fn live_edge(playlist: &str) -> ((u64, u32), (u64, u32)) {
         let (msn, part) = numbers.split_once('.').unwrap();
         (msn.parse().unwrap(), part.parse().unwrap())
     };
-    let last = playlist.lines().rev().find(|l| l.starts_with("#EXT-X-PART:")).map(|l| parse(l.split("URI=").nth(1).unwrap()));
-    let hint = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT")).map(|l| parse(l.split("URI=").nth(1).unwrap()));
+    let last =
+        playlist.lines().rev().find(|l| l.starts_with("#EXT-X-PART:")).map(|l| parse(l.split("URI=").nth(1).unwrap()));
+    let hint =
+        playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT")).map(|l| parse(l.split("URI=").nth(1).unwrap()));
     (last.expect("playlist has parts"), hint.expect("playlist has a preload hint"))
 }
 
@@ -68,11 +70,14 @@ fn blocking_reload_preload_hints_and_delta_updates() {
     assert_eq!(playlist.header("access-control-allow-origin"), Some("*"));
     assert!(playlist.header("cache-control").unwrap().contains("max-age=0"));
     let text = playlist.text();
-    for tag in ["#EXT-X-PART-INF:PART-TARGET=0.200", "CAN-BLOCK-RELOAD=YES", "#EXT-X-MAP:URI=", "#EXT-X-PROGRAM-DATE-TIME:"] {
+    for tag in
+        ["#EXT-X-PART-INF:PART-TARGET=0.200", "CAN-BLOCK-RELOAD=YES", "#EXT-X-MAP:URI=", "#EXT-X-PROGRAM-DATE-TIME:"]
+    {
         assert!(text.contains(tag), "missing {tag}:\n{text}");
     }
     assert!(text.contains("#EXT-X-RENDITION-REPORT:URI=\"../audio/media.m3u8\""), "{text}");
-    let epoch = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).unwrap().split('-').next().unwrap().to_string();
+    let epoch =
+        text.lines().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).unwrap().split('-').next().unwrap().to_string();
 
     // Blocking reload for the next part returns once it exists: within about a part
     // duration, never after the 3-target-duration timeout.
@@ -93,12 +98,23 @@ fn blocking_reload_preload_hints_and_delta_updates() {
     assert_eq!(part.header("content-length").unwrap().parse::<usize>().unwrap(), part.body.len());
     assert!(part.header("cache-control").unwrap().contains("immutable"));
     let etag = part.header("etag").unwrap().to_string();
-    let again = http_raw_with(server.http, &format!("/live/edge/video/{epoch}-{hint_msn}.{hint_part}.m4s"), &[("If-None-Match", &etag)]);
+    let again = http_raw_with(
+        server.http,
+        &format!("/live/edge/video/{epoch}-{hint_msn}.{hint_part}.m4s"),
+        &[("If-None-Match", &etag)],
+    );
     assert_eq!(again.status, 304);
 
     // HTTP/2 (cleartext, prior knowledge: what a CDN or proxy in front speaks) serves the same part.
     let h2 = std::process::Command::new("curl")
-        .args(["-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code} %{size_download}"])
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code} %{size_download}",
+        ])
         .arg(format!("http://127.0.0.1:{}/live/edge/video/{epoch}-{hint_msn}.{hint_part}.m4s", server.http))
         .output()
         .expect("curl is installed");
@@ -117,7 +133,9 @@ fn blocking_reload_preload_hints_and_delta_updates() {
     assert_eq!(get("/live/bad%20name/index.m3u8").status, 400);
 
     // Delta updates once the playlist is longer than CAN-SKIP-UNTIL (6 × 1 s).
-    assert!(eventually(Duration::from_secs(20), || get("/live/edge/video/media.m3u8?_HLS_skip=YES").text().contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=")));
+    assert!(eventually(Duration::from_secs(20), || get("/live/edge/video/media.m3u8?_HLS_skip=YES")
+        .text()
+        .contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=")));
     let delta = get("/live/edge/video/media.m3u8?_HLS_skip=YES").text();
     let full = get("/live/edge/video/media.m3u8").text();
     assert!(delta.len() < full.len());
@@ -136,7 +154,15 @@ fn dash_serves_the_segment_being_written_as_it_grows() {
     let mpd = get("/live/chunky/manifest.mpd");
     assert_eq!(mpd.header("content-type"), Some("application/dash+xml"));
     let text = mpd.text();
-    for attr in ["type=\"dynamic\"", "availabilityTimeOffset=\"1.800\"", "availabilityTimeComplete=\"false\"", "<ServiceDescription", "<Latency", "urn:mpeg:dash:utc:http-iso:2014", "$Number$"] {
+    for attr in [
+        "type=\"dynamic\"",
+        "availabilityTimeOffset=\"1.800\"",
+        "availabilityTimeComplete=\"false\"",
+        "<ServiceDescription",
+        "<Latency",
+        "urn:mpeg:dash:utc:http-iso:2014",
+        "$Number$",
+    ] {
         assert!(text.contains(attr), "missing {attr}:\n{text}");
     }
     let time = get("/time").text();
