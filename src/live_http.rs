@@ -226,9 +226,9 @@ async fn media_playlist(stream: &LiveStream, kind: TrackKind, query: &str) -> Re
             }
         }
     }
-    let st = stream.state();
-    let Some(track) = st.track(kind) else { return error(StatusCode::NOT_FOUND, "no such track") };
-    let body = hls::media_playlist(&st, track, &stream.config, directives.skip);
+    let Some(body) = stream.media_playlist(kind, directives.skip) else {
+        return error(StatusCode::NOT_FOUND, "no such track");
+    };
     respond(StatusCode::OK, PLAYLIST, if blocking { "no-cache" } else { SHORT }, Body::from(body))
 }
 

@@ -147,6 +147,9 @@ pub struct LiveStream {
     state: RwLock<LiveState>,
     version: watch::Sender<u64>,
     stats: Arc<PackagerStats>,
+    /// Rendered media playlists of the current version: every player of a stream asks for the
+    /// same text after each part, so it is rendered once per part, not once per request.
+    playlists: std::sync::Mutex<Vec<(u64, TrackKind, crate::hls::Skip, Bytes)>>,
 }
 
 /// What the packager holds of a stream.
@@ -278,7 +281,7 @@ impl LiveStream {
     fn new(name: String, config: PackagerConfig, stats: Arc<PackagerStats>) -> LiveStream {
         let epoch = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let state = RwLock::new(LiveState { epoch, ..LiveState::default() });
-        LiveStream { name, config, state, version: watch::Sender::new(0), stats }
+        LiveStream { name, config, state, version: watch::Sender::new(0), stats, playlists: Default::default() }
     }
 
     /// Waits until `check` answers or `deadline` passes (`None`).
@@ -303,6 +306,20 @@ impl LiveStream {
     /// A read view of the stream (never held across an await).
     pub fn state(&self) -> RwLockReadGuard<'_, LiveState> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The media playlist of `kind`, rendered once per version of the stream.
+    pub fn media_playlist(&self, kind: TrackKind, skip: crate::hls::Skip) -> Option<Bytes> {
+        let st = self.state();
+        let version = *self.version.borrow();
+        let mut cache = self.playlists.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, _, text)) = cache.iter().find(|(v, k, s, _)| *v == version && *k == kind && *s == skip) {
+            return Some(text.clone());
+        }
+        let text = Bytes::from(crate::hls::media_playlist(&st, st.track(kind)?, &self.config, skip));
+        cache.retain(|(v, ..)| *v == version);
+        cache.push((version, kind, skip, text.clone()));
+        Some(text)
     }
 
     /// Notified whenever a part, segment or the track set changes.
