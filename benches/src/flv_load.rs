@@ -38,6 +38,7 @@
 //! ```
 
 use anyhow::{anyhow, bail, Context, Result};
+use rill_benches::{json_str, num, proc_cpu_seconds, proc_rss_kib};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult};
 use std::collections::BTreeMap;
@@ -47,8 +48,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// `sysconf(_SC_CLK_TCK)` on every mainstream Linux; assumed rather than queried (no libc dep).
-const CLK_TCK: f64 = 100.0;
 const READ_BUF: usize = 64 * 1024;
 
 const ST_CONNECTING: u8 = 0;
@@ -358,45 +357,6 @@ async fn rtmp_viewer(
             since_ack = 0;
             s.write_all(&ack_chunk(received as u32)).await.context("write ack")?;
         }
-    }
-}
-
-/// utime + stime of a process, in seconds.
-fn proc_cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // after "pid (comm) ": state is field 3, utime field 14, stime field 15 → index 11, 12.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / CLK_TCK)
-}
-
-fn proc_rss_kib(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-fn num(x: Option<f64>, decimals: usize) -> String {
-    match x {
-        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
-        _ => "null".into(),
     }
 }
 

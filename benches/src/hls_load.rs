@@ -56,6 +56,7 @@
 //! ```
 
 use anyhow::{anyhow, bail, Context, Result};
+use rill_benches::{json_str, num, proc_cpu_seconds, proc_rss_kib, CLK_TCK};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,8 +64,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// `sysconf(_SC_CLK_TCK)` on every mainstream Linux; assumed rather than queried (no libc dep).
-const CLK_TCK: f64 = 100.0;
 const READ_BUF: usize = 16 * 1024;
 const MAX_HEAD: usize = 8 * 1024;
 const RETRY_DELAY: Duration = Duration::from_millis(200);
@@ -834,16 +833,6 @@ fn run_probe(shared: Arc<Shared>, t: Arc<Target>) {
 // ---------------------------------------------------------------------------------------------
 // Sampling and reporting
 
-/// utime + stime of a process, in seconds.
-fn proc_cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / CLK_TCK)
-}
-
 /// Busy seconds (everything but idle and iowait) of `cpu` (all CPUs) and each `cpuN` line of
 /// `/proc/stat`, in that order.
 fn machine_busy() -> Vec<(String, f64)> {
@@ -875,34 +864,6 @@ fn proc_runqueue_wait_seconds(pid: &str) -> Option<f64> {
         total += s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     }
     Some(total as f64 / 1e9)
-}
-
-fn proc_rss_kib(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-fn num(x: Option<f64>, decimals: usize) -> String {
-    match x {
-        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
-        _ => "null".into(),
-    }
 }
 
 /// Lag of every client at this instant.
