@@ -844,7 +844,7 @@ fn machine_busy() -> Vec<(String, f64)> {
             let name = f.next()?.to_string();
             let v: Vec<f64> = f.filter_map(|x| x.parse().ok()).collect();
             // user nice system idle iowait irq softirq steal (guest is already in user)
-            let busy = v.get(0)?
+            let busy = v.first()?
                 + v.get(1)?
                 + v.get(2)?
                 + v.get(5).unwrap_or(&0.0)
