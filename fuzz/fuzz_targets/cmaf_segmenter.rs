@@ -222,22 +222,19 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         for event in segmenter.drain() {
-            match event {
+            match &event {
                 SegmenterEvent::Tracks(tracks) => {
                     track_ids = tracks.iter().map(|t| (t.kind, (t.track_id, t.timescale))).collect();
-                    for track in &tracks {
+                    for track in tracks {
                         assert_eq!(track.timescale, fmp4::timescale(&track.codec));
                         assert!(track.timescale > 0, "{:?} track with a zero timescale", track.kind);
                         seen.entry(track.kind).or_default().sequence = None;
                     }
-                    state.set_tracks(tracks);
                 }
                 SegmenterEvent::Unsupported { .. } => {}
-                SegmenterEvent::Part(part) => {
-                    check(&part, &track_ids, &mut seen, &mut next_msn);
-                    state.add_part(part, config.window_segments);
-                }
+                SegmenterEvent::Part(part) => check(part, &track_ids, &mut seen, &mut next_msn),
             }
+            state.apply(event, config.window_segments);
         }
     }
 

@@ -8,11 +8,9 @@
 //! (without a `\0`, the whole text is tried as both).
 #![no_main]
 
-use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use rill_media::cmaf::{Segmenter, SegmenterConfig, SegmenterEvent};
-use rill_media::testing::avc_aac_tracks;
-use rill_media::{Frame, MediaTime, TrackId};
+use rill_media::cmaf::{Segmenter, SegmenterConfig};
+use rill_media::testing::{avc_aac_tracks, SyntheticStream};
 use rill_relay::hls::{self, DirectiveError, Directives, Readiness, Skip};
 use rill_relay::packager::{LiveState, PackagerConfig, TrackFile};
 use std::sync::OnceLock;
@@ -31,48 +29,26 @@ fn build(config: PackagerConfig, ms: i64, gop_ms: i64, audio: bool, restart_ms: 
     let mut state = LiveState { epoch: 7, ..LiveState::default() };
     segmenter.set_tracks(&avc_aac_tracks(audio));
     let start = UNIX_EPOCH + Duration::from_secs(1_795_262_400);
-    let mut audio_ms = 0.0f64;
-    let mut n = 0;
-    loop {
-        let video_ms = n * 1000 / 30;
-        if video_ms > ms {
-            break;
+    let before = SyntheticStream { gop_ms, cts_ms: 0, audio, video_bytes: 5 };
+    let after = SyntheticStream { audio: !audio, ..before };
+    let push = |segmenter: &mut Segmenter, frames: Vec<rill_media::Frame>| {
+        for frame in frames {
+            segmenter.push(&frame, start + Duration::from_millis(frame.dts.as_millis() as u64));
         }
-        if restart_ms == Some(video_ms) {
+    };
+    match restart_ms {
+        Some(restart) if restart <= ms => {
+            push(&mut segmenter, before.frames(0, restart - 1));
             segmenter.set_tracks(&avc_aac_tracks(!audio));
+            push(&mut segmenter, after.frames(restart, ms));
         }
-        let with_audio = audio != restart_ms.is_some_and(|r| video_ms >= r);
-        while with_audio && audio_ms <= video_ms as f64 {
-            let t = MediaTime::from_millis(audio_ms as i64);
-            let frame = Frame {
-                track: TrackId::AUDIO,
-                pts: t,
-                dts: t,
-                keyframe: true,
-                payload: Bytes::from_static(&[0x21, 0x10]),
-            };
-            segmenter.push(&frame, start + Duration::from_millis(audio_ms as u64));
-            audio_ms += 1024.0 / 48.0;
-        }
-        let frame = Frame {
-            track: TrackId::VIDEO,
-            pts: MediaTime::from_millis(video_ms),
-            dts: MediaTime::from_millis(video_ms),
-            keyframe: video_ms % gop_ms == 0,
-            payload: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
-        };
-        segmenter.push(&frame, start + Duration::from_millis(video_ms as u64));
-        n += 1;
+        _ => push(&mut segmenter, before.frames(0, ms)),
     }
     if ended {
         segmenter.finish();
     }
     for event in segmenter.drain() {
-        match event {
-            SegmenterEvent::Tracks(t) => state.set_tracks(t),
-            SegmenterEvent::Part(p) => state.add_part(p, config.window_segments),
-            SegmenterEvent::Unsupported { reason, .. } => panic!("fixture: {reason}"),
-        }
+        state.apply(event, config.window_segments);
     }
     state.ended = ended;
     Fixture { config, state }

@@ -24,3 +24,47 @@ pub fn avc_aac_tracks(audio: bool) -> Tracks {
         encoder: None,
     }
 }
+
+/// A synthetic live stream as ffmpeg pushes it: 30 fps H.264 with a keyframe every `gop_ms`
+/// (and a constant B-frame reordering of `cts_ms`), interleaved in decode order with 48 kHz
+/// AAC frames when `audio` is set.
+#[derive(Clone, Copy, Debug)]
+pub struct SyntheticStream {
+    pub gop_ms: i64,
+    pub cts_ms: i64,
+    pub audio: bool,
+    /// Size of each (zero-filled) video payload.
+    pub video_bytes: usize,
+}
+
+impl SyntheticStream {
+    /// The frames whose video times fall in `from_ms..=to_ms`, each audio frame before the
+    /// video frame it does not follow. A frame "arrives" at its decode time.
+    pub fn frames(&self, from_ms: i64, to_ms: i64) -> Vec<crate::Frame> {
+        use crate::{Frame, MediaTime, TrackId};
+        const AAC_FRAME_MS: f64 = 1024.0 / 48.0;
+        let mut frames = Vec::new();
+        let mut audio_ms = (from_ms as f64 / AAC_FRAME_MS).ceil() * AAC_FRAME_MS;
+        let first = (from_ms * 30 + 999) / 1000;
+        for n in first.. {
+            let video_ms = n * 1000 / 30;
+            if video_ms > to_ms {
+                break;
+            }
+            while self.audio && audio_ms <= video_ms as f64 {
+                let t = MediaTime::from_millis(audio_ms as i64);
+                let payload = Bytes::from_static(&[0x21, 0x10, 0x04]);
+                frames.push(Frame { track: TrackId::AUDIO, pts: t, dts: t, keyframe: true, payload });
+                audio_ms += AAC_FRAME_MS;
+            }
+            frames.push(Frame {
+                track: TrackId::VIDEO,
+                pts: MediaTime::from_millis(video_ms + self.cts_ms),
+                dts: MediaTime::from_millis(video_ms),
+                keyframe: video_ms % self.gop_ms == 0,
+                payload: Bytes::from(vec![0u8; self.video_bytes]),
+            });
+        }
+        frames
+    }
+}

@@ -337,23 +337,13 @@ impl LiveStream {
             let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
             for event in events {
                 changed = true;
-                match event {
-                    SegmenterEvent::Tracks(tracks) => st.set_tracks(tracks),
-                    SegmenterEvent::Unsupported { kind, reason } => {
-                        tracing::warn!(track = kind.as_str(), %reason, "track not packaged for HLS/DASH");
-                        let note = format!("{}: {reason}", kind.as_str());
-                        if !st.unsupported.contains(&note) {
-                            st.unsupported.push(note);
-                        }
-                    }
-                    SegmenterEvent::Part(part) => {
-                        self.stats.parts.fetch_add(1, Ordering::Relaxed);
-                        if part.index == 0 {
-                            self.stats.segments.fetch_add(1, Ordering::Relaxed);
-                        }
-                        st.add_part(part, self.config.window_segments);
+                if let SegmenterEvent::Part(part) = &event {
+                    self.stats.parts.fetch_add(1, Ordering::Relaxed);
+                    if part.index == 0 {
+                        self.stats.segments.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                st.apply(event, self.config.window_segments);
             }
         }
         if changed {
@@ -376,6 +366,21 @@ impl LiveStream {
 }
 
 impl LiveState {
+    /// Takes in one event of the segmenter, keeping `window` complete segments per track.
+    pub fn apply(&mut self, event: SegmenterEvent, window: usize) {
+        match event {
+            SegmenterEvent::Tracks(tracks) => self.set_tracks(tracks),
+            SegmenterEvent::Unsupported { kind, reason } => {
+                tracing::warn!(track = kind.as_str(), %reason, "track not packaged for HLS/DASH");
+                let note = format!("{}: {reason}", kind.as_str());
+                if !self.unsupported.contains(&note) {
+                    self.unsupported.push(note);
+                }
+            }
+            SegmenterEvent::Part(part) => self.add_part(part, window),
+        }
+    }
+
     pub fn track(&self, kind: TrackKind) -> Option<&TrackTimeline> {
         self.tracks.iter().find(|t| t.kind() == kind)
     }
@@ -384,9 +389,7 @@ impl LiveState {
         self.tracks.iter().find(|t| t.kind().as_str() == name)
     }
 
-    /// Applies a [`SegmenterEvent::Tracks`]: a new init version; timelines of tracks that are
-    /// gone are dropped. Public so that fuzz targets can build a state from segmenter output.
-    pub fn set_tracks(&mut self, tracks: Vec<Arc<CmafTrack>>) {
+    fn set_tracks(&mut self, tracks: Vec<Arc<CmafTrack>>) {
         self.init_version += 1;
         let version = self.init_version;
         self.tracks.retain(|t| tracks.iter().any(|n| n.kind == t.kind()));
@@ -409,9 +412,7 @@ impl LiveState {
         self.tracks.sort_by_key(|t| t.kind() != TrackKind::Video);
     }
 
-    /// Applies a [`SegmenterEvent::Part`], keeping at most `window` + 2 segments per track.
-    /// Public so that fuzz targets can build a state from segmenter output.
-    pub fn add_part(&mut self, part: Part, window: usize) {
+    fn add_part(&mut self, part: Part, window: usize) {
         if self.availability_start.is_none() {
             let offset = Duration::from_secs_f64(part.decode_secs().max(0.0));
             self.availability_start = part.wall_clock.checked_sub(offset);
@@ -509,8 +510,7 @@ impl TrackFile {
 pub(crate) mod fixtures {
     //! A packaged stream built from synthetic frames, for playlist and MPD tests.
     use super::*;
-    use rill_media::testing::avc_aac_tracks;
-    use rill_media::{Frame, MediaTime, TrackId};
+    use rill_media::testing::{avc_aac_tracks, SyntheticStream};
 
     /// `ms` of 30 fps video with a keyframe every 2 s and 48 kHz AAC, starting at a fixed wall clock.
     pub fn state(ms: i64, config: &PackagerConfig, ended: bool) -> LiveState {
@@ -518,47 +518,17 @@ pub(crate) mod fixtures {
         let mut state = LiveState { epoch: 7, ..LiveState::default() };
         segmenter.set_tracks(&avc_aac_tracks(true));
         let start = std::time::UNIX_EPOCH + Duration::from_secs(1_795_262_400);
-        let mut audio_ms = 0.0f64;
-        let mut n = 0;
-        loop {
-            let video_ms = n * 1000 / 30;
-            if video_ms > ms {
-                break;
-            }
-            while audio_ms <= video_ms as f64 {
-                let frame = Frame {
-                    track: TrackId::AUDIO,
-                    pts: MediaTime::from_millis(audio_ms as i64),
-                    dts: MediaTime::from_millis(audio_ms as i64),
-                    keyframe: true,
-                    payload: Bytes::from_static(&[0x21, 0x10, 0x04]),
-                };
-                segmenter.push(&frame, start + Duration::from_millis(audio_ms as u64));
-                audio_ms += 1024.0 / 48.0;
-            }
-            let frame = Frame {
-                track: TrackId::VIDEO,
-                pts: MediaTime::from_millis(video_ms),
-                dts: MediaTime::from_millis(video_ms),
-                keyframe: video_ms % 2000 == 0,
-                payload: Bytes::from(vec![0u8; 1000]),
-            };
-            segmenter.push(&frame, start + Duration::from_millis(video_ms as u64));
-            n += 1;
+        let stream = SyntheticStream { gop_ms: 2000, cts_ms: 0, audio: true, video_bytes: 1000 };
+        for frame in stream.frames(0, ms) {
+            segmenter.push(&frame, start + Duration::from_millis(frame.dts.as_millis() as u64));
         }
         if ended {
             segmenter.finish();
         }
         for event in segmenter.drain() {
-            match event {
-                SegmenterEvent::Tracks(t) => state.set_tracks(t),
-                SegmenterEvent::Part(p) => state.add_part(p, config.window_segments),
-                SegmenterEvent::Unsupported { reason, .. } => panic!("{reason}"),
-            }
+            state.apply(event, config.window_segments);
         }
-        if ended {
-            state.ended = true;
-        }
+        state.ended = ended;
         state
     }
 }

@@ -257,23 +257,34 @@ pub struct Decoded {
     pub stderr: String,
 }
 
-/// Decodes up to `seconds` of video from `url` with ffmpeg (framemd5: one line per decoded frame).
-pub fn decode(url: &str, seconds: u32, timeout: Duration) -> Decoded {
-    let start = Instant::now();
+/// Runs ffmpeg on `url` for up to `seconds` of media with the `-map` arguments given, writing
+/// framemd5 (a `#` header, then one line per decoded frame: `stream, dts, pts, …`).
+fn framemd5(url: &str, seconds: u32, maps: &[&str], timeout: Duration) -> (String, String) {
     let child = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url, "-t", &seconds.to_string()])
-        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .args(maps.iter().flat_map(|m| ["-map", m]))
+        .args(["-f", "framemd5", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("ffmpeg is installed");
     let output = wait_with_timeout(child, timeout);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    (String::from_utf8_lossy(&output.stdout).to_string(), String::from_utf8_lossy(&output.stderr).to_string())
+}
+
+fn video_dimensions(framemd5: &str) -> Option<String> {
+    framemd5.lines().find_map(|l| l.strip_prefix("#dimensions 0: ").map(String::from))
+}
+
+/// Decodes up to `seconds` of video from `url` with ffmpeg.
+pub fn decode(url: &str, seconds: u32, timeout: Duration) -> Decoded {
+    let start = Instant::now();
+    let (stdout, stderr) = framemd5(url, seconds, &["0:v:0"], timeout);
     Decoded {
         frames: stdout.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count(),
-        dimensions: stdout.lines().find_map(|l| l.strip_prefix("#dimensions 0: ").map(String::from)),
+        dimensions: video_dimensions(&stdout),
         elapsed: start.elapsed(),
-        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+        stderr,
     }
 }
 
@@ -288,22 +299,9 @@ pub struct DecodedAv {
 
 /// Decodes up to `seconds` of video and audio from `url` with ffmpeg.
 pub fn decode_av(url: &str, seconds: u32, timeout: Duration) -> DecodedAv {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url, "-t", &seconds.to_string()])
-        .args(["-map", "0:v:0", "-map", "0:a:0", "-f", "framemd5", "-"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg is installed");
-    let output = wait_with_timeout(child, timeout);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (stdout, stderr) = framemd5(url, seconds, &["0:v:0", "0:a:0"], timeout);
     let count = |stream: &str| stdout.lines().filter(|l| l.split(',').next().map(str::trim) == Some(stream)).count();
-    DecodedAv {
-        video_frames: count("0"),
-        audio_frames: count("1"),
-        dimensions: stdout.lines().find_map(|l| l.strip_prefix("#dimensions 0: ").map(String::from)),
-        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
-    }
+    DecodedAv { video_frames: count("0"), audio_frames: count("1"), dimensions: video_dimensions(&stdout), stderr }
 }
 
 /// Waits for a child, killing it at `timeout`.

@@ -423,7 +423,7 @@ fn timebase(hz: i64) -> Timebase {
 mod tests {
     use super::*;
     use crate::frame::TrackId;
-    use crate::testing::avc_aac_tracks as tracks;
+    use crate::testing::{avc_aac_tracks as tracks, SyntheticStream};
     use mp4_atom::{Decode, Ftyp, Mdat, Moof, Moov, Prft, Styp};
 
     fn video(ms: i64, cts: i64, keyframe: bool) -> Frame {
@@ -451,14 +451,9 @@ mod tests {
         let mut s = Segmenter::new(SegmenterConfig::default());
         s.set_tracks(&tracks(with_audio));
         let start = SystemTime::now();
-        let mut audio_ms = 0.0f64;
-        for n in 0..seconds * 30 {
-            let ms = n * 1000 / 30;
-            while with_audio && audio_ms <= ms as f64 {
-                s.push(&audio(audio_ms as i64), start + Duration::from_millis(audio_ms as u64));
-                audio_ms += 1024.0 / 48.0;
-            }
-            s.push(&video(ms, 66, ms % gop_ms == 0), start + Duration::from_millis(ms as u64));
+        let stream = SyntheticStream { gop_ms, cts_ms: 66, audio: with_audio, video_bytes: 5 };
+        for frame in stream.frames(0, seconds * 1000 - 1) {
+            s.push(&frame, start + Duration::from_millis(frame.dts.as_millis() as u64));
         }
         s.finish();
         let mut out_tracks = Vec::new();
