@@ -278,6 +278,27 @@ impl Bus {
         self.inner.started.subscribe()
     }
 
+    /// Calls `on_start` with the path of every stream live now and of every stream that starts
+    /// later, until the Bus is dropped: how a service (packager, recorder) follows all streams.
+    /// A path may be reported again after a lagging announcement; `on_start` must be idempotent.
+    pub async fn for_each_started_stream(&self, mut on_start: impl FnMut(&str)) {
+        let mut started = self.started_streams();
+        for snapshot in self.snapshot() {
+            on_start(&snapshot.path);
+        }
+        loop {
+            match started.recv().await {
+                Ok(path) => on_start(&path),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    for snapshot in self.snapshot() {
+                        on_start(&snapshot.path);
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+
     /// Subscribes to `path`, starting at the latest keyframe. `protocol` labels the viewer count.
     pub fn subscribe(&self, path: &str, protocol: &'static str) -> Result<Subscriber, BusError> {
         self.attach(path, Some(protocol))

@@ -17,6 +17,7 @@ pub mod bits;
 pub mod bus;
 pub mod cmaf;
 pub mod flv;
+pub mod manifest;
 pub mod frame;
 pub mod path;
 #[cfg(any(test, feature = "testing"))]

@@ -8,7 +8,7 @@
 use crate::packager::{LiveState, PackagerConfig, TrackTimeline};
 use rill_media::cmaf::TrackKind;
 use rill_media::wallclock::iso8601;
-use rill_media::CodecConfig;
+use rill_media::manifest::{dash_content_type, dash_representation, xml_escape, TrackDescription};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -69,10 +69,7 @@ fn adaptation_set(
 ) {
     let kind = track.kind();
     let ts = track.track.timescale as u64;
-    let (content, mime) = match kind {
-        TrackKind::Video => ("video", "video/mp4"),
-        TrackKind::Audio => ("audio", "audio/mp4"),
-    };
+    let (content, mime) = dash_content_type(kind);
     let Some(first) = track.segments.get(track.segments.len().saturating_sub(config.window_segments + 1)) else {
         return;
     };
@@ -116,50 +113,7 @@ fn adaptation_set(
         let _ = writeln!(out, "          <S t=\"{}\" d=\"{duration}\"/>", segment.decode_time);
     }
     out.push_str("        </SegmentTimeline>\n      </SegmentTemplate>\n");
-    let bandwidth = track.peak_bitrate().max(1);
-    match &track.track.codec {
-        CodecConfig::Aac(c) => {
-            let _ = writeln!(
-                out,
-                "      <Representation id=\"{content}\" codecs=\"{}\" bandwidth=\"{bandwidth}\" audioSamplingRate=\"{}\">\n        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>\n      </Representation>",
-                track.track.codec.rfc6381().unwrap_or_default(),
-                c.info.sample_rate,
-                c.info.channels
-            );
-        }
-        CodecConfig::Avc(c) => {
-            let _ = write!(
-                out,
-                "      <Representation id=\"{content}\" codecs=\"{}\" bandwidth=\"{bandwidth}\" width=\"{}\" height=\"{}\" sar=\"1:1\"",
-                track.track.codec.rfc6381().unwrap_or_default(),
-                c.sps.width,
-                c.sps.height
-            );
-            if let Some(fps) = c.sps.fps {
-                let _ = write!(out, " frameRate=\"{}\"", frame_rate(fps));
-            }
-            out.push_str("/>\n");
-        }
-        codec => {
-            let _ = writeln!(
-                out,
-                "      <Representation id=\"{content}\" codecs=\"{}\" bandwidth=\"{bandwidth}\"/>",
-                codec.rfc6381().unwrap_or_else(|| codec.name().into())
-            );
-        }
-    }
+    let description = TrackDescription::new(kind, &track.track.codec, track.track.timescale);
+    dash_representation(out, content, &description, track.peak_bitrate());
     out.push_str("    </AdaptationSet>\n");
-}
-
-/// A frame rate as DASH writes it: an integer, or a fraction for NTSC rates.
-fn frame_rate(fps: f64) -> String {
-    if (fps - fps.round()).abs() < 0.001 {
-        format!("{}", fps.round() as u64)
-    } else {
-        format!("{}/1001", (fps * 1001.0).round() as u64)
-    }
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -5,6 +5,7 @@
 
 use crate::packager::{LiveState, PackagerConfig, Segment, TrackTimeline};
 use rill_media::cmaf::TrackKind;
+use rill_media::manifest::{hls_multivariant, HlsTrack, TrackDescription};
 use rill_media::wallclock::iso8601;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -141,44 +142,26 @@ pub fn media_playlist_uri(kind: TrackKind) -> String {
 
 /// The multivariant playlist: the video rendition(s) with the audio group.
 pub fn multivariant(state: &LiveState) -> String {
-    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let video = state.track(TrackKind::Video);
-    let audio = state.track(TrackKind::Audio);
-    if let (Some(_), Some(audio)) = (video, audio) {
-        let channels = match &audio.track.codec {
-            rill_media::CodecConfig::Aac(c) => c.info.channels,
-            rill_media::CodecConfig::Opus { channels, .. } => *channels,
-            _ => 2,
-        };
-        let _ = writeln!(
-            out,
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"main\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{channels}\",URI=\"{}\"",
-            media_playlist_uri(TrackKind::Audio)
-        );
-    }
-    let main = video.or(audio);
-    if let Some(main) = main {
-        let codecs: Vec<String> =
-            [video, audio].into_iter().flatten().filter_map(|t| t.track.codec.rfc6381()).collect();
-        let with_audio = |bits: u64| bits + if video.is_some() { audio.map_or(0, |a| a.peak_bitrate()) } else { 0 };
-        let peak = with_audio(main.peak_bitrate()).max(1);
-        let average = with_audio(main.average_bitrate()).max(1);
-        let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average}");
-        if !codecs.is_empty() {
-            let _ = write!(out, ",CODECS=\"{}\"", codecs.join(","));
-        }
-        if let rill_media::CodecConfig::Avc(c) = &main.track.codec {
-            let _ = write!(out, ",RESOLUTION={}x{}", c.sps.width, c.sps.height);
-            if let Some(fps) = c.sps.fps.or_else(|| measured_fps(main)) {
-                let _ = write!(out, ",FRAME-RATE={fps:.3}");
+    let descriptions: Vec<(&TrackTimeline, TrackDescription, String)> = [TrackKind::Video, TrackKind::Audio]
+        .into_iter()
+        .filter_map(|kind| state.track(kind))
+        .map(|track| {
+            let mut description = TrackDescription::new(track.kind(), &track.track.codec, track.track.timescale);
+            if description.width.is_some() {
+                description.frame_rate = description.frame_rate.or_else(|| measured_fps(track));
             }
-        }
-        if video.is_some() && audio.is_some() {
-            out.push_str(",AUDIO=\"audio\"");
-        }
-        let _ = writeln!(out, "\n{}", media_playlist_uri(main.kind()));
-    }
-    out
+            (track, description, media_playlist_uri(track.kind()))
+        })
+        .collect();
+    let variant = |kind: TrackKind| {
+        descriptions.iter().find(|(t, ..)| t.kind() == kind).map(|(track, description, uri)| HlsTrack {
+            description,
+            peak_bitrate: track.peak_bitrate(),
+            average_bitrate: track.average_bitrate(),
+            uri,
+        })
+    };
+    hls_multivariant(variant(TrackKind::Video), variant(TrackKind::Audio), 9)
 }
 
 /// Frames per second from the samples of the segments kept (when the SPS has no timing info).

@@ -6,9 +6,9 @@
 use bytes::Bytes;
 use dashmap::DashMap;
 use rill_media::cmaf::fmp4;
-use rill_media::cmaf::{CmafTrack, Part, Segmenter, SegmenterConfig, SegmenterEvent, TrackKind};
+use rill_media::cmaf::{CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
 use rill_media::path::live_path;
-use rill_media::{Bus, Delivery};
+use rill_media::Bus;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -64,24 +64,8 @@ impl Packagers {
     /// Packages every stream that starts on `bus` from now on (and those already live).
     pub fn spawn(bus: Bus, config: PackagerConfig) -> Arc<Packagers> {
         let packagers = Arc::new(Packagers { streams: DashMap::new(), config, stats: Arc::default() });
-        let mut started = bus.started_streams();
         let this = packagers.clone();
-        tokio::spawn(async move {
-            for snapshot in bus.snapshot() {
-                this.start(&bus, &snapshot.path);
-            }
-            loop {
-                match started.recv().await {
-                    Ok(path) => this.start(&bus, &path),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        for snapshot in bus.snapshot() {
-                            this.start(&bus, &snapshot.path);
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
+        tokio::spawn(async move { bus.for_each_started_stream(|path| this.start(&bus, path)).await });
         packagers
     }
 
@@ -102,7 +86,7 @@ impl Packagers {
                 return; // already packaged (a lagged announcement, or the initial scan)
             }
         }
-        let Ok(mut subscriber) = bus.subscribe_service(&live_path(name)) else { return };
+        let Ok(subscriber) = bus.subscribe_service(&live_path(name)) else { return };
         let stream = Arc::new(LiveStream::new(name.to_string(), self.config, self.stats.clone()));
         self.streams.insert(name.to_string(), stream.clone());
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
@@ -110,24 +94,9 @@ impl Packagers {
         let span = tracing::info_span!("packager", stream = name);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
-                let mut segmenter = Segmenter::new(this.config.segmenter);
-                loop {
-                    let delivery = subscriber.recv().await;
-                    let now = SystemTime::now();
-                    match delivery {
-                        Ok(Delivery::Tracks(tracks)) => segmenter.set_tracks(&tracks),
-                        Ok(Delivery::Frames(frames)) => {
-                            for frame in &frames {
-                                segmenter.push(frame, now);
-                            }
-                        }
-                        Ok(Delivery::Ended) | Err(_) => {
-                            segmenter.finish();
-                            stream.apply(segmenter.drain());
-                            break;
-                        }
-                    }
-                    stream.apply(segmenter.drain());
+                let mut cmaf = CmafSubscriber::new(subscriber, this.config.segmenter);
+                while let Some(events) = cmaf.next().await {
+                    stream.apply(events.into_iter());
                 }
                 stream.end();
                 tracing::info!("stream ended; playlists end");
@@ -514,7 +483,7 @@ pub(crate) mod fixtures {
 
     /// `ms` of 30 fps video with a keyframe every 2 s and 48 kHz AAC, starting at a fixed wall clock.
     pub fn state(ms: i64, config: &PackagerConfig, ended: bool) -> LiveState {
-        let mut segmenter = Segmenter::new(config.segmenter);
+        let mut segmenter = rill_media::cmaf::Segmenter::new(config.segmenter);
         let mut state = LiveState { epoch: 7, ..LiveState::default() };
         segmenter.set_tracks(&avc_aac_tracks(true));
         let start = std::time::UNIX_EPOCH + Duration::from_secs(1_795_262_400);

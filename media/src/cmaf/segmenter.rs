@@ -30,7 +30,8 @@ impl Default for SegmenterConfig {
 }
 
 /// Which of the stream's tracks a CMAF track carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TrackKind {
     Video,
     Audio,

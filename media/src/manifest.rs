@@ -1,0 +1,152 @@
+//! How a CMAF track is described to players, shared by the live packager (relay) and VOD
+//! (vod): the codec facts a manifest needs ([`TrackDescription`]), the HLS multivariant playlist
+//! of one variant with its audio group, and a DASH `Representation`.
+
+use crate::cmaf::TrackKind;
+use crate::track::CodecConfig;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// What players are told about a track.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrackDescription {
+    pub kind: TrackKind,
+    /// Short codec name, e.g. "h264".
+    pub codec: String,
+    /// RFC 6381 `codecs` value, where known.
+    pub codecs: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub frame_rate: Option<f64>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u8>,
+    /// Ticks per second of the track's media time.
+    pub timescale: u32,
+}
+
+impl TrackDescription {
+    pub fn new(kind: TrackKind, codec: &CodecConfig, timescale: u32) -> TrackDescription {
+        let mut description = TrackDescription {
+            kind,
+            codec: codec.name().into(),
+            codecs: codec.rfc6381(),
+            width: None,
+            height: None,
+            frame_rate: None,
+            sample_rate: None,
+            channels: None,
+            timescale,
+        };
+        match codec {
+            CodecConfig::Avc(c) => {
+                description.width = Some(c.sps.width);
+                description.height = Some(c.sps.height);
+                description.frame_rate = c.sps.fps;
+            }
+            CodecConfig::Aac(c) => {
+                description.sample_rate = Some(c.info.sample_rate);
+                description.channels = Some(c.info.channels);
+            }
+            CodecConfig::Opus { channels, .. } => {
+                description.sample_rate = Some(48_000);
+                description.channels = Some(*channels);
+            }
+            CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } => {}
+        }
+        description
+    }
+}
+
+/// One track of an HLS variant: its description, bitrates (bit/s) and media playlist URI.
+pub struct HlsTrack<'a> {
+    pub description: &'a TrackDescription,
+    pub peak_bitrate: u64,
+    pub average_bitrate: u64,
+    pub uri: &'a str,
+}
+
+/// The multivariant playlist of one variant: video (if any) with its audio as an `EXT-X-MEDIA`
+/// group, or audio alone. `version` is the `EXT-X-VERSION` the media playlists need.
+pub fn hls_multivariant(video: Option<HlsTrack<'_>>, audio: Option<HlsTrack<'_>>, version: u8) -> String {
+    let mut out = format!("#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if let (Some(_), Some(audio)) = (&video, &audio) {
+        let _ = writeln!(
+            out,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"main\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{}\"",
+            audio.description.channels.unwrap_or(2),
+            audio.uri
+        );
+    }
+    let Some(main) = video.as_ref().or(audio.as_ref()) else { return out };
+    let codecs: Vec<&str> = [&video, &audio].into_iter().flatten().filter_map(|t| t.description.codecs.as_deref()).collect();
+    let with_audio = |bits: u64| bits + if video.is_some() { audio.as_ref().map_or(0, |a| a.peak_bitrate) } else { 0 };
+    let peak = with_audio(main.peak_bitrate).max(1);
+    let average = with_audio(main.average_bitrate).max(1);
+    let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average}");
+    if !codecs.is_empty() {
+        let _ = write!(out, ",CODECS=\"{}\"", codecs.join(","));
+    }
+    if let (Some(width), Some(height)) = (main.description.width, main.description.height) {
+        let _ = write!(out, ",RESOLUTION={width}x{height}");
+    }
+    if let Some(fps) = main.description.frame_rate {
+        let _ = write!(out, ",FRAME-RATE={fps:.3}");
+    }
+    if video.is_some() && audio.is_some() {
+        out.push_str(",AUDIO=\"audio\"");
+    }
+    let _ = writeln!(out, "\n{}", main.uri);
+    out
+}
+
+/// `contentType` and `mimeType` of a DASH adaptation set of `kind`.
+pub fn dash_content_type(kind: TrackKind) -> (&'static str, &'static str) {
+    match kind {
+        TrackKind::Video => ("video", "video/mp4"),
+        TrackKind::Audio => ("audio", "audio/mp4"),
+    }
+}
+
+/// A DASH `Representation` element (with its audio channel configuration), indented for an
+/// adaptation set inside a period.
+pub fn dash_representation(out: &mut String, id: &str, description: &TrackDescription, bandwidth: u64) {
+    let codecs = description.codecs.as_deref().unwrap_or(&description.codec);
+    let _ = write!(out, "      <Representation id=\"{id}\" codecs=\"{codecs}\" bandwidth=\"{}\"", bandwidth.max(1));
+    if let (Some(width), Some(height)) = (description.width, description.height) {
+        let _ = write!(out, " width=\"{width}\" height=\"{height}\" sar=\"1:1\"");
+    }
+    if let Some(fps) = description.frame_rate {
+        let _ = write!(out, " frameRate=\"{}\"", dash_frame_rate(fps));
+    }
+    if let Some(rate) = description.sample_rate {
+        let _ = write!(out, " audioSamplingRate=\"{rate}\"");
+    }
+    match description.channels {
+        Some(channels) => {
+            let _ = writeln!(
+                out,
+                ">\n        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{channels}\"/>\n      </Representation>"
+            );
+        }
+        None => out.push_str("/>\n"),
+    }
+}
+
+/// A frame rate as DASH writes it: an integer, or a fraction for NTSC rates.
+pub fn dash_frame_rate(fps: f64) -> String {
+    if (fps - fps.round()).abs() < 0.001 {
+        format!("{}", fps.round() as u64)
+    } else {
+        format!("{}/1001", (fps * 1001.0).round() as u64)
+    }
+}
+
+/// `s` safe inside an XML attribute value.
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// An `xs:duration` of `secs` seconds, as MPDs write them.
+pub fn xs_duration(secs: f64) -> String {
+    format!("PT{secs:.3}S")
+}
