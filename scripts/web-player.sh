@@ -30,6 +30,8 @@ files=(
   "play.html:src/play.html"
   "play.js:src/play.js"
   "play.css:src/play.css"
+  "watch.html:src/watch.html"
+  "watch.js:src/watch.js"
 )
 mkdir -p dist
 keep=()

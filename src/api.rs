@@ -1,4 +1,5 @@
-//! The REST API under `/api/v1` (admin bearer token): streams, their keys, kicking publishers.
+//! The REST API under `/api/v1`: streams, their keys, kicking publishers (admin bearer token),
+//! and the video catalog ([`crate::videos_api`]).
 
 use crate::streams::{constant_time_eq, RegistryError, StreamEntry};
 use crate::AppState;
@@ -23,26 +24,38 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/streams/{name}/kick", post(kick))
         .route("/streams/{name}/key", post(rotate_key))
         .layer(middleware::from_fn_with_state(state, require_admin))
+        .merge(crate::videos_api::router())
 }
 
-async fn require_admin(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
+/// Whether the request carries the admin token (`Authorization: Bearer <token>`).
+pub fn is_admin(app: &AppState, headers: &HeaderMap) -> bool {
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !constant_time_eq(presented.as_bytes(), app.admin_token.as_bytes()) {
-        app.api_auth_failures.fetch_add(1, Ordering::Relaxed);
-        let mut response =
-            error(StatusCode::UNAUTHORIZED, "missing or wrong admin token (Authorization: Bearer <token>)");
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid header"));
-        return response;
-    }
-    next.run(request).await
+    constant_time_eq(presented.as_bytes(), app.admin_token.as_bytes())
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+/// `Ok` for the admin, else the 401 to send (and the failure is counted).
+pub fn require_admin_token(app: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    if is_admin(app, headers) {
+        return Ok(());
+    }
+    app.api_auth_failures.fetch_add(1, Ordering::Relaxed);
+    let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong admin token (Authorization: Bearer <token>)");
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid header"));
+    Err(response)
+}
+
+async fn require_admin(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    match require_admin_token(&app, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(response) => response,
+    }
+}
+
+pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
@@ -133,6 +146,19 @@ fn stream_json(
         obj.insert("ingest_kbps".into(), json!(s.ingest_kbps.round()));
         obj.insert("viewers".into(), json!(s.viewers));
         obj.insert("viewers_total".into(), json!(s.viewers.values().sum::<usize>()));
+    }
+    if let Some(recording) = app.recorder.recording(name) {
+        value.as_object_mut().expect("object").insert(
+            "recording".into(),
+            json!({
+                "video_id": recording.video_id.to_string(),
+                "state": if recording.failed() { "failed" } else { "recording" },
+                "error": recording.error(),
+                "segments": recording.segments.load(Ordering::Relaxed),
+                "bytes": recording.bytes_written.load(Ordering::Relaxed),
+                "watch_url": format!("http://{host}:{}/watch/{}", app.config.http.listen.port(), recording.video_id),
+            }),
+        );
     }
     if let Some(packaged) = app.packagers.get(name) {
         let st = packaged.state();

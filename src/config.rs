@@ -18,6 +18,8 @@ pub struct Config {
     pub bus: BusSection,
     pub packager: PackagerSection,
     pub auth: AuthConfig,
+    pub record: RecordSection,
+    pub database: DatabaseSection,
     #[serde(default)]
     pub streams: Vec<StreamConfig>,
 }
@@ -66,6 +68,45 @@ pub struct PackagerSection {
     pub window_segments: usize,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSection {
+    pub enabled: bool,
+    pub path: PathBuf,
+    pub visibility: rill_vod::catalog::Visibility,
+    pub max_age_days: f64,
+    pub max_total_gb: f64,
+    pub sweep_interval_s: u64,
+}
+
+impl RecordSection {
+    /// Where recordings are written: `path`, or `<data_dir>/recordings`.
+    pub fn dir(&self, server: &ServerConfig) -> PathBuf {
+        if self.path.as_os_str().is_empty() {
+            server.data_dir.join("recordings")
+        } else {
+            self.path.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    pub url: String,
+}
+
+impl DatabaseSection {
+    /// The catalog's URL: `url`, or an SQLite file `<data_dir>/rill.db`.
+    pub fn url(&self, server: &ServerConfig) -> String {
+        if self.url.is_empty() {
+            format!("sqlite://{}", server.data_dir.join("rill.db").display())
+        } else {
+            self.url.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
@@ -85,6 +126,9 @@ pub struct AuthConfig {
 pub struct StreamConfig {
     pub name: String,
     pub key: String,
+    /// Overrides `[record] enabled` for this stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<bool>,
 }
 
 impl Config {

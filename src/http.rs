@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::handler))
         .route("/live/{file}", get(live_file))
         .merge(crate::live_http::routes())
+        .merge(crate::vod_http::routes())
         .merge(crate::player::router())
         .nest("/api/v1", api::router(state.clone()))
         .with_state(state)

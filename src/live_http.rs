@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::time::Instant;
 
-const PLAYLIST: &str = "application/vnd.apple.mpegurl";
-const MPD: &str = "application/dash+xml";
-const SEGMENT: &str = "video/iso.segment";
+pub(crate) const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+pub(crate) const MPD: &str = "application/dash+xml";
+pub(crate) const SEGMENT: &str = "video/iso.segment";
 /// Segments and parts never change under their name (the name carries the stream's epoch).
 const IMMUTABLE: &str = "public, max-age=86400, immutable";
 /// Playlists and the MPD change every part.
@@ -40,7 +40,7 @@ async fn time() -> Response {
     respond(StatusCode::OK, "text/plain", "no-store", Body::from(iso8601(SystemTime::now())))
 }
 
-fn respond(status: StatusCode, content_type: &'static str, cache: &'static str, body: Body) -> Response {
+pub(crate) fn respond(status: StatusCode, content_type: &'static str, cache: &'static str, body: Body) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -50,7 +50,7 @@ fn respond(status: StatusCode, content_type: &'static str, cache: &'static str, 
     response
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let mut message = message.into();
     message.push('\n');
     respond(status, "text/plain; charset=utf-8", "no-store", Body::from(message))
@@ -114,7 +114,7 @@ async fn stream_file(
 }
 
 /// `scheme://host` of this server as the client reached it.
-fn origin(app: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn origin(app: &AppState, headers: &HeaderMap) -> String {
     let host = if app.config.server.public_host.is_empty() {
         headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string()
     } else {

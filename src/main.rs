@@ -8,6 +8,8 @@ mod live_http;
 mod metrics;
 mod player;
 mod streams;
+mod videos_api;
+mod vod_http;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -21,6 +23,11 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use rill_vod::catalog::Catalog;
+use rill_vod::library::Library;
+use rill_vod::recorder::{Recorder, RecorderConfig};
+use rill_vod::retention::RetentionPolicy;
+use rill_vod::storage::{FsStorage, Storage};
 use streams::StreamRegistry;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -54,6 +61,10 @@ pub struct AppState {
     pub rtmp_stats: Arc<RtmpStats>,
     pub relay_stats: Arc<RelayStats>,
     pub packagers: Arc<Packagers>,
+    pub library: Arc<Library>,
+    pub recorder: Arc<Recorder>,
+    pub vod_requests: AtomicU64,
+    pub vod_bytes_out: AtomicU64,
     pub api_auth_failures: AtomicU64,
     pub started: Instant,
 }
@@ -125,17 +136,15 @@ async fn serve(config: Config) -> Result<()> {
         rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone())
     }));
 
+    let segmenter = SegmenterConfig {
+        segment_target: Duration::from_secs_f64(config.packager.segment_s),
+        part_target: Duration::from_millis(config.packager.part_ms),
+    };
     let packagers = Packagers::spawn(
         bus.clone(),
-        PackagerConfig {
-            segmenter: SegmenterConfig {
-                segment_target: Duration::from_secs_f64(config.packager.segment_s),
-                part_target: Duration::from_millis(config.packager.part_ms),
-            },
-            window_segments: config.packager.window_segments,
-            ..PackagerConfig::default()
-        },
+        PackagerConfig { segmenter, window_segments: config.packager.window_segments, ..PackagerConfig::default() },
     );
+    let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
     print_banner(&config, &registry, &admin_token, generated);
     let write_timeout = Duration::from_secs(config.http.write_timeout_s);
     let state = Arc::new(AppState {
@@ -146,6 +155,10 @@ async fn serve(config: Config) -> Result<()> {
         rtmp_stats,
         relay_stats,
         packagers,
+        library,
+        recorder: recorder.clone(),
+        vod_requests: AtomicU64::new(0),
+        vod_bytes_out: AtomicU64::new(0),
         api_auth_failures: AtomicU64::new(0),
         started: Instant::now(),
     });
@@ -168,8 +181,47 @@ async fn serve(config: Config) -> Result<()> {
             tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
         }
     }
+    // Let recordings index their last segments and mark their videos ready.
+    recorder.wait_idle(SHUTDOWN_GRACE).await;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Opens the catalog and the recordings storage, indexes what a crash left, and starts the
+/// recorder and the retention sweeper.
+async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Result<(Arc<Library>, Arc<Recorder>)> {
+    let url = config.database.url(&config.server);
+    let catalog = Arc::new(Catalog::connect(&url).await.with_context(|| format!("opening the catalog {url}"))?);
+    let dir = config.record.dir(&config.server);
+    let storage: Arc<dyn Storage> =
+        Arc::new(FsStorage::open(&dir).with_context(|| format!("opening the recordings directory {}", dir.display()))?);
+    let recovered = rill_vod::recorder::recover(&catalog, &storage).await.context("recovering interrupted recordings")?;
+    if !recovered.is_empty() {
+        tracing::warn!(videos = recovered.len(), "recovered recordings interrupted by an unclean stop");
+    }
+    let enabled = config.record.enabled;
+    let overrides: std::collections::HashMap<String, bool> =
+        config.streams.iter().filter_map(|s| Some((s.name.clone(), s.record?))).collect();
+    let recorder = Recorder::spawn(
+        bus.clone(),
+        catalog.clone(),
+        storage.clone(),
+        RecorderConfig { segmenter, visibility: config.record.visibility },
+        Box::new(move |name| overrides.get(name).copied().unwrap_or(enabled)),
+    );
+    let gb = config.record.max_total_gb;
+    let days = config.record.max_age_days;
+    let policy = RetentionPolicy {
+        max_age: (days > 0.0).then(|| Duration::from_secs_f64(days * 86_400.0)),
+        max_total_bytes: (gb > 0.0).then(|| (gb * 1e9) as u64),
+    };
+    rill_vod::retention::spawn_sweeper(
+        catalog.clone(),
+        storage.clone(),
+        policy,
+        Duration::from_secs(config.record.sweep_interval_s.max(1)),
+    );
+    Ok((Arc::new(Library::new(catalog, storage)), recorder))
 }
 
 /// How long shutdown waits for open HTTP connections after the streams have ended.

@@ -103,6 +103,46 @@ fn render(app: &AppState) -> String {
         "Segment, part and init bytes sent to HLS/DASH players.",
         &[("", packager.bytes_out.load(Relaxed) as f64)],
     );
+    let recorder = &app.recorder.stats;
+    metric(
+        "rill_recordings_active",
+        "gauge",
+        "Live streams being recorded now.",
+        &[("", recorder.active.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_recordings_total",
+        "counter",
+        "Recordings by outcome: started, or failed (storage or catalog error; the live stream goes on).",
+        &[
+            ("{outcome=\"started\"}", recorder.started.load(Relaxed) as f64),
+            ("{outcome=\"failed\"}", recorder.failed.load(Relaxed) as f64),
+        ],
+    );
+    metric(
+        "rill_recording_bytes_written_total",
+        "counter",
+        "Bytes written to recordings.",
+        &[("", recorder.bytes_written.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_recording_segments_total",
+        "counter",
+        "Recorded segments indexed in the catalog.",
+        &[("", recorder.segments_written.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_vod_requests_total",
+        "counter",
+        "VOD manifest and segment requests served.",
+        &[("", app.vod_requests.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_vod_bytes_out_total",
+        "counter",
+        "VOD segment bytes sent.",
+        &[("", app.vod_bytes_out.load(Relaxed) as f64)],
+    );
     metric(
         "rill_ingest_frames_total",
         "counter",

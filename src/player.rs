@@ -1,4 +1,5 @@
-//! The viewer page: `GET /play/<name>` and its assets under `/player/`, embedded in the binary.
+//! The viewer pages: `GET /play/<name>` (live), `GET /watch/<video-id>` (VOD) and their assets
+//! under `/player/`, embedded in the binary.
 //!
 //! The files come from `web-player/dist/`, built by `scripts/web-player.sh` (hls.js and dash.js
 //! at the versions pinned by `web-player/package-lock.json`, plus `web-player/src/*`). The page
@@ -67,10 +68,23 @@ static HLS_JS: Asset = Asset::new(dist!("hls.min.js"), JS);
 static DASH_JS: Asset = Asset::new(dist!("dash.all.min.js"), JS);
 static PLAY_JS: Asset = Asset::new(dist!("play.js"), JS);
 static PLAY_CSS: Asset = Asset::new(dist!("play.css"), "text/css; charset=utf-8");
+static WATCH_PAGE: Asset = Asset::new(dist!("watch.html"), "text/html; charset=utf-8");
+static WATCH_JS: Asset = Asset::new(dist!("watch.js"), JS);
 
-/// `GET /play/{name}` (the page) and `GET /player/{file}` (its scripts and style sheet).
+/// `GET /play/{name}` (the live page), `GET /watch/{video-id}` (the VOD page) and
+/// `GET /player/{file}` (their scripts and style sheet).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/play/{name}", get(page)).route("/player/{file}", get(asset))
+    Router::new()
+        .route("/play/{name}", get(page))
+        .route("/watch/{id}", get(watch_page))
+        .route("/player/{file}", get(asset))
+}
+
+async fn watch_page(Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if rill_vod::VideoId::parse(&id).is_none() {
+        return (StatusCode::NOT_FOUND, "not a video id\n").into_response();
+    }
+    WATCH_PAGE.respond(&headers)
 }
 
 async fn page(Path(name): Path<String>, headers: HeaderMap) -> Response {
@@ -86,6 +100,7 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
         "dash.all.min.js" => &DASH_JS,
         "play.js" => &PLAY_JS,
         "play.css" => &PLAY_CSS,
+        "watch.js" => &WATCH_JS,
         _ => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
     };
     asset.respond(&headers)

@@ -11,7 +11,7 @@
 //
 // Environment: CHROMIUM (default /usr/bin/chromium), PLAY_ENOUGH (see above), SCREENSHOT=<file.png>
 // to save a screenshot of the page at the end.
-import { chromium } from 'playwright-core';
+import { launchChromium, screenshotIfAsked, watchPage } from './browser.mjs';
 
 const [url, secondsArg] = process.argv.slice(2);
 const seconds = Number(secondsArg);
@@ -23,41 +23,16 @@ if (!url || !Number.isFinite(seconds) || seconds <= 0) {
 const enough = Number(process.env.PLAY_ENOUGH ?? 5);
 const ENOUGH_PLAYING = Number.isFinite(enough) && enough > 0 ? enough : Infinity;
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'],
-  });
-} catch (e) {
-  console.error(`could not launch Chromium: ${e.message}`);
-  process.exit(2);
-}
+const browser = await launchChromium();
 
 const consoleErrors = [];
 const offOriginRequests = [];
-const origin = new URL(url).origin;
 const samples = [];
 let final = null;
 const started = Date.now();
 try {
   const page = await browser.newPage();
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const where = msg.location() && msg.location().url;
-    consoleErrors.push(where ? `${msg.text()} (${where})` : msg.text());
-  });
-  page.on('request', (req) => {
-    const u = req.url();
-    if (/^(https?|wss?):/.test(u) && new URL(u).origin !== origin) offOriginRequests.push(u);
-  });
-  page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
-  page.on('requestfailed', (req) => {
-    const failure = req.failure();
-    // Aborts are normal (players cancel requests when they switch or catch up).
-    if (failure && !/ERR_ABORTED/.test(failure.errorText)) consoleErrors.push(`requestfailed: ${req.url()} ${failure.errorText}`);
-  });
+  watchPage(page, url, consoleErrors, offOriginRequests);
   try {
     await page.goto(url, { waitUntil: 'load', timeout: seconds * 1000 });
   } catch (e) {
@@ -81,7 +56,7 @@ try {
     playing = advancing && s.latency != null ? playing + 1 : 0;
     if (playing >= ENOUGH_PLAYING) break;
   }
-  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT }).catch((e) => consoleErrors.push(`screenshot: ${e.message}`));
+  await screenshotIfAsked(page, consoleErrors);
 } catch (e) {
   consoleErrors.push(`harness: ${e.message}`);
 } finally {

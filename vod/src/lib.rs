@@ -1,8 +1,14 @@
 //! `rill-vod`: every live stream becomes a video. The recorder writes a stream's CMAF parts to
-//! storage as it goes, the catalog (SQLite or PostgreSQL) indexes videos and their segments, and
-//! the manifests module renders VOD (and live-rewind) HLS playlists and DASH MPDs from the index.
+//! storage as they are cut, the catalog (SQLite or PostgreSQL) indexes videos and their
+//! segments, the manifests module renders VOD (and live-rewind) HLS playlists and DASH MPDs from
+//! that index, the library serves them to the HTTP layer and retention deletes old videos.
 
 pub mod catalog;
 mod id;
+pub mod library;
+pub mod manifest;
+pub mod recorder;
+pub mod retention;
+pub mod storage;
 
 pub use id::VideoId;

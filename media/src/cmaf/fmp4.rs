@@ -285,6 +285,13 @@ pub fn fragment(header: &FragmentHeader, samples: &[Sample]) -> Result<Bytes, Fm
     Ok(out.freeze())
 }
 
+/// The wall-clock time of a 64-bit NTP timestamp (times before 1970 become the Unix epoch).
+pub fn ntp_to_system_time(ntp: u64) -> SystemTime {
+    let seconds = (ntp >> 32).saturating_sub(NTP_UNIX_OFFSET);
+    let nanos = ((ntp & 0xffff_ffff) * 1_000_000_000) >> 32;
+    UNIX_EPOCH + std::time::Duration::new(seconds, nanos as u32)
+}
+
 /// A wall-clock time as a 64-bit NTP timestamp (seconds since 1900 . 32-bit fraction).
 pub fn ntp_timestamp(at: SystemTime) -> u64 {
     let since_unix = at.duration_since(UNIX_EPOCH).unwrap_or_default();

@@ -4,6 +4,7 @@
 //! [`CmafSubscriber`] runs it on a Bus subscription.
 
 pub mod fmp4;
+pub mod scan;
 pub mod segmenter;
 mod subscriber;
 

@@ -1,0 +1,271 @@
+//! VOD over HTTP: `/vod/<id>/index.m3u8` (multivariant), `/vod/<id>/manifest.mpd`, and per
+//! track `/vod/<id>/<track>/index.m3u8`, `init-<v>.mp4` and `<sequence>.m4s`, all rendered from
+//! the catalog's index. Segments support `Range` and are cached as immutable. Private videos
+//! need the admin token; any other id, track or file name is refused before storage is touched.
+
+use crate::live_http::{error, origin, respond, MPD, PLAYLIST, SEGMENT};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use rill_media::cmaf::TrackKind;
+use rill_vod::catalog::Visibility;
+use rill_vod::manifest::{self, TrackIndex, VideoIndex};
+use rill_vod::recorder::{init_key, segment_key};
+use rill_vod::VideoId;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Segments and init segments never change once indexed.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const PRIVATE_IMMUTABLE: &str = "private, max-age=31536000, immutable";
+/// A finished video's manifests change only if it is edited or deleted.
+const FINISHED: &str = "public, max-age=60";
+/// A recording's manifests grow with every segment.
+const GROWING: &str = "public, max-age=1";
+const PRIVATE: &str = "private, no-cache";
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/vod/{id}/{file}", get(video_file)).route("/vod/{id}/{track}/{file}", get(track_file))
+}
+
+/// Finds a video the requester may watch.
+async fn lookup(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Arc<VideoIndex>, Response> {
+    let not_found = || error(StatusCode::NOT_FOUND, format!("video {id} does not exist"));
+    let Some(id) = VideoId::parse(id) else {
+        return Err(error(StatusCode::NOT_FOUND, "not a video id"));
+    };
+    let index = match app.library.index(id).await {
+        Ok(Some(index)) => index,
+        Ok(None) => return Err(not_found()),
+        Err(e) => {
+            tracing::error!(video = %id, error = %e, "catalog lookup failed");
+            return Err(error(StatusCode::SERVICE_UNAVAILABLE, "the catalog is unavailable"));
+        }
+    };
+    if index.video.visibility == Visibility::Private && !crate::api::is_admin(app, headers) {
+        return Err(not_found());
+    }
+    if !index.is_playable() {
+        return Err(error(StatusCode::NOT_FOUND, format!("video {id} has no media yet")));
+    }
+    app.vod_requests.fetch_add(1, Ordering::Relaxed);
+    Ok(index)
+}
+
+fn manifest_cache(index: &VideoIndex) -> &'static str {
+    match (index.video.visibility, index.is_live()) {
+        (Visibility::Private, _) => PRIVATE,
+        (_, true) => GROWING,
+        (_, false) => FINISHED,
+    }
+}
+
+/// `GET /vod/<id>/index.m3u8` and `/vod/<id>/manifest.mpd`.
+async fn video_file(
+    State(app): State<Arc<AppState>>,
+    Path((id, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let index = match lookup(&app, &id, &headers).await {
+        Ok(index) => index,
+        Err(response) => return response,
+    };
+    let cache = manifest_cache(&index);
+    match file.as_str() {
+        "index.m3u8" => respond(StatusCode::OK, PLAYLIST, cache, Body::from(manifest::multivariant(&index))),
+        "manifest.mpd" => {
+            let time_url = format!("{}/time", origin(&app, &headers));
+            let mpd = manifest::dash_manifest(&index, SystemTime::now(), &time_url);
+            respond(StatusCode::OK, MPD, cache, Body::from(mpd))
+        }
+        _ => error(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// What a track file name asks for.
+enum TrackFile {
+    Playlist,
+    Init(i64),
+    Segment(i64),
+}
+
+impl TrackFile {
+    fn parse(file: &str) -> Option<TrackFile> {
+        let number = |digits: &str| -> Option<i64> {
+            (!digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| digits.parse().ok())?
+        };
+        if file == "index.m3u8" {
+            Some(TrackFile::Playlist)
+        } else if let Some(version) = file.strip_prefix("init-").and_then(|f| f.strip_suffix(".mp4")) {
+            number(version).map(TrackFile::Init)
+        } else {
+            file.strip_suffix(".m4s").and_then(number).map(TrackFile::Segment)
+        }
+    }
+}
+
+/// `GET /vod/<id>/<track>/<file>`.
+async fn track_file(
+    State(app): State<Arc<AppState>>,
+    Path((id, track, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let index = match lookup(&app, &id, &headers).await {
+        Ok(index) => index,
+        Err(response) => return response,
+    };
+    let kind = match track.as_str() {
+        "video" => TrackKind::Video,
+        "audio" => TrackKind::Audio,
+        _ => return error(StatusCode::NOT_FOUND, "no such track"),
+    };
+    let Some(track) = index.track(kind) else { return error(StatusCode::NOT_FOUND, "no such track") };
+    let id = VideoId::parse(&id).expect("looked up above");
+    let (key, size) = match TrackFile::parse(&file) {
+        None => return error(StatusCode::NOT_FOUND, "not found"),
+        Some(TrackFile::Playlist) => {
+            let playlist = manifest::media_playlist(&index, track);
+            return respond(StatusCode::OK, PLAYLIST, manifest_cache(&index), Body::from(playlist));
+        }
+        Some(TrackFile::Init(version)) if track.has_init(version) => (init_key(id, kind, version), None),
+        Some(TrackFile::Segment(sequence)) => match track.segment(sequence) {
+            Some(segment) => (segment_key(id, kind, sequence as u64), Some(segment.size_bytes as u64)),
+            None => return error(StatusCode::NOT_FOUND, "no such segment"),
+        },
+        Some(TrackFile::Init(_)) => return error(StatusCode::NOT_FOUND, "no such init segment"),
+    };
+    serve_object(&app, &index, track, key, size, &headers).await
+}
+
+/// Serves a stored object, honouring `Range` (one range; several are answered with the whole
+/// object, which RFC 9110 allows) and `If-None-Match`.
+async fn serve_object(
+    app: &AppState,
+    index: &VideoIndex,
+    track: &TrackIndex,
+    key: String,
+    indexed_size: Option<u64>,
+    headers: &HeaderMap,
+) -> Response {
+    let size = match indexed_size {
+        Some(size) => size,
+        None => match app.library.size(key.clone()).await {
+            Ok(size) => size,
+            Err(e) => return storage_error(&key, e),
+        },
+    };
+    let etag = format!("\"{}-{}-{size}\"", index.video.id, key.rsplit('/').next().unwrap_or_default());
+    let cache = if index.video.visibility == Visibility::Private { PRIVATE_IMMUTABLE } else { IMMUTABLE };
+    let content_type = if key.ends_with(".mp4") { "video/mp4" } else { SEGMENT };
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        let mut response = respond(StatusCode::NOT_MODIFIED, content_type, cache, Body::empty());
+        response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+        return response;
+    }
+    let range = match headers.get(header::RANGE).map(|v| parse_range(v.to_str().unwrap_or(""), size)) {
+        None | Some(RangeRequest::Ignored) => None,
+        Some(RangeRequest::Unsatisfiable) => {
+            let mut response = error(StatusCode::RANGE_NOT_SATISFIABLE, format!("the object has {size} bytes"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"));
+            return response;
+        }
+        Some(RangeRequest::Bytes(range)) => Some(range),
+    };
+    let (status, wanted) = match &range {
+        Some(range) => (StatusCode::PARTIAL_CONTENT, range.clone()),
+        None => (StatusCode::OK, 0..size),
+    };
+    let bytes = match app.library.read(key.clone(), wanted.clone()).await {
+        Ok(bytes) => bytes,
+        Err(e) => return storage_error(&key, e),
+    };
+    app.vod_bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    let _ = track;
+    let mut response = respond(status, content_type, cache, Body::from(bytes));
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if range.is_some() {
+        let value = format!("bytes {}-{}/{size}", wanted.start, wanted.end - 1);
+        response_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ascii"));
+    }
+    response
+}
+
+fn storage_error(key: &str, e: std::io::Error) -> Response {
+    tracing::error!(key, error = %e, "reading a recording failed");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "the recording cannot be read")
+}
+
+#[derive(Debug, PartialEq)]
+enum RangeRequest {
+    /// Not a single byte range we serve partially: answer with the whole object.
+    Ignored,
+    Unsatisfiable,
+    Bytes(std::ops::Range<u64>),
+}
+
+/// A `Range` header value for an object of `size` bytes (RFC 9110 §14.1.2).
+fn parse_range(value: &str, size: u64) -> RangeRequest {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else { return RangeRequest::Ignored };
+    if spec.contains(',') {
+        return RangeRequest::Ignored;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else { return RangeRequest::Ignored };
+    let parse = |s: &str| s.trim().parse::<u64>().ok();
+    let range = match (first.trim().is_empty(), parse(first), parse(last)) {
+        // bytes=-N: the last N bytes.
+        (true, _, Some(suffix)) if suffix > 0 => size.saturating_sub(suffix)..size,
+        (true, ..) => return RangeRequest::Unsatisfiable,
+        (false, Some(start), None) if last.trim().is_empty() => start..size,
+        (false, Some(start), Some(end)) if end >= start => start..end.saturating_add(1).min(size),
+        _ => return RangeRequest::Ignored,
+    };
+    if range.start >= size || range.is_empty() {
+        RangeRequest::Unsatisfiable
+    } else {
+        RangeRequest::Bytes(range)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeRequest::*;
+        assert_eq!(parse_range("bytes=0-99", 1000), Bytes(0..100));
+        assert_eq!(parse_range("bytes=900-", 1000), Bytes(900..1000));
+        assert_eq!(parse_range("bytes=-100", 1000), Bytes(900..1000));
+        assert_eq!(parse_range("bytes=-2000", 1000), Bytes(0..1000));
+        assert_eq!(parse_range("bytes=990-2000", 1000), Bytes(990..1000));
+        assert_eq!(parse_range("bytes=1000-", 1000), Unsatisfiable);
+        assert_eq!(parse_range("bytes=5000-6000", 1000), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 1000), Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-0", 0), Unsatisfiable);
+        assert_eq!(parse_range("bytes=5-1", 1000), Ignored);
+        assert_eq!(parse_range("bytes=0-1,5-9", 1000), Ignored);
+        assert_eq!(parse_range("items=0-1", 1000), Ignored);
+        assert_eq!(parse_range("bytes=x-y", 1000), Ignored);
+        assert_eq!(parse_range("bytes=18446744073709551615-18446744073709551615", 1000), Unsatisfiable);
+    }
+
+    #[test]
+    fn track_file_names() {
+        assert!(matches!(TrackFile::parse("index.m3u8"), Some(TrackFile::Playlist)));
+        assert!(matches!(TrackFile::parse("init-3.mp4"), Some(TrackFile::Init(3))));
+        assert!(matches!(TrackFile::parse("42.m4s"), Some(TrackFile::Segment(42))));
+        for bad in ["", "..", "../x.m4s", "-1.m4s", "+1.m4s", "1.m4s.tmp", "init-.mp4", "99999999999999999999.m4s", "a.m4s"] {
+            assert!(TrackFile::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+}

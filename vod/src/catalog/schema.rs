@@ -1,0 +1,203 @@
+//! The catalog's schema and its migration runner.
+//!
+//! Every schema change is a numbered [`Migration`] with the statements for each [`Dialect`];
+//! the runner records applied versions in `schema_migrations(version, applied_at)` and applies
+//! the missing ones in order, each in its own transaction. Re-running is a no-op, and a database
+//! whose version is newer than this binary knows is refused rather than guessed at.
+//!
+//! The tables are the same in both dialects except for the text search:
+//! * SQLite: `videos` has an `INTEGER PRIMARY KEY` (`seq`, a stable rowid; `id` is `UNIQUE`)
+//!   that keys an external-content FTS5 table `videos_fts(title, description, tags)`, kept in
+//!   sync by triggers on `videos`. `segments` is `WITHOUT ROWID` (clustered by its primary
+//!   key, so reading one track of a video is one range scan).
+//! * PostgreSQL: `videos.search` is a generated, stored `tsvector` (title weight A, tags B,
+//!   description C) with a GIN index.
+
+use super::{now_ms, CatalogError, Dialect};
+use sqlx::AnyPool;
+
+/// One schema change.
+struct Migration {
+    version: i64,
+    /// Statements only one dialect runs, before `common`.
+    sqlite: &'static [&'static str],
+    postgres: &'static [&'static str],
+    /// Statements both dialects run.
+    common: &'static [&'static str],
+}
+
+impl Migration {
+    fn statements(&self, dialect: Dialect) -> impl Iterator<Item = &'static str> {
+        let specific = match dialect {
+            Dialect::Sqlite => self.sqlite,
+            Dialect::Postgres => self.postgres,
+        };
+        specific.iter().chain(self.common).copied()
+    }
+}
+
+/// The `videos` columns after the key, identical in both dialects.
+macro_rules! video_columns {
+    () => {
+        "title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        tags TEXT NOT NULL DEFAULT '',
+        visibility TEXT NOT NULL CHECK (visibility IN ('public', 'unlisted', 'private')),
+        status TEXT NOT NULL CHECK (status IN ('recording', 'ready', 'failed')),
+        error TEXT,
+        stream TEXT NOT NULL,
+        duration_ms BIGINT NOT NULL DEFAULT 0,
+        size_bytes BIGINT NOT NULL DEFAULT 0,
+        thumbnail TEXT,
+        created_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        updated_at BIGINT NOT NULL"
+    };
+}
+
+macro_rules! segments_table {
+    () => {
+        "CREATE TABLE segments (
+            video_id TEXT NOT NULL REFERENCES videos (id) ON DELETE CASCADE,
+            track TEXT NOT NULL,
+            sequence BIGINT NOT NULL,
+            init_version BIGINT NOT NULL,
+            discontinuity BIGINT NOT NULL,
+            start_ticks BIGINT NOT NULL,
+            duration_ticks BIGINT NOT NULL,
+            timescale BIGINT NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            wall_clock_ms BIGINT NOT NULL,
+            PRIMARY KEY (video_id, track, sequence)
+        )"
+    };
+}
+
+/// The FTS5 row of a video, as the trigger bodies write it (`$row` is `new` or `old`).
+macro_rules! fts_values {
+    ($row:literal) => {
+        concat!($row, ".seq, ", $row, ".title, ", $row, ".description, ", $row, ".tags")
+    };
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: &[
+        concat!("CREATE TABLE videos (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ", video_columns!(), ")"),
+        "CREATE VIRTUAL TABLE videos_fts USING fts5(
+            title, description, tags,
+            content = 'videos', content_rowid = 'seq',
+            tokenize = 'unicode61 remove_diacritics 2'
+        )",
+        concat!(
+            "CREATE TRIGGER videos_fts_insert AFTER INSERT ON videos BEGIN
+                INSERT INTO videos_fts (rowid, title, description, tags) VALUES (",
+            fts_values!("new"),
+            "); END"
+        ),
+        concat!(
+            "CREATE TRIGGER videos_fts_delete AFTER DELETE ON videos BEGIN
+                INSERT INTO videos_fts (videos_fts, rowid, title, description, tags) VALUES ('delete', ",
+            fts_values!("old"),
+            "); END"
+        ),
+        concat!(
+            "CREATE TRIGGER videos_fts_update AFTER UPDATE OF title, description, tags ON videos BEGIN
+                INSERT INTO videos_fts (videos_fts, rowid, title, description, tags) VALUES ('delete', ",
+            fts_values!("old"),
+            ");
+                INSERT INTO videos_fts (rowid, title, description, tags) VALUES (",
+            fts_values!("new"),
+            "); END"
+        ),
+        concat!(segments_table!(), " WITHOUT ROWID"),
+    ],
+    postgres: &[
+        concat!(
+            "CREATE TABLE videos (id TEXT PRIMARY KEY, ",
+            video_columns!(),
+            ", search tsvector GENERATED ALWAYS AS (
+                setweight(to_tsvector('simple', title), 'A')
+                || setweight(to_tsvector('simple', tags), 'B')
+                || setweight(to_tsvector('simple', description), 'C')
+            ) STORED)"
+        ),
+        "CREATE INDEX videos_search ON videos USING GIN (search)",
+        segments_table!(),
+    ],
+    common: &[
+        "CREATE INDEX videos_by_created ON videos (created_at, id)",
+        "CREATE INDEX videos_by_stream ON videos (stream, created_at)",
+        "CREATE INDEX videos_by_status ON videos (status, created_at)",
+        "CREATE TABLE video_inits (
+            video_id TEXT NOT NULL REFERENCES videos (id) ON DELETE CASCADE,
+            track TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            info TEXT NOT NULL,
+            PRIMARY KEY (video_id, track, version)
+        )",
+    ],
+}];
+
+/// The newest schema version this binary knows.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |migration| migration.version)
+}
+
+/// Brings the database to [`latest_version`].
+pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), CatalogError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let current = current_version(pool).await?;
+    let known = latest_version();
+    if current > known {
+        return Err(CatalogError::SchemaTooNew { found: current, known });
+    }
+    for migration in MIGRATIONS.iter().filter(|migration| migration.version > current) {
+        apply(pool, dialect, migration).await?;
+    }
+    Ok(())
+}
+
+/// The highest applied version, 0 for a new database.
+pub(crate) async fn current_version(pool: &AnyPool) -> Result<i64, CatalogError> {
+    let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(pool).await?;
+    Ok(version.unwrap_or(0))
+}
+
+/// Applies one migration in a transaction. Its version row is inserted first: that takes the
+/// write lock, and if another process is applying the same migration concurrently, the insert
+/// waits for it and then fails as a duplicate, which means the migration is already there.
+async fn apply(pool: &AnyPool, dialect: Dialect, migration: &Migration) -> Result<(), CatalogError> {
+    let failed = |source| CatalogError::Migration { version: migration.version, source };
+    let mut tx = pool.begin().await?;
+    let claimed = sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+        .bind(migration.version)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await;
+    match claimed {
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => return Ok(()),
+        claimed => claimed.map_err(failed)?,
+    };
+    for statement in migration.statements(dialect) {
+        sqlx::query(statement).persistent(false).execute(&mut *tx).await.map_err(failed)?;
+    }
+    tx.commit().await.map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_from_one() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version, index as i64 + 1);
+        }
+        assert_eq!(latest_version(), MIGRATIONS.len() as i64);
+    }
+}

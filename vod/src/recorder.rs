@@ -1,0 +1,475 @@
+//! The recorder: one Bus service subscriber per live stream that cuts the stream into CMAF
+//! (the same segmenter as the live packager) and writes every part to storage as it arrives:
+//! `<video-id>/<track>/init-<v>.mp4` and `<video-id>/<track>/<sequence>.m4s` (a segment is its
+//! `styp` followed by its parts). A segment is indexed in the catalog once complete and synced,
+//! so a crash loses at most the part being written; [`recover`] indexes what a crash left.
+//! A publisher reconnecting within the Bus's grace period continues the same recording (with a
+//! new init version when its tracks changed). A storage or catalog error ends that recording
+//! as `failed` with the reason; live streaming never waits for the recorder.
+
+use crate::catalog::{Catalog, CatalogError, NewVideo, SegmentRow, VideoEnd, VideoStatus, Visibility};
+use crate::storage::{self, Storage};
+use crate::VideoId;
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use rill_media::cmaf::scan::scan_fragments;
+use rill_media::cmaf::{fmp4, CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
+use rill_media::manifest::TrackDescription;
+use rill_media::path::live_path;
+use rill_media::wallclock::iso8601;
+use rill_media::Bus;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Why a recording stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("writing the recording failed: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error("indexing the recording failed: {0}")]
+    Catalog(#[from] CatalogError),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RecorderConfig {
+    pub segmenter: SegmenterConfig,
+    pub visibility: Visibility,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct RecorderStats {
+    pub active: AtomicU64,
+    pub started: AtomicU64,
+    pub failed: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub segments_written: AtomicU64,
+}
+
+/// A recording in progress, as the API shows it next to its stream.
+#[derive(Debug)]
+pub struct ActiveRecording {
+    pub video_id: VideoId,
+    pub started: SystemTime,
+    pub bytes_written: AtomicU64,
+    pub segments: AtomicU64,
+    /// Set when the recording failed (it is then no longer written).
+    pub error: Mutex<Option<String>>,
+    /// Becomes true when the recording has ended (and its video was marked ended).
+    done: watch::Sender<bool>,
+}
+
+impl ActiveRecording {
+    pub fn failed(&self) -> bool {
+        self.error().is_some()
+    }
+
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn fail(&self, reason: String) {
+        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+}
+
+/// Decides per stream name whether it is recorded.
+pub type RecordPolicy = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Records every live stream the policy allows.
+pub struct Recorder {
+    catalog: Arc<Catalog>,
+    storage: Arc<dyn Storage>,
+    config: RecorderConfig,
+    policy: RecordPolicy,
+    /// The current (or last, until the stream starts again) recording of each stream.
+    recordings: DashMap<String, Arc<ActiveRecording>>,
+    pub stats: RecorderStats,
+}
+
+impl Recorder {
+    /// Starts recording every stream that starts on `bus` (and those already live).
+    pub fn spawn(
+        bus: Bus,
+        catalog: Arc<Catalog>,
+        storage: Arc<dyn Storage>,
+        config: RecorderConfig,
+        policy: RecordPolicy,
+    ) -> Arc<Recorder> {
+        let recorder = Arc::new(Recorder {
+            catalog,
+            storage,
+            config,
+            policy,
+            recordings: DashMap::new(),
+            stats: RecorderStats::default(),
+        });
+        let this = recorder.clone();
+        tokio::spawn(async move { bus.for_each_started_stream(|path| this.start(&bus, path)).await });
+        recorder
+    }
+
+    /// The recording of stream `name`: in progress, or the last one if it failed.
+    pub fn recording(&self, name: &str) -> Option<Arc<ActiveRecording>> {
+        self.recordings.get(name).map(|r| r.clone())
+    }
+
+    /// Waits (up to `timeout`) until no recording is running: at shutdown, after the streams
+    /// were closed, so the last segments are indexed and the videos marked ready.
+    pub async fn wait_idle(&self, timeout: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.stats.active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether `id` is being written now.
+    pub fn is_recording(&self, id: VideoId) -> bool {
+        self.recordings.iter().any(|r| r.video_id == id && !r.failed())
+    }
+
+    fn start(self: &Arc<Self>, bus: &Bus, path: &str) {
+        let Some(name) = path.strip_prefix("live/").filter(|n| !n.contains('/')) else { return };
+        if !(self.policy)(name) {
+            return;
+        }
+        // One recording per stream session: a lagging announcement must not start a second.
+        let started = SystemTime::now();
+        let recording = Arc::new(ActiveRecording {
+            video_id: VideoId::generate(),
+            started,
+            bytes_written: AtomicU64::new(0),
+            segments: AtomicU64::new(0),
+            error: Mutex::new(None),
+            done: watch::Sender::new(false),
+        });
+        let fresh = match self.recordings.entry(name.to_string()) {
+            Entry::Occupied(mut current) if current.get().failed() => {
+                current.insert(recording.clone());
+                true
+            }
+            Entry::Occupied(current) => {
+                // The announcement may be a lagging duplicate of this session, or a new session
+                // whose predecessor is still indexing its last segment: decide once it is done.
+                let mut done = current.get().done.subscribe();
+                let (this, bus, path) = (self.clone(), bus.clone(), path.to_string());
+                tokio::spawn(async move {
+                    let _ = done.wait_for(|done| *done).await;
+                    if bus.contains(&path) {
+                        this.start(&bus, &path);
+                    }
+                });
+                false
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(recording.clone());
+                true
+            }
+        };
+        if !fresh {
+            return;
+        }
+        let Ok(subscriber) = bus.subscribe_service(&live_path(name)) else {
+            self.recordings.remove_if(name, |_, r| Arc::ptr_eq(r, &recording));
+            return;
+        };
+        let this = self.clone();
+        let name = name.to_string();
+        let span = tracing::info_span!("recorder", stream = %name, video = %recording.video_id);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                this.record(&name, &recording, CmafSubscriber::new(subscriber, this.config.segmenter)).await;
+                // A failed recording stays visible (with its reason) until the stream starts again.
+                this.recordings.remove_if(&name, |_, r| Arc::ptr_eq(r, &recording) && !r.failed());
+                recording.done.send_replace(true);
+            },
+            span,
+        ));
+    }
+
+    async fn record(&self, name: &str, recording: &Arc<ActiveRecording>, mut cmaf: CmafSubscriber) {
+        let id = recording.video_id;
+        let title = format!("{name} — {}", human_time(recording.started));
+        let new = NewVideo {
+            id,
+            title: &title,
+            stream: name,
+            visibility: self.config.visibility,
+            created_at_ms: unix_ms(recording.started),
+        };
+        if let Err(e) = self.catalog.create_video(&new).await {
+            tracing::error!(error = %e, "cannot record: the catalog refused the new video");
+            recording.fail(e.to_string());
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        tracing::info!("recording started");
+        self.stats.started.fetch_add(1, Ordering::Relaxed);
+        self.stats.active.fetch_add(1, Ordering::Relaxed);
+        let mut writer = RecordingWriter::new(id, self.storage.clone(), self.catalog.clone(), recording.clone());
+        let outcome = async {
+            while let Some(events) = cmaf.next().await {
+                for event in events {
+                    writer.apply(event, &self.stats).await?;
+                }
+            }
+            Ok::<(), RecordError>(())
+        }
+        .await;
+        drop(cmaf); // a failed recording stops reading the stream at once
+        self.stats.active.fetch_sub(1, Ordering::Relaxed);
+        let end = match outcome {
+            Ok(()) if writer.segments > 0 => {
+                tracing::info!(segments = writer.segments, "recording ready");
+                VideoEnd { status: VideoStatus::Ready, error: None, ended_at_ms: unix_ms(SystemTime::now()) }
+            }
+            Ok(()) => {
+                let reason = "the stream ended before a complete segment was recorded".to_string();
+                tracing::warn!("recording failed: {reason}");
+                VideoEnd { status: VideoStatus::Failed, error: Some(reason), ended_at_ms: unix_ms(SystemTime::now()) }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording failed; the live stream goes on");
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                recording.fail(e.to_string());
+                VideoEnd {
+                    status: VideoStatus::Failed,
+                    error: Some(e.to_string()),
+                    ended_at_ms: unix_ms(SystemTime::now()),
+                }
+            }
+        };
+        if let Err(e) = self.catalog.finish_video(id, &end).await {
+            tracing::error!(error = %e, "cannot mark the recording as ended; it is recovered at the next start");
+        }
+    }
+}
+
+/// The segment of one track being written.
+struct OpenSegment {
+    key: String,
+    row: SegmentRow,
+}
+
+/// Writes one recording's events to storage and the catalog.
+struct RecordingWriter {
+    id: VideoId,
+    storage: Arc<dyn Storage>,
+    catalog: Arc<Catalog>,
+    recording: Arc<ActiveRecording>,
+    /// Init version of the current tracks (-1 before the first).
+    init_version: i64,
+    /// The track whose segments make the video's duration.
+    leader: Option<TrackKind>,
+    open: HashMap<TrackKind, OpenSegment>,
+    segments: u64,
+}
+
+impl RecordingWriter {
+    fn new(id: VideoId, storage: Arc<dyn Storage>, catalog: Arc<Catalog>, recording: Arc<ActiveRecording>) -> Self {
+        RecordingWriter {
+            id,
+            storage,
+            catalog,
+            recording,
+            init_version: -1,
+            leader: None,
+            open: HashMap::new(),
+            segments: 0,
+        }
+    }
+
+    async fn apply(&mut self, event: SegmenterEvent, stats: &RecorderStats) -> Result<(), RecordError> {
+        match event {
+            SegmenterEvent::Tracks(tracks) => self.set_tracks(&tracks).await,
+            SegmenterEvent::Unsupported { kind, reason } => {
+                tracing::warn!(track = kind.as_str(), %reason, "track not recorded");
+                Ok(())
+            }
+            SegmenterEvent::Part(part) => self.write_part(part, stats).await,
+        }
+    }
+
+    async fn set_tracks(&mut self, tracks: &[Arc<CmafTrack>]) -> Result<(), RecordError> {
+        self.init_version += 1;
+        self.open.clear();
+        self.leader = tracks.first().map(|t| t.kind);
+        for track in tracks {
+            let key = init_key(self.id, track.kind, self.init_version);
+            let init = track.init.clone();
+            storage::run(&self.storage, move |s| s.put(&key, &init)).await?;
+            let description = TrackDescription::new(track.kind, &track.codec, track.timescale);
+            let info = serde_json::to_string(&description).expect("descriptions serialize");
+            self.catalog.add_init(self.id, track.kind.as_str(), self.init_version, &info).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_part(&mut self, part: Part, stats: &RecorderStats) -> Result<(), RecordError> {
+        if part.index == 0 {
+            let row = SegmentRow {
+                track: part.kind.as_str().into(),
+                sequence: part.msn as i64,
+                init_version: self.init_version,
+                discontinuity: part.discontinuity,
+                start_ticks: part.decode_time as i64,
+                duration_ticks: 0,
+                timescale: part.timescale as i64,
+                size_bytes: 0,
+                wall_clock_ms: unix_ms(part.wall_clock),
+            };
+            let key = segment_key(self.id, part.kind, part.msn);
+            self.open.insert(part.kind, OpenSegment { key, row });
+        }
+        // A part whose segment start was not seen (tracks changed mid-segment) is skipped.
+        let Some(open) = self.open.get_mut(&part.kind) else { return Ok(()) };
+        let key = open.key.clone();
+        let bytes = part.bytes.clone();
+        let first = part.index == 0;
+        let written = bytes.len() + if first { fmp4::segment_type().len() } else { 0 };
+        storage::run(&self.storage, move |s| {
+            if first {
+                s.append(&key, &[&fmp4::segment_type(), &bytes])
+            } else {
+                s.append(&key, &[&bytes])
+            }
+        })
+        .await?;
+        open.row.duration_ticks += part.duration as i64;
+        open.row.size_bytes += written as i64;
+        stats.bytes_written.fetch_add(written as u64, Ordering::Relaxed);
+        self.recording.bytes_written.fetch_add(written as u64, Ordering::Relaxed);
+        if part.ends_segment {
+            let open = self.open.remove(&part.kind).expect("checked above");
+            let key = open.key;
+            storage::run(&self.storage, move |s| s.sync(&key)).await?;
+            let counts_duration = self.leader == Some(part.kind);
+            self.catalog.add_segment(self.id, &open.row, counts_duration).await?;
+            self.segments += 1;
+            stats.segments_written.fetch_add(1, Ordering::Relaxed);
+            self.recording.segments.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Storage key of a track's init segment.
+pub fn init_key(id: VideoId, kind: TrackKind, version: i64) -> String {
+    format!("{id}/{}/init-{version}.mp4", kind.as_str())
+}
+
+/// Storage key of a track's segment.
+pub fn segment_key(id: VideoId, kind: TrackKind, sequence: u64) -> String {
+    format!("{id}/{}/{sequence}.m4s", kind.as_str())
+}
+
+/// What [`recover`] did to one recording.
+#[derive(Debug)]
+pub struct Recovered {
+    pub id: VideoId,
+    /// Segments indexed from disk (the ones not indexed before the crash).
+    pub segments_indexed: usize,
+    /// Bytes of torn fragments cut off.
+    pub bytes_dropped: u64,
+    pub status: VideoStatus,
+}
+
+/// Indexes the recordings a crash left `recording` (called at start, before any recorder runs):
+/// every segment file not in the catalog is scanned, cut after its last complete fragment and
+/// indexed; the video is then marked ended (`ready` if anything plays).
+pub async fn recover(catalog: &Catalog, storage: &Arc<dyn Storage>) -> Result<Vec<Recovered>, RecordError> {
+    let mut recovered = Vec::new();
+    for video in catalog.videos_with_status(VideoStatus::Recording).await? {
+        let Some(id) = VideoId::parse(&video.id) else { continue };
+        let (indexed, dropped, last_ms) = recover_video(catalog, storage, id).await?;
+        let has_media = catalog.video(id).await?.is_some_and(|v| v.size_bytes > 0);
+        let (status, error) = if has_media {
+            (VideoStatus::Ready, None)
+        } else {
+            (VideoStatus::Failed, Some("the server stopped before a fragment was recorded".to_string()))
+        };
+        let ended_at_ms = last_ms.unwrap_or(video.created_at_ms);
+        catalog.finish_video(id, &VideoEnd { status, error, ended_at_ms }).await?;
+        tracing::warn!(video = %id, segments_indexed = indexed, bytes_dropped = dropped, status = status.as_str(), "recovered a recording interrupted by a crash");
+        recovered.push(Recovered { id, segments_indexed: indexed, bytes_dropped: dropped, status });
+    }
+    Ok(recovered)
+}
+
+/// Indexes one video's unindexed segments: (segments indexed, bytes dropped, end wall clock).
+async fn recover_video(
+    catalog: &Catalog,
+    storage: &Arc<dyn Storage>,
+    id: VideoId,
+) -> Result<(usize, u64, Option<i64>), RecordError> {
+    let inits = catalog.inits(id).await?;
+    let mut indexed = 0;
+    let mut dropped = 0;
+    let mut last_ms = None;
+    for kind in [TrackKind::Video, TrackKind::Audio] {
+        let Some(init) = inits.iter().filter(|i| i.track == kind.as_str()).max_by_key(|i| i.version) else { continue };
+        let Ok(description) = serde_json::from_str::<TrackDescription>(&init.info) else { continue };
+        let known = catalog.segments(id, kind.as_str()).await?;
+        let mut previous_version = known.last().map(|s| s.init_version);
+        let after = known.last().map_or(-1, |s| s.sequence);
+        let prefix = format!("{id}/{}", kind.as_str());
+        let names = storage::run(storage, move |s| s.list(&prefix)).await?;
+        let mut sequences: Vec<u64> = names.iter().filter_map(|n| n.strip_suffix(".m4s")?.parse().ok()).collect();
+        sequences.sort_unstable();
+        for sequence in sequences.into_iter().filter(|&s| s as i64 > after) {
+            let key = segment_key(id, kind, sequence);
+            let read_key = key.clone();
+            let bytes = storage::run(storage, move |s| {
+                let size = s.size(&read_key)?;
+                s.read(&read_key, 0..size)
+            })
+            .await?;
+            let fragments = scan_fragments(&bytes);
+            let Some(last) = fragments.last() else {
+                dropped += bytes.len() as u64;
+                storage::run(storage, move |s| s.remove_all(&key)).await?;
+                continue;
+            };
+            if last.end < bytes.len() {
+                dropped += (bytes.len() - last.end) as u64;
+                let len = last.end as u64;
+                let cut_key = key.clone();
+                storage::run(storage, move |s| s.truncate(&cut_key, len)).await?;
+            }
+            let first = &fragments[0];
+            let duration: u64 = fragments.iter().map(|f| f.duration).sum();
+            let wall_clock_ms = first.wall_clock.map_or(0, unix_ms);
+            let row = SegmentRow {
+                track: kind.as_str().into(),
+                sequence: sequence as i64,
+                init_version: init.version,
+                discontinuity: previous_version.is_some_and(|v| v != init.version),
+                start_ticks: first.decode_time as i64,
+                duration_ticks: duration as i64,
+                timescale: description.timescale as i64,
+                size_bytes: last.end as i64,
+                wall_clock_ms,
+            };
+            previous_version = Some(init.version);
+            catalog.add_segment(id, &row, kind == TrackKind::Video || !inits.iter().any(|i| i.track == "video")).await?;
+            let end_ms = wall_clock_ms + (duration * 1000 / description.timescale.max(1) as u64) as i64;
+            last_ms = last_ms.max(Some(end_ms));
+            indexed += 1;
+        }
+    }
+    Ok((indexed, dropped, last_ms))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `2026-11-21 13:05 UTC`, for default titles.
+fn human_time(at: SystemTime) -> String {
+    let iso = iso8601(at);
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
+}

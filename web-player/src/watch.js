@@ -1,0 +1,508 @@
+// Rill video page (/watch/<id>): a recorded video, played with hls.js (default) or dash.js.
+// No framework and no external URL: the two players are served by Rill from /player/.
+// The details come from /api/v1/videos/<id>, the media from /vod/<id>/index.m3u8 (HLS) or
+// /vod/<id>/manifest.mpd (DASH). A ready video plays as VOD from 0 (or ?t=<seconds>); a video
+// still recording plays as live (EVENT playlist, dynamic MPD) and the viewer can seek back to
+// its start. window.rillWatch is refreshed every 250 ms for tests (tests/browser/watch.mjs) and
+// tools; window.rillSeek(seconds) seeks.
+'use strict';
+
+(function () {
+  const STATS_INTERVAL_MS = 250;
+  const META_POLL_MS = 4000; // while the video is recording
+  const RETRY_MIN_MS = 2000;
+  const RETRY_MAX_MS = 10000;
+  // No progress for this long while neither paused nor ended: rebuild the player where it was.
+  const STALL_RESTART_MS = 15000;
+  const LIBS = { hls: '/player/hls.min.js', dash: '/player/dash.all.min.js' };
+  const MODES = ['hls', 'dash'];
+  const MODE_NAMES = { hls: 'HLS', dash: 'DASH' };
+  const ID_PATTERN = /^[0-9a-hjkmnp-tv-z]{12}$/; // Crockford base32, lowercase (vod/src/id.rs)
+  const STATUS_NAMES = { recording: 'Recording (live)', ready: 'Ready', failed: 'Failed' };
+
+  const video = document.getElementById('video');
+  const modeSelect = document.getElementById('mode');
+  const statusLine = document.getElementById('status');
+  const el = {
+    title: document.getElementById('title'),
+    description: document.getElementById('description'),
+    tags: document.getElementById('tags'),
+    videoError: document.getElementById('video-error'),
+    timeline: document.getElementById('timeline'),
+    range: document.getElementById('timeline-range'),
+    rangeText: document.getElementById('timeline-text'),
+    live: document.getElementById('timeline-live'),
+  };
+  const out = {
+    status: document.getElementById('s-status'),
+    duration: document.getElementById('s-duration'),
+    created: document.getElementById('s-created'),
+    position: document.getElementById('s-position'),
+    buffer: document.getElementById('s-buffer'),
+    frames: document.getElementById('s-frames'),
+  };
+
+  const stats = {
+    mode: null,
+    state: 'loading', // loading | playing | waiting (stalled, seeking) | paused | ended | error
+    currentTime: null,
+    duration: null, // seconds; null while unknown or unbounded (a live DASH recording)
+    seekable: null, // [start, end] in seconds, or null
+    bufferedAhead: null,
+    framesDecoded: null,
+    errors: 0, // every error the player reported, fatal or not
+    lastError: null,
+    fatalError: null, // last unrecovered fatal error (cleared when playback resumes)
+    status: null, // the video's status from the API: recording | ready | failed
+  };
+  window.rillWatch = Object.assign({}, stats);
+
+  const id = videoIdFromPath(location.pathname);
+  const query = new URLSearchParams(location.search);
+  let meta = null; // the last metadata received
+  let player = null; // { stop(), toLive() } of the running mode
+  let retryTimer = null;
+  let retryDelay = RETRY_MIN_MS;
+  let session = 0; // bumps on every (re)start so stale callbacks are ignored
+  let progressAt = 0; // Date.now() when the picture last moved (or the player last started)
+  let playedOnce = false; // the picture moved since the player (re)started
+  let resumeAt = startFromQuery(); // where a (re)started player starts; null: the player's default
+  let dragging = false; // the viewer is moving the timeline slider
+
+  function videoIdFromPath(pathname) {
+    const m = /\/watch\/([^/]+)\/?$/.exec(pathname);
+    return m && ID_PATTERN.test(m[1]) ? m[1] : null;
+  }
+
+  function startFromQuery() {
+    const t = query.has('t') ? Number(query.get('t')) : NaN;
+    return isFinite(t) && t >= 0 ? t : null;
+  }
+
+  function setStatus(text, isError) {
+    statusLine.textContent = text;
+    statusLine.classList.toggle('error', !!isError);
+  }
+
+  function reportError(message, fatal) {
+    stats.errors += 1;
+    stats.lastError = message;
+    if (fatal) {
+      stats.fatalError = message;
+      stats.state = 'error';
+    }
+    setStatus((fatal ? 'Error: ' : 'Warning: ') + message, fatal);
+  }
+
+  function publish() {
+    window.rillWatch = Object.assign({}, stats, { seekable: stats.seekable && stats.seekable.slice() });
+  }
+
+  function fail(message) {
+    stats.fatalError = message;
+    stats.state = 'error';
+    publish();
+    setStatus('Error: ' + message, true);
+  }
+
+  // 1:02:03, 2:03, 0:05
+  function clock(seconds) {
+    if (seconds == null || !isFinite(seconds)) return '–';
+    const t = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(t / 3600);
+    const m = Math.floor((t % 3600) / 60);
+    const s = String(t % 60).padStart(2, '0');
+    return h ? h + ':' + String(m).padStart(2, '0') + ':' + s : m + ':' + s;
+  }
+
+  const scripts = {};
+  function loadScript(src) {
+    if (!scripts[src]) {
+      scripts[src] = new Promise(function (resolve, reject) {
+        const s = document.createElement('script');
+        s.src = src;
+        s.onload = resolve;
+        s.onerror = function () {
+          delete scripts[src];
+          reject(new Error('could not load ' + src));
+        };
+        document.head.appendChild(s);
+      });
+    }
+    return scripts[src];
+  }
+
+  // Starts playback; muted if the browser refuses sound without a click.
+  function play() {
+    const p = video.play();
+    if (p && p.catch) {
+      p.catch(function (e) {
+        if (!e || e.name !== 'NotAllowedError') return;
+        if (!video.muted) {
+          video.muted = true;
+          play();
+        } else {
+          setStatus('Autoplay was blocked: press play.', false);
+        }
+      });
+    }
+  }
+
+  function resetVideo() {
+    video.removeAttribute('src');
+    video.load();
+  }
+
+  function playingText() {
+    const live = stats.status === 'recording' ? ', recording' : '';
+    return 'Playing (' + MODE_NAMES[stats.mode] + live + ')';
+  }
+
+  // ---- metadata ----------------------------------------------------------------------------
+
+  // → { meta } | { notFound: message } | { error: message } (worth retrying)
+  async function fetchMeta() {
+    let res;
+    try {
+      res = await fetch('/api/v1/videos/' + id, { cache: 'no-store', headers: { accept: 'application/json' } });
+    } catch (e) {
+      return { error: e.message || String(e) };
+    }
+    let body = null;
+    try { body = await res.json(); } catch (_) { /* not JSON */ }
+    if (res.status === 404) return { notFound: (body && body.error) || 'not found' };
+    if (!res.ok) return { error: 'HTTP ' + res.status + (body && body.error ? ': ' + body.error : '') };
+    if (!body || typeof body !== 'object') return { error: 'the server sent no JSON' };
+    return { meta: body };
+  }
+
+  function showMeta(m) {
+    meta = m;
+    stats.status = m.status || null;
+    const title = m.title || id;
+    el.title.textContent = title;
+    document.title = title + ' · Rill';
+    el.description.textContent = m.description || '';
+    el.description.hidden = !m.description;
+    el.tags.replaceChildren();
+    for (const tag of Array.isArray(m.tags) ? m.tags : []) {
+      const li = document.createElement('li');
+      li.textContent = String(tag);
+      el.tags.appendChild(li);
+    }
+    el.tags.hidden = !el.tags.children.length;
+    el.videoError.textContent = m.error ? 'Recording error: ' + m.error : '';
+    el.videoError.hidden = !m.error;
+    out.status.textContent = STATUS_NAMES[m.status] || String(m.status || '–');
+    out.created.textContent = m.created_at_ms ? new Date(m.created_at_ms).toLocaleString() : '–';
+    if (player && !stats.fatalError && playedOnce) setStatus(playingText(), false);
+  }
+
+  // While recording: follow the status (nothing restarts when it becomes ready; the players
+  // see the playlist end or the MPD turn static by themselves).
+  function pollMeta() {
+    setTimeout(async function () {
+      const r = await fetchMeta();
+      if (r.meta) showMeta(r.meta);
+      else if (r.notFound) {
+        setStatus('Warning: the video is no longer available (' + r.notFound + ')', false);
+        return;
+      }
+      if (stats.status === 'recording' || r.error) pollMeta();
+    }, META_POLL_MS);
+  }
+
+  // ---- HLS (hls.js) ------------------------------------------------------------------------
+
+  function startHls(url, my, startAt) {
+    const Hls = window.Hls;
+    if (!Hls.isSupported()) {
+      if (video.canPlayType('application/vnd.apple.mpegurl')) return startNativeHls(url, startAt);
+      throw new Error('this browser supports neither MSE nor native HLS');
+    }
+    // No low-latency mode. A recording (EVENT playlist, no ENDLIST) is live for hls.js: it
+    // starts near the live edge, never jumps back there by itself (liveMaxLatencyDuration is
+    // unset) and, with liveDurationInfinity off, gives the element a finite duration that grows
+    // with the playlist, so the native seek bar covers the whole recording.
+    const hls = new Hls({
+      lowLatencyMode: false,
+      startPosition: startAt != null ? startAt : -1,
+      liveDurationInfinity: false,
+      backBufferLength: 60,
+    });
+    let mediaRecoveries = 0;
+
+    hls.on(Hls.Events.MANIFEST_PARSED, function () {
+      if (my !== session) return;
+      play();
+    });
+    hls.on(Hls.Events.ERROR, function (_e, data) {
+      if (my !== session) return;
+      const what = data.type + ': ' + data.details + (data.response && data.response.code ? ' (HTTP ' + data.response.code + ')' : '');
+      if (!data.fatal) {
+        stats.errors += 1;
+        stats.lastError = what;
+        return; // hls.js retries these itself
+      }
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
+        mediaRecoveries += 1;
+        reportError(what + ', recovering', false);
+        hls.recoverMediaError();
+        return;
+      }
+      reportError(what, true);
+      scheduleRestart();
+    });
+    hls.attachMedia(video);
+    hls.loadSource(url);
+
+    return {
+      stop: function () { hls.destroy(); },
+      toLive: function () {
+        if (hls.liveSyncPosition != null) video.currentTime = hls.liveSyncPosition;
+      },
+    };
+  }
+
+  function startNativeHls(url, startAt) {
+    video.src = url;
+    if (startAt != null) {
+      video.addEventListener('loadedmetadata', function () { video.currentTime = startAt; }, { once: true });
+    }
+    play();
+    return { stop: resetVideo };
+  }
+
+  // ---- DASH (dash.js 5) --------------------------------------------------------------------
+
+  // Errors after which dash.js stops: the page restarts the player (as on /play/<name>).
+  const DASH_FATAL = new Set([10, 11, 20, 23, 25, 28, 31, 32, 34, 35]);
+
+  function startDash(url, my, startAt) {
+    const dashjs = window.dashjs;
+    const dash = dashjs.MediaPlayer().create();
+    dash.updateSettings({
+      debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
+      // A viewer who went back in a recording stays there: no catch-up towards the live edge.
+      streaming: { liveCatchup: { enabled: false } },
+    });
+    const events = dashjs.MediaPlayer.events;
+    dash.on(events.ERROR, function (e) {
+      if (my !== session) return;
+      const err = e.error || {};
+      const what = 'dash.js ' + (err.code !== undefined ? err.code + ' ' : '') + (err.message || String(err));
+      if (DASH_FATAL.has(err.code)) {
+        reportError(what, true);
+        scheduleRestart();
+      } else {
+        reportError(what, false);
+      }
+    });
+    dash.on(events.PLAYBACK_ERROR, function (e) {
+      if (my !== session) return;
+      reportError('playback: ' + ((e.error && e.error.message) || 'media error'), true);
+      scheduleRestart();
+    });
+    dash.on(events.STREAM_INITIALIZED, function () {
+      if (my !== session) return;
+      play();
+    });
+    dash.initialize(video, null, true);
+    // No third-party clock (see play.js): UTCTiming from the MPD, else its Date header.
+    dash.clearDefaultUTCTimingSources();
+    // Start time: from the first period for a static MPD, from availabilityStartTime (the
+    // recording's media time 0) for a dynamic one; NaN lets dash.js choose (0, or live edge).
+    dash.attachSource(url, startAt != null ? startAt : NaN);
+
+    return {
+      stop: function () { dash.destroy(); },
+      toLive: function () { dash.seekToOriginalLive(); },
+    };
+  }
+
+  // ---- mode switching, restarts ------------------------------------------------------------
+
+  function stopPlayer() {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (player) {
+      try { player.stop(); } catch (_) { /* already torn down */ }
+      player = null;
+    }
+  }
+
+  function scheduleRestart() {
+    if (retryTimer) return;
+    const delay = retryDelay;
+    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+    const my = session;
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      if (my === session) startPlayer(stats.mode, true);
+    }, delay);
+  }
+
+  async function startPlayer(mode, isRetry) {
+    stopPlayer();
+    resetVideo();
+    const my = ++session;
+    progressAt = Date.now();
+    playedOnce = false;
+    stats.mode = mode;
+    if (!isRetry) {
+      retryDelay = RETRY_MIN_MS;
+      stats.fatalError = null;
+    }
+    stats.state = 'loading';
+    // Absolute URLs: dash.js (CMCD reporting) builds URL objects from them without a base.
+    const base = new URL('/vod/' + id + '/', location.href).href;
+    const startAt = resumeAt;
+    try {
+      if (!LIBS[mode]) throw new Error('unknown mode ' + mode);
+      setStatus('Loading (' + MODE_NAMES[mode] + ')…', false);
+      await loadScript(LIBS[mode]);
+      if (my !== session) return;
+      player = mode === 'hls' ? startHls(base + 'index.m3u8', my, startAt) : startDash(base + 'manifest.mpd', my, startAt);
+    } catch (e) {
+      if (my !== session) return;
+      reportError(e.message || String(e), true);
+      scheduleRestart();
+    }
+  }
+
+  function bufferAhead() {
+    const t = video.currentTime;
+    const b = video.buffered;
+    for (let i = 0; i < b.length; i++) {
+      if (b.start(i) <= t + 0.1 && t <= b.end(i)) return Math.max(0, b.end(i) - t);
+    }
+    return 0;
+  }
+
+  let lastTime = -1;
+  function sample() {
+    const s = stats;
+    s.currentTime = video.currentTime;
+    s.duration = isFinite(video.duration) ? video.duration : null;
+    const sk = video.seekable;
+    s.seekable = sk.length ? [sk.start(0), sk.end(sk.length - 1)] : null;
+    s.bufferedAhead = bufferAhead();
+    if (video.getVideoPlaybackQuality) s.framesDecoded = video.getVideoPlaybackQuality().totalVideoFrames;
+    const advancing = !video.paused && !video.seeking && video.currentTime !== lastTime && video.readyState >= 3;
+    lastTime = video.currentTime;
+    if (advancing) {
+      progressAt = Date.now();
+      resumeAt = video.currentTime;
+      s.state = 'playing';
+      if (!playedOnce || s.fatalError) setStatus(playingText(), false);
+      playedOnce = true;
+      if (s.fatalError) {
+        s.fatalError = null;
+        retryDelay = RETRY_MIN_MS;
+      }
+    } else {
+      if (s.state !== 'error') {
+        if (video.ended) s.state = 'ended';
+        else if (video.paused && playedOnce) s.state = 'paused';
+        else if (playedOnce) s.state = 'waiting';
+      }
+      const stalled = player && !retryTimer && !video.paused && !video.ended;
+      if (!stalled) progressAt = Date.now();
+      else if (Date.now() - progressAt > STALL_RESTART_MS) {
+        reportError('no progress for ' + STALL_RESTART_MS / 1000 + ' s, reloading', true);
+        startPlayer(s.mode, true);
+      }
+    }
+    publish();
+
+    const recording = s.status === 'recording';
+    const known = meta && meta.duration_ms > 0 && !recording ? meta.duration_ms / 1000 : s.duration;
+    out.duration.textContent = recording
+      ? (s.seekable ? clock(s.seekable[1] - s.seekable[0]) + ' so far' : 'recording…')
+      : clock(known != null ? Math.round(known) : null);
+    out.position.textContent = clock(s.currentTime) + (s.duration != null ? ' / ' + clock(Math.round(s.duration)) : '');
+    out.buffer.textContent = s.bufferedAhead.toFixed(2) + ' s';
+    out.frames.textContent = s.framesDecoded != null ? String(s.framesDecoded) : '–';
+    updateTimeline();
+  }
+
+  // The native controls have no seek bar while the duration is unbounded (dash.js on a dynamic
+  // MPD): then a slider over the seekable range takes its place.
+  function updateTimeline() {
+    const range = stats.seekable;
+    const show = !!player && range != null && stats.duration == null && video.duration === Infinity;
+    el.timeline.hidden = !show;
+    if (!show) return;
+    el.range.min = String(range[0]);
+    el.range.max = String(range[1]);
+    if (!dragging) el.range.value = String(video.currentTime);
+    el.rangeText.textContent = clock(video.currentTime - range[0]) + ' / ' + clock(range[1] - range[0]);
+  }
+
+  // ---- boot --------------------------------------------------------------------------------
+
+  if (!id) {
+    fail('invalid video id in the address (12 characters of 0-9 a-z without i, l, o, u)');
+    return;
+  }
+
+  window.rillSeek = function (seconds) {
+    const t = Number(seconds);
+    if (isFinite(t)) video.currentTime = t;
+  };
+
+  const asked = query.get('mode');
+  const initial = MODES.includes(asked) ? asked : 'hls';
+  modeSelect.value = initial;
+  modeSelect.addEventListener('change', function () {
+    const mode = modeSelect.value;
+    const q = new URLSearchParams(location.search);
+    q.set('mode', mode);
+    history.replaceState(null, '', location.pathname + '?' + q.toString());
+    if (video.ended) resumeAt = null; // switching at the end starts over
+    if (meta && meta.status !== 'failed') startPlayer(mode, false);
+  });
+  // A retry or a mode switch resumes where the viewer went.
+  video.addEventListener('seeking', function () {
+    if (player && video.readyState > 0) resumeAt = video.currentTime;
+  });
+  video.addEventListener('error', function () {
+    const e = video.error;
+    if (e && player) reportError('video element: ' + (e.message || 'code ' + e.code), false);
+  });
+  el.range.addEventListener('input', function () { dragging = true; });
+  el.range.addEventListener('change', function () {
+    dragging = false;
+    video.currentTime = Number(el.range.value);
+  });
+  el.live.addEventListener('click', function () {
+    if (player && player.toLive) player.toLive();
+  });
+
+  let metaDelay = RETRY_MIN_MS;
+  async function boot() {
+    const r = await fetchMeta();
+    if (r.notFound) {
+      el.title.textContent = 'video not found';
+      fail('no video ' + id + ' (unknown, deleted or private)');
+      return;
+    }
+    if (r.error) {
+      setStatus('Could not load the video details (' + r.error + '), retrying…', true);
+      setTimeout(boot, metaDelay);
+      metaDelay = Math.min(metaDelay * 2, RETRY_MAX_MS);
+      return;
+    }
+    showMeta(r.meta);
+    publish();
+    if (r.meta.status === 'failed') {
+      fail('this video failed' + (r.meta.error ? ': ' + r.meta.error : ''));
+      return;
+    }
+    if (r.meta.status === 'recording') pollMeta();
+    startPlayer(initial, false);
+  }
+
+  setInterval(sample, STATS_INTERVAL_MS);
+  boot();
+})();
