@@ -204,18 +204,7 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 /// Headless Chromium on `/play/<name>?mode=…` (tests/browser/play.mjs): the page's `rillStats`.
 fn play_in_chromium(server: &Server, name: &str, mode: &str) -> serde_json::Value {
     let url = format!("http://127.0.0.1:{}/play/{name}?mode={mode}", server.http);
-    let child = std::process::Command::new("node")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play.mjs"))
-        .args([&url, "40"])
-        .env("PLAY_ENOUGH", "8")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("node is installed (scripts/test.sh installs it)");
-    let output = wait_with_timeout(child, Duration::from_secs(90));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or("null"))
-        .unwrap_or_else(|e| panic!("play.mjs output ({e}): {stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
+    browser_probe("play.mjs", &[&url, "40"], &[("PLAY_ENOUGH", "8")], Duration::from_secs(90))
 }
 
 #[test]

@@ -304,14 +304,27 @@ pub fn decode_av(url: &str, seconds: u32, timeout: Duration) -> DecodedAv {
     DecodedAv { video_frames: count("0"), audio_frames: count("1"), dimensions: video_dimensions(&stdout), stderr }
 }
 
-/// Waits for a child, killing it at `timeout`.
+/// Waits for a child, killing it at `timeout`. Its piped stdout and stderr are drained while it
+/// runs: a child blocked on a full pipe would otherwise never finish.
 pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
-    child.wait_with_output().unwrap()
+    let status = child.wait().unwrap();
+    Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }
 }
 
 /// Polls `check` until it is true or `timeout` passes.
@@ -324,4 +337,21 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(200));
     }
     check()
+}
+
+/// Runs a headless-Chromium probe from `tests/browser/` with node and parses the JSON line it
+/// prints last.
+pub fn browser_probe(script: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Value {
+    let child = Command::new("node")
+        .arg(format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node is installed (scripts/test.sh installs it)");
+    let output = wait_with_timeout(child, timeout);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("null"))
+        .unwrap_or_else(|e| panic!("{script} output ({e}): {stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
 }

@@ -98,7 +98,9 @@
     window.rillWatch = Object.assign({}, stats, { seekable: stats.seekable && stats.seekable.slice() });
   }
 
+  // Nothing to play (bad id, unknown video, failed recording): no empty player either.
   function fail(message) {
+    document.querySelector('.stage').hidden = true;
     stats.fatalError = message;
     stats.state = 'error';
     publish();
@@ -496,6 +498,7 @@
     showMeta(r.meta);
     publish();
     if (r.meta.status === 'failed') {
+      el.videoError.hidden = true; // said by the status line
       fail('this video failed' + (r.meta.error ? ': ' + r.meta.error : ''));
       return;
     }
