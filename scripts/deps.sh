@@ -4,7 +4,8 @@
 #            and Node.js/npm when npm is missing (scripts/web-player.sh builds the player page)
 #   test:    + ffmpeg (real publisher and player in the end-to-end tests), GStreamer
 #            (rtmpsink: a librtmp publisher, the RTMP stack OBS descends from) and Chromium
-#            (the viewer page in a real browser, tests/browser)
+#            (the viewer page in a real browser, tests/browser) and PostgreSQL (the catalog's
+#            scale-out database, started privately by scripts/postgres.sh)
 #   browser: Chromium and Node.js/npm only (scripts/browser.sh)
 #   bench:   + nginx with the RTMP module (the side-by-side baseline)
 set -euo pipefail
@@ -12,7 +13,7 @@ what=${1:-run}
 packages=(build-essential pkg-config ca-certificates)
 case "$what" in
   run) ;;
-  test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium curl) ;;
+  test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium curl postgresql) ;;
   browser) packages=(chromium) ;;
   bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp jq curl) ;;
   *) echo "usage: $0 [run|test|browser|bench]" >&2; exit 2 ;;
