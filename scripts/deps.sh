@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Rill needs on Debian/Ubuntu. Usage: scripts/deps.sh [run|test|browser|bench]
-#   run:     a C toolchain for building (Rust must already be installed: https://rustup.rs),
+#   run:     a C toolchain and GStreamer for building (Rust must already be installed: https://rustup.rs),
 #            and Node.js/npm when npm is missing (scripts/web-player.sh builds the player page)
 #   test:    + ffmpeg (real publisher and player in the end-to-end tests), GStreamer
 #            (rtmpsink: a librtmp publisher, the RTMP stack OBS descends from) and Chromium
@@ -10,7 +10,10 @@
 #   bench:   + nginx with the RTMP module (the side-by-side baseline)
 set -euo pipefail
 what=${1:-run}
-packages=(build-essential pkg-config ca-certificates)
+# GStreamer: its development files to build the transcode crate, and the plugins it runs (video
+# thumbnails decode with gst-libav and encode with jpegenc from plugins-good).
+packages=(build-essential pkg-config ca-certificates libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav)
 case "$what" in
   run) ;;
   test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium curl postgresql) ;;

@@ -187,6 +187,22 @@ async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
+/// Video thumbnails with GStreamer, when it works on this machine.
+fn thumbnailer() -> Option<rill_vod::recorder::Thumbnailer> {
+    match rill_transcode::init() {
+        Ok(()) => Some(Arc::new(|media| {
+            rill_transcode::thumbnail::first_picture_jpeg(media, THUMBNAIL_WIDTH).map_err(|e| e.to_string())
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "videos get no thumbnails (install GStreamer: scripts/deps.sh)");
+            None
+        }
+    }
+}
+
+/// Width of video thumbnails in pixels.
+const THUMBNAIL_WIDTH: u32 = 320;
+
 /// Opens the catalog and the recordings storage, indexes what a crash left, and starts the
 /// recorder and the retention sweeper.
 async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Result<(Arc<Library>, Arc<Recorder>)> {
@@ -206,7 +222,7 @@ async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Re
         bus.clone(),
         catalog.clone(),
         storage.clone(),
-        RecorderConfig { segmenter, visibility: config.record.visibility },
+        RecorderConfig { segmenter, visibility: config.record.visibility, thumbnailer: thumbnailer() },
         Box::new(move |name| overrides.get(name).copied().unwrap_or(enabled)),
     );
     let gb = config.record.max_total_gb;

@@ -44,6 +44,8 @@ pub fn video_json(origin: &str, video: &Video) -> Value {
         object.insert("hls_url".into(), json!(format!("{origin}/vod/{id}/index.m3u8")));
         object.insert("dash_url".into(), json!(format!("{origin}/vod/{id}/manifest.mpd")));
         object.insert("watch_url".into(), json!(format!("{origin}/watch/{id}")));
+        let thumbnail = video.thumbnail.as_ref().map(|_| format!("{origin}/vod/{id}/thumbnail.jpg"));
+        object.insert("thumbnail_url".into(), json!(thumbnail));
     }
     value
 }

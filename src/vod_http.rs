@@ -1,6 +1,6 @@
 //! VOD over HTTP: `/vod/<id>/index.m3u8` (multivariant), `/vod/<id>/manifest.mpd`, and per
-//! track `/vod/<id>/<track>/index.m3u8`, `init-<v>.mp4` and `<sequence>.m4s`, all rendered from
-//! the catalog's index. Segments support `Range` and are cached as immutable. Private videos
+//! track `/vod/<id>/<track>/index.m3u8`, `init-<v>.mp4` and `<sequence>.m4s`, rendered from
+//! the catalog's index, and `/vod/<id>/thumbnail.jpg`. Segments support `Range` and are cached as immutable. Private videos
 //! need the admin token; any other id, track or file name is refused before storage is touched.
 
 use crate::live_http::{error, origin, respond, MPD, PLAYLIST, SEGMENT};
@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use rill_media::cmaf::TrackKind;
 use rill_vod::catalog::Visibility;
-use rill_vod::manifest::{self, TrackIndex, VideoIndex};
+use rill_vod::manifest::{self, VideoIndex};
 use rill_vod::recorder::{init_key, segment_key};
 use rill_vod::VideoId;
 use std::sync::atomic::Ordering;
@@ -83,6 +83,10 @@ async fn video_file(
             let mpd = manifest::dash_manifest(&index, SystemTime::now(), &time_url);
             respond(StatusCode::OK, MPD, cache, Body::from(mpd))
         }
+        "thumbnail.jpg" => match &index.video.thumbnail {
+            Some(key) => serve_object(&app, &index, key.clone(), None, &headers).await,
+            None => error(StatusCode::NOT_FOUND, "this video has no thumbnail"),
+        },
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -140,7 +144,7 @@ async fn track_file(
         },
         Some(TrackFile::Init(_)) => return error(StatusCode::NOT_FOUND, "no such init segment"),
     };
-    serve_object(&app, &index, track, key, size, &headers).await
+    serve_object(&app, &index, key, size, &headers).await
 }
 
 /// Serves a stored object, honouring `Range` (one range; several are answered with the whole
@@ -148,7 +152,6 @@ async fn track_file(
 async fn serve_object(
     app: &AppState,
     index: &VideoIndex,
-    track: &TrackIndex,
     key: String,
     indexed_size: Option<u64>,
     headers: &HeaderMap,
@@ -162,7 +165,11 @@ async fn serve_object(
     };
     let etag = format!("\"{}-{}-{size}\"", index.video.id, key.rsplit('/').next().unwrap_or_default());
     let cache = if index.video.visibility == Visibility::Private { PRIVATE_IMMUTABLE } else { IMMUTABLE };
-    let content_type = if key.ends_with(".mp4") { "video/mp4" } else { SEGMENT };
+    let content_type = match key.rsplit_once('.').map(|(_, extension)| extension) {
+        Some("mp4") => "video/mp4",
+        Some("jpg") => "image/jpeg",
+        _ => SEGMENT,
+    };
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         let mut response = respond(StatusCode::NOT_MODIFIED, content_type, cache, Body::empty());
         response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
@@ -188,7 +195,6 @@ async fn serve_object(
         Err(e) => return storage_error(&key, e),
     };
     app.vod_bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-    let _ = track;
     let mut response = respond(status, content_type, cache, Body::from(bytes));
     let response_headers = response.headers_mut();
     response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));

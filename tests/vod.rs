@@ -119,6 +119,19 @@ fn a_live_stream_becomes_a_video_that_plays_rewinds_and_seeks() {
     assert!(ready["size_bytes"].as_i64().unwrap() > 1_000_000, "{ready}");
     assert!(ready["title"].as_str().unwrap().starts_with("show — "), "{ready}");
 
+    // The thumbnail: the first picture, 320 pixels wide.
+    let path = format!("/vod/{id}/thumbnail.jpg");
+    let thumbnail = format!("http://127.0.0.1:{}{path}", server.http);
+    assert_eq!(ready["thumbnail_url"], thumbnail.as_str(), "{ready}");
+    let jpeg = http_raw_with(server.http, &path, &[]);
+    assert_eq!(jpeg.status, 200);
+    assert!(jpeg.head.contains("content-type: image/jpeg") && jpeg.body.starts_with(&[0xff, 0xd8]), "{}", jpeg.head);
+    let probed = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", &thumbnail])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probed.stdout).trim(), "320,180");
+
     let dash = format!("http://127.0.0.1:{}/vod/{id}/manifest.mpd", server.http);
     let (_, playlist) = server.get(&format!("/vod/{id}/video/index.m3u8"));
     assert!(playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.contains("#EXT-X-ENDLIST"), "{playlist}");

@@ -10,6 +10,7 @@
 use crate::catalog::{Catalog, CatalogError, NewVideo, SegmentRow, VideoEnd, VideoStatus, Visibility};
 use crate::storage::{self, Storage};
 use crate::VideoId;
+use bytes::Bytes;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use rill_media::cmaf::scan::scan_fragments;
@@ -33,10 +34,15 @@ pub enum RecordError {
     Catalog(#[from] CatalogError),
 }
 
-#[derive(Clone, Copy, Debug)]
+/// Makes a JPEG thumbnail from a video track's init segment followed by its first segment.
+pub type Thumbnailer = Arc<dyn Fn(Bytes) -> Result<Bytes, String> + Send + Sync>;
+
+#[derive(Clone)]
 pub struct RecorderConfig {
     pub segmenter: SegmenterConfig,
     pub visibility: Visibility,
+    /// `None`: videos have no thumbnail.
+    pub thumbnailer: Option<Thumbnailer>,
 }
 
 /// Counters for metrics.
@@ -210,6 +216,7 @@ impl Recorder {
         self.stats.started.fetch_add(1, Ordering::Relaxed);
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         let mut writer = RecordingWriter::new(id, self.storage.clone(), self.catalog.clone(), recording.clone());
+        writer.thumbnailer = self.config.thumbnailer.clone();
         let outcome = async {
             while let Some(events) = cmaf.next().await {
                 for event in events {
@@ -266,6 +273,8 @@ struct RecordingWriter {
     leader: Option<TrackKind>,
     open: HashMap<TrackKind, OpenSegment>,
     segments: u64,
+    /// Makes the video's thumbnail from its first video segment (then set to `None`).
+    thumbnailer: Option<Thumbnailer>,
 }
 
 impl RecordingWriter {
@@ -279,6 +288,7 @@ impl RecordingWriter {
             leader: None,
             open: HashMap::new(),
             segments: 0,
+            thumbnailer: None,
         }
     }
 
@@ -348,11 +358,52 @@ impl RecordingWriter {
             storage::run(&self.storage, move |s| s.sync(&key)).await?;
             let counts_duration = self.leader == Some(part.kind);
             self.catalog.add_segment(self.id, &open.row, counts_duration).await?;
+            if part.kind == TrackKind::Video {
+                if let Some(thumbnailer) = self.thumbnailer.take() {
+                    let init = init_key(self.id, part.kind, open.row.init_version);
+                    let segment = segment_key(self.id, part.kind, part.msn);
+                    tokio::spawn(make_thumbnail(self.catalog.clone(), self.storage.clone(), self.id, init, segment, thumbnailer));
+                }
+            }
             self.segments += 1;
             stats.segments_written.fetch_add(1, Ordering::Relaxed);
             self.recording.segments.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+}
+
+/// Storage key of a video's thumbnail.
+pub fn thumbnail_key(id: VideoId) -> String {
+    format!("{id}/thumbnail.jpg")
+}
+
+/// Makes and stores the thumbnail of video `id` from one of its segments. Best effort: a video
+/// without a thumbnail plays all the same, so failures are logged, not fatal.
+async fn make_thumbnail(
+    catalog: Arc<Catalog>,
+    storage: Arc<dyn Storage>,
+    id: VideoId,
+    init: String,
+    segment: String,
+    thumbnailer: Thumbnailer,
+) {
+    let key = thumbnail_key(id);
+    let stored_key = key.clone();
+    let made = storage::run(&storage, move |s| {
+        let mut media = s.read(&init, 0..s.size(&init)?)?.to_vec();
+        media.extend_from_slice(&s.read(&segment, 0..s.size(&segment)?)?);
+        let jpeg = thumbnailer(Bytes::from(media)).map_err(std::io::Error::other)?;
+        s.put(&stored_key, &jpeg)
+    })
+    .await;
+    let result = match made {
+        Ok(()) => catalog.set_thumbnail(id, &key).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(()) => tracing::debug!(video = %id, "thumbnail made"),
+        Err(e) => tracing::warn!(video = %id, error = %e, "no thumbnail for this video"),
     }
 }
 
