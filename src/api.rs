@@ -37,21 +37,21 @@ pub fn is_admin(app: &AppState, headers: &HeaderMap) -> bool {
     constant_time_eq(presented.as_bytes(), app.admin_token.as_bytes())
 }
 
-/// `Ok` for the admin, else the 401 to send (and the failure is counted).
-pub fn require_admin_token(app: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// The 401 to send when the request is not the admin's (the failure is counted), else `None`.
+pub fn refuse_non_admin(app: &AppState, headers: &HeaderMap) -> Option<Response> {
     if is_admin(app, headers) {
-        return Ok(());
+        return None;
     }
     app.api_auth_failures.fetch_add(1, Ordering::Relaxed);
     let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong admin token (Authorization: Bearer <token>)");
     response.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid header"));
-    Err(response)
+    Some(response)
 }
 
 async fn require_admin(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    match require_admin_token(&app, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(response) => response,
+    match refuse_non_admin(&app, request.headers()) {
+        None => next.run(request).await,
+        Some(refusal) => refusal,
     }
 }
 

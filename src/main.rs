@@ -19,15 +19,15 @@ use rill_media::cmaf::SegmenterConfig;
 use rill_media::{Bus, BusConfig};
 use rill_relay::packager::{PackagerConfig, Packagers};
 use rill_relay::RelayStats;
-use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 use rill_vod::catalog::Catalog;
 use rill_vod::library::Library;
 use rill_vod::recorder::{Recorder, RecorderConfig};
 use rill_vod::retention::RetentionPolicy;
 use rill_vod::storage::{FsStorage, Storage};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use streams::StreamRegistry;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -211,7 +211,8 @@ async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Re
     let dir = config.record.dir(&config.server);
     let storage: Arc<dyn Storage> =
         Arc::new(FsStorage::open(&dir).with_context(|| format!("opening the recordings directory {}", dir.display()))?);
-    let recovered = rill_vod::recorder::recover(&catalog, &storage).await.context("recovering interrupted recordings")?;
+    let recovered =
+        rill_vod::recorder::recover(&catalog, &storage).await.context("recovering interrupted recordings")?;
     if !recovered.is_empty() {
         tracing::warn!(videos = recovered.len(), "recovered recordings interrupted by an unclean stop");
     }
@@ -229,7 +230,7 @@ async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Re
     let days = config.record.max_age_days;
     let policy = RetentionPolicy {
         max_age: (days > 0.0).then(|| Duration::from_secs_f64(days * 86_400.0)),
-        max_total_bytes: (gb > 0.0).then(|| (gb * 1e9) as u64),
+        max_total_bytes: (gb > 0.0).then_some((gb * 1e9) as u64),
     };
     rill_vod::retention::spawn_sweeper(
         catalog.clone(),

@@ -2,7 +2,7 @@
 //! admin token also lists unlisted and private ones), one video's details, and edits and
 //! deletion (admin token).
 
-use crate::api::{error, is_admin, require_admin_token};
+use crate::api::{error, is_admin, refuse_non_admin};
 use crate::live_http::origin as public_origin;
 use crate::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -95,8 +95,8 @@ async fn patch_video(
     Path(id): Path<String>,
     body: Result<Json<VideoPatch>, JsonRejection>,
 ) -> Response {
-    if let Err(response) = require_admin_token(&app, &headers) {
-        return response;
+    if let Some(refusal) = refuse_non_admin(&app, &headers) {
+        return refusal;
     }
     let (id, _) = match visible_video(&app, &headers, &id).await {
         Ok(found) => found,
@@ -104,7 +104,12 @@ async fn patch_video(
     };
     let Json(patch) = match body {
         Ok(body) => body,
-        Err(e) => return error(e.status(), format!("expected JSON {{title, description, tags, visibility}}: {}", e.body_text())),
+        Err(e) => {
+            return error(
+                e.status(),
+                format!("expected JSON {{title, description, tags, visibility}}: {}", e.body_text()),
+            )
+        }
     };
     let updated = app.library.catalog.update(id, &patch).await;
     app.library.invalidate(id);
@@ -119,8 +124,8 @@ async fn patch_video(
 }
 
 async fn delete_video(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(response) = require_admin_token(&app, &headers) {
-        return response;
+    if let Some(refusal) = refuse_non_admin(&app, &headers) {
+        return refusal;
     }
     let (id, _) = match visible_video(&app, &headers, &id).await {
         Ok(found) => found,

@@ -270,7 +270,9 @@ mod tests {
         assert!(matches!(TrackFile::parse("index.m3u8"), Some(TrackFile::Playlist)));
         assert!(matches!(TrackFile::parse("init-3.mp4"), Some(TrackFile::Init(3))));
         assert!(matches!(TrackFile::parse("42.m4s"), Some(TrackFile::Segment(42))));
-        for bad in ["", "..", "../x.m4s", "-1.m4s", "+1.m4s", "1.m4s.tmp", "init-.mp4", "99999999999999999999.m4s", "a.m4s"] {
+        for bad in
+            ["", "..", "../x.m4s", "-1.m4s", "+1.m4s", "1.m4s.tmp", "init-.mp4", "99999999999999999999.m4s", "a.m4s"]
+        {
             assert!(TrackFile::parse(bad).is_none(), "{bad:?}");
         }
     }

@@ -17,8 +17,8 @@ pub mod bits;
 pub mod bus;
 pub mod cmaf;
 pub mod flv;
-pub mod manifest;
 pub mod frame;
+pub mod manifest;
 pub mod path;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

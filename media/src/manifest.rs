@@ -78,7 +78,8 @@ pub fn hls_multivariant(video: Option<HlsTrack<'_>>, audio: Option<HlsTrack<'_>>
         );
     }
     let Some(main) = video.as_ref().or(audio.as_ref()) else { return out };
-    let codecs: Vec<&str> = [&video, &audio].into_iter().flatten().filter_map(|t| t.description.codecs.as_deref()).collect();
+    let codecs: Vec<&str> =
+        [&video, &audio].into_iter().flatten().filter_map(|t| t.description.codecs.as_deref()).collect();
     let with_audio = |bits: u64| bits + if video.is_some() { audio.as_ref().map_or(0, |a| a.peak_bitrate) } else { 0 };
     let peak = with_audio(main.peak_bitrate).max(1);
     let average = with_audio(main.average_bitrate).max(1);

@@ -86,8 +86,11 @@ mod tests {
     use crate::testing::{avc_aac_tracks, SyntheticStream};
     use std::time::{Duration, UNIX_EPOCH};
 
+    /// A written segment's bytes and its parts' (decode time, duration).
+    type WrittenSegment = (Vec<u8>, Vec<(u64, u64)>);
+
     /// The video segments (styp + parts) of `ms` of synthetic stream.
-    fn video_segments(ms: i64) -> Vec<(Vec<u8>, Vec<(u64, u64)>)> {
+    fn video_segments(ms: i64) -> Vec<WrittenSegment> {
         let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let mut segmenter = Segmenter::new(SegmenterConfig::default());
         segmenter.set_tracks(&avc_aac_tracks(true));
@@ -96,7 +99,7 @@ mod tests {
             segmenter.push(&frame, start + Duration::from_millis(frame.dts.as_millis() as u64));
         }
         segmenter.finish();
-        let mut segments: Vec<(Vec<u8>, Vec<(u64, u64)>)> = Vec::new();
+        let mut segments: Vec<WrittenSegment> = Vec::new();
         for event in segmenter.drain() {
             if let SegmenterEvent::Part(part) = event {
                 if part.kind != TrackKind::Video {
