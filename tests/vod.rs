@@ -197,7 +197,12 @@ fn kill_9_mid_recording_loses_at_most_the_fragment_in_flight() {
     let probed = probe_duration(&hls);
     assert!((seconds - 0.3..=seconds + 0.3).contains(&probed), "ffprobe {probed} s, catalog {seconds} s");
     let decoded = decode(&hls, 60, T);
-    assert!(decoded.frames as f64 >= (seconds - 0.5) * 30.0, "{} frames of {seconds} s: {}", decoded.frames, decoded.stderr);
+    assert!(
+        decoded.frames as f64 >= (seconds - 0.5) * 30.0,
+        "{} frames of {seconds} s: {}",
+        decoded.frames,
+        decoded.stderr
+    );
 }
 
 /// A small tmpfs mounted for the life of the test.

@@ -7,8 +7,8 @@
 
 use crate::packager::{LiveState, PackagerConfig, TrackTimeline};
 use rill_media::cmaf::TrackKind;
-use rill_media::wallclock::iso8601;
 use rill_media::manifest::{dash_content_type, dash_representation, xml_escape, TrackDescription};
+use rill_media::wallclock::iso8601;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -88,7 +88,9 @@ mod tests {
 
     #[test]
     fn media_without_a_picture_is_an_error_not_a_hang() {
-        for media in [Bytes::new(), Bytes::from_static(b"not an mp4 at all, just some bytes"), Bytes::from(vec![0u8; 4096])] {
+        for media in
+            [Bytes::new(), Bytes::from_static(b"not an mp4 at all, just some bytes"), Bytes::from(vec![0u8; 4096])]
+        {
             let started = Instant::now();
             assert!(first_picture_jpeg(media, 320).is_err());
             assert!(started.elapsed() < TIMEOUT, "gave up only at the timeout");

@@ -178,7 +178,8 @@ pub fn dash_manifest(index: &VideoIndex, now: SystemTime, time_url: &str) -> Str
     } else {
         let _ = writeln!(out, " type=\"static\" mediaPresentationDuration=\"{}\">", xs_duration(total));
     }
-    let _ = writeln!(out, "  <ProgramInformation><Title>{}</Title></ProgramInformation>", xml_escape(&index.video.title));
+    let _ =
+        writeln!(out, "  <ProgramInformation><Title>{}</Title></ProgramInformation>", xml_escape(&index.video.title));
     let mut start = 0.0;
     for (number, period) in periods.iter().enumerate() {
         let _ = write!(out, "  <Period id=\"{number}\" start=\"{}\"", xs_duration(start));
@@ -226,7 +227,8 @@ fn periods(index: &VideoIndex) -> Vec<Period<'_>> {
                     Some((track, &track.segments[first..first + count]))
                 })
                 .collect();
-            let duration = tracks.iter().map(|(_, segments)| segments.iter().map(seconds).sum::<f64>()).fold(0.0, f64::max);
+            let duration =
+                tracks.iter().map(|(_, segments)| segments.iter().map(seconds).sum::<f64>()).fold(0.0, f64::max);
             Period { version, tracks, duration }
         })
         .collect()

@@ -362,7 +362,14 @@ impl RecordingWriter {
                 if let Some(thumbnailer) = self.thumbnailer.take() {
                     let init = init_key(self.id, part.kind, open.row.init_version);
                     let segment = segment_key(self.id, part.kind, part.msn);
-                    tokio::spawn(make_thumbnail(self.catalog.clone(), self.storage.clone(), self.id, init, segment, thumbnailer));
+                    tokio::spawn(make_thumbnail(
+                        self.catalog.clone(),
+                        self.storage.clone(),
+                        self.id,
+                        init,
+                        segment,
+                        thumbnailer,
+                    ));
                 }
             }
             self.segments += 1;
@@ -505,7 +512,9 @@ async fn recover_video(
                 wall_clock_ms,
             };
             previous_version = Some(init.version);
-            catalog.add_segment(id, &row, kind == TrackKind::Video || !inits.iter().any(|i| i.track == "video")).await?;
+            catalog
+                .add_segment(id, &row, kind == TrackKind::Video || !inits.iter().any(|i| i.track == "video"))
+                .await?;
             let end_ms = wall_clock_ms + (duration * 1000 / description.timescale.max(1) as u64) as i64;
             last_ms = last_ms.max(Some(end_ms));
             indexed += 1;
