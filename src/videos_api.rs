@@ -82,11 +82,27 @@ async fn visible_video(app: &AppState, headers: &HeaderMap, id: &str) -> Result<
     }
 }
 
+/// One video, with its recorded tracks (codec, resolution, frame rate, segments, bitrate).
 async fn get_video(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match visible_video(&app, &headers, &id).await {
-        Ok((_, video)) => Json(video_json(&public_origin(&app, &headers), &video)).into_response(),
-        Err(response) => response,
+    let (id, video) = match visible_video(&app, &headers, &id).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let mut value = video_json(&public_origin(&app, &headers), &video);
+    if let Ok(Some(index)) = app.library.index(id).await {
+        let tracks: Vec<Value> = index
+            .tracks
+            .iter()
+            .map(|track| {
+                let mut description = json!(track.description());
+                description["segments"] = json!(track.segments.len());
+                description["average_kbps"] = json!(track.average_bitrate() / 1000);
+                description
+            })
+            .collect();
+        value["tracks"] = json!(tracks);
     }
+    Json(value).into_response()
 }
 
 async fn patch_video(

@@ -118,6 +118,8 @@ fn a_live_stream_becomes_a_video_that_plays_rewinds_and_seeks() {
     assert!((19_500..=20_500).contains(&duration_ms), "duration {duration_ms} ms: {ready}");
     assert!(ready["size_bytes"].as_i64().unwrap() > 1_000_000, "{ready}");
     assert!(ready["title"].as_str().unwrap().starts_with("show — "), "{ready}");
+    assert_eq!(ready["tracks"][0]["width"], 640, "{ready}");
+    assert_eq!(ready["tracks"][1]["codec"], "aac", "{ready}");
 
     // The thumbnail: the first picture, 320 pixels wide.
     let path = format!("/vod/{id}/thumbnail.jpg");
@@ -390,4 +392,22 @@ fn the_catalog_on_postgresql_records_searches_and_survives_a_restart() {
     assert_eq!(found["videos"][0]["id"], id.as_str());
     let decoded = decode(&format!("http://127.0.0.1:{}/vod/{id}/index.m3u8", server.http), 30, T);
     assert!(decoded.frames >= 170, "{} frames: {}", decoded.frames, decoded.stderr);
+}
+
+#[test]
+fn a_publisher_reconnecting_within_the_grace_period_continues_the_same_video() {
+    let _serial = serial();
+    let server = Server::start("open", &[("RILL_BUS_RECONNECT_GRACE_S", "6")]);
+    let first = publish(&server.rtmp_url("relay"), 6, "320x240");
+    let id = video_of(&server, "relay")["id"].as_str().unwrap().to_string();
+    first.wait(T);
+    std::thread::sleep(Duration::from_secs(2));
+    publish(&server.rtmp_url("relay"), 6, "320x240").wait(T);
+    let ready = wait_until_ready(&server, &id);
+    let (_, page) = server.api("GET", "/api/v1/videos?stream=relay", None);
+    assert_eq!(page["total"], 1, "one video for both sessions: {page}");
+    let seconds = ready["duration_ms"].as_f64().unwrap() / 1000.0;
+    assert!((11.0..=12.5).contains(&seconds), "both sessions recorded: {seconds} s");
+    let decoded = decode(&format!("http://127.0.0.1:{}/vod/{id}/index.m3u8", server.http), 30, T);
+    assert!(decoded.frames >= 330, "{} frames: {}", decoded.frames, decoded.stderr);
 }

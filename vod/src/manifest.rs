@@ -41,11 +41,13 @@ impl TrackIndex {
         self.segments.iter().map(seconds).sum()
     }
 
-    fn peak_bitrate(&self) -> u64 {
+    /// The highest bitrate of a segment, in bit/s.
+    pub fn peak_bitrate(&self) -> u64 {
         self.segments.iter().map(|s| bitrate(s.size_bytes, seconds(s))).max().unwrap_or(0)
     }
 
-    fn average_bitrate(&self) -> u64 {
+    /// Bits over seconds of all segments.
+    pub fn average_bitrate(&self) -> u64 {
         bitrate(self.segments.iter().map(|s| s.size_bytes).sum(), self.duration_secs())
     }
 }
