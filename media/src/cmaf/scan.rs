@@ -3,7 +3,6 @@
 //! first torn or malformed box, so everything after the last complete fragment can be cut off.
 
 use super::fmp4::ntp_to_system_time;
-use mp4_atom::{Atom, Decode, FourCC, Header, Moof, Prft};
 use std::time::SystemTime;
 
 /// A complete fragment of a segment.
@@ -20,25 +19,29 @@ pub struct FragmentSummary {
 }
 
 /// The complete fragments at the start of `segment`, in order.
+///
+/// The boxes are read here, field by field with bounds checks, rather than with a general MP4
+/// decoder: this reads whatever a crash (or anything else) left on disk, and must stop at the
+/// first thing it does not understand instead of trusting it.
 pub fn scan_fragments(segment: &[u8]) -> Vec<FragmentSummary> {
     let mut fragments = Vec::new();
     let mut offset = 0;
     let mut wall_clock = None;
-    let mut moof: Option<(u64, u64, u32)> = None;
+    let mut moof: Option<Moof> = None;
     while let Some((kind, body)) = next_box(segment, &mut offset) {
-        match kind {
-            k if k == FourCC::new(b"styp") => {}
-            k if k == Prft::KIND => {
-                let Ok(prft) = Prft::decode_body(&mut &body[..]) else { break };
-                wall_clock = Some(ntp_to_system_time(prft.ntp_timestamp));
+        match &kind {
+            b"styp" => {}
+            b"prft" => {
+                // version/flags, reference track id, then the 64-bit NTP time.
+                let Some(ntp) = Reader(body).skip(8).and_then(|mut r| r.u64()) else { break };
+                wall_clock = Some(ntp_to_system_time(ntp));
             }
-            k if k == Moof::KIND => {
-                let Ok(decoded) = Moof::decode_body(&mut &body[..]) else { break };
-                let Some(summary) = summarize(&decoded) else { break };
-                moof = Some(summary);
+            b"moof" => {
+                let Some(parsed) = parse_moof(body) else { break };
+                moof = Some(parsed);
             }
-            k if k == FourCC::new(b"mdat") => {
-                let Some((decode_time, duration, samples)) = moof.take() else { break };
+            b"mdat" => {
+                let Some(Moof { decode_time, duration, samples }) = moof.take() else { break };
                 fragments.push(FragmentSummary {
                     end: offset,
                     decode_time,
@@ -53,30 +56,109 @@ pub fn scan_fragments(segment: &[u8]) -> Vec<FragmentSummary> {
     fragments
 }
 
-/// The next whole box at `offset` (advancing it), or `None` at the end or at a torn box.
-fn next_box<'a>(bytes: &'a [u8], offset: &mut usize) -> Option<(FourCC, &'a [u8])> {
-    let mut rest = bytes.get(*offset..)?;
-    let available = rest.len();
-    let header = Header::decode(&mut rest).ok()?;
-    let header_len = available - rest.len();
-    let size = header.size?;
-    let body = rest.get(..size)?;
-    *offset += header_len + size;
-    Some((header.kind, body))
+/// What a one-track `moof` says about its samples.
+struct Moof {
+    decode_time: u64,
+    duration: u64,
+    samples: u32,
 }
 
-/// Decode time, duration and sample count of a one-track `moof`.
-fn summarize(moof: &Moof) -> Option<(u64, u64, u32)> {
-    let traf = moof.traf.first()?;
-    let decode_time = traf.tfdt.as_ref()?.base_media_decode_time;
-    let default_duration = traf.tfhd.default_sample_duration.unwrap_or(0) as u64;
-    let mut duration = 0u64;
-    let mut samples = 0u32;
-    for entry in traf.trun.iter().flat_map(|t| &t.entries) {
-        duration = duration.checked_add(entry.duration.map_or(default_duration, u64::from))?;
-        samples = samples.checked_add(1)?;
+/// The next whole box at `offset` (advancing it): its type and body. `None` at the end, at a
+/// torn box, or at a box whose size runs to the end of the file (a writer never leaves one).
+fn next_box<'a>(bytes: &'a [u8], offset: &mut usize) -> Option<([u8; 4], &'a [u8])> {
+    let mut reader = Reader(bytes.get(*offset..)?);
+    let size = reader.u32()? as u64;
+    let kind: [u8; 4] = reader.take(4)?.try_into().ok()?;
+    let (header, size) = match size {
+        1 => (16, reader.u64()?),
+        0 => return None,
+        size => (8, size),
+    };
+    let body_len = usize::try_from(size.checked_sub(header)?).ok()?;
+    let body = reader.take(body_len)?;
+    *offset += header as usize + body_len;
+    Some((kind, body))
+}
+
+/// The first `traf` of a `moof`: `tfdt` decode time, `trun` durations (or the `tfhd` default).
+fn parse_moof(body: &[u8]) -> Option<Moof> {
+    let mut offset = 0;
+    while let Some((kind, traf)) = next_box(body, &mut offset) {
+        if &kind != b"traf" {
+            continue;
+        }
+        let (mut decode_time, mut default_duration) = (None, 0u64);
+        let (mut duration, mut samples) = (0u64, 0u32);
+        let mut inner = 0;
+        while let Some((kind, child)) = next_box(traf, &mut inner) {
+            let mut r = Reader(child);
+            let version_flags = r.u32()?;
+            let (version, flags) = (version_flags >> 24, version_flags & 0x00ff_ffff);
+            match &kind {
+                b"tfhd" => {
+                    r = r.skip(4)?; // track id
+                    if flags & 0x1 != 0 {
+                        r = r.skip(8)?; // base data offset
+                    }
+                    if flags & 0x2 != 0 {
+                        r = r.skip(4)?; // sample description index
+                    }
+                    if flags & 0x8 != 0 {
+                        default_duration = r.u32()? as u64;
+                    }
+                }
+                b"tfdt" => decode_time = Some(if version == 1 { r.u64()? } else { r.u32()? as u64 }),
+                b"trun" => {
+                    let count = r.u32()?;
+                    if flags & 0x1 != 0 {
+                        r = r.skip(4)?; // data offset
+                    }
+                    if flags & 0x4 != 0 {
+                        r = r.skip(4)?; // first sample flags
+                    }
+                    let fields = [0x100, 0x200, 0x400, 0x800].iter().filter(|&&f| flags & f != 0).count();
+                    samples = samples.checked_add(count)?;
+                    if flags & 0x100 == 0 {
+                        // No per-sample durations: the count alone is not trusted to loop over.
+                        r.take((count as usize).checked_mul(fields * 4)?)?;
+                        duration = duration.checked_add(default_duration.checked_mul(count as u64)?)?;
+                        continue;
+                    }
+                    for _ in 0..count {
+                        duration = duration.checked_add(r.u32()? as u64)?;
+                        r = r.skip(4 * (fields - 1))?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        return (samples > 0).then_some(Moof { decode_time: decode_time?, duration, samples });
     }
-    (samples > 0).then_some((decode_time, duration, samples))
+    None
+}
+
+/// Big-endian reads that fail instead of running past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn skip(mut self, n: usize) -> Option<Reader<'a>> {
+        self.take(n)?;
+        Some(self)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
 }
 
 #[cfg(test)]
@@ -140,5 +222,30 @@ mod tests {
         }
         assert!(scan_fragments(&bytes[..10]).is_empty());
         assert!(scan_fragments(b"").is_empty());
+    }
+
+    #[test]
+    fn hostile_boxes_are_refused_not_trusted() {
+        // Found by the fmp4_scan fuzz target: mp4-atom's decoder panicked on it (an `iref` with
+        // an underflowing size inside a `moof`).
+        assert!(scan_fragments(include_bytes!("testdata/scan-iref-underflow.bin")).is_empty());
+        // A trun claiming 4 billion samples without per-sample fields.
+        let mut trun = vec![0, 0, 0, 0]; // version 0, no flags
+        trun.extend_from_slice(&u32::MAX.to_be_bytes());
+        let tfdt = [0u8; 8];
+        let traf = [boxed(b"tfdt", &tfdt), boxed(b"trun", &trun)].concat();
+        let moof = boxed(b"moof", &boxed(b"traf", &traf));
+        let segment = [moof, boxed(b"mdat", b"x")].concat();
+        let found = scan_fragments(&segment);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].samples, found[0].duration), (u32::MAX, 0));
+        // Sizes smaller than a header, or running to the end of the file.
+        assert!(scan_fragments(&[0, 0, 0, 4, b'm', b'o', b'o', b'f']).is_empty());
+        assert!(scan_fragments(&[0, 0, 0, 0, b'm', b'd', b'a', b't', 1, 2]).is_empty());
+        assert!(scan_fragments(&[0, 0, 0, 1, b'm', b'd', b'a', b't', 0, 0, 0, 0, 0, 0, 0, 3]).is_empty());
+    }
+
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        [&(body.len() as u32 + 8).to_be_bytes()[..], kind, body].concat()
     }
 }
