@@ -50,7 +50,9 @@ mod tests {
     fn generated_ids_parse_and_hostile_ones_do_not() {
         let id = VideoId::generate();
         assert_eq!(VideoId::parse(id.as_str()), Some(id));
-        for bad in ["", "..", "../../etc/pa", "0123456789ab/", "0123456789AB", "0123456789ai", "0123456789abc", "' OR 1=1 --"] {
+        for bad in
+            ["", "..", "../../etc/pa", "0123456789ab/", "0123456789AB", "0123456789ai", "0123456789abc", "' OR 1=1 --"]
+        {
             assert_eq!(VideoId::parse(bad), None, "{bad:?}");
         }
     }

@@ -38,6 +38,7 @@ on_both_databases!(
     updates_are_validated,
     delete_cascades,
     migrations_are_idempotent_and_newer_schemas_refused,
+    upgrade_from_version_1_fills_video_tags,
 );
 
 /// `scenario` on a new SQLite file in a new directory (which the catalog must create).
@@ -438,8 +439,11 @@ async fn updates_are_validated(url: String) {
     assert_eq!(after.visibility, Visibility::Unlisted);
     assert!(after.updated_at_ms >= before.updated_at_ms);
     assert_eq!(catalog.update(id, &VideoPatch::default()).await.unwrap().unwrap(), after);
+    let tagged = |tag: &str| VideoQuery { tag: Some(tag.into()), include_private: true, ..VideoQuery::default() };
+    assert_eq!(ids(&catalog.list(&tagged("Été_2024")).await.unwrap().videos), [id.to_string()]);
     let cleared = catalog.update(id, &VideoPatch { tags: Some(vec![]), ..VideoPatch::default() }).await.unwrap();
     assert!(cleared.unwrap().tags.is_empty());
+    assert_eq!(catalog.list(&tagged("été_2024")).await.unwrap().total, 0);
     let rename = VideoPatch { title: Some("Ghost".into()), ..VideoPatch::default() };
     assert!(catalog.update(VideoId::generate(), &rename).await.unwrap().is_none());
     assert!(catalog.update(VideoId::generate(), &VideoPatch::default()).await.unwrap().is_none());
@@ -456,6 +460,7 @@ async fn delete_cascades(url: String) {
             catalog.add_segment(id, &segment("video", sequence, 90_000, 90_000, 10), true).await.unwrap();
         }
     }
+    describe(&catalog, doomed, "", &["gone"]).await;
     assert_eq!(search(&catalog, "recording").await.len(), 2);
     assert!(catalog.delete(doomed).await.unwrap());
     assert!(!catalog.delete(doomed).await.unwrap());
@@ -464,6 +469,8 @@ async fn delete_cascades(url: String) {
     assert!(catalog.segments(doomed, "video").await.unwrap().is_empty());
     assert_eq!(ids(&search(&catalog, "recording").await), [kept.to_string()]);
     assert!(search(&catalog, "doomed").await.is_empty());
+    let tagged = VideoQuery { tag: Some("gone".into()), ..VideoQuery::default() };
+    assert_eq!(catalog.list(&tagged).await.unwrap().total, 0);
     assert_eq!(catalog.segments(kept, "video").await.unwrap().len(), 3);
     assert_eq!(catalog.inits(kept).await.unwrap().len(), 1);
     assert_eq!(catalog.total_size_bytes().await.unwrap(), 30);
@@ -480,6 +487,7 @@ async fn delete_cascades(url: String) {
         .unwrap();
     assert!(catalog.segments(doomed, "video").await.unwrap().is_empty());
     assert_eq!(ids(&search(&catalog, "reborn").await), [doomed.to_string()]);
+    assert_eq!(catalog.list(&tagged).await.unwrap().total, 0);
     catalog.close().await;
 }
 
@@ -492,11 +500,10 @@ async fn migrations_are_idempotent_and_newer_schemas_refused(url: String) {
     assert_eq!(ids(&search(&again, "surv").await), [id.to_string()]);
     again.close().await;
 
-    sqlx::any::install_default_drivers();
-    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    let raw = raw_pool(&url).await;
     let versions: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&raw).await.unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     if url.starts_with("sqlite") {
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&raw).await.unwrap();
         assert_eq!(journal, "wal");
@@ -504,11 +511,51 @@ async fn migrations_are_idempotent_and_newer_schemas_refused(url: String) {
     sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (1000, 0)").execute(&raw).await.unwrap();
     raw.close().await;
     match Catalog::connect(&url).await {
-        Err(error @ CatalogError::SchemaTooNew { found: 1000, known: 1 }) => {
+        Err(error @ CatalogError::SchemaTooNew { found: 1000, known: 2 }) => {
             assert!(error.to_string().contains("newer Rill"), "{error}")
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
+}
+
+/// A database at schema version 1 (tags only in `videos.tags`) gets `video_tags` filled.
+async fn upgrade_from_version_1_fills_video_tags(url: String) {
+    let catalog = Catalog::connect(&url).await.unwrap();
+    let tagged = add_video(&catalog, "Tagged", "a", Visibility::Public, T0).await;
+    describe(&catalog, tagged, "", &["live", "drum-and-bass", "Été_2024"]).await;
+    let other = add_video(&catalog, "Also live", "a", Visibility::Public, T0 + 1).await;
+    describe(&catalog, other, "", &["live"]).await;
+    add_video(&catalog, "Untagged", "a", Visibility::Public, T0 + 2).await;
+    catalog.close().await;
+
+    // Back to what version 1 created.
+    let raw = raw_pool(&url).await;
+    for statement in [
+        "DROP TABLE video_tags",
+        "DROP INDEX videos_by_visibility",
+        "DROP INDEX videos_by_stream",
+        "CREATE INDEX videos_by_stream ON videos (stream, created_at)",
+        "DELETE FROM schema_migrations WHERE version = 2",
+    ] {
+        sqlx::query(statement).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+
+    let catalog = Catalog::connect(&url).await.unwrap();
+    let by_tag = |tag: &str| VideoQuery { tag: Some(tag.into()), ..VideoQuery::default() };
+    assert_eq!(ids(&catalog.list(&by_tag("live")).await.unwrap().videos), [other.to_string(), tagged.to_string()]);
+    for tag in ["drum-and-bass", "été_2024"] {
+        assert_eq!(ids(&catalog.list(&by_tag(tag)).await.unwrap().videos), [tagged.to_string()], "{tag}");
+    }
+    let stream = VideoQuery { stream: Some("a".into()), ..VideoQuery::default() };
+    assert_eq!(catalog.list(&stream).await.unwrap().total, 3);
+    catalog.close().await;
+}
+
+/// A plain `sqlx` pool on a test database, for what the catalog does not offer.
+async fn raw_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.unwrap()
 }
 
 #[test]

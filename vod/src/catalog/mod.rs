@@ -19,10 +19,10 @@ pub use model::{
 };
 
 use crate::VideoId;
-use model::{check_description, checked_title, joined_tags, normalized_tags, split_tags};
+use model::{check_description, checked_title, joined_tags, normalized_tags, recording_title, split_tags};
 use sql::Bindings;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,8 +32,27 @@ const POSTGRES_POOL_SIZE: u32 = 8;
 const SQLITE_POOL_SIZE: u32 = 4;
 /// Pragmas every SQLite connection runs when it opens (`journal_mode = WAL` is set once, at
 /// connect, because it is stored in the file).
-const SQLITE_CONNECTION_PRAGMAS: [&str; 3] =
-    ["PRAGMA busy_timeout = 5000", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"];
+const SQLITE_CONNECTION_PRAGMAS: &[&str] = &[
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    // Statement journals (written for every statement that fires triggers or checks foreign
+    // keys inside a transaction) and sort spills in memory instead of temporary files.
+    "PRAGMA temp_store = MEMORY",
+    // Up to 16 MiB of page cache per connection (SQLite's default, 2 MiB, is smaller than the
+    // indexes a write touches once the catalog holds ~100 000 videos; it then re-reads and
+    // spills pages on every write).
+    "PRAGMA cache_size = -16384",
+    // Rows per index that `PRAGMA optimize` samples when it refreshes the planner's statistics.
+    "PRAGMA analysis_limit = 1000",
+];
+/// Refreshes the SQLite query planner's statistics of every table if they are missing or
+/// stale (SQLite's advice for long-lived connections: at open, and before closing).
+const SQLITE_OPTIMIZE: &str = "PRAGMA optimize = 0x10002";
+
+/// Videos per multi-row INSERT in [`Catalog::import_videos`] (14 values each: far below the
+/// limits on bound values, 32 766 in SQLite and 65 535 in PostgreSQL).
+const IMPORT_ROWS_PER_STATEMENT: usize = 100;
 
 /// The columns of a [`Video`], selected from `videos v`.
 const VIDEO_COLUMNS: &str = "v.id, v.title, v.description, v.tags, v.visibility, v.status, v.error, v.stream, \
@@ -110,8 +129,11 @@ impl Catalog {
             _ => return Err(CatalogError::UnsupportedUrl(scheme.to_owned())),
         };
         if let Err(error) = schema::migrate(&catalog.pool, catalog.dialect).await {
-            catalog.close().await;
+            catalog.pool.close().await;
             return Err(error);
+        }
+        if catalog.dialect == Dialect::Sqlite {
+            sqlx::query(SQLITE_OPTIMIZE).execute(&catalog.pool).await?;
         }
         Ok(catalog)
     }
@@ -119,7 +141,7 @@ impl Catalog {
     async fn open_sqlite(target: SqliteTarget) -> Result<Catalog, CatalogError> {
         let options = AnyPoolOptions::new().after_connect(|connection, _| {
             Box::pin(async move {
-                for pragma in SQLITE_CONNECTION_PRAGMAS {
+                for &pragma in SQLITE_CONNECTION_PRAGMAS {
                     connection.execute(pragma).await?;
                 }
                 Ok(())
@@ -164,10 +186,12 @@ impl Catalog {
     }
 
     /// Adds a video in [`VideoStatus::Recording`], with no description, tags or segments yet.
+    /// The title is trimmed and, being made by the recorder rather than typed, cut to
+    /// [`MAX_TITLE_CHARS`] instead of refused when longer; an empty title is refused.
     pub async fn create_video(&self, new: &NewVideo<'_>) -> Result<(), CatalogError> {
         let video = Video {
             id: new.id.to_string(),
-            title: checked_title(new.title)?.to_owned(),
+            title: recording_title(new.title)?,
             description: String::new(),
             tags: Vec::new(),
             visibility: new.visibility,
@@ -181,30 +205,34 @@ impl Catalog {
             ended_at_ms: None,
             updated_at_ms: new.created_at_ms,
         };
-        insert_video(&self.pool, &video).await.map_err(|error| match error {
+        let mut connection = self.pool.acquire().await?;
+        insert_videos(&mut connection, std::slice::from_ref(&video)).await.map_err(|error| match error {
             sqlx::Error::Database(error) if error.is_unique_violation() => CatalogError::VideoExists(new.id),
             error => error.into(),
         })
     }
 
-    /// Inserts complete video rows in one transaction, checked like [`Catalog::update`]:
-    /// for load tools and imports, not for recording.
+    /// Inserts complete video rows in one transaction, checked like [`Catalog::update`], a
+    /// hundred per statement: for load tools and imports, not for recording.
     #[doc(hidden)]
     pub async fn import_videos(&self, videos: &[Video]) -> Result<(), CatalogError> {
+        let checked = videos
+            .iter()
+            .map(|video| {
+                if VideoId::parse(&video.id).is_none() {
+                    return Err(CatalogError::Invalid(format!("{:?} is not a video id", video.id)));
+                }
+                check_description(&video.description)?;
+                Ok(Video {
+                    title: checked_title(&video.title)?.to_owned(),
+                    tags: normalized_tags(&video.tags)?,
+                    ..video.clone()
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await?;
-        for video in videos {
-            let id = VideoId::parse(&video.id)
-                .ok_or_else(|| CatalogError::Invalid(format!("{:?} is not a video id", video.id)))?;
-            let video = Video {
-                title: checked_title(&video.title)?.to_owned(),
-                tags: normalized_tags(&video.tags)?,
-                ..video.clone()
-            };
-            check_description(&video.description)?;
-            insert_video(&mut *tx, &video).await.map_err(|error| match error {
-                sqlx::Error::Database(error) if error.is_unique_violation() => CatalogError::VideoExists(id),
-                error => error.into(),
-            })?;
+        for chunk in checked.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            insert_videos(&mut tx, chunk).await?;
         }
         Ok(tx.commit().await?)
     }
@@ -334,8 +362,15 @@ impl Catalog {
     /// private ones too).
     pub async fn list(&self, query: &VideoQuery) -> Result<VideoPage, CatalogError> {
         let statements = search::list_statements(self.dialect, query)?;
-        let total: i64 = statements.count_args.query(&statements.count_sql).fetch_one(&self.pool).await?.try_get(0)?;
         let rows = statements.page_args.query(&statements.page_sql).fetch_all(&self.pool).await?;
+        // A page that is not full is the last one, so it tells the total (unless it is empty
+        // because the offset is past the end).
+        let last_page = rows.len() < statements.limit as usize && (!rows.is_empty() || statements.offset == 0);
+        let total = if last_page {
+            i64::from(statements.offset) + rows.len() as i64
+        } else {
+            statements.count_args.query(&statements.count_sql).fetch_one(&self.pool).await?.try_get(0)?
+        };
         Ok(VideoPage {
             videos: rows.iter().map(video_from_row).collect::<Result<_, _>>()?,
             total,
@@ -347,6 +382,7 @@ impl Catalog {
     /// Applies a user's edit after checking it (see [`VideoPatch`]); `None` if there is no such
     /// video. Invalid values are refused with [`CatalogError::Invalid`].
     pub async fn update(&self, id: VideoId, patch: &VideoPatch) -> Result<Option<Video>, CatalogError> {
+        let tags = patch.tags.as_deref().map(normalized_tags).transpose()?;
         let mut args = Bindings::default();
         let id_placeholder = args.push(id.as_str());
         let mut assignments = Vec::new();
@@ -357,19 +393,27 @@ impl Catalog {
             check_description(description)?;
             assignments.push(format!("description = {}", args.push(description.as_str())));
         }
-        if let Some(tags) = &patch.tags {
-            assignments.push(format!("tags = {}", args.push(joined_tags(&normalized_tags(tags)?))));
+        if let Some(tags) = &tags {
+            assignments.push(format!("tags = {}", args.push(joined_tags(tags))));
         }
         if let Some(visibility) = patch.visibility {
             assignments.push(format!("visibility = {}", args.push(visibility.as_str())));
         }
-        if !assignments.is_empty() {
-            assignments.push(format!("updated_at = {}", args.push(now_ms())));
-            let sql = format!("UPDATE videos SET {} WHERE id = {id_placeholder}", assignments.join(", "));
-            if args.query(&sql).execute(&self.pool).await?.rows_affected() == 0 {
-                return Ok(None);
-            }
+        if assignments.is_empty() {
+            return self.video(id).await;
         }
+        assignments.push(format!("updated_at = {}", args.push(now_ms())));
+        let sql = format!("UPDATE videos SET {} WHERE id = {id_placeholder}", assignments.join(", "));
+        let mut tx = self.pool.begin().await?;
+        if args.query(&sql).execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let Some(tags) = &tags {
+            sqlx::query("DELETE FROM video_tags WHERE video_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+            let rows: Vec<(&str, &str)> = tags.iter().map(|tag| (id.as_str(), tag.as_str())).collect();
+            insert_tags(&mut tx, &rows).await?;
+        }
+        tx.commit().await?;
         self.video(id).await
     }
 
@@ -445,35 +489,64 @@ impl Catalog {
             .await?)
     }
 
-    /// Closes every connection (waits for those in use to be returned).
+    /// Closes every connection (waits for those in use to be returned). SQLite first refreshes
+    /// its planner statistics if the data changed a lot.
     pub async fn close(&self) {
+        if self.dialect == Dialect::Sqlite {
+            if let Err(error) = sqlx::query(SQLITE_OPTIMIZE).execute(&self.pool).await {
+                tracing::warn!(%error, "catalog: PRAGMA optimize failed");
+            }
+        }
         self.pool.close().await;
     }
 }
 
-/// Inserts every column of `video`.
-async fn insert_video<'e>(executor: impl Executor<'e, Database = sqlx::Any>, video: &Video) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Inserts every column of `videos`, and their tags into `video_tags`, with one statement each.
+async fn insert_videos(connection: &mut AnyConnection, videos: &[Video]) -> Result<(), sqlx::Error> {
+    let mut args = Bindings::default();
+    let mut rows = Vec::with_capacity(videos.len());
+    for video in videos {
+        let values = [
+            args.push(video.id.as_str()),
+            args.push(video.title.as_str()),
+            args.push(video.description.as_str()),
+            args.push(joined_tags(&video.tags)),
+            args.push(video.visibility.as_str()),
+            args.push(video.status.as_str()),
+            args.push(video.error.as_deref()),
+            args.push(video.stream.as_str()),
+            args.push(video.duration_ms),
+            args.push(video.size_bytes),
+            args.push(video.thumbnail.as_deref()),
+            args.push(video.created_at_ms),
+            args.push(video.ended_at_ms),
+            args.push(video.updated_at_ms),
+        ];
+        rows.push(format!("({})", values.join(", ")));
+    }
+    let sql = format!(
         "INSERT INTO videos (id, title, description, tags, visibility, status, error, stream, duration_ms, size_bytes,
              thumbnail, created_at, ended_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(video.id.as_str())
-    .bind(video.title.as_str())
-    .bind(video.description.as_str())
-    .bind(joined_tags(&video.tags))
-    .bind(video.visibility.as_str())
-    .bind(video.status.as_str())
-    .bind(video.error.clone())
-    .bind(video.stream.as_str())
-    .bind(video.duration_ms)
-    .bind(video.size_bytes)
-    .bind(video.thumbnail.clone())
-    .bind(video.created_at_ms)
-    .bind(video.ended_at_ms)
-    .bind(video.updated_at_ms)
-    .execute(executor)
-    .await?;
+         VALUES {}",
+        rows.join(", ")
+    );
+    args.query(&sql).execute(&mut *connection).await?;
+    let tags: Vec<(&str, &str)> =
+        videos.iter().flat_map(|video| video.tags.iter().map(|tag| (video.id.as_str(), tag.as_str()))).collect();
+    insert_tags(connection, &tags).await
+}
+
+/// Adds (video id, tag) rows to `video_tags` (the tag index behind [`VideoQuery::tag`]), in
+/// one statement.
+async fn insert_tags(connection: &mut AnyConnection, tags: &[(&str, &str)]) -> Result<(), sqlx::Error> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let mut args = Bindings::default();
+    let rows: Vec<String> =
+        tags.iter().map(|&(video_id, tag)| format!("({}, {})", args.push(video_id), args.push(tag))).collect();
+    let sql = format!("INSERT INTO video_tags (video_id, tag) VALUES {}", rows.join(", "));
+    args.query(&sql).execute(connection).await?;
     Ok(())
 }
 

@@ -122,7 +122,7 @@ pub struct Video {
 #[derive(Clone, Copy, Debug)]
 pub struct NewVideo<'a> {
     pub id: VideoId,
-    /// Checked like [`VideoPatch::title`].
+    /// Trimmed, cut to [`MAX_TITLE_CHARS`]; must not be empty.
     pub title: &'a str,
     pub stream: &'a str,
     pub visibility: Visibility,
@@ -225,6 +225,12 @@ pub(crate) fn checked_title(title: &str) -> Result<&str, CatalogError> {
     }
 }
 
+/// A machine-made title: trimmed and cut to [`MAX_TITLE_CHARS`]; only an empty one is refused.
+pub(crate) fn recording_title(title: &str) -> Result<String, CatalogError> {
+    let cut: String = title.trim().chars().take(MAX_TITLE_CHARS).collect();
+    checked_title(&cut).map(str::to_owned)
+}
+
 pub(crate) fn check_description(description: &str) -> Result<(), CatalogError> {
     let chars = description.chars().count();
     if chars <= MAX_DESCRIPTION_CHARS {
@@ -303,6 +309,8 @@ mod tests {
         assert!(checked_title("   ").is_err());
         assert!(checked_title(&"é".repeat(MAX_TITLE_CHARS)).is_ok());
         assert!(checked_title(&"é".repeat(MAX_TITLE_CHARS + 1)).is_err());
+        assert_eq!(recording_title(&format!(" {} ", "é".repeat(300))).unwrap().chars().count(), MAX_TITLE_CHARS);
+        assert!(recording_title(" \t").is_err());
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! The catalog's schema and its migration runner.
 //!
-//! Every schema change is a numbered [`Migration`] with the statements for each [`Dialect`];
-//! the runner records applied versions in `schema_migrations(version, applied_at)` and applies
-//! the missing ones in order, each in its own transaction. Re-running is a no-op, and a database
-//! whose version is newer than this binary knows is refused rather than guessed at.
+//! Every schema change is a numbered [`Migration`]: an ordered list of statements, each for both
+//! dialects or for one [`Dialect`]. The runner records applied versions in
+//! `schema_migrations(version, applied_at)` and applies the missing ones in order, each in its
+//! own transaction. Re-running is a no-op, and a database whose version is newer than this
+//! binary knows is refused rather than guessed at. A released migration is never edited: a
+//! change is a new migration.
+//!
+//! 1. `videos`, `video_inits`, `segments` and the text search.
+//! 2. `video_tags(video_id, tag)`: a video's tags one per row (filled from `videos.tags`, which
+//!    keeps them joined by spaces for display and text search), so listing by tag is an index
+//!    lookup; the catalog writes both in the same transaction. And indexes led by `visibility`
+//!    for public lists and their counts.
 //!
 //! The tables are the same in both dialects except for the text search:
 //! * SQLite: `videos` has an `INTEGER PRIMARY KEY` (`seq`, a stable rowid; `id` is `UNIQUE`)
@@ -16,23 +24,28 @@
 use super::{now_ms, CatalogError, Dialect};
 use sqlx::AnyPool;
 
+/// One statement of a migration, and which dialects run it.
+enum Step {
+    Both(&'static str),
+    Sqlite(&'static str),
+    Postgres(&'static str),
+}
+
 /// One schema change.
 struct Migration {
     version: i64,
-    /// Statements only one dialect runs, before `common`.
-    sqlite: &'static [&'static str],
-    postgres: &'static [&'static str],
-    /// Statements both dialects run.
-    common: &'static [&'static str],
+    /// Run in order; each dialect skips the other's steps.
+    steps: &'static [Step],
 }
 
 impl Migration {
-    fn statements(&self, dialect: Dialect) -> impl Iterator<Item = &'static str> {
-        let specific = match dialect {
-            Dialect::Sqlite => self.sqlite,
-            Dialect::Postgres => self.postgres,
-        };
-        specific.iter().chain(self.common).copied()
+    fn statements(&self, dialect: Dialect) -> impl Iterator<Item = &'static str> + '_ {
+        self.steps.iter().filter_map(move |step| match (step, dialect) {
+            (Step::Both(sql), _) | (Step::Sqlite(sql), Dialect::Sqlite) | (Step::Postgres(sql), Dialect::Postgres) => {
+                Some(*sql)
+            }
+            _ => None,
+        })
     }
 }
 
@@ -80,64 +93,106 @@ macro_rules! fts_values {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: &[
-        concat!("CREATE TABLE videos (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ", video_columns!(), ")"),
-        "CREATE VIRTUAL TABLE videos_fts USING fts5(
-            title, description, tags,
-            content = 'videos', content_rowid = 'seq',
-            tokenize = 'unicode61 remove_diacritics 2'
-        )",
-        concat!(
-            "CREATE TRIGGER videos_fts_insert AFTER INSERT ON videos BEGIN
-                INSERT INTO videos_fts (rowid, title, description, tags) VALUES (",
-            fts_values!("new"),
-            "); END"
-        ),
-        concat!(
-            "CREATE TRIGGER videos_fts_delete AFTER DELETE ON videos BEGIN
-                INSERT INTO videos_fts (videos_fts, rowid, title, description, tags) VALUES ('delete', ",
-            fts_values!("old"),
-            "); END"
-        ),
-        concat!(
-            "CREATE TRIGGER videos_fts_update AFTER UPDATE OF title, description, tags ON videos BEGIN
-                INSERT INTO videos_fts (videos_fts, rowid, title, description, tags) VALUES ('delete', ",
-            fts_values!("old"),
-            ");
-                INSERT INTO videos_fts (rowid, title, description, tags) VALUES (",
-            fts_values!("new"),
-            "); END"
-        ),
-        concat!(segments_table!(), " WITHOUT ROWID"),
-    ],
-    postgres: &[
-        concat!(
-            "CREATE TABLE videos (id TEXT PRIMARY KEY, ",
-            video_columns!(),
-            ", search tsvector GENERATED ALWAYS AS (
-                setweight(to_tsvector('simple', title), 'A')
-                || setweight(to_tsvector('simple', tags), 'B')
-                || setweight(to_tsvector('simple', description), 'C')
-            ) STORED)"
-        ),
-        "CREATE INDEX videos_search ON videos USING GIN (search)",
-        segments_table!(),
-    ],
-    common: &[
-        "CREATE INDEX videos_by_created ON videos (created_at, id)",
-        "CREATE INDEX videos_by_stream ON videos (stream, created_at)",
-        "CREATE INDEX videos_by_status ON videos (status, created_at)",
-        "CREATE TABLE video_inits (
-            video_id TEXT NOT NULL REFERENCES videos (id) ON DELETE CASCADE,
-            track TEXT NOT NULL,
-            version BIGINT NOT NULL,
-            info TEXT NOT NULL,
-            PRIMARY KEY (video_id, track, version)
-        )",
-    ],
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        steps: &[
+            Step::Sqlite(concat!(
+                "CREATE TABLE videos (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ",
+                video_columns!(),
+                ")"
+            )),
+            Step::Sqlite(
+                "CREATE VIRTUAL TABLE videos_fts USING fts5(
+                    title, description, tags,
+                    content = 'videos', content_rowid = 'seq',
+                    tokenize = 'unicode61 remove_diacritics 2'
+                )",
+            ),
+            Step::Sqlite(concat!(
+                "CREATE TRIGGER videos_fts_insert AFTER INSERT ON videos BEGIN
+                    INSERT INTO videos_fts (rowid, title, description, tags) VALUES (",
+                fts_values!("new"),
+                "); END"
+            )),
+            Step::Sqlite(concat!(
+                "CREATE TRIGGER videos_fts_delete AFTER DELETE ON videos BEGIN
+                    INSERT INTO videos_fts (videos_fts, rowid, title, description, tags) VALUES ('delete', ",
+                fts_values!("old"),
+                "); END"
+            )),
+            Step::Sqlite(concat!(
+                "CREATE TRIGGER videos_fts_update AFTER UPDATE OF title, description, tags ON videos BEGIN
+                    INSERT INTO videos_fts (videos_fts, rowid, title, description, tags) VALUES ('delete', ",
+                fts_values!("old"),
+                ");
+                    INSERT INTO videos_fts (rowid, title, description, tags) VALUES (",
+                fts_values!("new"),
+                "); END"
+            )),
+            Step::Sqlite(concat!(segments_table!(), " WITHOUT ROWID")),
+            Step::Postgres(concat!(
+                "CREATE TABLE videos (id TEXT PRIMARY KEY, ",
+                video_columns!(),
+                ", search tsvector GENERATED ALWAYS AS (
+                    setweight(to_tsvector('simple', title), 'A')
+                    || setweight(to_tsvector('simple', tags), 'B')
+                    || setweight(to_tsvector('simple', description), 'C')
+                ) STORED)"
+            )),
+            Step::Postgres("CREATE INDEX videos_search ON videos USING GIN (search)"),
+            Step::Postgres(segments_table!()),
+            Step::Both("CREATE INDEX videos_by_created ON videos (created_at, id)"),
+            Step::Both("CREATE INDEX videos_by_stream ON videos (stream, created_at)"),
+            Step::Both("CREATE INDEX videos_by_status ON videos (status, created_at)"),
+            Step::Both(
+                "CREATE TABLE video_inits (
+                    video_id TEXT NOT NULL REFERENCES videos (id) ON DELETE CASCADE,
+                    track TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    info TEXT NOT NULL,
+                    PRIMARY KEY (video_id, track, version)
+                )",
+            ),
+        ],
+    },
+    // Its statements tolerate objects that already exist: development builds created some of
+    // them as part of version 1.
+    Migration {
+        version: 2,
+        steps: &[
+            // Public lists (`visibility = 'public'`, newest first) and their counts.
+            Step::Both("CREATE INDEX IF NOT EXISTS videos_by_visibility ON videos (visibility, created_at)"),
+            Step::Both("DROP INDEX IF EXISTS videos_by_stream"),
+            Step::Both("CREATE INDEX videos_by_stream ON videos (stream, visibility, created_at)"),
+            Step::Both(
+                "CREATE TABLE IF NOT EXISTS video_tags (
+                    video_id TEXT NOT NULL REFERENCES videos (id) ON DELETE CASCADE,
+                    tag TEXT NOT NULL,
+                    PRIMARY KEY (video_id, tag)
+                )",
+            ),
+            Step::Both("CREATE INDEX IF NOT EXISTS video_tags_by_tag ON video_tags (tag, video_id)"),
+            // Existing tags, split at the spaces that join them.
+            Step::Sqlite(
+                "WITH RECURSIVE split (video_id, tag, rest) AS (
+                    SELECT id, '', tags || ' ' FROM videos WHERE tags <> ''
+                    UNION ALL
+                    SELECT video_id, substr(rest, 1, instr(rest, ' ') - 1), substr(rest, instr(rest, ' ') + 1)
+                    FROM split WHERE rest <> ''
+                )
+                INSERT INTO video_tags (video_id, tag) SELECT DISTINCT video_id, tag FROM split WHERE tag <> ''
+                ON CONFLICT DO NOTHING",
+            ),
+            Step::Postgres(
+                "INSERT INTO video_tags (video_id, tag)
+                 SELECT DISTINCT videos.id, tag FROM videos, unnest(string_to_array(videos.tags, ' ')) AS tag
+                 WHERE tag <> ''
+                 ON CONFLICT DO NOTHING",
+            ),
+        ],
+    },
+];
 
 /// The newest schema version this binary knows.
 pub(crate) fn latest_version() -> i64 {

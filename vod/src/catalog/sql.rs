@@ -5,28 +5,40 @@
 use sqlx::any::{Any, AnyArguments};
 use sqlx::query::Query;
 
-/// A value bound to a placeholder.
+/// A value bound to a placeholder. `None` is a NULL of that type (PostgreSQL needs to know it).
 #[derive(Clone, Debug)]
 pub(crate) enum Arg {
-    Int(i64),
-    Text(String),
+    Int(Option<i64>),
+    Text(Option<String>),
 }
 
 impl From<i64> for Arg {
     fn from(value: i64) -> Arg {
+        Arg::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(value: Option<i64>) -> Arg {
         Arg::Int(value)
     }
 }
 
 impl From<String> for Arg {
     fn from(value: String) -> Arg {
-        Arg::Text(value)
+        Arg::Text(Some(value))
     }
 }
 
 impl From<&str> for Arg {
     fn from(value: &str) -> Arg {
-        Arg::Text(value.to_owned())
+        Arg::Text(Some(value.to_owned()))
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(value: Option<&str>) -> Arg {
+        Arg::Text(value.map(str::to_owned))
     }
 }
 
