@@ -50,6 +50,14 @@ enum Command {
     Serve,
     /// Print the effective configuration (file + environment overrides) and exit.
     Config,
+    /// Read an fMP4 (init + segment) on stdin, write its first picture as a JPEG on stdout.
+    /// The server runs this in a child process for each video's thumbnail, so decoding stays
+    /// out of the server's memory and a decoder crash cannot take the server down.
+    #[command(hide = true)]
+    Thumbnail {
+        #[arg(long, default_value_t = THUMBNAIL_WIDTH)]
+        width: u32,
+    },
 }
 
 /// State shared by HTTP handlers.
@@ -81,8 +89,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Some(Command::Thumbnail { width }) = cli.command {
+        return thumbnail(width);
+    }
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Thumbnail { .. } => unreachable!("handled above"),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
@@ -187,17 +199,39 @@ async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// Video thumbnails with GStreamer, when it works on this machine.
+/// `rill thumbnail`: stdin (fMP4) → stdout (JPEG).
+fn thumbnail(width: u32) -> Result<()> {
+    use std::io::{Read, Write};
+    let mut media = Vec::new();
+    std::io::stdin().read_to_end(&mut media).context("reading the media from stdin")?;
+    let jpeg = rill_transcode::thumbnail::first_picture_jpeg(media.into(), width)?;
+    std::io::stdout().write_all(&jpeg).context("writing the JPEG to stdout")?;
+    Ok(())
+}
+
+/// Video thumbnails: each made by a `rill thumbnail` child process (GStreamer).
 fn thumbnailer() -> Option<rill_vod::recorder::Thumbnailer> {
-    match rill_transcode::init() {
-        Ok(()) => Some(Arc::new(|media| {
-            rill_transcode::thumbnail::first_picture_jpeg(media, THUMBNAIL_WIDTH).map_err(|e| e.to_string())
-        })),
-        Err(e) => {
-            tracing::warn!(error = %e, "videos get no thumbnails (install GStreamer: scripts/deps.sh)");
-            None
+    let exe = std::env::current_exe().ok()?;
+    Some(Arc::new(move |media| {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(&exe)
+            .args(["thumbnail", "--width", &THUMBNAIL_WIDTH.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", exe.display()))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let feeder = std::thread::spawn(move || stdin.write_all(&media));
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        let _ = feeder.join();
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(stderr.trim().trim_start_matches("rill: ").to_string());
         }
-    }
+        Ok(output.stdout.into())
+    }))
 }
 
 /// Width of video thumbnails in pixels.
