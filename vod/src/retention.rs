@@ -82,3 +82,67 @@ pub fn spawn_sweeper(catalog: Arc<Catalog>, storage: Arc<dyn Storage>, policy: R
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{NewVideo, SegmentRow, VideoEnd, VideoStatus, Visibility};
+    use crate::storage::FsStorage;
+
+    const DAY_MS: i64 = 86_400_000;
+
+    /// A ready video created `days_old` days before `now_ms`, of `size` bytes, with a file.
+    async fn video(catalog: &Catalog, storage: &Arc<dyn Storage>, now_ms: i64, days_old: i64, size: i64) -> VideoId {
+        let id = VideoId::generate();
+        let created_at_ms = now_ms - days_old * DAY_MS;
+        let new = NewVideo { id, title: "t", stream: "s", visibility: Visibility::Public, created_at_ms };
+        catalog.create_video(&new).await.unwrap();
+        let row = SegmentRow {
+            track: "video".into(),
+            sequence: 0,
+            init_version: 0,
+            discontinuity: false,
+            start_ticks: 0,
+            duration_ticks: 90_000,
+            timescale: 90_000,
+            size_bytes: size,
+            wall_clock_ms: created_at_ms,
+        };
+        catalog.add_segment(id, &row, true).await.unwrap();
+        let end = VideoEnd { status: VideoStatus::Ready, error: None, ended_at_ms: created_at_ms + 1000 };
+        catalog.finish_video(id, &end).await.unwrap();
+        storage.put(&format!("{id}/video/0.m4s"), b"segment").unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn the_oldest_ready_videos_go_first_until_within_the_limits() {
+        let dir = std::env::temp_dir().join(format!("rill-retention-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let catalog = Catalog::connect(&format!("sqlite://{}", dir.join("db").display())).await.unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage::open(dir.join("recordings")).unwrap());
+        let now = SystemTime::now();
+        let now_ms = crate::recorder::unix_ms(now);
+        let ancient = video(&catalog, &storage, now_ms, 40, 100).await;
+        let old = video(&catalog, &storage, now_ms, 20, 300).await;
+        let middle = video(&catalog, &storage, now_ms, 10, 300).await;
+        let new = video(&catalog, &storage, now_ms, 1, 300).await;
+
+        let no_limits = sweep(&catalog, &storage, RetentionPolicy::default(), now).await.unwrap();
+        assert!(no_limits.is_empty());
+
+        let by_age = RetentionPolicy { max_age: Some(Duration::from_secs(30 * 86_400)), max_total_bytes: None };
+        let swept = sweep(&catalog, &storage, by_age, now).await.unwrap();
+        assert_eq!(swept.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ancient]);
+        assert!(catalog.video(ancient).await.unwrap().is_none());
+        assert!(storage.list(ancient.as_str()).unwrap().is_empty(), "files deleted");
+
+        let by_size = RetentionPolicy { max_age: None, max_total_bytes: Some(350) };
+        let swept = sweep(&catalog, &storage, by_size, now).await.unwrap();
+        assert_eq!(swept.iter().map(|s| s.id).collect::<Vec<_>>(), vec![old, middle]);
+        assert!(catalog.video(new).await.unwrap().is_some());
+        assert_eq!(catalog.total_size_bytes().await.unwrap(), 300);
+        catalog.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
