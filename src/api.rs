@@ -25,6 +25,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/streams/{name}/key", post(rotate_key))
         .layer(middleware::from_fn_with_state(state, require_admin))
         .merge(crate::videos_api::router())
+        .merge(crate::sources::router())
 }
 
 /// Whether the request carries the admin token (`Authorization: Bearer <token>`).

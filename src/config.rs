@@ -15,6 +15,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub http: HttpConfig,
     pub rtmp: RtmpConfig,
+    pub rtmps: RtmpsConfig,
     pub bus: BusSection,
     pub packager: PackagerSection,
     pub auth: AuthConfig,
@@ -22,6 +23,9 @@ pub struct Config {
     pub database: DatabaseSection,
     #[serde(default)]
     pub streams: Vec<StreamConfig>,
+    pub rtsp: RtspSection,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -49,6 +53,21 @@ pub struct RtmpConfig {
     pub handshake_timeout_s: u64,
     pub idle_timeout_s: u64,
     pub write_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtmpsConfig {
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key; RTMPS is off while either is empty.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl RtmpsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.cert.as_os_str().is_empty() && !self.key.as_os_str().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -195,6 +214,7 @@ impl Config {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             bail!("streams: name {:?} is defined twice", w[0]);
         }
+        self.validate_rtsp()?;
         let p = &self.packager;
         if !(0.5..=30.0).contains(&p.segment_s) {
             bail!("packager.segment_s must be between 0.5 and 30 seconds");
@@ -256,6 +276,81 @@ fn apply_env_override(
     };
     table[&section].as_table_mut().expect("sections are tables after defaults").insert(key.clone(), typed);
     Ok(Some(format!("{section}.{key}")))
+}
+
+/// `[rtsp]`: how Rill pulls from cameras.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtspSection {
+    pub timeout_s: u64,
+    pub retry_min_s: f64,
+    pub retry_max_s: f64,
+}
+
+/// When a `[[sources]]` camera is pulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceMode {
+    /// From start to stop, reconnecting whenever the camera drops.
+    #[default]
+    Always,
+    /// Only while someone watches (not built yet: refused with a clear error).
+    OnDemand,
+}
+
+/// A `[[sources]]` entry: an RTSP camera published as `live/<name>`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    /// `rtsp://[user:password@]host[:port]/path`; the credentials never leave the process.
+    pub url: String,
+    #[serde(default)]
+    pub mode: SourceMode,
+}
+
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("name", &self.name)
+            .field("url", &rill_ingest::rtsp::redact(&self.url))
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl SourceConfig {
+    /// Checks the name, URL and mode (the error never contains the URL's credentials).
+    pub fn check(&self) -> std::result::Result<rill_ingest::rtsp::CameraUrl, String> {
+        if !rill_media::path::is_valid_stream_name(&self.name) {
+            return Err(format!("name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}})", self.name));
+        }
+        if self.mode == SourceMode::OnDemand {
+            return Err(format!(
+                "source {:?}: mode \"on_demand\" is not supported yet; use \"always\"",
+                self.name
+            ));
+        }
+        rill_ingest::rtsp::CameraUrl::parse(&self.url).map_err(|e| format!("source {:?}: url: {e}", self.name))
+    }
+}
+
+impl Config {
+    fn validate_rtsp(&self) -> Result<()> {
+        let r = &self.rtsp;
+        if r.timeout_s == 0 || !(r.retry_min_s > 0.0 && r.retry_max_s >= r.retry_min_s) {
+            bail!("rtsp: timeout_s must be > 0 and 0 < retry_min_s <= retry_max_s");
+        }
+        for s in &self.sources {
+            s.check().map_err(|e| anyhow!("sources: {e}"))?;
+        }
+        let mut names: Vec<_> = self.sources.iter().map(|s| &s.name).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            bail!("sources: name {:?} is defined twice", w[0]);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -324,5 +419,25 @@ mod tests {
         assert!(format!("{e:#}").contains("listen_port"), "{e:#}");
         let e = load(Some("[[streams]]\nname = \"../x\"\nkey = \"12345678\"\n"), &[]).unwrap_err();
         assert!(format!("{e:#}").contains("../x"), "{e:#}");
+    }
+
+    #[test]
+    fn rtsp_sources_are_checked_without_showing_credentials() {
+        let ok = "[[sources]]\nname = \"cam1\"\nurl = \"rtsp://u:hunter2@10.0.0.5/live\"\n";
+        let c = load(Some(ok), &[]).unwrap();
+        assert_eq!((c.sources.len(), c.sources[0].mode), (1, SourceMode::Always));
+        assert!(!format!("{:?}", c.sources[0]).contains("hunter2"));
+        for (bad, needle) in [
+            ("[[sources]]\nname = \"a/b\"\nurl = \"rtsp://cam/x\"\n", "a/b"),
+            ("[[sources]]\nname = \"c\"\nurl = \"http://u:hunter2@cam/x\"\n", "scheme"),
+            ("[[sources]]\nname = \"c\"\nurl = \"rtsp://cam/x\"\nmode = \"on_demand\"\n", "on_demand"),
+            ("[[sources]]\nname = \"c\"\nurl = \"rtsp://cam/x\"\nmode = \"sometimes\"\n", "mode"),
+            ("[[sources]]\nname = \"c\"\nurl = \"rtsp://a/x\"\n[[sources]]\nname = \"c\"\nurl = \"rtsp://b/x\"\n", "twice"),
+        ] {
+            let e = format!("{:#}", load(Some(bad), &[]).unwrap_err());
+            assert!(e.contains(needle) && !e.contains("hunter2"), "{e}");
+        }
+        let e = load(None, &[("RILL_RTSP_RETRY_MIN_S", "0")]).unwrap_err();
+        assert!(format!("{e:#}").contains("retry_min_s"), "{e:#}");
     }
 }

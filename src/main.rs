@@ -7,6 +7,7 @@ mod http;
 mod live_http;
 mod metrics;
 mod player;
+mod sources;
 mod streams;
 mod videos_api;
 mod vod_http;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub vod_bytes_out: AtomicU64,
     pub api_auth_failures: AtomicU64,
     pub started: Instant,
+    /// RTSP cameras pulled onto the Bus.
+    pub sources: Arc<sources::Sources>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -144,9 +147,16 @@ async fn serve(config: Config) -> Result<()> {
     });
     let play_bus = bus.clone();
     let play_stats = relay_stats.clone();
-    tokio::spawn(rill_ingest::rtmp::serve(rtmp_listener, rtmp, move |request| {
-        rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone())
-    }));
+    let play = move |request| rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone());
+    if config.rtmps.enabled() {
+        let tls = rill_ingest::rtmp::tls::acceptor_from_pem_files(&config.rtmps.cert, &config.rtmps.key)
+            .context("loading the [rtmps] certificate")?;
+        let listener = TcpListener::bind(config.rtmps.listen)
+            .await
+            .with_context(|| format!("binding rtmps.listen {}", config.rtmps.listen))?;
+        tokio::spawn(rill_ingest::rtmp::serve_tls(listener, tls, rtmp.clone(), play.clone()));
+    }
+    tokio::spawn(rill_ingest::rtmp::serve(rtmp_listener, rtmp, play));
 
     let segmenter = SegmenterConfig {
         segment_target: Duration::from_secs_f64(config.packager.segment_s),
@@ -157,6 +167,7 @@ async fn serve(config: Config) -> Result<()> {
         PackagerConfig { segmenter, window_segments: config.packager.window_segments, ..PackagerConfig::default() },
     );
     let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
+    let rtsp_sources = Arc::new(sources::Sources::start(&config, bus.clone()).context("starting RTSP sources")?);
     print_banner(&config, &registry, &admin_token, generated);
     let write_timeout = Duration::from_secs(config.http.write_timeout_s);
     let state = Arc::new(AppState {
@@ -173,6 +184,7 @@ async fn serve(config: Config) -> Result<()> {
         vod_bytes_out: AtomicU64::new(0),
         api_auth_failures: AtomicU64::new(0),
         started: Instant::now(),
+        sources: rtsp_sources,
     });
     let bus = state.bus.clone();
     let app = http::router(state).into_make_service_with_connect_info::<http::PeerAddr>();
@@ -284,6 +296,11 @@ fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, g
     let host = if config.server.public_host.is_empty() { "localhost" } else { &config.server.public_host };
     println!("Rill is running.");
     println!("  RTMP  rtmp://{host}:{rtmp}/live   (publish: rtmp://{host}:{rtmp}/live/<stream-key>)");
+    if config.rtmps.enabled() {
+        println!("  RTMPS rtmps://{host}:{}/live", config.rtmps.listen.port());
+    } else {
+        println!("  RTMPS off (set [rtmps] cert and key)");
+    }
     println!("  HTTP  http://{host}:{http}        (player /play/<name>, LL-HLS /live/<name>/index.m3u8, DASH /live/<name>/manifest.mpd, API /api/v1, metrics /metrics)");
     if generated {
         println!(

@@ -227,5 +227,6 @@ fn render(app: &AppState) -> String {
         "Seconds since the server started.",
         &[("", app.started.elapsed().as_secs_f64().floor())],
     );
+    crate::sources::write_metrics(app, &mut out);
     out
 }

@@ -330,3 +330,46 @@ fn librtmp_publisher_like_obs_is_accepted() {
     assert_eq!(listed["video"]["codec"], "h264");
     assert_eq!(listed["audio"]["codec"], "aac");
 }
+
+#[test]
+fn rtmps_publish_and_play_with_a_self_signed_certificate() {
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("rill-rtmps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let server = Server::start(
+        "keys",
+        &[("RILL_RTMPS_LISTEN", &listen), ("RILL_RTMPS_CERT", &cert), ("RILL_RTMPS_KEY", &key)],
+    );
+    let (status, created) = server.api("POST", "/api/v1/streams", Some(r#"{"name":"secure"}"#));
+    assert_eq!(status, 201, "{created}");
+    let stream_key = created["key"].as_str().unwrap();
+
+    // Not TLS on the RTMPS port: that connection fails, nothing else does.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain.write_all(&[3u8; 1537]).unwrap();
+    // A wrong key over TLS is refused like over RTMP.
+    let refused = publish(&format!("rtmps://127.0.0.1:{port}/live/wrong-key"), 5, "320x240").wait(T);
+    assert!(!refused.status.success(), "a wrong key was accepted over RTMPS");
+
+    let _publisher = publish(&format!("rtmps://127.0.0.1:{port}/live/{stream_key}"), 30, "640x360");
+    wait_live(&server, "secure");
+    assert_eq!(server.stream("secure")["publisher"]["protocol"], "rtmps");
+    let over_flv = decode(&server.flv_url("secure"), 5, T);
+    assert!(over_flv.frames >= 140, "HTTP-FLV decoded {} frames: {}", over_flv.frames, over_flv.stderr);
+    let over_rtmps = decode(&format!("rtmps://127.0.0.1:{port}/live/secure"), 5, T);
+    assert!(over_rtmps.frames >= 140, "RTMPS play decoded {} frames: {}", over_rtmps.frames, over_rtmps.stderr);
+    assert!(server.log().contains("TLS handshake failed"), "{}", server.log());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,5 +2,7 @@
 //!
 //! Today: RTMP publish from OBS and ffmpeg ([`rtmp`]). The RTMP listener also accepts
 //! players; it hands them to a play handler supplied by the caller (the relay crate serves them).
+//! RTSP pull from IP cameras ([`rtsp`]): Rill is the client, one task per configured source.
 
 pub mod rtmp;
+pub mod rtsp;

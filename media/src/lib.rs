@@ -5,6 +5,8 @@
 //! - [`track`]: codec configuration of a stream's tracks (AVC, AAC; room for HEVC/AV1/Opus).
 //! - [`avc`], [`aac`]: bitstream helpers (AVCC ↔ Annex B, SPS, AudioSpecificConfig).
 //! - [`wallclock`]: wall-clock times as ISO 8601 text (HLS program dates, DASH timing).
+//! - [`hevc`]: the HEVC decoder configuration record (hvcC) from and to parameter sets.
+//! - [`mpegts`]: MPEG-TS demux and mux (SRT ingest and playback), 33-bit PTS unwrapping.
 //! - [`flv`]: FLV tag bodies in and out (shared by RTMP ingest, RTMP play and HTTP-FLV).
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
 //! - [`cmaf`]: fragmented MP4 (CMAF) tracks, and the segmenter of segments and low-latency parts.
@@ -18,7 +20,9 @@ pub mod bus;
 pub mod cmaf;
 pub mod flv;
 pub mod frame;
+pub mod hevc;
 pub mod manifest;
+pub mod mpegts;
 pub mod path;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -1,5 +1,7 @@
-//! The tokio driver for RTMP: accepts TCP connections on the RTMP port, pumps bytes through a
-//! [`ServerSession`], publishes to the Bus, and hands players to the caller's play handler.
+//! The tokio driver for RTMP and RTMPS: accepts TCP connections on the RTMP port (or TLS ones on
+//! the RTMPS port), pumps bytes through a [`ServerSession`], publishes to the Bus, and hands
+//! players to the caller's play handler. Both transports share everything past the TLS
+//! handshake: a connection is a boxed byte stream.
 
 use super::demux::{Demuxed, MediaDemuxer};
 use super::session::{ServerSession, SessionConfig, SessionError, SessionEvent};
@@ -13,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 /// Why a publish request was refused. The message never contains the stream key.
@@ -80,6 +83,8 @@ pub enum ConnError {
     Session(#[from] SessionError),
     #[error("timed out {0}")]
     Timeout(&'static str),
+    #[error("TLS handshake failed: {0}")]
+    Tls(io::Error),
 }
 
 impl ConnError {
@@ -100,9 +105,14 @@ pub struct PlayRequest {
     pub conn: Connection,
 }
 
+/// The byte stream under an RTMP connection: TCP, or TLS over TCP (RTMPS).
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
 /// An RTMP connection past its handshake: the socket and the session core.
 pub struct Connection {
-    socket: TcpStream,
+    socket: Box<dyn Transport>,
     session: ServerSession,
     peer: SocketAddr,
     /// Grows from 4 KiB to 64 KiB only for peers that fill it (publishers); players stay small.
@@ -150,7 +160,7 @@ impl Connection {
 const MAX_READ_BUF: usize = 64 * 1024;
 
 /// Writes `pieces` in order with `writev`, consuming them. Returns the bytes written.
-pub async fn write_all_pieces(socket: &mut TcpStream, pieces: &mut Vec<Bytes>) -> io::Result<usize> {
+pub async fn write_all_pieces(socket: &mut (impl AsyncWrite + Unpin + ?Sized), pieces: &mut Vec<Bytes>) -> io::Result<usize> {
     const MAX_IOVECS: usize = 64;
     let mut start = 0;
     let mut total = 0;
@@ -194,11 +204,30 @@ where
     P: Fn(PlayRequest) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
+    accept_loop(listener, ctx, on_play, None).await
+}
+
+/// Serves RTMPS: RTMP inside TLS (`tls` holds the certificate), otherwise the same as [`serve`].
+/// Publishers show up with the protocol `rtmps`.
+pub async fn serve_tls<P, F>(listener: TcpListener, tls: TlsAcceptor, ctx: Arc<RtmpContext>, on_play: P)
+where
+    P: Fn(PlayRequest) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    accept_loop(listener, ctx, on_play, Some(tls)).await
+}
+
+async fn accept_loop<P, F>(listener: TcpListener, ctx: Arc<RtmpContext>, on_play: P, tls: Option<TlsAcceptor>)
+where
+    P: Fn(PlayRequest) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let protocol = if tls.is_some() { "rtmps" } else { "rtmp" };
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                warn!(error = %e, "RTMP accept failed");
+                warn!(error = %e, "{protocol} accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -206,12 +235,17 @@ where
         let _ = socket.set_nodelay(true);
         let ctx = ctx.clone();
         let on_play = on_play.clone();
-        let span = info_span!("rtmp", %peer, stream = tracing::field::Empty);
+        let tls = tls.clone();
+        let span = info_span!("rtmp", %peer, protocol, stream = tracing::field::Empty);
         tokio::spawn(
             async move {
                 ctx.stats.connections_total.fetch_add(1, Ordering::Relaxed);
                 ctx.stats.connections_open.fetch_add(1, Ordering::Relaxed);
-                match connection(socket, peer, &ctx, on_play).await {
+                let outcome = match secure(socket, tls.as_ref(), ctx.handshake_timeout).await {
+                    Ok(transport) => connection(transport, peer, protocol, &ctx, on_play).await,
+                    Err(e) => Err(e),
+                };
+                match outcome {
                     Ok(()) => {}
                     Err(e) if e.is_disconnect() => info!(reason = %e, "RTMP peer disconnected"),
                     Err(e) => {
@@ -226,12 +260,29 @@ where
     }
 }
 
+/// The connection's transport: the TCP socket itself, or TLS over it once the TLS handshake
+/// completes (within the RTMP handshake timeout).
+async fn secure(socket: TcpStream, tls: Option<&TlsAcceptor>, timeout: Duration) -> Result<Box<dyn Transport>, ConnError> {
+    let Some(tls) = tls else { return Ok(Box::new(socket)) };
+    let stream = tokio::time::timeout(timeout, tls.accept(socket))
+        .await
+        .map_err(|_| ConnError::Timeout("TLS handshake"))?
+        .map_err(ConnError::Tls)?;
+    Ok(Box::new(stream))
+}
+
 enum Request {
     Publish { app: String, key: String },
     Play { app: String, name: String },
 }
 
-async fn connection<P, F>(socket: TcpStream, peer: SocketAddr, ctx: &RtmpContext, on_play: P) -> Result<(), ConnError>
+async fn connection<P, F>(
+    socket: Box<dyn Transport>,
+    peer: SocketAddr,
+    protocol: &'static str,
+    ctx: &RtmpContext,
+    on_play: P,
+) -> Result<(), ConnError>
 where
     P: Fn(PlayRequest) -> F,
     F: Future<Output = ()>,
@@ -264,7 +315,7 @@ where
     .map_err(|_| ConnError::Timeout("waiting for publish or play"))??;
     match request {
         None => Ok(()),
-        Some(Request::Publish { app, key }) => publish(conn, ctx, &app, &key).await,
+        Some(Request::Publish { app, key }) => publish(conn, ctx, protocol, &app, &key).await,
         Some(Request::Play { app, name }) => {
             tracing::Span::current().record("stream", name.as_str());
             on_play(PlayRequest { app, name, conn }).await;
@@ -273,7 +324,13 @@ where
     }
 }
 
-async fn publish(mut conn: Connection, ctx: &RtmpContext, app: &str, key: &str) -> Result<(), ConnError> {
+async fn publish(
+    mut conn: Connection,
+    ctx: &RtmpContext,
+    protocol: &'static str,
+    app: &str,
+    key: &str,
+) -> Result<(), ConnError> {
     let refuse = |refusal: PublishRefusal| {
         if refusal == PublishRefusal::UnknownKey {
             ctx.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
@@ -282,7 +339,7 @@ async fn publish(mut conn: Connection, ctx: &RtmpContext, app: &str, key: &str) 
         refusal
     };
     let granted = ctx.keys.resolve_publish(app, key).map_err(refuse).and_then(|name| {
-        let info = PublisherInfo { protocol: "rtmp", peer: conn.peer.to_string() };
+        let info = PublisherInfo { protocol, peer: conn.peer.to_string() };
         match ctx.bus.publish(&live_path(&name), info) {
             Ok(publisher) => Ok((name, publisher)),
             Err(BusError::AlreadyPublishing(_)) => Err(refuse(PublishRefusal::AlreadyPublishing)),

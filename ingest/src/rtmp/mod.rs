@@ -6,6 +6,7 @@ pub mod chunk;
 pub mod demux;
 pub mod driver;
 pub mod session;
+pub mod tls;
 
-pub use driver::{serve, Connection, PlayRequest, PublishRefusal, RtmpContext, RtmpStats, StreamKeys};
+pub use driver::{serve, serve_tls, Connection, PlayRequest, PublishRefusal, RtmpContext, RtmpStats, StreamKeys};
 pub use session::{ServerSession, SessionConfig, SessionError, SessionEvent};

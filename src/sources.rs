@@ -1,0 +1,314 @@
+//! RTSP sources (cameras Rill pulls from): `[[sources]]` from the config and sources created
+//! through the API (persisted in `<data_dir>/sources.json`, mode 0600: it holds camera
+//! credentials), each running a [`rill_ingest::rtsp`] task; the `/api/v1/sources` routes and
+//! the sources' metrics. Camera URLs are shown only redacted.
+
+use crate::api::{error, refuse_non_admin};
+use crate::config::{Config, SourceConfig, SourceMode};
+use crate::streams::{write_private, Origin};
+use crate::AppState;
+use anyhow::{Context, Result};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use rill_ingest::rtsp::{self, RtspSettings, SourceHandle, SourceState, SourceStatus};
+use rill_media::Bus;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("source {0:?} already exists")]
+    Exists(String),
+    #[error("source {0:?} does not exist")]
+    NotFound(String),
+    #[error("source {0:?} is defined in the config file; change it there")]
+    FromConfig(String),
+    #[error("cannot store sources: {0}")]
+    Store(#[from] std::io::Error),
+}
+
+impl IntoResponse for SourceError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            SourceError::Invalid(_) => StatusCode::BAD_REQUEST,
+            SourceError::Exists(_) | SourceError::FromConfig(_) => StatusCode::CONFLICT,
+            SourceError::NotFound(_) => StatusCode::NOT_FOUND,
+            SourceError::Store(_) => {
+                tracing::error!(error = %self, "sources.json write failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        error(status, self)
+    }
+}
+
+/// What `sources.json` holds per API-created source.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredSource {
+    name: String,
+    url: String,
+    mode: SourceMode,
+    created_at: u64,
+}
+
+struct Entry {
+    stored: StoredSource,
+    origin: Origin,
+    handle: Arc<SourceHandle>,
+}
+
+/// The running sources.
+pub struct Sources {
+    bus: Bus,
+    settings: RtspSettings,
+    file: PathBuf,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    /// Reconnects of deleted sources (the metric is a counter: it never goes down).
+    removed_reconnects: AtomicU64,
+}
+
+impl Sources {
+    /// Starts the config's sources and those stored by the API (the config wins on a name
+    /// clash). Must run inside the tokio runtime.
+    pub fn start(config: &Config, bus: Bus) -> Result<Sources> {
+        let r = &config.rtsp;
+        let timeout = Duration::from_secs(r.timeout_s);
+        let settings = RtspSettings {
+            connect_timeout: timeout,
+            stall_timeout: timeout,
+            retry_min: Duration::from_secs_f64(r.retry_min_s),
+            retry_max: Duration::from_secs_f64(r.retry_max_s),
+            ..RtspSettings::default()
+        };
+        let sources = Sources {
+            bus,
+            settings,
+            file: config.server.data_dir.join("sources.json"),
+            entries: Mutex::new(BTreeMap::new()),
+            removed_reconnects: AtomicU64::new(0),
+        };
+        let mut entries = sources.lock();
+        for s in &config.sources {
+            let stored = StoredSource { name: s.name.clone(), url: s.url.clone(), mode: s.mode, created_at: 0 };
+            let entry = sources.spawn(stored, Origin::Config).map_err(anyhow::Error::msg)?;
+            entries.insert(s.name.clone(), entry);
+        }
+        if sources.file.exists() {
+            let text = std::fs::read_to_string(&sources.file)
+                .with_context(|| format!("reading {}", sources.file.display()))?;
+            let stored: Vec<StoredSource> =
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", sources.file.display()))?;
+            for s in stored {
+                if entries.contains_key(&s.name) {
+                    tracing::warn!(source = %s.name, "source in sources.json is also in the config; the config wins");
+                    continue;
+                }
+                match sources.spawn(s.clone(), Origin::Api) {
+                    Ok(entry) => {
+                        entries.insert(s.name.clone(), entry);
+                    }
+                    Err(e) => tracing::error!(source = %s.name, error = %e, "stored source skipped"),
+                }
+            }
+        }
+        drop(entries);
+        Ok(sources)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spawn(&self, stored: StoredSource, origin: Origin) -> Result<Entry, String> {
+        let config = SourceConfig { name: stored.name.clone(), url: stored.url.clone(), mode: stored.mode };
+        let url = config.check()?;
+        let handle = rtsp::spawn(self.bus.clone(), &stored.name, url, self.settings.clone());
+        Ok(Entry { stored, origin, handle })
+    }
+
+    /// Creates and starts an API source, stored in `sources.json`.
+    pub fn create(&self, name: &str, url: &str, mode: SourceMode) -> Result<Value, SourceError> {
+        let stored = StoredSource {
+            name: name.to_string(),
+            url: url.to_string(),
+            mode,
+            created_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        };
+        let config = SourceConfig { name: stored.name.clone(), url: stored.url.clone(), mode };
+        config.check().map_err(SourceError::Invalid)?;
+        let mut entries = self.lock();
+        if entries.contains_key(name) {
+            return Err(SourceError::Exists(name.into()));
+        }
+        let mut all: Vec<StoredSource> =
+            entries.values().filter(|e| e.origin == Origin::Api).map(|e| e.stored.clone()).collect();
+        all.push(stored.clone());
+        self.store(&all)?;
+        let entry = self.spawn(stored, Origin::Api).map_err(SourceError::Invalid)?;
+        let value = entry_json(&entry);
+        entries.insert(name.to_string(), entry);
+        Ok(value)
+    }
+
+    /// Stops an API source and forgets it.
+    pub fn delete(&self, name: &str) -> Result<(), SourceError> {
+        let mut entries = self.lock();
+        match entries.get(name) {
+            None => return Err(SourceError::NotFound(name.into())),
+            Some(e) if e.origin == Origin::Config => return Err(SourceError::FromConfig(name.into())),
+            Some(_) => {}
+        }
+        let all: Vec<StoredSource> = entries
+            .values()
+            .filter(|e| e.origin == Origin::Api && e.stored.name != name)
+            .map(|e| e.stored.clone())
+            .collect();
+        self.store(&all)?;
+        if let Some(entry) = entries.remove(name) {
+            entry.handle.stop();
+            self.removed_reconnects.fetch_add(entry.handle.status().reconnects, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn store(&self, api: &[StoredSource]) -> Result<(), SourceError> {
+        let json = serde_json::to_vec_pretty(api).expect("sources serialize");
+        write_private(&self.file, &json)?;
+        Ok(())
+    }
+
+    pub fn list(&self) -> Vec<Value> {
+        self.lock().values().map(entry_json).collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Value> {
+        self.lock().get(name).map(entry_json)
+    }
+
+    /// Statuses for metrics.
+    fn statuses(&self) -> Vec<SourceStatus> {
+        self.lock().values().map(|e| e.handle.status()).collect()
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn entry_json(entry: &Entry) -> Value {
+    let status = entry.handle.status();
+    json!({
+        "name": entry.stored.name,
+        "url": entry.handle.redacted_url(),
+        "mode": entry.stored.mode,
+        "origin": entry.origin,
+        "state": status.state.as_str(),
+        "since_ms": unix_ms(status.since),
+        "last_error": status.last_error,
+        "next_retry_ms": status.next_retry.map(unix_ms),
+        "next_retry_in_s": status.next_retry.map(|t| t.duration_since(SystemTime::now()).map_or(0.0, |d| d.as_secs_f64())),
+        "reconnects": status.reconnects,
+        "ignored": status.ignored,
+        "stream_url": format!("/live/{}.flv", entry.stored.name),
+    })
+}
+
+/// `/api/v1/sources` (admin token on every route).
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/sources", get(list).post(create))
+        .route("/sources/{name}", get(show).delete(delete))
+}
+
+#[derive(Deserialize)]
+struct CreateSource {
+    name: String,
+    url: String,
+    #[serde(default)]
+    mode: SourceMode,
+}
+
+async fn list(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refuse_non_admin(&app, &headers) {
+        return refusal;
+    }
+    Json(json!({ "sources": app.sources.list() })).into_response()
+}
+
+async fn show(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    if let Some(refusal) = refuse_non_admin(&app, &headers) {
+        return refusal;
+    }
+    match app.sources.get(&name) {
+        Some(v) => Json(v).into_response(),
+        None => SourceError::NotFound(name).into_response(),
+    }
+}
+
+async fn create(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<CreateSource>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(refusal) = refuse_non_admin(&app, &headers) {
+        return refusal;
+    }
+    let Json(request) = match body {
+        // The rejection text can quote the body: never echo it (it may hold credentials).
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "expected JSON {\"name\": \"...\", \"url\": \"rtsp://...\", \"mode\": \"always\"}",
+            )
+        }
+    };
+    match app.sources.create(&request.name, &request.url, request.mode) {
+        Ok(value) => {
+            tracing::info!(source = %request.name, url = %rtsp::redact(&request.url), "source created");
+            (StatusCode::CREATED, Json(value)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    if let Some(refusal) = refuse_non_admin(&app, &headers) {
+        return refusal;
+    }
+    match app.sources.delete(&name) {
+        Ok(()) => {
+            tracing::info!(source = %name, "source deleted");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Appends the sources' metrics to a Prometheus text exposition.
+pub fn write_metrics(app: &AppState, out: &mut String) {
+    let statuses = app.sources.statuses();
+    let _ = writeln!(out, "# HELP rill_rtsp_sources RTSP sources by state.\n# TYPE rill_rtsp_sources gauge");
+    for state in [SourceState::Connecting, SourceState::Live, SourceState::Retrying] {
+        let n = statuses.iter().filter(|s| s.state == state).count();
+        let _ = writeln!(out, "rill_rtsp_sources{{state=\"{}\"}} {n}", state.as_str());
+    }
+    let reconnects: u64 = statuses.iter().map(|s| s.reconnects).sum::<u64>()
+        + app.sources.removed_reconnects.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP rill_rtsp_reconnects_total Reconnection attempts of RTSP sources.\n# TYPE rill_rtsp_reconnects_total counter\nrill_rtsp_reconnects_total {reconnects}"
+    );
+}
