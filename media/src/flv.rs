@@ -1,4 +1,5 @@
-//! FLV tags (Adobe FLV spec v10.1 §E.4, with the Enhanced RTMP extended video header).
+//! FLV tags (Adobe FLV spec v10.1 §E.4, with the Enhanced RTMP extended video header: the
+//! veovera E-RTMP spec's `IsExHeader` form carrying `hvc1`, `av01` and `avc1` by FourCC).
 //!
 //! Parsing turns an RTMP audio/video message body (= an FLV tag body) into typed packets whose
 //! payloads are slices of the input `Bytes` (no copy). Muxing produces small headers that sit
@@ -31,6 +32,23 @@ pub enum TagType {
 pub mod video_codec {
     pub const AVC: u8 = 7;
 }
+
+/// Enhanced RTMP video packet types (the low 4 bits of an `IsExHeader` tag's first byte).
+pub mod video_packet {
+    /// The decoder configuration record (hvcC, av1C, avcC).
+    pub const SEQUENCE_START: u8 = 0;
+    /// Frames; for `hvc1` and `avc1` preceded by a 24-bit composition time offset.
+    pub const CODED_FRAMES: u8 = 1;
+    pub const SEQUENCE_END: u8 = 2;
+    /// Frames without a composition time offset (it is zero).
+    pub const CODED_FRAMES_X: u8 = 3;
+    pub const METADATA: u8 = 4;
+    pub const MPEG2TS_SEQUENCE_START: u8 = 5;
+    pub const MULTITRACK: u8 = 6;
+}
+
+/// The video FourCCs Rill takes and sends in Enhanced RTMP form.
+pub const ENHANCED_VIDEO_FOURCCS: [&str; 3] = ["hvc1", "av01", "avc1"];
 
 /// Legacy FLV sound formats.
 pub mod sound_format {
@@ -132,7 +150,7 @@ pub struct TagBody {
     pub tag_type: TagType,
     /// FLV/RTMP timestamp: the decode time in milliseconds, modulo 2³².
     pub timestamp_ms: u32,
-    prefix: [u8; 5],
+    prefix: [u8; 8],
     prefix_len: u8,
     pub payload: Bytes,
 }
@@ -158,10 +176,30 @@ impl TagBody {
         TagBody {
             tag_type: TagType::Video,
             timestamp_ms,
-            prefix: [(frame_type << 4) | video_codec::AVC, packet_type, cts[1], cts[2], cts[3]],
+            prefix: [(frame_type << 4) | video_codec::AVC, packet_type, cts[1], cts[2], cts[3], 0, 0, 0],
             prefix_len: 5,
             payload,
         }
+    }
+
+    /// An Enhanced RTMP video tag: `[IsExHeader|FrameType|PacketType][FourCC]`, then the 24-bit
+    /// composition time offset when `cts_ms` is given.
+    fn enhanced(
+        keyframe: bool,
+        fourcc: [u8; 4],
+        packet_type: u8,
+        cts_ms: Option<i32>,
+        timestamp_ms: u32,
+        payload: Bytes,
+    ) -> TagBody {
+        let frame_type: u8 = if keyframe { 1 } else { 2 };
+        let mut prefix = [0x80 | (frame_type << 4) | packet_type, fourcc[0], fourcc[1], fourcc[2], fourcc[3], 0, 0, 0];
+        let mut prefix_len = 5;
+        if let Some(cts) = cts_ms {
+            prefix[5..8].copy_from_slice(&(cts as u32).to_be_bytes()[1..]);
+            prefix_len = 8;
+        }
+        TagBody { tag_type: TagType::Video, timestamp_ms, prefix, prefix_len, payload }
     }
 
     fn aac(packet_type: u8, timestamp_ms: u32, payload: Bytes) -> TagBody {
@@ -169,18 +207,24 @@ impl TagBody {
         TagBody {
             tag_type: TagType::Audio,
             timestamp_ms,
-            prefix: [(sound_format::AAC << 4) | 0x0f, packet_type, 0, 0, 0],
+            prefix: [(sound_format::AAC << 4) | 0x0f, packet_type, 0, 0, 0, 0, 0, 0],
             prefix_len: 2,
             payload,
         }
     }
 }
 
-/// The codec sequence headers of the FLV-compatible tracks, stamped at `timestamp_ms`.
+/// The codec sequence headers of the FLV-compatible tracks, stamped at `timestamp_ms`: legacy
+/// FLV for H.264 and AAC, Enhanced RTMP for HEVC and AV1.
 pub fn sequence_headers(tracks: &Tracks, timestamp_ms: u32) -> Vec<TagBody> {
     let mut out = Vec::with_capacity(2);
-    if let Some(CodecConfig::Avc(avc)) = &tracks.video {
-        out.push(TagBody::avc(true, 0, 0, timestamp_ms, avc.record.clone()));
+    match &tracks.video {
+        Some(CodecConfig::Avc(avc)) => out.push(TagBody::avc(true, 0, 0, timestamp_ms, avc.record.clone())),
+        Some(codec @ (CodecConfig::Hevc { record } | CodecConfig::Av1 { record })) => {
+            let fourcc = enhanced_fourcc(codec).expect("HEVC and AV1 have FourCCs");
+            out.push(TagBody::enhanced(true, fourcc, video_packet::SEQUENCE_START, None, timestamp_ms, record.clone()));
+        }
+        _ => {}
     }
     if let Some(CodecConfig::Aac(aac)) = &tracks.audio {
         out.push(TagBody::aac(0, timestamp_ms, aac.asc.clone()));
@@ -188,7 +232,8 @@ pub fn sequence_headers(tracks: &Tracks, timestamp_ms: u32) -> Vec<TagBody> {
     out
 }
 
-/// The tag body carrying `frame`, or `None` when its codec has no legacy FLV form.
+/// The tag body carrying `frame` (legacy FLV, or Enhanced RTMP for HEVC and AV1), or `None`
+/// when its codec has no FLV form.
 pub fn frame_body(frame: &Frame, tracks: &Tracks) -> Option<TagBody> {
     let timestamp_ms = frame.dts.as_millis() as u32;
     match (frame.track, frame.track_codec(tracks)?) {
@@ -196,7 +241,30 @@ pub fn frame_body(frame: &Frame, tracks: &Tracks) -> Option<TagBody> {
             let cts = (frame.pts.as_millis() - frame.dts.as_millis()) as i32;
             Some(TagBody::avc(frame.keyframe, 1, cts, timestamp_ms, frame.payload.clone()))
         }
+        (TrackId::VIDEO, CodecConfig::Hevc { .. }) => {
+            let cts = (frame.pts.as_millis() - frame.dts.as_millis()) as i32;
+            let (packet_type, cts) =
+                if cts == 0 { (video_packet::CODED_FRAMES_X, None) } else { (video_packet::CODED_FRAMES, Some(cts)) };
+            Some(TagBody::enhanced(frame.keyframe, *b"hvc1", packet_type, cts, timestamp_ms, frame.payload.clone()))
+        }
+        (TrackId::VIDEO, CodecConfig::Av1 { .. }) => Some(TagBody::enhanced(
+            frame.keyframe,
+            *b"av01",
+            video_packet::CODED_FRAMES,
+            None,
+            timestamp_ms,
+            frame.payload.clone(),
+        )),
         (TrackId::AUDIO, CodecConfig::Aac(_)) => Some(TagBody::aac(1, timestamp_ms, frame.payload.clone())),
+        _ => None,
+    }
+}
+
+/// The Enhanced RTMP FourCC of a video codec sent in that form.
+fn enhanced_fourcc(codec: &CodecConfig) -> Option<[u8; 4]> {
+    match codec {
+        CodecConfig::Hevc { .. } => Some(*b"hvc1"),
+        CodecConfig::Av1 { .. } => Some(*b"av01"),
         _ => None,
     }
 }
@@ -293,6 +361,49 @@ mod tests {
         assert_eq!(header[..4], [8, 0, 0, 4]);
         assert_eq!(header[4..8], [0, 0, 0x10, 0x01], "extended timestamp byte last");
         assert_eq!(previous_tag_size(&body), 15u32.to_be_bytes());
-        assert!(frame_body(&Frame { track: TrackId::VIDEO, ..frame }, &tracks).is_none());
+        let hevc = frame_body(&Frame { track: TrackId::VIDEO, ..frame.clone() }, &tracks).unwrap();
+        assert_eq!(hevc.prefix(), [0x93, b'h', b'v', b'c', b'1'], "keyframe, CodedFramesX (no offset)");
+        let opus = Tracks { audio: Some(CodecConfig::Opus { channels: 2, sample_rate: 48_000 }), ..tracks };
+        assert!(frame_body(&frame, &opus).is_none(), "Opus has no FLV form here");
+    }
+
+    #[test]
+    fn enhanced_rtmp_mux_round_trips_through_parse() {
+        let record = Bytes::from_static(&[1, 2, 3, 4]);
+        for (codec, fourcc) in [
+            (CodecConfig::Hevc { record: record.clone() }, *b"hvc1"),
+            (CodecConfig::Av1 { record: record.clone() }, *b"av01"),
+        ] {
+            let tracks = Tracks { video: Some(codec), audio: None, encoder: None };
+            let [header] = &sequence_headers(&tracks, 7)[..] else { panic!("one header") };
+            let parsed = parse_video(&[header.prefix(), &header.payload[..]].concat().into()).unwrap();
+            assert_eq!(
+                parsed,
+                VideoTag::Enhanced {
+                    keyframe: true,
+                    fourcc,
+                    packet_type: video_packet::SEQUENCE_START,
+                    body: record.clone()
+                }
+            );
+            let frame = Frame {
+                track: TrackId::VIDEO,
+                pts: MediaTime::from_millis(1040),
+                dts: MediaTime::from_millis(1000),
+                keyframe: false,
+                payload: Bytes::from_static(&[9, 9]),
+            };
+            let body = frame_body(&frame, &tracks).unwrap();
+            assert_eq!(body.timestamp_ms, 1000);
+            let VideoTag::Enhanced { keyframe: false, fourcc: f, packet_type, body: rest } =
+                parse_video(&[body.prefix(), &body.payload[..]].concat().into()).unwrap()
+            else {
+                panic!("not enhanced")
+            };
+            assert_eq!((f, packet_type), (fourcc, video_packet::CODED_FRAMES));
+            // hvc1 coded frames carry the 40 ms composition offset; av01 ones carry none.
+            let expected: &[u8] = if fourcc == *b"hvc1" { &[0, 0, 40, 9, 9] } else { &[9, 9] };
+            assert_eq!(&rest[..], expected);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! [`Tracks`] and [`Frame`]s. This is the one place RTMP's 32-bit timestamps are unwrapped.
 
 use bytes::Bytes;
-use rill_media::flv::{self, AudioTag, AvcPacket, FlvError, VideoTag};
+use rill_media::flv::{self, video_packet, AudioTag, AvcPacket, FlvError, VideoTag};
 use rill_media::{AacConfig, AvcConfig, CodecConfig, Frame, MediaTime, TrackId, Tracks};
 use thiserror::Error;
 
@@ -14,6 +14,13 @@ pub enum DemuxError {
     AvcConfig(#[from] rill_media::avc::AvcError),
     #[error("bad AAC sequence header: {0}")]
     AacConfig(#[from] rill_media::aac::AacError),
+    #[error("empty {0} sequence start")]
+    EmptyRecord(String),
+}
+
+/// A FourCC as text for logs (non-printable bytes escaped).
+fn fourcc_name(fourcc: [u8; 4]) -> String {
+    fourcc.escape_ascii().to_string()
 }
 
 /// Something a publisher sent that Rill drops, reported once per kind so logs stay readable.
@@ -88,12 +95,68 @@ impl MediaDemuxer {
                 }))
             }
             VideoTag::Avc { packet: AvcPacket::EndOfSequence, .. } | VideoTag::Command => Ok(Demuxed::Config),
-            VideoTag::Enhanced { fourcc, .. } => {
-                Ok(self.drop(Unsupported::VideoCodec(String::from_utf8_lossy(&fourcc).into_owned())))
+            VideoTag::Enhanced { keyframe, fourcc, packet_type, body } => {
+                self.enhanced(dts, keyframe, fourcc, packet_type, body)
             }
             VideoTag::Unsupported { codec_id } => {
                 Ok(self.drop(Unsupported::VideoCodec(format!("FLV codec id {codec_id}"))))
             }
+        }
+    }
+
+    /// An Enhanced RTMP video tag: `hvc1`, `av01` (and `avc1`) sequence starts and coded frames.
+    fn enhanced(
+        &mut self,
+        dts: i64,
+        keyframe: bool,
+        fourcc: [u8; 4],
+        packet_type: u8,
+        body: Bytes,
+    ) -> Result<Demuxed, DemuxError> {
+        let codec_matches = |video: &Option<CodecConfig>| match (&fourcc, video) {
+            (b"hvc1", Some(CodecConfig::Hevc { .. })) | (b"av01", Some(CodecConfig::Av1 { .. })) => true,
+            (b"avc1", Some(CodecConfig::Avc(_))) => true,
+            _ => false,
+        };
+        match (&fourcc, packet_type) {
+            (b"hvc1" | b"av01" | b"avc1", video_packet::SEQUENCE_START) => {
+                if body.is_empty() {
+                    return Err(DemuxError::EmptyRecord(fourcc_name(fourcc)));
+                }
+                self.tracks.video = Some(match &fourcc {
+                    b"hvc1" => CodecConfig::Hevc { record: body },
+                    b"av01" => CodecConfig::Av1 { record: body },
+                    _ => CodecConfig::Avc(AvcConfig::from_record(body)?),
+                });
+                Ok(Demuxed::Config)
+            }
+            (b"hvc1" | b"av01" | b"avc1", video_packet::CODED_FRAMES | video_packet::CODED_FRAMES_X) => {
+                if !codec_matches(&self.tracks.video) {
+                    return Ok(self.drop(Unsupported::FrameBeforeSequenceHeader("video")));
+                }
+                // Only hvc1/avc1 CodedFrames carry a composition time offset (SI24, ms).
+                let with_offset = packet_type == video_packet::CODED_FRAMES && fourcc != *b"av01";
+                let (cts, payload) = if with_offset {
+                    let [a, b, c, ..] = body[..] else {
+                        return Err(FlvError::Truncated { kind: "enhanced coded frames", len: body.len() }.into());
+                    };
+                    (((u32::from_be_bytes([0, a, b, c]) << 8) as i32 >> 8) as i64, body.slice(3..))
+                } else {
+                    (0, body)
+                };
+                Ok(Demuxed::Frame(Frame {
+                    track: TrackId::VIDEO,
+                    pts: MediaTime::from_millis(dts + cts),
+                    dts: MediaTime::from_millis(dts),
+                    keyframe,
+                    payload,
+                }))
+            }
+            (b"hvc1" | b"av01" | b"avc1", video_packet::SEQUENCE_END | video_packet::METADATA) => Ok(Demuxed::Config),
+            (b"hvc1" | b"av01" | b"avc1", other) => {
+                Ok(self.drop(Unsupported::VideoCodec(format!("Enhanced RTMP packet type {other}"))))
+            }
+            _ => Ok(self.drop(Unsupported::VideoCodec(fourcc_name(fourcc)))),
         }
     }
 
@@ -164,15 +227,70 @@ mod tests {
         }
     }
 
+    /// An Enhanced RTMP video tag as the E-RTMP spec lays it out:
+    /// `[IsExHeader=1 | FrameType:3 | PacketType:4] [FourCC:4] [body]`.
+    fn ex_tag(keyframe: bool, packet_type: u8, fourcc: &[u8; 4], body: &[u8]) -> Bytes {
+        let frame_type = if keyframe { 1 } else { 2 };
+        [&[0x80 | frame_type << 4 | packet_type][..], fourcc, body].concat().into()
+    }
+
     #[test]
-    fn enhanced_rtmp_is_reported_once() {
+    fn enhanced_rtmp_hevc_sequence_start_and_coded_frames() {
         let mut d = MediaDemuxer::default();
-        let tag = Bytes::from_static(&[0x90, b'h', b'v', b'c', b'1', 0]);
-        let Demuxed::Dropped(what) = d.video(0, &tag).unwrap() else { panic!() };
-        assert_eq!(what, Unsupported::VideoCodec("hvc1".into()));
+        let record = [1u8, 0x01, 0x60, 0, 0, 0]; // the head of an hvcC; passed through as is
+        assert!(matches!(d.video(0, &ex_tag(true, 0, b"hvc1", &[])), Err(DemuxError::EmptyRecord(_))));
+        let early = ex_tag(true, 1, b"hvc1", &[0, 0, 0, 0, 0, 0, 1, 0x26]);
+        assert!(matches!(d.video(0, &early).unwrap(), Demuxed::Dropped(Unsupported::FrameBeforeSequenceHeader(_))));
+        assert!(matches!(d.video(0, &ex_tag(true, 0, b"hvc1", &record)).unwrap(), Demuxed::Config));
+        assert_eq!(d.tracks().video, Some(CodecConfig::Hevc { record: Bytes::copy_from_slice(&record) }));
+
+        // CodedFrames: a 24-bit composition time offset (here 40 ms), then length-prefixed NALUs.
+        let coded = ex_tag(true, 1, b"hvc1", &[0, 0, 40, 0, 0, 0, 2, 0x26, 0x01]);
+        let Demuxed::Frame(frame) = d.video(1000, &coded).unwrap() else { panic!("a frame") };
+        assert_eq!((frame.dts.as_millis(), frame.pts.as_millis(), frame.keyframe), (1000, 1040, true));
+        assert_eq!(frame.payload.as_ptr(), coded[8..].as_ptr(), "the payload is a slice of the message");
+        // A negative offset (SI24).
+        let Demuxed::Frame(frame) = d.video(1033, &ex_tag(false, 1, b"hvc1", &[0xff, 0xff, 0xdf, 9])).unwrap() else {
+            panic!("a frame")
+        };
+        assert_eq!(frame.pts.as_millis(), 1033 - 33);
+        // CodedFramesX: no offset.
+        let Demuxed::Frame(frame) = d.video(1066, &ex_tag(false, 3, b"hvc1", &[0, 0, 0, 1, 0x02])).unwrap() else {
+            panic!("a frame")
+        };
+        assert_eq!((frame.pts.as_millis(), frame.keyframe, &frame.payload[..]), (1066, false, &[0, 0, 0, 1, 2][..]));
+        assert!(d.video(1100, &ex_tag(false, 1, b"hvc1", &[0, 0])).is_err(), "a truncated offset is an error");
+        assert!(matches!(d.video(1100, &ex_tag(false, 2, b"hvc1", &[])).unwrap(), Demuxed::Config), "SequenceEnd");
+        assert!(matches!(d.video(1100, &ex_tag(false, 6, b"hvc1", &[0])).unwrap(), Demuxed::Dropped(_)), "multitrack");
+    }
+
+    #[test]
+    fn enhanced_rtmp_av1_frames_carry_no_offset() {
+        let mut d = MediaDemuxer::default();
+        let av1c = [0x81u8, 0x08, 0x0c, 0x00];
+        assert!(matches!(d.video(0, &ex_tag(true, 0, b"av01", &av1c)).unwrap(), Demuxed::Config));
+        assert_eq!(d.tracks().video, Some(CodecConfig::Av1 { record: Bytes::copy_from_slice(&av1c) }));
+        let obus = [0x12u8, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00];
+        let Demuxed::Frame(frame) = d.video(40, &ex_tag(true, 1, b"av01", &obus)).unwrap() else { panic!("a frame") };
+        assert_eq!((frame.pts.as_millis(), &frame.payload[..]), (40, &obus[..]));
+        // A switch of codec within the session: frames of the old FourCC no longer match.
+        let hevc_frame = ex_tag(false, 3, b"hvc1", &[0, 0, 0, 1, 2]);
+        assert!(matches!(
+            d.video(80, &hevc_frame).unwrap(),
+            Demuxed::Dropped(Unsupported::FrameBeforeSequenceHeader(_))
+        ));
+    }
+
+    #[test]
+    fn unsupported_fourccs_are_reported_once() {
+        let mut d = MediaDemuxer::default();
+        let Demuxed::Dropped(what) = d.video(0, &ex_tag(true, 0, b"vp09", &[1])).unwrap() else { panic!() };
+        assert_eq!(what, Unsupported::VideoCodec("vp09".into()));
         assert!(d.first_time(&what));
         assert!(!d.first_time(&what));
         let made_up = (0..1000).filter(|i| d.first_time(&Unsupported::VideoCodec(format!("x{i}")))).count();
         assert_eq!(made_up, 7, "reports stop after 8 kinds");
+        let Demuxed::Dropped(what) = d.video(0, &ex_tag(true, 0, b"\x00\xffab", &[1])).unwrap() else { panic!() };
+        assert_eq!(what, Unsupported::VideoCodec("\\x00\\xffab".into()), "non-printable FourCCs are escaped");
     }
 }

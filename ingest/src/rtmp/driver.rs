@@ -160,7 +160,10 @@ impl Connection {
 const MAX_READ_BUF: usize = 64 * 1024;
 
 /// Writes `pieces` in order with `writev`, consuming them. Returns the bytes written.
-pub async fn write_all_pieces(socket: &mut (impl AsyncWrite + Unpin + ?Sized), pieces: &mut Vec<Bytes>) -> io::Result<usize> {
+pub async fn write_all_pieces(
+    socket: &mut (impl AsyncWrite + Unpin + ?Sized),
+    pieces: &mut Vec<Bytes>,
+) -> io::Result<usize> {
     const MAX_IOVECS: usize = 64;
     let mut start = 0;
     let mut total = 0;
@@ -262,7 +265,11 @@ where
 
 /// The connection's transport: the TCP socket itself, or TLS over it once the TLS handshake
 /// completes (within the RTMP handshake timeout).
-async fn secure(socket: TcpStream, tls: Option<&TlsAcceptor>, timeout: Duration) -> Result<Box<dyn Transport>, ConnError> {
+async fn secure(
+    socket: TcpStream,
+    tls: Option<&TlsAcceptor>,
+    timeout: Duration,
+) -> Result<Box<dyn Transport>, ConnError> {
     let Some(tls) = tls else { return Ok(Box::new(socket)) };
     let stream = tokio::time::timeout(timeout, tls.accept(socket))
         .await

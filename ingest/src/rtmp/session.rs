@@ -319,12 +319,15 @@ impl ServerSession {
     ) -> Result<(), SessionError> {
         match name {
             "connect" => {
-                let app = match object {
-                    Amf0Value::Object(mut p) => match p.remove("app") {
-                        Some(Amf0Value::Utf8String(app)) => app,
-                        _ => String::new(),
-                    },
-                    _ => String::new(),
+                let (app, four_ccs) = match object {
+                    Amf0Value::Object(mut p) => {
+                        let app = match p.remove("app") {
+                            Some(Amf0Value::Utf8String(app)) => app,
+                            _ => String::new(),
+                        };
+                        (app, p.remove("fourCcList"))
+                    }
+                    _ => (String::new(), None),
                 };
                 let app = app.split('?').next().unwrap_or("").trim_matches('/').to_string();
                 self.check_len("app name", &app)?;
@@ -340,8 +343,13 @@ impl ServerSession {
                 )?;
                 self.send(CSID_CONTROL, 0, RtmpMessage::SetChunkSize { size: self.config.out_chunk_size })?;
                 self.encoder = ChunkEncoder::new(self.config.out_chunk_size);
-                let properties =
+                let mut properties =
                     object_of([("fmsVer", string("FMS/3,0,1,123")), ("capabilities", Amf0Value::Number(31.0))]);
+                if let (Some(Amf0Value::StrictArray(requested)), Amf0Value::Object(properties)) =
+                    (four_ccs, &mut properties)
+                {
+                    enhanced_rtmp_answer(&requested, properties);
+                }
                 let information = object_of([
                     ("level", string("status")),
                     ("code", string("NetConnection.Connect.Success")),
@@ -426,6 +434,21 @@ impl ServerSession {
     }
 }
 
+/// Enhanced RTMP: the client listed the FourCCs it may send (`fourCcList`, and `"*"` for any);
+/// the answer lists those the server takes (v1) and, per FourCC, that it forwards them
+/// (`videoFourCcInfoMap`, v2: `CanForward` = 4).
+fn enhanced_rtmp_answer(requested: &[Amf0Value], properties: &mut HashMap<String, Amf0Value>) {
+    let wildcard = requested.iter().any(|v| matches!(v, Amf0Value::Utf8String(s) if s == "*"));
+    let accepted: Vec<&str> = rill_media::flv::ENHANCED_VIDEO_FOURCCS
+        .into_iter()
+        .filter(|ours| wildcard || requested.iter().any(|v| matches!(v, Amf0Value::Utf8String(s) if s == ours)))
+        .collect();
+    const CAN_FORWARD: f64 = 4.0;
+    let info = accepted.iter().map(|f| (f.to_string(), Amf0Value::Number(CAN_FORWARD))).collect();
+    properties.insert("fourCcList".into(), Amf0Value::StrictArray(accepted.into_iter().map(string).collect()));
+    properties.insert("videoFourCcInfoMap".into(), Amf0Value::Object(info));
+}
+
 fn string(s: &str) -> Amf0Value {
     Amf0Value::Utf8String(s.into())
 }
@@ -482,6 +505,37 @@ mod tests {
         );
         s.feed(&command("deleteStream", 4.0, vec![Amf0Value::Number(1.0)])).unwrap();
         assert_eq!(events(&mut s), vec![SessionEvent::StreamClosed]);
+    }
+
+    #[test]
+    fn enhanced_rtmp_connect_is_answered_with_the_fourccs_we_take() {
+        let connect = |four_ccs: &[&str]| {
+            let list = Amf0Value::StrictArray(four_ccs.iter().map(|f| string(f)).collect());
+            let message = RtmpMessage::Amf0Command {
+                command_name: "connect".into(),
+                transaction_id: 1.0,
+                command_object: object_of([("app", string("live")), ("fourCcList", list)]),
+                additional_arguments: vec![],
+            };
+            let mut s = ServerSession::after_handshake(SessionConfig::default());
+            s.feed(&chunked(20, 0, message.into_message_payload(RtmpTimestamp::new(0), 1).unwrap().data)).unwrap();
+            let mut out = Vec::new();
+            s.take_output(&mut out);
+            out.concat()
+        };
+        let has = |wire: &[u8], text: &str| wire.windows(text.len()).any(|w| w == text.as_bytes());
+        let wire = connect(&["hvc1", "vp09", "av01"]);
+        assert!(has(&wire, "fourCcList") && has(&wire, "videoFourCcInfoMap"));
+        assert!(has(&wire, "hvc1") && has(&wire, "av01"));
+        assert!(!has(&wire, "vp09"), "a FourCC we do not take is not echoed");
+        let wire = connect(&["*"]);
+        assert!(has(&wire, "hvc1") && has(&wire, "av01") && has(&wire, "avc1"));
+        // A legacy client (no fourCcList) gets the legacy answer.
+        let mut s = ServerSession::after_handshake(SessionConfig::default());
+        s.feed(&command("connect", 1.0, vec![])).unwrap();
+        let mut out = Vec::new();
+        s.take_output(&mut out);
+        assert!(!has(&out.concat(), "fourCcList"));
     }
 
     #[test]

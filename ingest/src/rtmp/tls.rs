@@ -29,7 +29,8 @@ pub fn acceptor_from_pem_files(cert: &Path, key: &Path) -> Result<TlsAcceptor, T
     if chain.is_empty() {
         return Err(TlsConfigError::NoCertificate(cert.into()));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsConfigError::Key { path: key.into(), reason: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| TlsConfigError::Key { path: key.into(), reason: e.to_string() })?;
     let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
