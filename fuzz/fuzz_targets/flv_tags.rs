@@ -1,11 +1,14 @@
 //! FLV tag bodies and the codec configs inside them: parse never panics, and whatever parses
-//! as a coded frame survives mux → parse unchanged (round trip).
+//! as a coded frame survives mux → parse unchanged (round trip). The same bytes also go through
+//! the RTMP ingest demuxer (legacy and Enhanced RTMP tags) after an `hvc1` sequence start, and
+//! every frame it makes of an Enhanced RTMP tag muxes back into the same frame.
 #![no_main]
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use rill_media::avc::{annexb_to_avcc, avcc_to_annexb, parse_sps};
 use rill_media::flv::{self, AudioTag, AvcPacket, VideoTag};
+use rill_ingest::rtmp::demux::{Demuxed, MediaDemuxer};
 use rill_media::{AacConfig, AvcConfig, CodecConfig, Frame, MediaTime, TrackId, Tracks};
 
 fuzz_target!(|data: &[u8]| {
@@ -42,6 +45,19 @@ fuzz_target!(|data: &[u8]| {
         };
         let again = flv::parse_video(&reparse(frame)).unwrap();
         assert_eq!(again, VideoTag::Avc { keyframe, packet: AvcPacket::Nalus { composition_time_ms, data } });
+    }
+    let mut demux = MediaDemuxer::default();
+    let hvc1_start = Bytes::from_static(&[0x90, b'h', b'v', b'c', b'1', 1]);
+    let _ = demux.video(0, &hvc1_start);
+    let _ = demux.video(1000, &body);
+    let _ = demux.audio(1000, &body);
+    if let (Ok(Demuxed::Frame(frame)), Some(tracks)) = (demux.video(2000, &body), Some(demux.tracks().clone())) {
+        if matches!(tracks.video, Some(CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. })) {
+            let tag = flv::frame_body(&frame, &tracks).expect("HEVC/AV1 frames mux");
+            let again = Bytes::from([tag.prefix(), &tag.payload[..]].concat());
+            let Ok(Demuxed::Frame(back)) = demux.video(2000, &again) else { panic!("muxed frame does not demux") };
+            assert_eq!((back.pts, back.dts, back.keyframe, &back.payload), (frame.pts, frame.dts, frame.keyframe, &frame.payload));
+        }
     }
     if let Ok(AudioTag::AacRaw(data)) = flv::parse_audio(&body) {
         let t = MediaTime::from_millis(5);
