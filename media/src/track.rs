@@ -74,9 +74,46 @@ impl CodecConfig {
             }
             CodecConfig::Aac(c) => Some(format!("mp4a.40.{}", c.info.object_type)),
             CodecConfig::Opus { .. } => Some("opus".into()),
-            CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } => None,
+            CodecConfig::Hevc { record } => hevc_codecs(record),
+            CodecConfig::Av1 { record } => av1_codecs(record),
         }
     }
+}
+
+/// `hvc1.<space+profile>.<compatibility>.<tier+level>.<constraints>` (ISO/IEC 14496-15 Annex E)
+/// from the head of an HEVCDecoderConfigurationRecord.
+fn hevc_codecs(record: &[u8]) -> Option<String> {
+    let head = record.get(..13)?;
+    let space = ["", "A", "B", "C"][(head[1] >> 6) as usize];
+    let tier = if head[1] & 0x20 != 0 { 'H' } else { 'L' };
+    let profile = head[1] & 0x1f;
+    // The compatibility flags are written bit-reversed, in hex without leading zeros.
+    let compatibility = u32::from_be_bytes([head[2], head[3], head[4], head[5]]).reverse_bits();
+    let mut constraints: Vec<u8> = head[6..12].to_vec();
+    while constraints.last() == Some(&0) {
+        constraints.pop();
+    }
+    let mut codecs = format!("hvc1.{space}{profile}.{compatibility:X}.{tier}{}", head[12]);
+    for byte in constraints {
+        codecs.push_str(&format!(".{byte:X}"));
+    }
+    Some(codecs)
+}
+
+/// `av01.<profile>.<level><tier>.<bit depth>` (AV1 codec ISO-BMFF binding §5) from an
+/// AV1CodecConfigurationRecord.
+fn av1_codecs(record: &[u8]) -> Option<String> {
+    let [marker, profile_level, flags, ..] = record[..] else { return None };
+    if marker != 0x81 {
+        return None;
+    }
+    let tier = if flags & 0x80 != 0 { 'H' } else { 'M' };
+    let depth = match (flags & 0x40 != 0, flags & 0x20 != 0) {
+        (true, true) => 12,
+        (true, false) => 10,
+        _ => 8,
+    };
+    Some(format!("av01.{}.{:02}{tier}.{depth:02}", profile_level >> 5, profile_level & 0x1f))
 }
 
 /// The tracks of a live stream. Track ids are [`crate::TrackId::VIDEO`] and [`crate::TrackId::AUDIO`].
@@ -95,5 +132,28 @@ impl Tracks {
             Some(CodecConfig::Avc(c)) => Some((c.sps.width, c.sps.height)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod codecs_tests {
+    use super::*;
+
+    #[test]
+    fn hevc_and_av1_codecs_strings() {
+        // Main profile, Main tier, level 3.1 (93), progressive + frame-only constraint flags.
+        let hvcc = [1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 93, 0xf0];
+        assert_eq!(
+            CodecConfig::Hevc { record: Bytes::copy_from_slice(&hvcc) }.rfc6381().as_deref(),
+            Some("hvc1.1.6.L93.90")
+        );
+        // Main profile, level 4.0 (seq_level_idx 8), Main tier, 8-bit.
+        let av1c = [0x81, 0x08, 0x0c, 0x00];
+        assert_eq!(
+            CodecConfig::Av1 { record: Bytes::copy_from_slice(&av1c) }.rfc6381().as_deref(),
+            Some("av01.0.08M.08")
+        );
+        assert_eq!(CodecConfig::Hevc { record: Bytes::from_static(&[1, 2]) }.rfc6381(), None);
+        assert_eq!(CodecConfig::Av1 { record: Bytes::from_static(&[0, 8, 12]) }.rfc6381(), None);
     }
 }
