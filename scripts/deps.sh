@@ -5,7 +5,8 @@
 #   test:    + ffmpeg (real publisher and player in the end-to-end tests), GStreamer
 #            (rtmpsink: a librtmp publisher, the RTMP stack OBS descends from) and Chromium
 #            (the viewer page in a real browser, tests/browser) and PostgreSQL (the catalog's
-#            scale-out database, started privately by scripts/postgres.sh)
+#            scale-out database, started privately by scripts/postgres.sh), and GStreamer's RTSP server for
+#            Debian's /usr/bin/python3 (the test camera of tests/rtsp.rs)
 #   browser: Chromium and Node.js/npm only (scripts/browser.sh)
 #   bench:   + nginx with the RTMP module (the side-by-side baseline)
 set -euo pipefail
@@ -16,7 +17,8 @@ packages=(build-essential pkg-config ca-certificates libgstreamer1.0-dev libgstr
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav)
 case "$what" in
   run) ;;
-  test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium curl postgresql) ;;
+  test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium curl postgresql
+    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp) ;;
   browser) packages=(chromium) ;;
   bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp jq curl) ;;
   *) echo "usage: $0 [run|test|browser|bench]" >&2; exit 2 ;;

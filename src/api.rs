@@ -96,6 +96,7 @@ fn urls(app: &AppState, host: &str, name: &str) -> Value {
         "dash_url": format!("http://{host}:{http}/live/{name}/manifest.mpd"),
         "player_url": format!("http://{host}:{http}/play/{name}"),
         "rtmp_play_url": format!("rtmp://{host}:{rtmp}/live/{name}"),
+        "srt_play_url": format!("srt://{host}:{}?streamid=read:live/{name}", app.config.srt.listen.port()),
     })
 }
 
@@ -225,6 +226,7 @@ fn created_json(app: &AppState, host: &str, entry: &StreamEntry) -> Value {
         "key": entry.key,
         "rtmp_url": format!("rtmp://{host}:{rtmp}/live/{}", entry.key),
         "rtmp_server": format!("rtmp://{host}:{rtmp}/live"),
+        "srt_url": format!("srt://{host}:{}?streamid=publish:live/{}", app.config.srt.listen.port(), entry.key),
         "created_at": entry.created_at,
     });
     if let (Some(obj), Value::Object(u)) = (value.as_object_mut(), urls(app, host, &entry.name)) {

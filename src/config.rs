@@ -26,6 +26,15 @@ pub struct Config {
     pub rtsp: RtspSection,
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    pub srt: SrtSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrtSection {
+    pub listen: SocketAddr,
+    pub latency_ms: u64,
+    pub idle_timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -148,6 +157,9 @@ pub struct StreamConfig {
     /// Overrides `[record] enabled` for this stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<bool>,
+    /// SRT encryption passphrase (10..=79 characters): required to publish or read over SRT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srt_passphrase: Option<String>,
 }
 
 impl Config {
@@ -208,6 +220,14 @@ impl Config {
                     self.rtmp.max_name_len
                 );
             }
+        }
+        for s in &self.streams {
+            if s.srt_passphrase.as_ref().is_some_and(|p| !(10..=79).contains(&p.len())) {
+                bail!("streams: srt_passphrase of stream {:?} must be 10..=79 characters (SRT's limits)", s.name);
+            }
+        }
+        if !(20..=10_000).contains(&self.srt.latency_ms) {
+            bail!("srt.latency_ms must be between 20 and 10000");
         }
         let mut names: Vec<_> = self.streams.iter().map(|s| &s.name).collect();
         names.sort();
@@ -326,10 +346,7 @@ impl SourceConfig {
             return Err(format!("name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}})", self.name));
         }
         if self.mode == SourceMode::OnDemand {
-            return Err(format!(
-                "source {:?}: mode \"on_demand\" is not supported yet; use \"always\"",
-                self.name
-            ));
+            return Err(format!("source {:?}: mode \"on_demand\" is not supported yet; use \"always\"", self.name));
         }
         rill_ingest::rtsp::CameraUrl::parse(&self.url).map_err(|e| format!("source {:?}: url: {e}", self.name))
     }
@@ -432,7 +449,10 @@ mod tests {
             ("[[sources]]\nname = \"c\"\nurl = \"http://u:hunter2@cam/x\"\n", "scheme"),
             ("[[sources]]\nname = \"c\"\nurl = \"rtsp://cam/x\"\nmode = \"on_demand\"\n", "on_demand"),
             ("[[sources]]\nname = \"c\"\nurl = \"rtsp://cam/x\"\nmode = \"sometimes\"\n", "mode"),
-            ("[[sources]]\nname = \"c\"\nurl = \"rtsp://a/x\"\n[[sources]]\nname = \"c\"\nurl = \"rtsp://b/x\"\n", "twice"),
+            (
+                "[[sources]]\nname = \"c\"\nurl = \"rtsp://a/x\"\n[[sources]]\nname = \"c\"\nurl = \"rtsp://b/x\"\n",
+                "twice",
+            ),
         ] {
             let e = format!("{:#}", load(Some(bad), &[]).unwrap_err());
             assert!(e.contains(needle) && !e.contains("hunter2"), "{e}");

@@ -78,6 +78,7 @@ pub struct AppState {
     pub started: Instant,
     /// RTSP cameras pulled onto the Bus.
     pub sources: Arc<sources::Sources>,
+    pub srt_stats: Arc<rill_ingest::srt::SrtStats>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -158,6 +159,27 @@ async fn serve(config: Config) -> Result<()> {
     }
     tokio::spawn(rill_ingest::rtmp::serve(rtmp_listener, rtmp, play));
 
+    // SRT: publish (MPEG-TS) and read on one UDP port.
+    let srt_stats = Arc::new(rill_ingest::srt::SrtStats::default());
+    let (_srt_listener, srt_incoming) =
+        rill_ingest::srt::bind(config.srt.listen, Duration::from_millis(config.srt.latency_ms))
+            .await
+            .with_context(|| format!("binding srt.listen {}", config.srt.listen))?;
+    let srt = Arc::new(rill_ingest::srt::SrtContext {
+        listen: config.srt.listen,
+        latency: Duration::from_millis(config.srt.latency_ms),
+        bus: bus.clone(),
+        keys: registry.clone(),
+        passphrases: registry.clone(),
+        idle_timeout: Duration::from_secs(config.srt.idle_timeout_s),
+        max_pes_bytes: config.rtmp.max_message_size as usize,
+        stats: srt_stats.clone(),
+    });
+    let (srt_bus, srt_relay_stats) = (bus.clone(), relay_stats.clone());
+    tokio::spawn(rill_ingest::srt::serve(srt_incoming, srt, move |request| {
+        rill_relay::srt_play::serve(request, srt_bus.clone(), srt_relay_stats.clone())
+    }));
+
     let segmenter = SegmenterConfig {
         segment_target: Duration::from_secs_f64(config.packager.segment_s),
         part_target: Duration::from_millis(config.packager.part_ms),
@@ -185,6 +207,7 @@ async fn serve(config: Config) -> Result<()> {
         api_auth_failures: AtomicU64::new(0),
         started: Instant::now(),
         sources: rtsp_sources,
+        srt_stats,
     });
     let bus = state.bus.clone();
     let app = http::router(state).into_make_service_with_connect_info::<http::PeerAddr>();
@@ -301,6 +324,8 @@ fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, g
     } else {
         println!("  RTMPS off (set [rtmps] cert and key)");
     }
+    let srt = config.srt.listen.port();
+    println!("  SRT   srt://{host}:{srt}?streamid=publish:live/<stream-key>   (read: streamid=read:live/<name>)");
     println!("  HTTP  http://{host}:{http}        (player /play/<name>, LL-HLS /live/<name>/index.m3u8, DASH /live/<name>/manifest.mpd, API /api/v1, metrics /metrics)");
     if generated {
         println!(

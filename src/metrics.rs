@@ -37,6 +37,8 @@ fn render(app: &AppState) -> String {
         viewers.entry(protocol).or_default();
     }
     publishers.entry("rtmp").or_default();
+    publishers.entry("srt").or_default();
+    viewers.entry("srt").or_default();
     let labelled = |m: &BTreeMap<&str, usize>| -> Vec<(String, f64)> {
         m.iter().map(|(p, n)| (format!("{{protocol=\"{p}\"}}"), *n as f64)).collect()
     };
@@ -226,6 +228,45 @@ fn render(app: &AppState) -> String {
         "gauge",
         "Seconds since the server started.",
         &[("", app.started.elapsed().as_secs_f64().floor())],
+    );
+    let srt = &app.srt_stats;
+    metric(
+        "rill_srt_connections_total",
+        "counter",
+        "SRT callers (publishers and readers), refused ones included.",
+        &[("", srt.connections_total.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_srt_refused_total",
+        "counter",
+        "SRT callers refused, by reason.",
+        &[
+            ("{reason=\"streamid\"}", srt.refused_streamid.load(Relaxed) as f64),
+            ("{reason=\"auth\"}", srt.refused_auth.load(Relaxed) as f64),
+            ("{reason=\"passphrase\"}", srt.refused_passphrase.load(Relaxed) as f64),
+            ("{reason=\"other\"}", srt.refused_other.load(Relaxed) as f64),
+        ],
+    );
+    metric(
+        "rill_srt_bytes_total",
+        "counter",
+        "SRT payload bytes by direction.",
+        &[
+            ("{direction=\"in\"}", srt.bytes_in.load(Relaxed) as f64),
+            ("{direction=\"out\"}", relay.srt_play_bytes_out.load(Relaxed) as f64),
+        ],
+    );
+    metric(
+        "rill_srt_ts_continuity_errors_total",
+        "counter",
+        "MPEG-TS continuity counter errors in SRT publishers' streams (lost or reordered packets).",
+        &[("", srt.ts_continuity_errors.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_srt_ts_errors_total",
+        "counter",
+        "Malformed MPEG-TS/PES/ADTS data dropped from SRT publishers' streams.",
+        &[("", srt.ts_errors.load(Relaxed) as f64)],
     );
     crate::sources::write_metrics(app, &mut out);
     out

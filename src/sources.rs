@@ -227,9 +227,7 @@ fn entry_json(entry: &Entry) -> Value {
 
 /// `/api/v1/sources` (admin token on every route).
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/sources", get(list).post(create))
-        .route("/sources/{name}", get(show).delete(delete))
+    Router::new().route("/sources", get(list).post(create)).route("/sources/{name}", get(show).delete(delete))
 }
 
 #[derive(Deserialize)]
@@ -305,8 +303,8 @@ pub fn write_metrics(app: &AppState, out: &mut String) {
         let n = statuses.iter().filter(|s| s.state == state).count();
         let _ = writeln!(out, "rill_rtsp_sources{{state=\"{}\"}} {n}", state.as_str());
     }
-    let reconnects: u64 = statuses.iter().map(|s| s.reconnects).sum::<u64>()
-        + app.sources.removed_reconnects.load(Ordering::Relaxed);
+    let reconnects: u64 =
+        statuses.iter().map(|s| s.reconnects).sum::<u64>() + app.sources.removed_reconnects.load(Ordering::Relaxed);
     let _ = writeln!(
         out,
         "# HELP rill_rtsp_reconnects_total Reconnection attempts of RTSP sources.\n# TYPE rill_rtsp_reconnects_total counter\nrill_rtsp_reconnects_total {reconnects}"

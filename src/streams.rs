@@ -3,6 +3,7 @@
 
 use crate::config::{AuthMode, Config};
 use anyhow::{Context, Result};
+use rill_ingest::keys::SrtPassphrases;
 use rill_ingest::rtmp::{PublishRefusal, StreamKeys};
 use rill_media::path::is_valid_stream_name;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,8 @@ pub struct StreamRegistry {
     mode: AuthMode,
     file: PathBuf,
     entries: RwLock<Vec<StreamEntry>>,
+    /// `[[streams]] srt_passphrase` by stream name.
+    srt_passphrases: std::collections::HashMap<String, String>,
 }
 
 impl StreamRegistry {
@@ -68,7 +71,9 @@ impl StreamRegistry {
                 entries.push(StreamEntry { origin: Origin::Api, ..s });
             }
         }
-        Ok(StreamRegistry { mode: config.auth.mode, file, entries: RwLock::new(entries) })
+        let srt_passphrases =
+            config.streams.iter().filter_map(|s| Some((s.name.clone(), s.srt_passphrase.clone()?))).collect();
+        Ok(StreamRegistry { mode: config.auth.mode, file, entries: RwLock::new(entries), srt_passphrases })
     }
 
     pub fn mode(&self) -> AuthMode {
@@ -154,6 +159,12 @@ impl StreamKeys for StreamRegistry {
     }
 }
 
+impl SrtPassphrases for StreamRegistry {
+    fn srt_passphrase(&self, name: &str) -> Option<String> {
+        self.srt_passphrases.get(name).cloned()
+    }
+}
+
 /// The admin token: from config, else `<data_dir>/admin_token`, else newly generated there.
 /// Returns the token and whether it was just generated (to print it once).
 pub fn admin_token(config: &Config) -> Result<(String, bool)> {
@@ -207,7 +218,7 @@ mod tests {
         c.auth.mode = mode;
         c.server.data_dir = dir.to_path_buf();
         c.streams =
-            vec![crate::config::StreamConfig { name: "studio".into(), key: "secret-key-1".into(), record: None }];
+            vec![crate::config::StreamConfig { name: "studio".into(), key: "secret-key-1".into(), record: None, srt_passphrase: None }];
         c
     }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """A test camera: GStreamer's RTSP server (Debian's gir1.2-gst-rtsp-server-1.0, through
-python3-gi) serving a live test pattern as H.264 (x264enc) and AAC (avenc_aac) at
+python3-gi) serving a live test pattern as H.264 (x264enc) and AAC (avenc_aac; or G.711
+mu-law with --audio pcmu) at
 rtsp://127.0.0.1:<port>/<path>. Optional Basic credentials: --user and --password.
 
 Run with Debian's /usr/bin/python3 (gi comes from python3-gi). Stops on SIGTERM/SIGINT.
@@ -22,7 +23,7 @@ def main():
     parser.add_argument("--path", default="/cam")
     parser.add_argument("--user")
     parser.add_argument("--password")
-    parser.add_argument("--no-audio", action="store_true")
+    parser.add_argument("--audio", choices=["aac", "pcmu", "none"], default="aac")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -34,7 +35,9 @@ def main():
         "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 bitrate=500 "
         "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=1"
     )
-    if not args.no_audio:
+    if args.audio == "pcmu":
+        launch += " audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1"
+    elif args.audio == "aac":
         launch += (
             " audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=2 "
             "! avenc_aac ! rtpmp4gpay name=pay1 pt=97"

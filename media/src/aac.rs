@@ -115,7 +115,8 @@ impl AdtsHeader {
 
     /// The two-byte AudioSpecificConfig this header describes.
     pub fn audio_specific_config(&self) -> [u8; 2] {
-        let v = ((self.object_type as u16) << 11) | ((self.sample_rate_index as u16) << 7) | ((self.channels as u16) << 3);
+        let v =
+            ((self.object_type as u16) << 11) | ((self.sample_rate_index as u16) << 7) | ((self.channels as u16) << 3);
         v.to_be_bytes()
     }
 

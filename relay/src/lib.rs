@@ -4,6 +4,7 @@
 //! - [`http_flv`]: `GET /live/<name>.flv` as a byte stream whose payload pieces are the Bus's own
 //!   `Bytes` (the HTTP server writes them with vectored writes).
 //! - [`rtmp_play`]: players on the RTMP port, chunked without copying payloads.
+//! - [`srt_play`]: SRT read callers (`read:live/<name>`), the stream muxed to MPEG-TS.
 //! - [`packager`]: every live stream cut into CMAF segments and parts, kept in a bounded window.
 //! - [`hls`]: LL-HLS playlists and the blocking-reload / delta-update rules.
 //! - [`dash`]: the LL-DASH MPD over the same segments.
@@ -14,6 +15,7 @@ pub mod hls;
 pub mod http_flv;
 pub mod packager;
 pub mod rtmp_play;
+pub mod srt_play;
 
 use std::sync::atomic::AtomicU64;
 
@@ -22,6 +24,7 @@ use std::sync::atomic::AtomicU64;
 pub struct RelayStats {
     pub http_flv_bytes_out: AtomicU64,
     pub rtmp_play_bytes_out: AtomicU64,
+    pub srt_play_bytes_out: AtomicU64,
     pub viewers_total: AtomicU64,
     pub viewers_disconnected_slow: AtomicU64,
 }

@@ -23,12 +23,18 @@ pub struct Server {
     child: Child,
     pub http: u16,
     pub rtmp: u16,
+    /// SRT (UDP) port.
+    pub srt: u16,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
 }
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Server {
@@ -40,6 +46,7 @@ impl Server {
         let mut env: Vec<(String, String)> = vec![
             ("RILL_HTTP_LISTEN".into(), format!("127.0.0.1:{http}")),
             ("RILL_RTMP_LISTEN".into(), format!("127.0.0.1:{rtmp}")),
+            ("RILL_SRT_LISTEN".into(), format!("127.0.0.1:{}", free_udp_port())),
             ("RILL_SERVER_DATA_DIR".into(), dir.join("data").display().to_string()),
             ("RILL_AUTH_MODE".into(), mode.into()),
             ("RILL_AUTH_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
@@ -49,18 +56,37 @@ impl Server {
         Server::spawn(dir, http, rtmp, env)
     }
 
+    /// Like [`Server::start`], with `conf/rill.toml` (keys it leaves out take their defaults).
+    pub fn start_with_conf(mode: &str, conf: &str, extra: &[(&str, &str)]) -> Server {
+        let conf_dir = std::env::temp_dir().join(format!("rill-e2e-conf-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&conf_dir).unwrap();
+        let file = conf_dir.join("rill.toml");
+        std::fs::write(&file, conf).unwrap();
+        let path = file.display().to_string();
+        let mut env: Vec<(&str, &str)> = vec![("RILL_TEST_CONF", path.as_str())];
+        env.extend_from_slice(extra);
+        Server::start(mode, &env)
+    }
+
     fn spawn(dir: PathBuf, http: u16, rtmp: u16, env: Vec<(String, String)>) -> Server {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
+        let conf = env.iter().find(|(k, _)| k == "RILL_TEST_CONF").map(|(_, v)| v.clone());
         let child = Command::new(env!("CARGO_BIN_EXE_rill"))
+            .args(conf.iter().flat_map(|c| ["--config", c.as_str()]))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env.iter().cloned())
+            .envs(env.iter().filter(|(k, _)| k != "RILL_TEST_CONF").cloned())
             .current_dir(&dir)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("rill starts");
-        let server = Server { child, http, rtmp, dir, env };
+        let srt = env
+            .iter()
+            .find(|(k, _)| k == "RILL_SRT_LISTEN")
+            .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
+            .unwrap_or(8890);
+        let server = Server { child, http, rtmp, srt, dir, env };
         let deadline = Instant::now() + Duration::from_secs(20);
         while server.get("/healthz").0 != 200 {
             assert!(Instant::now() < deadline, "rill did not become healthy:\n{}", server.log());

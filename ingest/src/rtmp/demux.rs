@@ -113,10 +113,13 @@ impl MediaDemuxer {
         packet_type: u8,
         body: Bytes,
     ) -> Result<Demuxed, DemuxError> {
-        let codec_matches = |video: &Option<CodecConfig>| match (&fourcc, video) {
-            (b"hvc1", Some(CodecConfig::Hevc { .. })) | (b"av01", Some(CodecConfig::Av1 { .. })) => true,
-            (b"avc1", Some(CodecConfig::Avc(_))) => true,
-            _ => false,
+        let codec_matches = |video: &Option<CodecConfig>| {
+            matches!(
+                (&fourcc, video),
+                (b"hvc1", Some(CodecConfig::Hevc { .. }))
+                    | (b"av01", Some(CodecConfig::Av1 { .. }))
+                    | (b"avc1", Some(CodecConfig::Avc(_)))
+            )
         };
         match (&fourcc, packet_type) {
             (b"hvc1" | b"av01" | b"avc1", video_packet::SEQUENCE_START) => {

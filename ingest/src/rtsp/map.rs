@@ -117,7 +117,13 @@ impl FrameMapper {
     /// A video access unit at `ticks` of a `clock_hz` clock since the stream's start
     /// (RTP gives presentation times only: decode time = presentation time, so cameras
     /// sending B-frames are not supported).
-    pub fn video(&mut self, ticks: i64, clock_hz: u32, keyframe: bool, payload: Bytes) -> Result<Option<Frame>, MapError> {
+    pub fn video(
+        &mut self,
+        ticks: i64,
+        clock_hz: u32,
+        keyframe: bool,
+        payload: Bytes,
+    ) -> Result<Option<Frame>, MapError> {
         let timebase = Timebase::new(clock_hz).ok_or(MapError::ClockRate("video"))?;
         if self.tracks.video.is_none() || !(self.started || keyframe) {
             return Ok(None);

@@ -60,6 +60,8 @@ pub enum SourceError {
     Bus(#[from] BusError),
     #[error("the camera ended the session")]
     Ended,
+    #[error("disconnected by the operator (kick)")]
+    Kicked,
 }
 
 /// Where a source is in its life.
@@ -168,16 +170,23 @@ pub fn spawn(bus: Bus, name: &str, url: CameraUrl, settings: RtspSettings) -> Ar
     handle
 }
 
-async fn run(bus: Bus, url: CameraUrl, settings: RtspSettings, handle: Arc<SourceHandle>, mut stopped: watch::Receiver<bool>) {
+async fn run(
+    bus: Bus,
+    url: CameraUrl,
+    settings: RtspSettings,
+    handle: Arc<SourceHandle>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let path = live_path(&handle.name);
     let mut backoff = Backoff::new(settings.retry_min, settings.retry_max, settings.healthy_after);
     let mut last_error: Option<String> = None;
+    let mut published = false;
     info!("pulling");
     loop {
         handle.set_state(SourceState::Connecting);
         let mut live_since = None;
         let result = tokio::select! {
-            r = connect_and_pump(&bus, &path, &url, &settings, &handle, &mut live_since) => r,
+            r = connect_and_pump(&bus, &path, &url, &settings, &handle, &mut live_since, &mut published) => r,
             _ = stopped.wait_for(|s| *s) => break,
         };
         let healthy_for = live_since.map_or(Duration::ZERO, |t: Instant| t.elapsed());
@@ -206,7 +215,12 @@ async fn run(bus: Bus, url: CameraUrl, settings: RtspSettings, handle: Arc<Sourc
         handle.update(|s| s.reconnects += 1);
     }
     handle.set_state(SourceState::Stopped);
-    bus.close(&path);
+    // End the stream now rather than after the grace period, unless someone else took the name.
+    let ours =
+        bus.stream_snapshot(&path).map(|s| s.publisher.is_none_or(|p| p.protocol == "rtsp" && p.peer == handle.url));
+    if published && ours == Some(true) {
+        bus.close(&path);
+    }
     info!("stopped");
 }
 
@@ -219,6 +233,7 @@ async fn connect_and_pump(
     settings: &RtspSettings,
     handle: &SourceHandle,
     live_since: &mut Option<Instant>,
+    published: &mut bool,
 ) -> Result<(), SourceError> {
     let step = |what| move |_| SourceError::Timeout(what);
     let creds = url.credentials().map(|(u, p)| Credentials { username: u.into(), password: p.into() });
@@ -281,15 +296,22 @@ async fn connect_and_pump(
     };
     refresh(&mut mapper, demuxed.streams())?;
     let publisher = bus.publish(path, PublisherInfo { protocol: "rtsp", peer: url.redacted().to_string() })?;
+    *published = true;
     info!(
-        video = ?video.map(|(_, c)| match c { VideoCodec::H264 => "h264", VideoCodec::H265 => "h265" }),
-        audio = audio.map(|_| "aac"),
+        video = video.map_or("none", |(_, c)| match c {
+            VideoCodec::H264 => "h264",
+            VideoCodec::H265 => "h265",
+        }),
+        audio = audio.map_or("none", |_| "aac"),
         "camera connected"
     );
     loop {
-        let item = tokio::time::timeout(settings.stall_timeout, demuxed.next())
-            .await
-            .map_err(step("waiting for media from the camera"))?;
+        let item = tokio::select! {
+            item = tokio::time::timeout(settings.stall_timeout, demuxed.next()) => {
+                item.map_err(step("waiting for media from the camera"))?
+            }
+            _ = publisher.kicked() => return Err(SourceError::Kicked),
+        };
         let frame = match item {
             None => return Ok(()),
             Some(Err(e)) => return Err(e.into()),

@@ -45,7 +45,10 @@ impl CameraUrl {
             return Err(UrlError::NoHost);
         }
         let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
         };
         let username = (!url.username().is_empty()).then(|| decode(url.username()));
         let password = url.password().map(decode);

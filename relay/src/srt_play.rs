@@ -1,0 +1,98 @@
+//! SRT read: serves a caller accepted by the SRT driver with `read:live/<name>` (or `m=request`):
+//! the Bus stream muxed to MPEG-TS, sent as 1316-byte messages (seven TS packets).
+
+use crate::RelayStats;
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use rill_ingest::srt::SrtReadRequest;
+use rill_media::mpegts::{TsMuxer, PACKET_SIZE};
+use rill_media::path::live_path;
+use rill_media::{Bus, BusError, Delivery};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// SRT live payload: seven TS packets.
+const MESSAGE_SIZE: usize = 7 * PACKET_SIZE;
+/// A send that cannot proceed this long closes the reader.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one SRT reader until it leaves, the stream ends or the reader is too slow.
+pub async fn serve(request: SrtReadRequest, bus: Bus, stats: Arc<RelayStats>) {
+    let SrtReadRequest { mut socket, .. } = request;
+    let mut sub = match bus.subscribe(&live_path(&request.name), "srt") {
+        Ok(sub) => sub,
+        Err(e) => {
+            info!(reason = %e, "SRT read refused");
+            let _ = socket.close_and_finish().await;
+            return;
+        }
+    };
+    stats.viewers_total.fetch_add(1, Ordering::Relaxed);
+    info!("srt reader started");
+    let mut muxer = TsMuxer::default();
+    let mut ts = BytesMut::new();
+    let mut muxable = false;
+    let outcome: Result<&str, String> = loop {
+        let delivery = tokio::select! {
+            d = sub.recv() => d,
+            // Readers send nothing but SRT control; the data stream ends when they leave.
+            incoming = socket.next() => match incoming {
+                None | Some(Err(_)) => break Ok("reader disconnected"),
+                Some(Ok(_)) => continue,
+            },
+        };
+        match delivery {
+            Ok(Delivery::Tracks(tracks)) => match muxer.set_tracks(&tracks) {
+                Ok(()) => muxable = true,
+                Err(e) => {
+                    muxable = false;
+                    warn!(error = %e, "stream cannot be sent over SRT");
+                }
+            },
+            Ok(Delivery::Frames(frames)) if muxable => {
+                for frame in frames.iter() {
+                    if let Err(e) = muxer.push(frame, &mut ts) {
+                        warn!(error = %e, "dropping a frame MPEG-TS cannot carry");
+                    }
+                }
+                let sent = send(&mut socket, &mut ts).await;
+                match sent {
+                    Ok(n) => stats.srt_play_bytes_out.fetch_add(n as u64, Ordering::Relaxed),
+                    Err(e) => break Err(e),
+                };
+            }
+            Ok(Delivery::Frames(_)) => {}
+            Ok(Delivery::Ended) => break Ok("stream ended"),
+            Err(e @ BusError::TooSlow(_)) => {
+                stats.viewers_disconnected_slow.fetch_add(1, Ordering::Relaxed);
+                break Err(e.to_string());
+            }
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.close_and_finish()).await;
+    match outcome {
+        Ok(reason) => info!(reason, "srt reader stopped"),
+        Err(error) => warn!(%error, "srt reader dropped"),
+    }
+}
+
+/// Sends whole 1316-byte messages (the rest waits for the next batch), within the timeout.
+async fn send(socket: &mut rill_ingest::srt::driver::SrtSocket, ts: &mut BytesMut) -> Result<usize, String> {
+    let whole = ts.len() / MESSAGE_SIZE * MESSAGE_SIZE;
+    let mut data = ts.split_to(whole).freeze();
+    let now = Instant::now();
+    let sending = async {
+        while !data.is_empty() {
+            socket.feed((now, data.split_to(MESSAGE_SIZE))).await?;
+        }
+        socket.flush().await
+    };
+    match tokio::time::timeout(SEND_TIMEOUT, sending).await {
+        Ok(Ok(())) => Ok(whole),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("sending to a reader that does not keep up".into()),
+    }
+}

@@ -1,0 +1,233 @@
+//! SRT end to end: ffmpeg publishes MPEG-TS over SRT in both streamid forms (with and without a
+//! passphrase) and reads it back over HTTP-FLV and SRT; refusals (wrong or missing passphrase,
+//! unknown key, oversized streamid); hostile callers (random payloads, broken TS) leave the
+//! server and the other streams untouched.
+
+mod common;
+
+use common::*;
+use futures_util::SinkExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONF: &str = r#"
+[[streams]]
+name = "plain"
+key = "sk_plain_0001"
+
+[[streams]]
+name = "studio"
+key = "sk_studio_0001"
+srt_passphrase = "studio-passphrase"
+
+[[streams]]
+name = "junk"
+key = "sk_junk_0001"
+"#;
+
+/// An `srt://` URL for `streamid` (as is: ffmpeg 5.1 passes the option value through undecoded).
+fn srt_url(server: &Server, streamid: &str, passphrase: Option<&str>) -> String {
+    let mut url = format!("srt://127.0.0.1:{}?streamid={streamid}", server.srt);
+    if let Some(p) = passphrase {
+        url.push_str(&format!("&passphrase={p}"));
+    }
+    url
+}
+
+/// ffmpeg pushing a test pattern with AAC as MPEG-TS over SRT for `seconds`.
+fn srt_publish(url: &str, seconds: u32) -> Peer {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-b:v", "1000k"])
+        .args(["-c:a", "aac", "-b:a", "96k", "-t", &seconds.to_string(), "-f", "mpegts", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is installed");
+    Peer::new(child)
+}
+
+fn publisher_protocol(server: &Server, name: &str) -> Option<String> {
+    server.stream(name)["publisher"]["protocol"].as_str().map(String::from)
+}
+
+fn wait_srt_live(server: &Server, name: &str) {
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            let s = server.stream(name);
+            s["publisher"]["protocol"] == "srt" && !s["video"]["codec"].is_null()
+        }),
+        "{name} never went live over SRT:\n{}",
+        server.log()
+    );
+}
+
+#[test]
+fn srt_publish_both_forms_and_read_back_over_flv_and_srt() {
+    let _serial = serial();
+    let server = Server::start_with_conf("keys", CONF, &[]);
+    let _plain = srt_publish(&srt_url(&server, "publish:live/sk_plain_0001", None), 40);
+    wait_srt_live(&server, "plain");
+    let listed = server.stream("plain");
+    assert!(listed["publisher"]["address"].as_str().unwrap().starts_with("127.0.0.1:"), "{listed}");
+    assert_eq!(listed["video"]["codec"], "h264", "{listed}");
+    assert_eq!(listed["audio"]["codec"], "aac", "{listed}");
+
+    let flv = decode(&server.flv_url("plain"), 6, Duration::from_secs(30));
+    assert!(flv.frames >= 150, "HTTP-FLV decoded {} frames: {}", flv.frames, flv.stderr);
+    assert_eq!(flv.dimensions.as_deref(), Some("640x360"));
+
+    let srt = decode_av(&srt_url(&server, "#!::r=live/plain,m=request", None), 6, Duration::from_secs(30));
+    assert!(srt.video_frames >= 150, "SRT read decoded {} frames: {}", srt.video_frames, srt.stderr);
+    assert!(srt.audio_frames >= 200, "SRT read decoded {} audio frames: {}", srt.audio_frames, srt.stderr);
+
+    // The access-control form, encrypted.
+    let _studio =
+        srt_publish(&srt_url(&server, "#!::r=live/sk_studio_0001,m=publish", Some("studio-passphrase")), 40);
+    wait_srt_live(&server, "studio");
+    // Decrypted on the way in. (An encrypted SRT *read* does not complete its handshake with
+    // ffmpeg 5.1's libsrt against srt-tokio 0.4.4: see docs/architecture.md, SRT.)
+    let read = decode(&server.flv_url("studio"), 6, Duration::from_secs(30));
+    assert!(read.frames >= 150, "encrypted stream decoded {} frames: {}", read.frames, read.stderr);
+
+    assert_eq!(server.metric("rill_publishers{protocol=\"srt\"}"), 2.0);
+    assert!(server.metric("rill_srt_bytes_total{direction=\"out\"}") > 0.0);
+    assert_eq!(server.metric("rill_srt_ts_continuity_errors_total"), 0.0);
+}
+
+/// ffmpeg's exit status and how long it took, for a caller the server should refuse.
+fn refused(url: &str) -> (bool, Duration) {
+    let start = Instant::now();
+    let out = srt_publish(url, 5).wait(Duration::from_secs(20));
+    (!out.status.success(), start.elapsed())
+}
+
+#[test]
+fn srt_refuses_bad_passphrase_unknown_key_and_long_streamid() {
+    let _serial = serial();
+    let server = Server::start_with_conf("keys", CONF, &[]);
+    let studio = "publish:live/sk_studio_0001";
+    for (what, url) in [
+        ("wrong passphrase", srt_url(&server, studio, Some("not-the-passphrase"))),
+        ("missing passphrase", srt_url(&server, studio, None)),
+        ("unknown key", srt_url(&server, "publish:live/sk_nobody_001", None)),
+        ("300-byte streamid", srt_url(&server, &format!("publish:live/{}", "k".repeat(290)), None)),
+        ("600-byte streamid", srt_url(&server, &format!("publish:live/{}", "k".repeat(590)), None)),
+        ("passphrase for an unencrypted stream", srt_url(&server, "publish:live/sk_plain_0001", Some("some-passphrase"))),
+    ] {
+        let (failed, took) = refused(&url);
+        assert!(failed, "{what}: ffmpeg was not refused");
+        assert!(took < Duration::from_secs(15), "{what}: refusal took {took:?}");
+        assert_eq!(server.stream("studio")["publisher"], serde_json::Value::Null, "{what}");
+    }
+    assert!(server.metric("rill_srt_refused_total{reason=\"passphrase\"}") >= 2.0);
+    assert!(server.metric("rill_srt_refused_total{reason=\"auth\"}") >= 1.0);
+    assert!(server.metric("rill_srt_refused_total{reason=\"streamid\"}") >= 1.0);
+    // Reading a stream that is not live is refused too.
+    let (failed, _) = {
+        let start = Instant::now();
+        let d = decode(&srt_url(&server, "read:live/plain", None), 2, Duration::from_secs(20));
+        (d.frames == 0, start.elapsed())
+    };
+    assert!(failed);
+    // The listener still accepts callers after all that.
+    let _plain = srt_publish(&srt_url(&server, "publish:live/sk_plain_0001", None), 20);
+    wait_srt_live(&server, "plain");
+}
+
+/// A deterministic byte generator (xorshift).
+fn noise(seed: &mut u64, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed as u8
+        })
+        .collect()
+}
+
+/// A real MPEG-TS (H.264 + AAC) from ffmpeg, to be broken in various ways.
+fn sample_ts(dir: &std::path::Path) -> Vec<u8> {
+    let file = dir.join("sample.ts");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine"])
+        .args(["-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-c:a", "aac", "-f", "mpegts"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(file).unwrap()
+}
+
+/// Sends `payload` as 1316-byte SRT messages from an `srt-tokio` caller with `streamid`.
+async fn hostile_caller(port: u16, streamid: &str, payload: &[u8]) -> Result<(), String> {
+    let mut socket = srt_tokio::SrtSocket::builder()
+        .call(format!("127.0.0.1:{port}").as_str(), Some(streamid))
+        .await
+        .map_err(|e| e.to_string())?;
+    for chunk in payload.chunks(1316) {
+        socket.send((Instant::now(), bytes::Bytes::copy_from_slice(chunk))).await.map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_micros(300)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = socket.close_and_finish().await;
+    Ok(())
+}
+
+#[test]
+fn srt_hostile_callers_leave_other_streams_alone() {
+    let _serial = serial();
+    let mut server = Server::start_with_conf("keys", CONF, &[]);
+    let _plain = srt_publish(&srt_url(&server, "publish:live/sk_plain_0001", None), 60);
+    wait_srt_live(&server, "plain");
+    let ts = sample_ts(&server.dir);
+    let mut seed = 0x9e37_79b9_7f4a_7c15;
+
+    let mut bad_sync = ts.clone();
+    for packet in bad_sync.chunks_mut(188).step_by(5) {
+        packet[0] = 0x48;
+    }
+    let mut bad_cc = ts.clone();
+    for packet in bad_cc.chunks_mut(188).step_by(3) {
+        packet[3] = (packet[3] & 0xf0) | ((packet[3] + 5) & 0x0f);
+    }
+    let mut absurd_pes = ts.clone();
+    for packet in absurd_pes.chunks_mut(188) {
+        // Every PES header announces 65535 bytes, whatever follows.
+        if packet[1] & 0x40 != 0 {
+            let start = if packet[3] & 0x20 != 0 { 5 + packet[4] as usize } else { 4 };
+            if start + 6 <= 188 && packet[start..start + 3] == [0, 0, 1] {
+                packet[start + 4] = 0xff;
+                packet[start + 5] = 0xff;
+            }
+        }
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("random bytes", noise(&mut seed, 2_000_000)),
+        ("bad sync bytes", bad_sync),
+        ("continuity errors", bad_cc),
+        ("absurd PES lengths", absurd_pes),
+        ("random bytes after a valid start", [&ts[..188 * 100], &noise(&mut seed, 500_000)[..]].concat()),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (what, payload) in &cases {
+        let sent = runtime.block_on(hostile_caller(server.srt, "publish:live/sk_junk_0001", payload));
+        assert!(sent.is_ok(), "{what}: {sent:?}");
+        assert!(server.alive(), "{what} took the server down:\n{}", server.log());
+    }
+    // A 600-byte streamid from a caller that does not stop at SRT's 512 bytes.
+    let long = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), hostile_caller(server.srt, &"x".repeat(600), b"")).await
+    });
+    assert!(!matches!(long, Ok(Ok(()))), "a 600-byte streamid was accepted");
+    assert!(server.alive());
+    assert!(server.metric("rill_srt_ts_continuity_errors_total") > 0.0);
+    // The good publisher never noticed.
+    assert_eq!(publisher_protocol(&server, "plain").as_deref(), Some("srt"));
+    let flv = decode(&server.flv_url("plain"), 6, Duration::from_secs(30));
+    assert!(flv.frames >= 150, "after the hostile callers: {} frames: {}", flv.frames, flv.stderr);
+}
