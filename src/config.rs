@@ -35,6 +35,7 @@ pub struct SrtSection {
     pub listen: SocketAddr,
     pub latency_ms: u64,
     pub idle_timeout_s: u64,
+    pub playback: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -436,6 +437,22 @@ mod tests {
         assert!(format!("{e:#}").contains("listen_port"), "{e:#}");
         let e = load(Some("[[streams]]\nname = \"../x\"\nkey = \"12345678\"\n"), &[]).unwrap_err();
         assert!(format!("{e:#}").contains("../x"), "{e:#}");
+    }
+
+    #[test]
+    fn srt_section_and_passphrases() {
+        let c = load(None, &[("RILL_SRT_LISTEN", "127.0.0.1:9000"), ("RILL_SRT_LATENCY_MS", "120")]).unwrap();
+        assert_eq!((c.srt.listen.port(), c.srt.latency_ms), (9000, 120));
+        let stream = |p: &str| format!("[[streams]]\nname = \"s\"\nkey = \"sk_12345678\"\nsrt_passphrase = \"{p}\"\n");
+        assert_eq!(
+            load(Some(&stream("ten-chars!")), &[]).unwrap().streams[0].srt_passphrase.as_deref(),
+            Some("ten-chars!")
+        );
+        for bad in ["short", &"x".repeat(80)] {
+            let e = load(Some(&stream(bad)), &[]).unwrap_err();
+            assert!(format!("{e:#}").contains("srt_passphrase of stream \"s\" must be 10..=79"), "{e:#}");
+        }
+        assert!(load(None, &[("RILL_SRT_LATENCY_MS", "5")]).is_err());
     }
 
     #[test]

@@ -173,6 +173,7 @@ async fn serve(config: Config) -> Result<()> {
         passphrases: registry.clone(),
         idle_timeout: Duration::from_secs(config.srt.idle_timeout_s),
         max_pes_bytes: config.rtmp.max_message_size as usize,
+        playback: config.srt.playback,
         stats: srt_stats.clone(),
     });
     let (srt_bus, srt_relay_stats) = (bus.clone(), relay_stats.clone());

@@ -36,8 +36,9 @@ fn render(app: &AppState) -> String {
     for protocol in ["rtmp", "http-flv"] {
         viewers.entry(protocol).or_default();
     }
-    publishers.entry("rtmp").or_default();
-    publishers.entry("srt").or_default();
+    for protocol in ["rtmp", "rtmps", "srt", "rtsp"] {
+        publishers.entry(protocol).or_default();
+    }
     viewers.entry("srt").or_default();
     let labelled = |m: &BTreeMap<&str, usize>| -> Vec<(String, f64)> {
         m.iter().map(|(p, n)| (format!("{{protocol=\"{p}\"}}"), *n as f64)).collect()

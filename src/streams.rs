@@ -217,8 +217,12 @@ mod tests {
         let mut c = Config::load(None, []).unwrap();
         c.auth.mode = mode;
         c.server.data_dir = dir.to_path_buf();
-        c.streams =
-            vec![crate::config::StreamConfig { name: "studio".into(), key: "secret-key-1".into(), record: None, srt_passphrase: None }];
+        c.streams = vec![crate::config::StreamConfig {
+            name: "studio".into(),
+            key: "secret-key-1".into(),
+            record: None,
+            srt_passphrase: None,
+        }];
         c
     }
 

@@ -348,10 +348,8 @@ fn rtmps_publish_and_play_with_a_self_signed_certificate() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    let server = Server::start(
-        "keys",
-        &[("RILL_RTMPS_LISTEN", &listen), ("RILL_RTMPS_CERT", &cert), ("RILL_RTMPS_KEY", &key)],
-    );
+    let server =
+        Server::start("keys", &[("RILL_RTMPS_LISTEN", &listen), ("RILL_RTMPS_CERT", &cert), ("RILL_RTMPS_KEY", &key)]);
     let (status, created) = server.api("POST", "/api/v1/streams", Some(r#"{"name":"secure"}"#));
     assert_eq!(status, 201, "{created}");
     let stream_key = created["key"].as_str().unwrap();

@@ -40,8 +40,16 @@ fn free_udp_port() -> u16 {
 impl Server {
     /// Starts rill in `mode` ("keys" or "open") with extra `RILL_*` settings.
     pub fn start(mode: &str, extra: &[(&str, &str)]) -> Server {
+        Server::start_in(mode, None, extra)
+    }
+
+    fn start_in(mode: &str, conf: Option<&str>, extra: &[(&str, &str)]) -> Server {
         let dir = std::env::temp_dir().join(format!("rill-e2e-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).unwrap();
+        if let Some(conf) = conf {
+            std::fs::create_dir_all(dir.join("conf")).unwrap();
+            std::fs::write(dir.join("conf/rill.toml"), conf).unwrap();
+        }
         let (http, rtmp) = (free_port(), free_port());
         let mut env: Vec<(String, String)> = vec![
             ("RILL_HTTP_LISTEN".into(), format!("127.0.0.1:{http}")),
@@ -56,26 +64,18 @@ impl Server {
         Server::spawn(dir, http, rtmp, env)
     }
 
-    /// Like [`Server::start`], with `conf/rill.toml` (keys it leaves out take their defaults).
+    /// Like [`Server::start`], with `conf/rill.toml` in the server's working directory (keys it
+    /// leaves out take their defaults).
     pub fn start_with_conf(mode: &str, conf: &str, extra: &[(&str, &str)]) -> Server {
-        let conf_dir = std::env::temp_dir().join(format!("rill-e2e-conf-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&conf_dir).unwrap();
-        let file = conf_dir.join("rill.toml");
-        std::fs::write(&file, conf).unwrap();
-        let path = file.display().to_string();
-        let mut env: Vec<(&str, &str)> = vec![("RILL_TEST_CONF", path.as_str())];
-        env.extend_from_slice(extra);
-        Server::start(mode, &env)
+        Server::start_in(mode, Some(conf), extra)
     }
 
     fn spawn(dir: PathBuf, http: u16, rtmp: u16, env: Vec<(String, String)>) -> Server {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
-        let conf = env.iter().find(|(k, _)| k == "RILL_TEST_CONF").map(|(_, v)| v.clone());
         let child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args(conf.iter().flat_map(|c| ["--config", c.as_str()]))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env.iter().filter(|(k, _)| k != "RILL_TEST_CONF").cloned())
+            .envs(env.iter().cloned())
             .current_dir(&dir)
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -1,6 +1,12 @@
 //! The tokio driver for SRT: one `srt-tokio` listener; per caller, a decision from its streamid
 //! (the shared [`StreamKeys`] policy, the stream's passphrase) before the handshake completes,
 //! then a publish pump (SRT payloads → TS demuxer → Bus) or a hand-over to the read handler.
+//!
+//! Reading is off unless `playback` is set: srt-tokio 0.4.4 as the *sender* does not keep
+//! libsrt receivers (ffmpeg 5.1) in time — they report `RCV-DROPPED` (packets "delayed" by
+//! hundreds of milliseconds on loopback) and decode corrupt MPEG-TS, more so the longer the
+//! listener has been up — so read callers are refused with a clear reason rather than served
+//! garbage.
 
 use super::streamid::{Mode, StreamIdError, StreamIdRequest};
 use crate::keys::{PublishRefusal, SrtPassphrases, StreamKeys};
@@ -51,6 +57,8 @@ pub struct SrtContext {
     pub idle_timeout: Duration,
     /// Largest PES a publisher may send.
     pub max_pes_bytes: usize,
+    /// Whether `read` callers are served (`[srt] playback`; off by default: see the module doc).
+    pub playback: bool,
     pub stats: Arc<SrtStats>,
 }
 
@@ -74,6 +82,8 @@ pub enum Refusal {
     NotEncrypted,
     #[error("wrong or missing passphrase")]
     WrongPassphrase,
+    #[error("SRT playback is off on this server ([srt] playback); watch over HTTP-FLV, LL-HLS or DASH")]
+    PlaybackOff,
 }
 
 impl Refusal {
@@ -85,6 +95,7 @@ impl Refusal {
             Refusal::Publish(PublishRefusal::AlreadyPublishing) => ServerRejectReason::Conflict,
             Refusal::Publish(_) | Refusal::NotLive => ServerRejectReason::Notfound,
             Refusal::NotEncrypted | Refusal::WrongPassphrase => ServerRejectReason::Unauthorized,
+            Refusal::PlaybackOff => ServerRejectReason::Unimplemented,
         })
     }
 
@@ -140,6 +151,9 @@ fn decide(ctx: &SrtContext, stream_id: Option<&[u8]>, key_size: KeySize) -> Resu
             name
         }
         Mode::Read => {
+            if !ctx.playback {
+                return Err(Refusal::PlaybackOff);
+            }
             if request.app != "live" {
                 return Err(PublishRefusal::UnknownApp.into());
             }
@@ -324,8 +338,15 @@ mod tests {
             passphrases: Arc::new(Keys),
             idle_timeout: Duration::from_secs(5),
             max_pes_bytes: 1 << 20,
+            playback: true,
             stats: Arc::default(),
         }
+    }
+
+    #[test]
+    fn readers_are_refused_while_playback_is_off() {
+        let c = SrtContext { playback: false, ..ctx() };
+        assert_eq!(refusal(decide(&c, Some(b"read:live/anything"), KeySize::Unspecified)), Refusal::PlaybackOff);
     }
 
     fn refusal(r: Result<Decision, Refusal>) -> Refusal {
