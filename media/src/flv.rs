@@ -1,5 +1,5 @@
 //! FLV tags (Adobe FLV spec v10.1 §E.4, with the Enhanced RTMP extended video header: the
-//! veovera E-RTMP spec's `IsExHeader` form carrying `hvc1`, `av01` and `avc1` by FourCC).
+//! veovera E-RTMP spec's `IsExHeader` form carrying `hvc1`, `av01`, `vp09` and `avc1` by FourCC).
 //!
 //! Parsing turns an RTMP audio/video message body (= an FLV tag body) into typed packets whose
 //! payloads are slices of the input `Bytes` (no copy). Muxing produces small headers that sit
@@ -48,7 +48,7 @@ pub mod video_packet {
 }
 
 /// The video FourCCs Rill takes and sends in Enhanced RTMP form.
-pub const ENHANCED_VIDEO_FOURCCS: [&str; 3] = ["hvc1", "av01", "avc1"];
+pub const ENHANCED_VIDEO_FOURCCS: [&str; 4] = ["hvc1", "av01", "vp09", "avc1"];
 
 /// Legacy FLV sound formats.
 pub mod sound_format {
@@ -220,7 +220,7 @@ pub fn sequence_headers(tracks: &Tracks, timestamp_ms: u32) -> Vec<TagBody> {
     let mut out = Vec::with_capacity(2);
     match &tracks.video {
         Some(CodecConfig::Avc(avc)) => out.push(TagBody::avc(true, 0, 0, timestamp_ms, avc.record.clone())),
-        Some(codec @ (CodecConfig::Hevc { record } | CodecConfig::Av1 { record })) => {
+        Some(codec @ (CodecConfig::Hevc { record } | CodecConfig::Av1 { record } | CodecConfig::Vp9 { record })) => {
             let fourcc = enhanced_fourcc(codec).expect("HEVC and AV1 have FourCCs");
             out.push(TagBody::enhanced(true, fourcc, video_packet::SEQUENCE_START, None, timestamp_ms, record.clone()));
         }
@@ -247,9 +247,9 @@ pub fn frame_body(frame: &Frame, tracks: &Tracks) -> Option<TagBody> {
                 if cts == 0 { (video_packet::CODED_FRAMES_X, None) } else { (video_packet::CODED_FRAMES, Some(cts)) };
             Some(TagBody::enhanced(frame.keyframe, *b"hvc1", packet_type, cts, timestamp_ms, frame.payload.clone()))
         }
-        (TrackId::VIDEO, CodecConfig::Av1 { .. }) => Some(TagBody::enhanced(
+        (TrackId::VIDEO, codec @ (CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. })) => Some(TagBody::enhanced(
             frame.keyframe,
-            *b"av01",
+            enhanced_fourcc(codec).expect("AV1 and VP9 have FourCCs"),
             video_packet::CODED_FRAMES,
             None,
             timestamp_ms,
@@ -265,6 +265,7 @@ fn enhanced_fourcc(codec: &CodecConfig) -> Option<[u8; 4]> {
     match codec {
         CodecConfig::Hevc { .. } => Some(*b"hvc1"),
         CodecConfig::Av1 { .. } => Some(*b"av01"),
+        CodecConfig::Vp9 { .. } => Some(*b"vp09"),
         _ => None,
     }
 }
@@ -373,6 +374,7 @@ mod tests {
         for (codec, fourcc) in [
             (CodecConfig::Hevc { record: record.clone() }, *b"hvc1"),
             (CodecConfig::Av1 { record: record.clone() }, *b"av01"),
+            (CodecConfig::Vp9 { record: record.clone() }, *b"vp09"),
         ] {
             let tracks = Tracks { video: Some(codec), audio: None, encoder: None };
             let [header] = &sequence_headers(&tracks, 7)[..] else { panic!("one header") };

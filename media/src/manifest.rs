@@ -51,7 +51,7 @@ impl TrackDescription {
                 description.sample_rate = Some(48_000);
                 description.channels = Some(*channels);
             }
-            CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } => {}
+            CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. } => {}
         }
         description
     }

@@ -47,6 +47,10 @@ pub enum CodecConfig {
     Av1 {
         record: Bytes,
     },
+    /// VPCodecConfigurationRecord (the body of vpcC after its version and flags), for Enhanced RTMP.
+    Vp9 {
+        record: Bytes,
+    },
     /// Opus, as carried by WebRTC.
     Opus {
         channels: u8,
@@ -62,6 +66,7 @@ impl CodecConfig {
             CodecConfig::Aac(_) => "aac",
             CodecConfig::Hevc { .. } => "h265",
             CodecConfig::Av1 { .. } => "av1",
+            CodecConfig::Vp9 { .. } => "vp9",
             CodecConfig::Opus { .. } => "opus",
         }
     }
@@ -76,6 +81,7 @@ impl CodecConfig {
             CodecConfig::Opus { .. } => Some("opus".into()),
             CodecConfig::Hevc { record } => hevc_codecs(record),
             CodecConfig::Av1 { record } => av1_codecs(record),
+            CodecConfig::Vp9 { record } => vp9_codecs(record),
         }
     }
 }
@@ -98,6 +104,13 @@ fn hevc_codecs(record: &[u8]) -> Option<String> {
         codecs.push_str(&format!(".{byte:X}"));
     }
     Some(codecs)
+}
+
+/// `vp09.<profile>.<level>.<bit depth>` (VP9 ISO-BMFF binding §"Codecs Parameter String") from a
+/// VPCodecConfigurationRecord: profile, level, then bit depth in the top 4 bits.
+fn vp9_codecs(record: &[u8]) -> Option<String> {
+    let [profile, level, depth_chroma, ..] = record[..] else { return None };
+    Some(format!("vp09.{profile:02}.{level:02}.{:02}", depth_chroma >> 4))
 }
 
 /// `av01.<profile>.<level><tier>.<bit depth>` (AV1 codec ISO-BMFF binding §5) from an
@@ -155,5 +168,11 @@ mod codecs_tests {
         );
         assert_eq!(CodecConfig::Hevc { record: Bytes::from_static(&[1, 2]) }.rfc6381(), None);
         assert_eq!(CodecConfig::Av1 { record: Bytes::from_static(&[0, 8, 12]) }.rfc6381(), None);
+        // Profile 0, level 3.1, 8-bit 4:2:0.
+        let vpcc = [0, 31, 0x82, 0x02, 0x02, 0x02, 0, 0];
+        assert_eq!(
+            CodecConfig::Vp9 { record: Bytes::copy_from_slice(&vpcc) }.rfc6381().as_deref(),
+            Some("vp09.00.31.08")
+        );
     }
 }

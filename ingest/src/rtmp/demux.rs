@@ -118,27 +118,29 @@ impl MediaDemuxer {
                 (&fourcc, video),
                 (b"hvc1", Some(CodecConfig::Hevc { .. }))
                     | (b"av01", Some(CodecConfig::Av1 { .. }))
+                    | (b"vp09", Some(CodecConfig::Vp9 { .. }))
                     | (b"avc1", Some(CodecConfig::Avc(_)))
             )
         };
         match (&fourcc, packet_type) {
-            (b"hvc1" | b"av01" | b"avc1", video_packet::SEQUENCE_START) => {
+            (b"hvc1" | b"av01" | b"vp09" | b"avc1", video_packet::SEQUENCE_START) => {
                 if body.is_empty() {
                     return Err(DemuxError::EmptyRecord(fourcc_name(fourcc)));
                 }
                 self.tracks.video = Some(match &fourcc {
                     b"hvc1" => CodecConfig::Hevc { record: body },
                     b"av01" => CodecConfig::Av1 { record: body },
+                    b"vp09" => CodecConfig::Vp9 { record: body },
                     _ => CodecConfig::Avc(AvcConfig::from_record(body)?),
                 });
                 Ok(Demuxed::Config)
             }
-            (b"hvc1" | b"av01" | b"avc1", video_packet::CODED_FRAMES | video_packet::CODED_FRAMES_X) => {
+            (b"hvc1" | b"av01" | b"vp09" | b"avc1", video_packet::CODED_FRAMES | video_packet::CODED_FRAMES_X) => {
                 if !codec_matches(&self.tracks.video) {
                     return Ok(self.drop(Unsupported::FrameBeforeSequenceHeader("video")));
                 }
                 // Only hvc1/avc1 CodedFrames carry a composition time offset (SI24, ms).
-                let with_offset = packet_type == video_packet::CODED_FRAMES && fourcc != *b"av01";
+                let with_offset = packet_type == video_packet::CODED_FRAMES && matches!(&fourcc, b"hvc1" | b"avc1");
                 let (cts, payload) = if with_offset {
                     let [a, b, c, ..] = body[..] else {
                         return Err(FlvError::Truncated { kind: "enhanced coded frames", len: body.len() }.into());
@@ -155,8 +157,10 @@ impl MediaDemuxer {
                     payload,
                 }))
             }
-            (b"hvc1" | b"av01" | b"avc1", video_packet::SEQUENCE_END | video_packet::METADATA) => Ok(Demuxed::Config),
-            (b"hvc1" | b"av01" | b"avc1", other) => {
+            (b"hvc1" | b"av01" | b"vp09" | b"avc1", video_packet::SEQUENCE_END | video_packet::METADATA) => {
+                Ok(Demuxed::Config)
+            }
+            (b"hvc1" | b"av01" | b"vp09" | b"avc1", other) => {
                 Ok(self.drop(Unsupported::VideoCodec(format!("Enhanced RTMP packet type {other}"))))
             }
             _ => Ok(self.drop(Unsupported::VideoCodec(fourcc_name(fourcc)))),
@@ -285,10 +289,21 @@ mod tests {
     }
 
     #[test]
+    fn enhanced_rtmp_vp9_sequence_start_and_frames() {
+        let mut d = MediaDemuxer::default();
+        let vpcc = [0u8, 31, 0x82, 0x02, 0x02, 0x02, 0, 0];
+        assert!(matches!(d.video(0, &ex_tag(true, 0, b"vp09", &vpcc)).unwrap(), Demuxed::Config));
+        assert_eq!(d.tracks().video, Some(CodecConfig::Vp9 { record: Bytes::copy_from_slice(&vpcc) }));
+        let frame_bytes = [0x82u8, 0x49, 0x83, 0x42, 0x00];
+        let Demuxed::Frame(frame) = d.video(33, &ex_tag(true, 1, b"vp09", &frame_bytes)).unwrap() else { panic!() };
+        assert_eq!((frame.pts.as_millis(), frame.keyframe, &frame.payload[..]), (33, true, &frame_bytes[..]));
+    }
+
+    #[test]
     fn unsupported_fourccs_are_reported_once() {
         let mut d = MediaDemuxer::default();
-        let Demuxed::Dropped(what) = d.video(0, &ex_tag(true, 0, b"vp09", &[1])).unwrap() else { panic!() };
-        assert_eq!(what, Unsupported::VideoCodec("vp09".into()));
+        let Demuxed::Dropped(what) = d.video(0, &ex_tag(true, 0, b"vp08", &[1])).unwrap() else { panic!() };
+        assert_eq!(what, Unsupported::VideoCodec("vp08".into()));
         assert!(d.first_time(&what));
         assert!(!d.first_time(&what));
         let made_up = (0..1000).filter(|i| d.first_time(&Unsupported::VideoCodec(format!("x{i}")))).count();

@@ -8,7 +8,7 @@ use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
 use mp4_atom::{
     Atom, Audio, Av01, Av1c, Avc1, Avcc, Codec, Decode, Dinf, Dops, Dref, Encode, Esds, FixedPoint, Ftyp, Hdlr, Hvc1,
     Hvcc, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Opus, Prft, ReferenceTime, Smhd, Stbl, Stsd, Styp,
-    Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, Url, Visual, Vmhd,
+    Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, Url, Visual, Vmhd, Vp09, VpcC,
 };
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,13 +35,13 @@ pub fn timescale(codec: &CodecConfig) -> u32 {
     match codec {
         CodecConfig::Aac(c) => c.info.sample_rate,
         CodecConfig::Opus { .. } => 48_000,
-        CodecConfig::Avc(_) | CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } => 90_000,
+        CodecConfig::Avc(_) | CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. } => 90_000,
     }
 }
 
 /// Whether the codec is a video codec.
 pub fn is_video(codec: &CodecConfig) -> bool {
-    matches!(codec, CodecConfig::Avc(_) | CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. })
+    matches!(codec, CodecConfig::Avc(_) | CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. })
 }
 
 /// A `styp` that opens every CMAF segment.
@@ -147,6 +147,15 @@ fn sample_entry(codec: &CodecConfig, width: u16, height: u16) -> Result<Codec, F
             av1c: decode_record::<Av1c>(b"av1C", record).map_err(invalid)?,
             ..Default::default()
         }),
+        CodecConfig::Vp9 { record } => {
+            // vpcC is a full box (version 1): the record follows its version and flags.
+            let full = [&[1, 0, 0, 0][..], record].concat();
+            Codec::Vp09(Vp09 {
+                visual,
+                vpcc: decode_record::<VpcC>(b"vpcC", &full).map_err(invalid)?,
+                ..Default::default()
+            })
+        }
         CodecConfig::Aac(c) => Codec::Mp4a(Mp4a {
             audio: audio_entry(c.info.channels as u16, c.info.sample_rate),
             esds: Esds {
@@ -298,4 +307,35 @@ pub fn ntp_timestamp(at: SystemTime) -> u64 {
     let seconds = since_unix.as_secs() + NTP_UNIX_OFFSET;
     let fraction = ((since_unix.subsec_nanos() as u64) << 32) / 1_000_000_000;
     (seconds << 32) | fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hevc_av1_and_vp9_init_segments_parse_back() {
+        let hvcc = Bytes::from_static(&[
+            1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 93, 0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, 0,
+        ]);
+        let av1c = Bytes::from_static(&[0x81, 0x08, 0x0c, 0x00]);
+        let vpcc = Bytes::from_static(&[0, 31, 0x82, 0x02, 0x02, 0x02, 0, 0]);
+        for codec in
+            [CodecConfig::Hevc { record: hvcc }, CodecConfig::Av1 { record: av1c }, CodecConfig::Vp9 { record: vpcc }]
+        {
+            let init = init_segment(1, &codec).unwrap_or_else(|e| panic!("{}: {e}", codec.name()));
+            let mut rest = &init[..];
+            Ftyp::decode(&mut rest).unwrap();
+            let moov = Moov::decode(&mut rest).unwrap();
+            let entry = &moov.trak[0].mdia.minf.stbl.stsd.codecs[0];
+            let expected = match codec {
+                CodecConfig::Hevc { .. } => matches!(entry, Codec::Hvc1(_)),
+                CodecConfig::Av1 { .. } => matches!(entry, Codec::Av01(_)),
+                _ => {
+                    matches!(entry, Codec::Vp09(v) if v.vpcc.profile == 0 && v.vpcc.level == 31 && v.vpcc.bit_depth == 8)
+                }
+            };
+            assert!(expected, "{}: {entry:?}", codec.name());
+        }
+    }
 }
