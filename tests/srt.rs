@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use futures_util::SinkExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const CONF: &str = r#"
@@ -37,17 +37,7 @@ fn srt_url(server: &Server, streamid: &str, passphrase: Option<&str>) -> String 
 
 /// ffmpeg pushing a test pattern with AAC as MPEG-TS over SRT for `seconds`.
 fn srt_publish(url: &str, seconds: u32) -> Peer {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-b:v", "1000k"])
-        .args(["-c:a", "aac", "-b:a", "96k", "-t", &seconds.to_string(), "-f", "mpegts", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg is installed");
-    Peer::new(child)
+    publish_as(url, seconds, "640x360", "mpegts")
 }
 
 fn publisher_protocol(server: &Server, name: &str) -> Option<String> {

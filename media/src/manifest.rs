@@ -142,6 +142,16 @@ pub fn dash_frame_rate(fps: f64) -> String {
     }
 }
 
+/// The MPD's `UTCTiming` element: players sync their clock with `time_url` (an http-iso
+/// endpoint returning the server's time).
+pub fn dash_utc_timing(out: &mut String, time_url: &str) {
+    let _ = writeln!(
+        out,
+        "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{}\"/>",
+        xml_escape(time_url)
+    );
+}
+
 /// `s` safe inside an XML attribute value.
 pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")

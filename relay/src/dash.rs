@@ -7,7 +7,7 @@
 
 use crate::packager::{LiveState, PackagerConfig, TrackTimeline};
 use rill_media::cmaf::TrackKind;
-use rill_media::manifest::{dash_content_type, dash_representation, xml_escape, TrackDescription};
+use rill_media::manifest::{dash_content_type, dash_representation, dash_utc_timing, xml_escape, TrackDescription};
 use rill_media::wallclock::iso8601;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -49,11 +49,7 @@ pub fn manifest(state: &LiveState, config: &PackagerConfig, now: SystemTime, tim
         adaptation_set(&mut out, id, track, state, config, now, time_url);
     }
     out.push_str("  </Period>\n");
-    let _ = writeln!(
-        out,
-        "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{}\"/>",
-        xml_escape(time_url)
-    );
+    dash_utc_timing(&mut out, time_url);
     out.push_str("</MPD>\n");
     out
 }

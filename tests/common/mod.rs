@@ -261,12 +261,18 @@ impl Drop for Peer {
 
 /// ffmpeg publishing a test pattern with AAC audio over RTMP for `seconds`.
 pub fn publish(url: &str, seconds: u32, size: &str) -> Peer {
+    publish_as(url, seconds, size, "flv")
+}
+
+/// ffmpeg publishing a 30 fps test pattern (H.264, keyframe every second) with 44.1 kHz AAC for
+/// `seconds` to `url` in `container` (`flv` for RTMP, `mpegts` for SRT).
+pub fn publish_as(url: &str, seconds: u32, size: &str, container: &str) -> Peer {
     let child = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-b:v", "1500k"])
-        .args(["-c:a", "aac", "-b:a", "96k", "-t", &seconds.to_string(), "-f", "flv", url])
+        .args(["-c:a", "aac", "-b:a", "96k", "-t", &seconds.to_string(), "-f", container, url])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -9,7 +9,8 @@ use crate::catalog::{Catalog, CatalogError, SegmentRow, Video, VideoStatus};
 use crate::VideoId;
 use rill_media::cmaf::TrackKind;
 use rill_media::manifest::{
-    dash_content_type, dash_representation, hls_multivariant, xml_escape, xs_duration, HlsTrack, TrackDescription,
+    dash_content_type, dash_representation, dash_utc_timing, hls_multivariant, xml_escape, xs_duration, HlsTrack,
+    TrackDescription,
 };
 use rill_media::wallclock::iso8601;
 use std::fmt::Write as _;
@@ -196,11 +197,7 @@ pub fn dash_manifest(index: &VideoIndex, now: SystemTime, time_url: &str) -> Str
         start += period.duration;
     }
     if index.is_live() {
-        let _ = writeln!(
-            out,
-            "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{}\"/>",
-            xml_escape(time_url)
-        );
+        dash_utc_timing(&mut out, time_url);
     }
     out.push_str("</MPD>\n");
     out
