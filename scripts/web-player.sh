@@ -28,6 +28,7 @@ files=(
   "hls.min.js:node_modules/hls.js/dist/hls.min.js"
   "dash.all.min.js:node_modules/dashjs/dist/modern/umd/dash.all.min.js"
   "play.html:src/play.html"
+  "common.js:src/common.js"
   "play.js:src/play.js"
   "play.css:src/play.css"
   "watch.html:src/watch.html"

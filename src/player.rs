@@ -66,6 +66,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 static PAGE: Asset = Asset::new(dist!("play.html"), "text/html; charset=utf-8");
 static HLS_JS: Asset = Asset::new(dist!("hls.min.js"), JS);
 static DASH_JS: Asset = Asset::new(dist!("dash.all.min.js"), JS);
+static COMMON_JS: Asset = Asset::new(dist!("common.js"), JS);
 static PLAY_JS: Asset = Asset::new(dist!("play.js"), JS);
 static PLAY_CSS: Asset = Asset::new(dist!("play.css"), "text/css; charset=utf-8");
 static WATCH_PAGE: Asset = Asset::new(dist!("watch.html"), "text/html; charset=utf-8");
@@ -98,6 +99,7 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     let asset = match file.as_str() {
         "hls.min.js" => &HLS_JS,
         "dash.all.min.js" => &DASH_JS,
+        "common.js" => &COMMON_JS,
         "play.js" => &PLAY_JS,
         "play.css" => &PLAY_CSS,
         "watch.js" => &WATCH_JS,
@@ -143,7 +145,9 @@ mod tests {
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
         assert!(page.contains("content-type: text/html; charset=utf-8"), "{page}");
         assert!(page.contains("/player/play.js"));
-        for (file, ty) in [("hls.min.js", JS), ("dash.all.min.js", JS), ("play.js", JS), ("play.css", "text/css")] {
+        for (file, ty) in
+            [("hls.min.js", JS), ("dash.all.min.js", JS), ("common.js", JS), ("play.js", JS), ("play.css", "text/css")]
+        {
             let r = get(&format!("/player/{file}"), "");
             assert!(r.starts_with("HTTP/1.1 200"), "{file}: {r:.200}");
             assert!(r.contains(&format!("content-type: {ty}")), "{file}: {r:.300}");

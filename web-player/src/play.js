@@ -44,8 +44,7 @@
 
   const name = streamNameFromPath(location.pathname);
   let player = null; // { stop(), sample() } of the running mode
-  let retryTimer = null;
-  let retryDelay = RETRY_MIN_MS;
+  const retry = RillPage.restarter(RETRY_MIN_MS, RETRY_MAX_MS, function () { startPlayer(stats.mode, true); });
   let session = 0; // bumps on every (re)start so stale callbacks are ignored
   let progressAt = 0; // Date.now() when the picture last moved (or the player last started)
   let userPaused = false; // the viewer paused: not a stall
@@ -75,22 +74,6 @@
     setStatus((fatal ? 'Error: ' : 'Warning: ') + message, fatal);
   }
 
-  const scripts = {};
-  function loadScript(src) {
-    if (!scripts[src]) {
-      scripts[src] = new Promise(function (resolve, reject) {
-        const s = document.createElement('script');
-        s.src = src;
-        s.onload = resolve;
-        s.onerror = function () {
-          delete scripts[src];
-          reject(new Error('could not load ' + src));
-        };
-        document.head.appendChild(s);
-      });
-    }
-    return scripts[src];
-  }
 
   function playMuted() {
     video.muted = true;
@@ -105,10 +88,6 @@
     }
   }
 
-  function resetVideo() {
-    video.removeAttribute('src');
-    video.load();
-  }
 
   // ---- LL-HLS (hls.js) ---------------------------------------------------------------------
 
@@ -150,7 +129,7 @@
         return;
       }
       reportError(what, true);
-      scheduleRestart();
+      retry.schedule();
     });
     hls.attachMedia(video);
     hls.loadSource(url);
@@ -171,7 +150,7 @@
     playMuted();
     setStatus('Playing ' + name + ' (native HLS)', false);
     return {
-      stop: resetVideo,
+      stop: function () { RillPage.resetVideo(video); },
       sample: function (s) {
         const start = video.getStartDate ? video.getStartDate().getTime() : NaN;
         if (isFinite(start)) s.latency = (Date.now() - (start + video.currentTime * 1000)) / 1000;
@@ -202,7 +181,7 @@
       const what = 'dash.js ' + (err.code !== undefined ? err.code + ' ' : '') + (err.message || String(err));
       if (DASH_FATAL.has(err.code)) {
         reportError(what, true);
-        scheduleRestart();
+        retry.schedule();
       } else {
         reportError(what, false);
       }
@@ -210,7 +189,7 @@
     dash.on(events.PLAYBACK_ERROR, function (e) {
       if (my !== session) return;
       reportError('playback: ' + ((e.error && e.error.message) || 'media error'), true);
-      scheduleRestart();
+      retry.schedule();
     });
     dash.on(events.STREAM_INITIALIZED, function () {
       if (my !== session) return;
@@ -237,33 +216,22 @@
   // ---- mode switching, restarts ------------------------------------------------------------
 
   function stopPlayer() {
-    clearTimeout(retryTimer);
-    retryTimer = null;
+    retry.cancel();
     if (player) {
       try { player.stop(); } catch (_) { /* already torn down */ }
       player = null;
     }
   }
 
-  function scheduleRestart() {
-    if (retryTimer) return;
-    const delay = retryDelay;
-    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
-    const my = session;
-    retryTimer = setTimeout(function () {
-      retryTimer = null;
-      if (my === session) startPlayer(stats.mode, true);
-    }, delay);
-  }
 
   async function startPlayer(mode, isRetry) {
     stopPlayer();
-    resetVideo();
+    RillPage.resetVideo(video);
     const my = ++session;
     progressAt = Date.now();
     stats.mode = mode;
     if (!isRetry) {
-      retryDelay = RETRY_MIN_MS;
+      retry.reset();
       stats.fatalError = null;
       userPaused = false;
     }
@@ -273,12 +241,12 @@
     try {
       if (mode === 'hls') {
         setStatus('Loading ' + name + ' (LL-HLS)…', false);
-        await loadScript(LIBS.hls);
+        await RillPage.loadScript(LIBS.hls);
         if (my !== session) return;
         player = startHls(base + '/index.m3u8', my);
       } else if (mode === 'dash') {
         setStatus('Loading ' + name + ' (LL-DASH)…', false);
-        await loadScript(LIBS.dash);
+        await RillPage.loadScript(LIBS.dash);
         if (my !== session) return;
         player = startDash(base + '/manifest.mpd', my);
       } else {
@@ -288,18 +256,10 @@
     } catch (e) {
       if (my !== session) return;
       reportError(e.message || String(e), true);
-      scheduleRestart();
+      retry.schedule();
     }
   }
 
-  function bufferAhead() {
-    const t = video.currentTime;
-    const b = video.buffered;
-    for (let i = 0; i < b.length; i++) {
-      if (b.start(i) <= t + 0.1 && t <= b.end(i)) return Math.max(0, b.end(i) - t);
-    }
-    return 0;
-  }
 
   let lastTime = -1;
   function sample() {
@@ -312,7 +272,7 @@
     s.width = video.videoWidth || null;
     s.height = video.videoHeight || null;
     s.currentTime = video.currentTime;
-    s.bufferSeconds = bufferAhead();
+    s.bufferSeconds = RillPage.bufferAhead(video);
     if (video.getVideoPlaybackQuality) {
       const q = video.getVideoPlaybackQuality();
       s.framesDecoded = q.totalVideoFrames;
@@ -325,14 +285,14 @@
       s.state = 'playing';
       if (s.fatalError) {
         s.fatalError = null;
-        retryDelay = RETRY_MIN_MS;
+        retry.reset();
         setStatus('Playing ' + name, false);
       }
     } else {
       if (video.paused && userPaused) s.state = 'paused';
       else if (s.state === 'playing' || s.state === 'paused') s.state = 'waiting';
       // Players pause the video themselves when they run dry; only a viewer's pause is not a stall.
-      const stalled = player && !retryTimer && !userPaused && !autoplayBlocked;
+      const stalled = player && !retry.pending() && !userPaused && !autoplayBlocked;
       if (stalled && Date.now() - progressAt > STALL_RESTART_MS) {
         reportError('no picture for ' + STALL_RESTART_MS / 1000 + ' s, reloading', true);
         startPlayer(s.mode, true);

@@ -61,8 +61,7 @@
   const query = new URLSearchParams(location.search);
   let meta = null; // the last metadata received
   let player = null; // { stop(), toLive() } of the running mode
-  let retryTimer = null;
-  let retryDelay = RETRY_MIN_MS;
+  const retry = RillPage.restarter(RETRY_MIN_MS, RETRY_MAX_MS, function () { startPlayer(stats.mode, true); });
   let session = 0; // bumps on every (re)start so stale callbacks are ignored
   let progressAt = 0; // Date.now() when the picture last moved (or the player last started)
   let playedOnce = false; // the picture moved since the player (re)started
@@ -117,22 +116,6 @@
     return h ? h + ':' + String(m).padStart(2, '0') + ':' + s : m + ':' + s;
   }
 
-  const scripts = {};
-  function loadScript(src) {
-    if (!scripts[src]) {
-      scripts[src] = new Promise(function (resolve, reject) {
-        const s = document.createElement('script');
-        s.src = src;
-        s.onload = resolve;
-        s.onerror = function () {
-          delete scripts[src];
-          reject(new Error('could not load ' + src));
-        };
-        document.head.appendChild(s);
-      });
-    }
-    return scripts[src];
-  }
 
   // Starts playback; muted if the browser refuses sound without a click.
   function play() {
@@ -150,10 +133,6 @@
     }
   }
 
-  function resetVideo() {
-    video.removeAttribute('src');
-    video.load();
-  }
 
   function playingText() {
     const live = stats.status === 'recording' ? ', recording' : '';
@@ -253,7 +232,7 @@
         return;
       }
       reportError(what, true);
-      scheduleRestart();
+      retry.schedule();
     });
     hls.attachMedia(video);
     hls.loadSource(url);
@@ -272,7 +251,7 @@
       video.addEventListener('loadedmetadata', function () { video.currentTime = startAt; }, { once: true });
     }
     play();
-    return { stop: resetVideo };
+    return { stop: function () { RillPage.resetVideo(video); } };
   }
 
   // ---- DASH (dash.js 5) --------------------------------------------------------------------
@@ -295,7 +274,7 @@
       const what = 'dash.js ' + (err.code !== undefined ? err.code + ' ' : '') + (err.message || String(err));
       if (DASH_FATAL.has(err.code)) {
         reportError(what, true);
-        scheduleRestart();
+        retry.schedule();
       } else {
         reportError(what, false);
       }
@@ -303,7 +282,7 @@
     dash.on(events.PLAYBACK_ERROR, function (e) {
       if (my !== session) return;
       reportError('playback: ' + ((e.error && e.error.message) || 'media error'), true);
-      scheduleRestart();
+      retry.schedule();
     });
     dash.on(events.STREAM_INITIALIZED, function () {
       if (my !== session) return;
@@ -325,34 +304,23 @@
   // ---- mode switching, restarts ------------------------------------------------------------
 
   function stopPlayer() {
-    clearTimeout(retryTimer);
-    retryTimer = null;
+    retry.cancel();
     if (player) {
       try { player.stop(); } catch (_) { /* already torn down */ }
       player = null;
     }
   }
 
-  function scheduleRestart() {
-    if (retryTimer) return;
-    const delay = retryDelay;
-    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
-    const my = session;
-    retryTimer = setTimeout(function () {
-      retryTimer = null;
-      if (my === session) startPlayer(stats.mode, true);
-    }, delay);
-  }
 
   async function startPlayer(mode, isRetry) {
     stopPlayer();
-    resetVideo();
+    RillPage.resetVideo(video);
     const my = ++session;
     progressAt = Date.now();
     playedOnce = false;
     stats.mode = mode;
     if (!isRetry) {
-      retryDelay = RETRY_MIN_MS;
+      retry.reset();
       stats.fatalError = null;
     }
     stats.state = 'loading';
@@ -362,24 +330,16 @@
     try {
       if (!LIBS[mode]) throw new Error('unknown mode ' + mode);
       setStatus('Loading (' + MODE_NAMES[mode] + ')…', false);
-      await loadScript(LIBS[mode]);
+      await RillPage.loadScript(LIBS[mode]);
       if (my !== session) return;
       player = mode === 'hls' ? startHls(base + 'index.m3u8', my, startAt) : startDash(base + 'manifest.mpd', my, startAt);
     } catch (e) {
       if (my !== session) return;
       reportError(e.message || String(e), true);
-      scheduleRestart();
+      retry.schedule();
     }
   }
 
-  function bufferAhead() {
-    const t = video.currentTime;
-    const b = video.buffered;
-    for (let i = 0; i < b.length; i++) {
-      if (b.start(i) <= t + 0.1 && t <= b.end(i)) return Math.max(0, b.end(i) - t);
-    }
-    return 0;
-  }
 
   let lastTime = -1;
   function sample() {
@@ -388,7 +348,7 @@
     s.duration = isFinite(video.duration) ? video.duration : null;
     const sk = video.seekable;
     s.seekable = sk.length ? [sk.start(0), sk.end(sk.length - 1)] : null;
-    s.bufferedAhead = bufferAhead();
+    s.bufferedAhead = RillPage.bufferAhead(video);
     if (video.getVideoPlaybackQuality) s.framesDecoded = video.getVideoPlaybackQuality().totalVideoFrames;
     const advancing = !video.paused && !video.seeking && video.currentTime !== lastTime && video.readyState >= 3;
     lastTime = video.currentTime;
@@ -400,7 +360,7 @@
       playedOnce = true;
       if (s.fatalError) {
         s.fatalError = null;
-        retryDelay = RETRY_MIN_MS;
+        retry.reset();
       }
     } else {
       if (s.state !== 'error') {
@@ -408,7 +368,7 @@
         else if (video.paused && playedOnce) s.state = 'paused';
         else if (playedOnce) s.state = 'waiting';
       }
-      const stalled = player && !retryTimer && !video.paused && !video.ended;
+      const stalled = player && !retry.pending() && !video.paused && !video.ended;
       if (!stalled) progressAt = Date.now();
       else if (Date.now() - progressAt > STALL_RESTART_MS) {
         reportError('no progress for ' + STALL_RESTART_MS / 1000 + ' s, reloading', true);
