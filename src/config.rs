@@ -306,6 +306,8 @@ pub struct RtspSection {
     pub timeout_s: u64,
     pub retry_min_s: f64,
     pub retry_max_s: f64,
+    /// An `on_demand` source nobody has watched for this long is disconnected.
+    pub on_demand_idle_s: u64,
 }
 
 /// When a `[[sources]]` camera is pulled.
@@ -315,7 +317,8 @@ pub enum SourceMode {
     /// From start to stop, reconnecting whenever the camera drops.
     #[default]
     Always,
-    /// Only while someone watches (not built yet: refused with a clear error).
+    /// Only while someone watches: started by the first viewer's request (HTTP-FLV, LL-HLS,
+    /// DASH), stopped once nobody has watched for `[rtsp] on_demand_idle_s`.
     OnDemand,
 }
 
@@ -345,9 +348,6 @@ impl SourceConfig {
     pub fn check(&self) -> std::result::Result<rill_ingest::rtsp::CameraUrl, String> {
         if !rill_media::path::is_valid_stream_name(&self.name) {
             return Err(format!("name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}})", self.name));
-        }
-        if self.mode == SourceMode::OnDemand {
-            return Err(format!("source {:?}: mode \"on_demand\" is not supported yet; use \"always\"", self.name));
         }
         rill_ingest::rtsp::CameraUrl::parse(&self.url).map_err(|e| format!("source {:?}: url: {e}", self.name))
     }
@@ -461,10 +461,12 @@ mod tests {
         let c = load(Some(ok), &[]).unwrap();
         assert_eq!((c.sources.len(), c.sources[0].mode), (1, SourceMode::Always));
         assert!(!format!("{:?}", c.sources[0]).contains("hunter2"));
+        let on_demand =
+            load(Some("[[sources]]\nname = \"c\"\nurl = \"rtsp://cam/x\"\nmode = \"on_demand\"\n"), &[]).unwrap();
+        assert_eq!(on_demand.sources[0].mode, SourceMode::OnDemand);
         for (bad, needle) in [
             ("[[sources]]\nname = \"a/b\"\nurl = \"rtsp://cam/x\"\n", "a/b"),
             ("[[sources]]\nname = \"c\"\nurl = \"http://u:hunter2@cam/x\"\n", "scheme"),
-            ("[[sources]]\nname = \"c\"\nurl = \"rtsp://cam/x\"\nmode = \"on_demand\"\n", "on_demand"),
             ("[[sources]]\nname = \"c\"\nurl = \"rtsp://cam/x\"\nmode = \"sometimes\"\n", "mode"),
             (
                 "[[sources]]\nname = \"c\"\nurl = \"rtsp://a/x\"\n[[sources]]\nname = \"c\"\nurl = \"rtsp://b/x\"\n",

@@ -35,6 +35,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// How long a viewer's request waits for an on-demand source (a camera) to start.
+pub const ON_DEMAND_WAIT: Duration = Duration::from_secs(10);
+
 /// `GET /live/<name>.flv`: HTTP-FLV.
 async fn live_file(
     State(app): State<Arc<AppState>>,
@@ -47,6 +50,7 @@ async fn live_file(
     if !is_valid_stream_name(name) {
         return (StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})\n").into_response();
     }
+    app.bus.request(&live_path(name), ON_DEMAND_WAIT).await;
     let Ok(sub) = app.bus.subscribe(&live_path(name), "http-flv") else {
         return (StatusCode::NOT_FOUND, format!("stream {name} is not live\n")).into_response();
     };

@@ -11,13 +11,13 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use rill_media::cmaf::{fmp4, TrackKind};
-use rill_media::path::is_valid_stream_name;
+use rill_media::path::{is_valid_stream_name, live_path};
 use rill_media::wallclock::iso8601;
 use rill_relay::packager::{LiveState, LiveStream, TrackFile};
 use rill_relay::{dash, hls};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 pub(crate) const PLAYLIST: &str = "application/vnd.apple.mpegurl";
@@ -65,11 +65,35 @@ impl From<Refusal> for Response {
     }
 }
 
-fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Refusal> {
+/// The packaged stream `name` (an on-demand source is started and waited for), marked as
+/// watched.
+async fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Refusal> {
     if !is_valid_stream_name(name) {
         return Err(Refusal(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})".into()));
     }
-    app.packagers.get(name).ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("stream {name} is not live")))
+    let not_live = || Refusal(StatusCode::NOT_FOUND, format!("stream {name} is not live"));
+    let stream = match app.packagers.get(name).filter(|s| !s.state().ended) {
+        Some(stream) => stream,
+        None => {
+            if !app.bus.request(&live_path(name), crate::http::ON_DEMAND_WAIT).await {
+                // An ended stream's playlists stay up (with ENDLIST) for a while.
+                return app.packagers.get(name).ok_or_else(not_live);
+            }
+            // The packager starts with the stream: give it a moment to register.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                if let Some(stream) = app.packagers.get(name).filter(|s| !s.state().ended) {
+                    break stream;
+                }
+                if Instant::now() >= deadline {
+                    return Err(not_live());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    stream.touch();
+    Ok(stream)
 }
 
 /// Waits until every track of the stream has a complete segment: players that ignore parts
@@ -94,7 +118,7 @@ async fn stream_file(
     Path((name, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let stream = match lookup(&app, &name) {
+    let stream = match lookup(&app, &name).await {
         Ok(s) => s,
         Err(r) => return r.into(),
     };
@@ -140,7 +164,7 @@ async fn track_file(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let stream = match lookup(&app, &name) {
+    let stream = match lookup(&app, &name).await {
         Ok(s) => s,
         Err(r) => return r.into(),
     };

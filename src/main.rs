@@ -191,6 +191,7 @@ async fn serve(config: Config) -> Result<()> {
     );
     let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
     let rtsp_sources = Arc::new(sources::Sources::start(&config, bus.clone()).context("starting RTSP sources")?);
+    rtsp_sources.serve_on_demand(packagers.clone());
     print_banner(&config, &registry, &admin_token, generated);
     let write_timeout = Duration::from_secs(config.http.write_timeout_s);
     let state = Arc::new(AppState {

@@ -1,7 +1,8 @@
 //! RTSP sources (cameras Rill pulls from): `[[sources]]` from the config and sources created
 //! through the API (persisted in `<data_dir>/sources.json`, mode 0600: it holds camera
-//! credentials), each running a [`rill_ingest::rtsp`] task; the `/api/v1/sources` routes and
-//! the sources' metrics. Camera URLs are shown only redacted.
+//! credentials), each running a [`rill_ingest::rtsp`] task — always, or on demand (started by a
+//! viewer's request through the Bus, released when nobody watches); the `/api/v1/sources`
+//! routes and the sources' metrics. Camera URLs are shown only redacted.
 
 use crate::api::{error, refuse_non_admin};
 use crate::config::{Config, SourceConfig, SourceMode};
@@ -14,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use rill_ingest::rtsp::{self, RtspSettings, SourceHandle, SourceState, SourceStatus};
+use rill_media::path::live_path;
 use rill_media::Bus;
+use rill_relay::packager::Packagers;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -22,7 +25,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -66,7 +69,10 @@ struct StoredSource {
 struct Entry {
     stored: StoredSource,
     origin: Origin,
-    handle: Arc<SourceHandle>,
+    /// The running pull; `None` while an on-demand source is idle.
+    handle: Option<Arc<SourceHandle>>,
+    /// When the running pull started (an on-demand source gets at least the idle time).
+    running_since: Instant,
 }
 
 /// The running sources.
@@ -75,8 +81,10 @@ pub struct Sources {
     settings: RtspSettings,
     file: PathBuf,
     entries: Mutex<BTreeMap<String, Entry>>,
-    /// Reconnects of deleted sources (the metric is a counter: it never goes down).
+    /// Reconnects of deleted or idled sources (the metric is a counter: it never goes down).
     removed_reconnects: AtomicU64,
+    /// An on-demand source unwatched this long is stopped.
+    on_demand_idle: Duration,
 }
 
 impl Sources {
@@ -98,6 +106,7 @@ impl Sources {
             file: config.server.data_dir.join("sources.json"),
             entries: Mutex::new(BTreeMap::new()),
             removed_reconnects: AtomicU64::new(0),
+            on_demand_idle: Duration::from_secs(r.on_demand_idle_s),
         };
         let mut entries = sources.lock();
         for s in &config.sources {
@@ -131,11 +140,75 @@ impl Sources {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The entry of a checked source: pulling at once, or (on demand) registered on the Bus to be
+    /// started by the first viewer.
     fn spawn(&self, stored: StoredSource, origin: Origin) -> Result<Entry, String> {
         let config = SourceConfig { name: stored.name.clone(), url: stored.url.clone(), mode: stored.mode };
         let url = config.check()?;
-        let handle = rtsp::spawn(self.bus.clone(), &stored.name, url, self.settings.clone());
-        Ok(Entry { stored, origin, handle })
+        let handle = match stored.mode {
+            SourceMode::Always => Some(rtsp::spawn(self.bus.clone(), &stored.name, url, self.settings.clone())),
+            SourceMode::OnDemand => {
+                self.bus.set_on_demand(&live_path(&stored.name), true);
+                None
+            }
+        };
+        Ok(Entry { stored, origin, handle, running_since: Instant::now() })
+    }
+
+    /// Serves on-demand sources: starts one when a viewer asks for its stream, stops it once
+    /// nobody has watched it (Bus viewers, or LL-HLS/DASH requests) for the idle time.
+    pub fn serve_on_demand(self: &Arc<Self>, packagers: Arc<Packagers>) {
+        let (this, mut demanded) = (self.clone(), self.bus.demanded_streams());
+        tokio::spawn(async move {
+            loop {
+                match demanded.recv().await {
+                    Ok(path) => this.start_on_demand(&path),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                this.stop_idle(&packagers);
+            }
+        });
+    }
+
+    fn start_on_demand(&self, path: &str) {
+        let Some(name) = path.strip_prefix("live/") else { return };
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(name) else { return };
+        if entry.stored.mode != SourceMode::OnDemand || entry.handle.is_some() {
+            return;
+        }
+        let config = SourceConfig { name: name.to_string(), url: entry.stored.url.clone(), mode: entry.stored.mode };
+        let Ok(url) = config.check() else { return };
+        tracing::info!(source = %name, "a viewer asked for the stream: pulling the camera");
+        entry.handle = Some(rtsp::spawn(self.bus.clone(), name, url, self.settings.clone()));
+        entry.running_since = Instant::now();
+    }
+
+    fn stop_idle(&self, packagers: &Packagers) {
+        let mut entries = self.lock();
+        for (name, entry) in entries.iter_mut() {
+            if entry.stored.mode != SourceMode::OnDemand || entry.running_since.elapsed() < self.on_demand_idle {
+                continue;
+            }
+            let Some(handle) = &entry.handle else { continue };
+            let viewers = self.bus.stream_snapshot(&live_path(name)).map_or(0, |s| s.viewers.values().sum::<usize>());
+            let packaged_watched = packagers.get(name).is_some_and(|p| p.unwatched_for() < self.on_demand_idle);
+            if viewers > 0 || packaged_watched {
+                continue;
+            }
+            tracing::info!(source = %name, idle_s = self.on_demand_idle.as_secs(), "nobody watching: camera released");
+            handle.stop();
+            self.removed_reconnects.fetch_add(handle.status().reconnects, Ordering::Relaxed);
+            entry.handle = None;
+        }
     }
 
     /// Creates and starts an API source, stored in `sources.json`.
@@ -177,8 +250,11 @@ impl Sources {
             .collect();
         self.store(&all)?;
         if let Some(entry) = entries.remove(name) {
-            entry.handle.stop();
-            self.removed_reconnects.fetch_add(entry.handle.status().reconnects, Ordering::Relaxed);
+            self.bus.set_on_demand(&live_path(name), false);
+            if let Some(handle) = entry.handle {
+                handle.stop();
+                self.removed_reconnects.fetch_add(handle.status().reconnects, Ordering::Relaxed);
+            }
         }
         Ok(())
     }
@@ -197,9 +273,14 @@ impl Sources {
         self.lock().get(name).map(entry_json)
     }
 
+    /// On-demand sources not pulling now.
+    fn idle(&self) -> usize {
+        self.lock().values().filter(|e| e.handle.is_none()).count()
+    }
+
     /// Statuses for metrics.
     fn statuses(&self) -> Vec<SourceStatus> {
-        self.lock().values().map(|e| e.handle.status()).collect()
+        self.lock().values().filter_map(|e| Some(e.handle.as_ref()?.status())).collect()
     }
 }
 
@@ -208,21 +289,30 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 fn entry_json(entry: &Entry) -> Value {
-    let status = entry.handle.status();
-    json!({
+    let mut value = json!({
         "name": entry.stored.name,
-        "url": entry.handle.redacted_url(),
+        "url": rtsp::redact(&entry.stored.url),
         "mode": entry.stored.mode,
         "origin": entry.origin,
-        "state": status.state.as_str(),
-        "since_ms": unix_ms(status.since),
-        "last_error": status.last_error,
-        "next_retry_ms": status.next_retry.map(unix_ms),
-        "next_retry_in_s": status.next_retry.map(|t| t.duration_since(SystemTime::now()).map_or(0.0, |d| d.as_secs_f64())),
-        "reconnects": status.reconnects,
-        "ignored": status.ignored,
+        "state": "idle",
         "stream_url": format!("/live/{}.flv", entry.stored.name),
-    })
+    });
+    if let Some(handle) = &entry.handle {
+        let status = handle.status();
+        let details = json!({
+            "state": status.state.as_str(),
+            "since_ms": unix_ms(status.since),
+            "last_error": status.last_error,
+            "next_retry_ms": status.next_retry.map(unix_ms),
+            "next_retry_in_s": status.next_retry.map(|t| t.duration_since(SystemTime::now()).map_or(0.0, |d| d.as_secs_f64())),
+            "reconnects": status.reconnects,
+            "ignored": status.ignored,
+        });
+        if let (Some(value), Value::Object(details)) = (value.as_object_mut(), details) {
+            value.extend(details);
+        }
+    }
+    value
 }
 
 /// `/api/v1/sources` (admin token on every route).
@@ -299,6 +389,7 @@ async fn delete(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name)
 pub fn write_metrics(app: &AppState, out: &mut String) {
     let statuses = app.sources.statuses();
     let _ = writeln!(out, "# HELP rill_rtsp_sources RTSP sources by state.\n# TYPE rill_rtsp_sources gauge");
+    let _ = writeln!(out, "rill_rtsp_sources{{state=\"idle\"}} {}", app.sources.idle());
     for state in [SourceState::Connecting, SourceState::Live, SourceState::Retrying] {
         let n = statuses.iter().filter(|s| s.state == state).count();
         let _ = writeln!(out, "rill_rtsp_sources{{state=\"{}\"}} {n}", state.as_str());

@@ -197,3 +197,40 @@ fn unreachable_and_invalid_cameras_are_reported_without_harming_the_server() {
     drop(publisher);
     assert!(!server.log().contains(PASSWORD), "the password leaked into the log");
 }
+
+#[test]
+fn an_on_demand_camera_is_pulled_only_while_watched() {
+    let _serial = serial();
+    let port = free_port();
+    let _cam = camera(port);
+    let server = Server::start("keys", &[("RILL_RTSP_ON_DEMAND_IDLE_S", "3")]);
+    let url = format!("rtsp://admin:{PASSWORD}@127.0.0.1:{port}/cam");
+    let body = format!(r#"{{"name":"lobby","url":"{url}","mode":"on_demand"}}"#);
+    let (status, created) = server.api("POST", "/api/v1/sources", Some(&body));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["state"], "idle", "{created}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(source(&server, "lobby")["state"], "idle", "pulled before anyone asked");
+    assert!(server.stream("lobby")["publisher"].is_null());
+
+    // The first viewer's request starts the pull and waits for it.
+    let decoded = decode(&server.flv_url("lobby"), 3, Duration::from_secs(30));
+    assert!(decoded.frames >= 50, "the on-demand viewer decoded {} frames: {}", decoded.frames, decoded.stderr);
+    assert_eq!(source(&server, "lobby")["state"], "live");
+    // LL-HLS asks for it too, and keeps it while polled.
+    let (status, playlist) = server.get("/live/lobby/index.m3u8");
+    assert_eq!(status, 200, "{playlist}");
+
+    // Nobody watching for the idle time: the camera is released.
+    wait_state(&server, "lobby", "idle", Duration::from_secs(20));
+    assert!(
+        eventually(Duration::from_secs(15), || server.stream("lobby")["publisher"].is_null()),
+        "the stream still has a publisher"
+    );
+    assert!(server.log().contains("nobody watching: camera released"), "{}", server.log());
+    // And comes back for the next viewer, over LL-HLS this time.
+    let (status, playlist) = server.get("/live/lobby/index.m3u8");
+    assert_eq!(status, 200, "{playlist}");
+    assert!(playlist.contains("#EXT-X-STREAM-INF"), "{playlist}");
+    assert_eq!(server.metric("rill_rtsp_sources{state=\"idle\"}"), 0.0);
+}

@@ -119,6 +119,9 @@ struct BusInner {
     stats: BusStats,
     /// Paths of streams as they start (not when a publisher reconnects within the grace period).
     started: broadcast::Sender<String>,
+    /// Paths a service can start when asked (on-demand camera pulls), and where requests go.
+    on_demand: DashMap<String, ()>,
+    demand: broadcast::Sender<String>,
 }
 
 impl Default for BusInner {
@@ -129,7 +132,14 @@ impl Default for BusInner {
 
 impl BusInner {
     fn new(config: BusConfig) -> BusInner {
-        BusInner { streams: DashMap::new(), config, stats: BusStats::default(), started: broadcast::channel(256).0 }
+        BusInner {
+            streams: DashMap::new(),
+            config,
+            stats: BusStats::default(),
+            started: broadcast::channel(256).0,
+            on_demand: DashMap::new(),
+            demand: broadcast::channel(256).0,
+        }
     }
 }
 
@@ -297,6 +307,37 @@ impl Bus {
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
+    }
+
+    /// Declares that `path` can be started on request ([`Bus::request`]), or no longer (`false`).
+    pub fn set_on_demand(&self, path: &str, on_demand: bool) {
+        if on_demand {
+            self.inner.on_demand.insert(path.to_string(), ());
+        } else {
+            self.inner.on_demand.remove(path);
+        }
+    }
+
+    /// Requests for on-demand paths, for the service that starts them.
+    pub fn demanded_streams(&self) -> broadcast::Receiver<String> {
+        self.inner.demand.subscribe()
+    }
+
+    /// Makes sure `path` has a publisher if it can: when it has none but is on demand, asks for
+    /// it and waits up to `timeout` for its publisher. True when the stream is published.
+    pub async fn request(&self, path: &str, timeout: Duration) -> bool {
+        let published = || self.inner.streams.get(path).is_some_and(|s| s.lock().publisher.is_some());
+        if published() {
+            return true;
+        }
+        if !self.inner.on_demand.contains_key(path) || self.inner.demand.send(path.to_string()).is_err() {
+            return false;
+        }
+        let deadline = Instant::now() + timeout;
+        while !published() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        published()
     }
 
     /// Subscribes to `path`, starting at the latest keyframe. `protocol` labels the viewer count.
@@ -669,6 +710,25 @@ mod tests {
             Delivery::Frames(f) => f,
             other => panic!("expected frames, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn requests_start_only_on_demand_streams() {
+        let bus = Bus::default();
+        assert!(!bus.request("live/nobody", Duration::from_millis(50)).await, "not on demand: no wait");
+        bus.set_on_demand("live/cam", true);
+        let mut demanded = bus.demanded_streams();
+        let starter = bus.clone();
+        let service = tokio::spawn(async move {
+            let path = demanded.recv().await.unwrap();
+            starter.publish(&path, info()).unwrap()
+        });
+        assert!(bus.request("live/cam", Duration::from_secs(5)).await, "started on request");
+        let publisher = service.await.unwrap();
+        assert!(bus.request("live/cam", Duration::ZERO).await, "already published: no request");
+        drop(publisher);
+        bus.set_on_demand("live/cam", false);
+        assert!(!bus.request("live/cam", Duration::from_millis(50)).await, "no longer on demand");
     }
 
     #[tokio::test]

@@ -119,6 +119,9 @@ pub struct LiveStream {
     /// Rendered media playlists of the current version: every player of a stream asks for the
     /// same text after each part, so it is rendered once per part, not once per request.
     playlists: std::sync::Mutex<Vec<(u64, TrackKind, crate::hls::Skip, Bytes)>>,
+    /// When a player last asked for a playlist or segment (ms since the packager started).
+    last_request_ms: AtomicU64,
+    created: std::time::Instant,
 }
 
 /// What the packager holds of a stream.
@@ -250,7 +253,27 @@ impl LiveStream {
     fn new(name: String, config: PackagerConfig, stats: Arc<PackagerStats>) -> LiveStream {
         let epoch = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let state = RwLock::new(LiveState { epoch, ..LiveState::default() });
-        LiveStream { name, config, state, version: watch::Sender::new(0), stats, playlists: Default::default() }
+        LiveStream {
+            name,
+            config,
+            state,
+            version: watch::Sender::new(0),
+            stats,
+            playlists: Default::default(),
+            last_request_ms: AtomicU64::new(0),
+            created: std::time::Instant::now(),
+        }
+    }
+
+    /// Notes that a player asked for this stream (HLS/DASH players are not Bus viewers).
+    pub fn touch(&self) {
+        self.last_request_ms.store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long since a player last asked for this stream (or since it started).
+    pub fn unwatched_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_request_ms.load(Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(last)
     }
 
     /// Waits until `check` answers or `deadline` passes (`None`).

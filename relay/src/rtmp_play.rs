@@ -10,6 +10,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tracing::{info, warn};
 
+/// How long a player's request waits for an on-demand source to start.
+const ON_DEMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves one RTMP player until it leaves, the stream ends or the player is too slow.
 pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>) {
     let PlayRequest { app, name, mut conn } = request;
@@ -18,6 +21,8 @@ pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>) {
     } else if !is_valid_stream_name(&name) {
         Err(("NetStream.Play.StreamNotFound", "invalid stream name"))
     } else {
+        // An on-demand source (a camera) starts for its first viewer.
+        bus.request(&live_path(&name), ON_DEMAND_WAIT).await;
         bus.subscribe(&live_path(&name), "rtmp").map_err(|_| ("NetStream.Play.StreamNotFound", "stream is not live"))
     };
     let sub = match subscription {
