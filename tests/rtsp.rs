@@ -164,7 +164,6 @@ fn unreachable_and_invalid_cameras_are_reported_without_harming_the_server() {
     for (body, needle) in [
         (r#"{"name":"a/b","url":"rtsp://cam/x"}"#.to_string(), "name"),
         (format!(r#"{{"name":"c","url":"http://u:{PASSWORD}@cam/x"}}"#), "scheme"),
-        (r#"{"name":"c","url":"rtsp://cam/x","mode":"on_demand"}"#.to_string(), "on_demand"),
         (format!(r#"{{"name":"c","url":"rtsp://u:{PASSWORD}@cam/x","mode":"bogus"}}"#), "JSON"),
     ] {
         let (status, reply) = server.api("POST", "/api/v1/sources", Some(&body));
