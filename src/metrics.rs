@@ -162,7 +162,10 @@ fn render(app: &AppState) -> String {
         "rill_bytes_received_total",
         "counter",
         "Bytes received by protocol.",
-        &[("{protocol=\"rtmp\"}", rtmp.bytes_in.load(Relaxed) as f64)],
+        &[
+            ("{protocol=\"rtmp\"}", rtmp.bytes_in.load(Relaxed) as f64),
+            ("{protocol=\"srt\"}", app.srt_stats.bytes_in.load(Relaxed) as f64),
+        ],
     );
     metric(
         "rill_bytes_sent_total",
@@ -171,6 +174,7 @@ fn render(app: &AppState) -> String {
         &[
             ("{protocol=\"rtmp\"}", rtmp.bytes_out.load(Relaxed) as f64),
             ("{protocol=\"http-flv\"}", relay.http_flv_bytes_out.load(Relaxed) as f64),
+            ("{protocol=\"srt\"}", relay.srt_play_bytes_out.load(Relaxed) as f64),
         ],
     );
     metric(
@@ -246,15 +250,6 @@ fn render(app: &AppState) -> String {
             ("{reason=\"auth\"}", srt.refused_auth.load(Relaxed) as f64),
             ("{reason=\"passphrase\"}", srt.refused_passphrase.load(Relaxed) as f64),
             ("{reason=\"other\"}", srt.refused_other.load(Relaxed) as f64),
-        ],
-    );
-    metric(
-        "rill_srt_bytes_total",
-        "counter",
-        "SRT payload bytes by direction.",
-        &[
-            ("{direction=\"in\"}", srt.bytes_in.load(Relaxed) as f64),
-            ("{direction=\"out\"}", relay.srt_play_bytes_out.load(Relaxed) as f64),
         ],
     );
     metric(

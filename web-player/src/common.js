@@ -1,6 +1,6 @@
 // Shared by the viewer pages (/play/<name>: play.js, /watch/<id>: watch.js), loaded before them:
-// loading a player library once, the <video> element's buffer and reset, and restarting a
-// player with exponential backoff. Exposes window.RillPage.
+// loading a player library once, the <video> element's buffer and reset, restarting a player
+// with exponential backoff, and handling hls.js errors. Exposes window.RillPage.
 'use strict';
 
 window.RillPage = (function () {
@@ -67,5 +67,35 @@ window.RillPage = (function () {
     };
   }
 
-  return { loadScript: loadScript, resetVideo: resetVideo, bufferAhead: bufferAhead, restarter: restarter };
+  // hls.js errors: non-fatal ones are only counted (hls.js retries them itself); a fatal media
+  // error is recovered in place twice; any other fatal error restarts the player.
+  // page: { current() (still this player's session?), count(what), report(what, fatal), restart() }
+  function handleHlsErrors(hls, page) {
+    const Hls = window.Hls;
+    let mediaRecoveries = 0;
+    hls.on(Hls.Events.ERROR, function (_e, data) {
+      if (!page.current()) return;
+      const what = data.type + ': ' + data.details + (data.response && data.response.code ? ' (HTTP ' + data.response.code + ')' : '');
+      if (!data.fatal) {
+        page.count(what);
+        return;
+      }
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
+        mediaRecoveries += 1;
+        page.report(what + ', recovering', false);
+        hls.recoverMediaError();
+        return;
+      }
+      page.report(what, true);
+      page.restart();
+    });
+  }
+
+  return {
+    loadScript: loadScript,
+    resetVideo: resetVideo,
+    bufferAhead: bufferAhead,
+    restarter: restarter,
+    handleHlsErrors: handleHlsErrors,
+  };
 })();

@@ -100,7 +100,6 @@
     // lowLatencyMode: parts, preload hints and blocking reloads; the target latency comes from the
     // playlist (PART-HOLD-BACK). Up to 1.5x speed to catch up after a stall instead of a jump.
     const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30 });
-    let mediaRecoveries = 0;
     let measured = null; // kbps from the last loaded fragment or part (when BANDWIDTH is unknown)
 
     hls.on(Hls.Events.MANIFEST_PARSED, function () {
@@ -114,22 +113,14 @@
         measured = (piece.stats.loaded * 8) / piece.duration / 1000;
       }
     });
-    hls.on(Hls.Events.ERROR, function (_e, data) {
-      if (my !== session) return;
-      const what = data.type + ': ' + data.details + (data.response && data.response.code ? ' (HTTP ' + data.response.code + ')' : '');
-      if (!data.fatal) {
+    RillPage.handleHlsErrors(hls, {
+      current: function () { return my === session; },
+      count: function (what) {
         stats.errors += 1;
         stats.lastError = what;
-        return; // hls.js retries these itself
-      }
-      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
-        mediaRecoveries += 1;
-        reportError(what + ', recovering', false);
-        hls.recoverMediaError();
-        return;
-      }
-      reportError(what, true);
-      retry.schedule();
+      },
+      report: reportError,
+      restart: retry.schedule,
     });
     hls.attachMedia(video);
     hls.loadSource(url);

@@ -211,28 +211,19 @@
       liveDurationInfinity: false,
       backBufferLength: 60,
     });
-    let mediaRecoveries = 0;
 
     hls.on(Hls.Events.MANIFEST_PARSED, function () {
       if (my !== session) return;
       play();
     });
-    hls.on(Hls.Events.ERROR, function (_e, data) {
-      if (my !== session) return;
-      const what = data.type + ': ' + data.details + (data.response && data.response.code ? ' (HTTP ' + data.response.code + ')' : '');
-      if (!data.fatal) {
+    RillPage.handleHlsErrors(hls, {
+      current: function () { return my === session; },
+      count: function (what) {
         stats.errors += 1;
         stats.lastError = what;
-        return; // hls.js retries these itself
-      }
-      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
-        mediaRecoveries += 1;
-        reportError(what + ', recovering', false);
-        hls.recoverMediaError();
-        return;
-      }
-      reportError(what, true);
-      retry.schedule();
+      },
+      report: reportError,
+      restart: retry.schedule,
     });
     hls.attachMedia(video);
     hls.loadSource(url);

@@ -42,7 +42,6 @@ pub struct SrtStats {
     pub ts_continuity_errors: AtomicU64,
     pub ts_errors: AtomicU64,
     pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
 }
 
 /// Everything a connection needs.
