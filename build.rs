@@ -4,7 +4,8 @@
 use std::path::Path;
 
 const DIST: &str = "web-player/dist";
-const FILES: [&str; 5] = ["play.html", "play.js", "play.css", "hls.min.js", "dash.all.min.js"];
+const FILES: [&str; 8] =
+    ["play.html", "play.js", "play.css", "hls.min.js", "dash.all.min.js", "webrtc.js", "publish.html", "publish.js"];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

@@ -33,6 +33,9 @@ files=(
   "play.css:src/play.css"
   "watch.html:src/watch.html"
   "watch.js:src/watch.js"
+  "webrtc.js:src/webrtc.js"
+  "publish.html:src/publish.html"
+  "publish.js:src/publish.js"
 )
 mkdir -p dist
 keep=()

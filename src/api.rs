@@ -9,7 +9,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rill_media::path::live_path;
+use rill_media::path::{live_path, split_live_path};
 use rill_media::{CodecConfig, StreamSnapshot};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/streams", get(list_streams).post(create_stream))
-        .route("/streams/{name}", get(get_stream).delete(delete_stream))
+        .route("/streams/{name}", get(get_stream).delete(delete_stream).patch(patch_stream))
         .route("/streams/{name}/kick", post(kick))
         .route("/streams/{name}/key", post(rotate_key))
         .layer(middleware::from_fn_with_state(state, require_admin))
@@ -148,6 +148,7 @@ fn stream_json(
         obj.insert("ingest_kbps".into(), json!(s.ingest_kbps.round()));
         obj.insert("viewers".into(), json!(s.viewers));
         obj.insert("viewers_total".into(), json!(s.viewers.values().sum::<usize>()));
+        obj.insert("webrtc_sessions".into(), crate::webrtc_http::sessions_json(app, &s.path));
     }
     if let Some(recording) = app.recorder.recording(name) {
         value.as_object_mut().expect("object").insert(
@@ -162,6 +163,26 @@ fn stream_json(
             }),
         );
     }
+    let (setting, enabled) = app.transcoding.setting(name);
+    let mut transcode = json!({ "enabled": enabled, "ladder": setting.ladder });
+    if let Some(ladder) = app.transcoding.snapshot(name) {
+        let port = app.config.http.listen.port();
+        let renditions: Vec<Value> = ladder
+            .rungs
+            .iter()
+            .map(|r| {
+                let mut j = json!(r);
+                j["hls_url"] = json!(format!("http://{host}:{port}/live/{name}/{}/video/media.m3u8", r.name));
+                j
+            })
+            .collect();
+        let obj = transcode.as_object_mut().expect("object");
+        obj.insert("renditions".into(), json!(renditions));
+        obj.insert("input_frames".into(), json!(ladder.input_frames));
+        obj.insert("input_dropped".into(), json!(ladder.input_dropped));
+        obj.insert("error".into(), json!(ladder.error));
+    }
+    value.as_object_mut().expect("object").insert("transcode".into(), transcode);
     if let Some(packaged) = app.packagers.get(name) {
         let st = packaged.state();
         let tracks: Vec<Value> = st
@@ -192,7 +213,10 @@ async fn list_streams(State(app): State<Arc<AppState>>, headers: HeaderMap) -> J
     let names: BTreeSet<String> = entries
         .iter()
         .map(|e| e.name.clone())
-        .chain(live.iter().filter_map(|s| s.path.strip_prefix("live/").map(String::from)))
+        .chain(live.iter().filter_map(|s| match split_live_path(&s.path) {
+            Some((name, None)) => Some(name.to_string()),
+            _ => None, // renditions are shown in their source's entry
+        }))
         .collect();
     let streams: Vec<Value> = names
         .iter()
@@ -211,6 +235,38 @@ async fn get_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(n
     if entry.is_none() && live.is_none() {
         return error(StatusCode::NOT_FOUND, format!("stream {name:?} does not exist"));
     }
+    Json(stream_json(&app, &public_host(&app, &headers), &name, entry.as_ref(), live.as_ref())).into_response()
+}
+
+/// `PATCH /api/v1/streams/<name>`: settings of a stream that take effect at once.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchStream {
+    /// Replaces the stream's transcoding override (`{}` returns it to `[transcode]`).
+    transcode: Option<crate::transcoding::StreamTranscode>,
+}
+
+async fn patch_stream(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Json<PatchStream>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if !rill_media::path::is_valid_stream_name(&name) {
+        return error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})");
+    }
+    let Json(patch) = match body {
+        Ok(b) => b,
+        Err(e) => return error(e.status(), format!("expected JSON {{\"transcode\": {{\"enabled\": …, \"ladder\": […]}}}}: {}", e.body_text())),
+    };
+    if let Some(transcode) = patch.transcode {
+        if let Err(e) = app.transcoding.set_override(&name, transcode) {
+            return error(StatusCode::BAD_REQUEST, e);
+        }
+        tracing::info!(stream = %name, "transcoding settings changed");
+    }
+    let entry = app.registry.get(&name);
+    let live = app.bus.stream_snapshot(&live_path(&name));
     Json(stream_json(&app, &public_host(&app, &headers), &name, entry.as_ref(), live.as_ref())).into_response()
 }
 

@@ -27,6 +27,57 @@ pub struct Config {
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
     pub srt: SrtSection,
+    pub transcode: TranscodeSection,
+    pub thumbnails: ThumbnailsSection,
+    pub webrtc: WebRtcSection,
+}
+
+/// `[webrtc]`: WHIP ingest and WHEP playback (media on one UDP port).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebRtcSection {
+    pub udp_listen: SocketAddr,
+    /// Addresses advertised as ICE host candidates; empty: 127.0.0.1 and the host's IPv4
+    /// address on its default route.
+    pub public_ips: Vec<std::net::IpAddr>,
+    /// `stun:host:port` URLs (unused by an ICE-lite server with host candidates; kept for NAT setups).
+    pub stun_servers: Vec<String>,
+    /// A session whose ICE/DTLS has not completed by then is reclaimed.
+    pub session_timeout_s: u64,
+    pub max_sessions: usize,
+}
+
+/// `[transcode]`: the live ABR ladder.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranscodeSection {
+    pub enabled: bool,
+    /// GStreamer H.264 encoder element: `x264enc`, or `nvh264enc`/`vaapih264enc`/`qsvh264enc`.
+    pub encoder: String,
+    /// x264's `speed-preset` (ultrafast … veryslow).
+    pub speed_preset: String,
+    /// A rung later than this behind real time for a sustained while is dropped (overload).
+    pub max_lateness_ms: u64,
+    pub ladder: Vec<RungConfig>,
+}
+
+/// A `[[transcode.ladder]]` rung.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RungConfig {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub video_kbps: u32,
+}
+
+/// `[thumbnails]`: live stream snapshots at `/live/<name>/thumbnail.jpg`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThumbnailsSection {
+    pub enabled: bool,
+    pub interval_s: u64,
+    pub width: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -161,6 +212,12 @@ pub struct StreamConfig {
     /// SRT encryption passphrase (10..=79 characters): required to publish or read over SRT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srt_passphrase: Option<String>,
+    /// Overrides `[transcode] enabled` for this stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcode: Option<bool>,
+    /// The rungs of `[[transcode.ladder]]` (by name) this stream gets; all by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<Vec<String>>,
 }
 
 impl Config {
@@ -227,6 +284,9 @@ impl Config {
                 bail!("streams: srt_passphrase of stream {:?} must be 10..=79 characters (SRT's limits)", s.name);
             }
         }
+        if self.webrtc.session_timeout_s == 0 || self.webrtc.max_sessions == 0 {
+            bail!("webrtc.session_timeout_s and webrtc.max_sessions must be at least 1");
+        }
         if !(20..=10_000).contains(&self.srt.latency_ms) {
             bail!("srt.latency_ms must be between 20 and 10000");
         }
@@ -236,6 +296,7 @@ impl Config {
             bail!("streams: name {:?} is defined twice", w[0]);
         }
         self.validate_rtsp()?;
+        self.validate_transcode()?;
         let p = &self.packager;
         if !(0.5..=30.0).contains(&p.segment_s) {
             bail!("packager.segment_s must be between 0.5 and 30 seconds");
@@ -251,6 +312,45 @@ impl Config {
         }
         if self.rtmp.max_message_size > 0xff_ffff {
             bail!("rtmp.max_message_size cannot exceed 16777215 (RTMP's 24-bit length)");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_transcode(&self) -> Result<()> {
+        let t = &self.transcode;
+        let mut names = Vec::new();
+        for rung in &t.ladder {
+            if !rill_media::path::is_valid_stream_name(&rung.name) || rung.name == rill_media::path::OPUS_FEED {
+                bail!("transcode.ladder: rung name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}}, not \"opus\")", rung.name);
+            }
+            if names.contains(&&rung.name) {
+                bail!("transcode.ladder: rung {:?} is defined twice", rung.name);
+            }
+            names.push(&rung.name);
+            if !(16..=7680).contains(&rung.width) || !(16..=4320).contains(&rung.height) {
+                bail!("transcode.ladder: rung {:?} must be 16..=7680 x 16..=4320 pixels", rung.name);
+            }
+            if !(50..=100_000).contains(&rung.video_kbps) {
+                bail!("transcode.ladder: video_kbps of rung {:?} must be 50..=100000", rung.name);
+            }
+        }
+        for s in &self.streams {
+            for rung in s.ladder.iter().flatten() {
+                if !names.contains(&rung) {
+                    bail!("streams: stream {:?} names rung {rung:?}, which [[transcode.ladder]] does not define", s.name);
+                }
+            }
+        }
+        if t.encoder.is_empty() || !t.encoder.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            bail!("transcode.encoder must be a GStreamer element name, e.g. x264enc");
+        }
+        if !(100..=60_000).contains(&t.max_lateness_ms) {
+            bail!("transcode.max_lateness_ms must be between 100 and 60000");
+        }
+        if !(1..=3600).contains(&self.thumbnails.interval_s) || !(16..=1920).contains(&self.thumbnails.width) {
+            bail!("thumbnails.interval_s must be 1..=3600 and thumbnails.width 16..=1920");
         }
         Ok(())
     }
@@ -440,9 +540,23 @@ mod tests {
     }
 
     #[test]
+    fn webrtc_section() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!((c.webrtc.udp_listen.port(), c.webrtc.session_timeout_s), (8189, 15));
+        assert!(c.webrtc.public_ips.is_empty());
+        let c = load(None, &[("RILL_WEBRTC_UDP_LISTEN", "127.0.0.1:9189"), ("RILL_WEBRTC_MAX_SESSIONS", "7")]).unwrap();
+        assert_eq!((c.webrtc.udp_listen.to_string().as_str(), c.webrtc.max_sessions), ("127.0.0.1:9189", 7));
+        let c = load(Some("[webrtc]\npublic_ips = [\"203.0.113.7\"]\n"), &[]).unwrap();
+        assert_eq!(c.webrtc.public_ips, vec!["203.0.113.7".parse::<std::net::IpAddr>().unwrap()]);
+        assert!(load(None, &[("RILL_WEBRTC_SESSION_TIMEOUT_S", "0")]).is_err());
+    }
+
+    #[test]
     fn srt_section_and_passphrases() {
         let c = load(None, &[("RILL_SRT_LISTEN", "127.0.0.1:9000"), ("RILL_SRT_LATENCY_MS", "120")]).unwrap();
         assert_eq!((c.srt.listen.port(), c.srt.latency_ms), (9000, 120));
+        assert!(c.srt.playback, "SRT playback is on by default");
+        assert!(!load(None, &[("RILL_SRT_PLAYBACK", "false")]).unwrap().srt.playback);
         let stream = |p: &str| format!("[[streams]]\nname = \"s\"\nkey = \"sk_12345678\"\nsrt_passphrase = \"{p}\"\n");
         assert_eq!(
             load(Some(&stream("ten-chars!")), &[]).unwrap().streams[0].srt_passphrase.as_deref(),

@@ -31,6 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::live_http::routes())
         .merge(crate::vod_http::routes())
         .merge(crate::player::router())
+        .merge(crate::webrtc_http::routes())
         .nest("/api/v1", api::router(state.clone()))
         .with_state(state)
 }

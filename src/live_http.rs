@@ -32,6 +32,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/live/{name}/{file}", get(stream_file))
         .route("/live/{name}/{track}/{file}", get(track_file))
+        .route("/live/{name}/{rendition}/{track}/{file}", get(rendition_track_file))
         .route("/time", get(time))
 }
 
@@ -112,12 +113,15 @@ async fn wait_for_media(stream: &LiveStream) -> Result<(), Refusal> {
     }
 }
 
-/// `GET /live/<name>/index.m3u8` and `/live/<name>/manifest.mpd`.
+/// `GET /live/<name>/index.m3u8`, `/live/<name>/manifest.mpd` and `/live/<name>/thumbnail.jpg`.
 async fn stream_file(
     State(app): State<Arc<AppState>>,
     Path((name, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    if file == "thumbnail.jpg" && is_valid_stream_name(&name) {
+        return crate::thumbnails::serve(&app, &name, &headers);
+    }
     let stream = match lookup(&app, &name).await {
         Ok(s) => s,
         Err(r) => return r.into(),
@@ -129,12 +133,52 @@ async fn stream_file(
         return r.into();
     }
     stream.stats().playlist_requests.fetch_add(1, Ordering::Relaxed);
+    let renditions = app.packagers.renditions(&name);
+    let guards: Vec<_> = renditions.iter().map(|r| (rendition_name(r), r.state())).collect();
+    let views: Vec<hls::RenditionView<'_>> = guards.iter().map(|(name, st)| (*name, &**st)).collect();
     let st = stream.state();
     if file == "index.m3u8" {
-        return respond(StatusCode::OK, PLAYLIST, SHORT, Body::from(hls::multivariant(&st)));
+        return respond(StatusCode::OK, PLAYLIST, SHORT, Body::from(hls::multivariant(&st, &views)));
     }
     let time_url = format!("{}/time", origin(&app, &headers));
-    respond(StatusCode::OK, MPD, SHORT, Body::from(dash::manifest(&st, &stream.config, SystemTime::now(), &time_url)))
+    let mpd = dash::manifest(&st, &views, &stream.config, SystemTime::now(), &time_url);
+    respond(StatusCode::OK, MPD, SHORT, Body::from(mpd))
+}
+
+/// The rendition part of a packaged rendition's name (`<name>/<rendition>`).
+fn rendition_name(stream: &LiveStream) -> &str {
+    stream.name.split_once('/').map_or(stream.name.as_str(), |(_, rendition)| rendition)
+}
+
+/// `EXT-X-RENDITION-REPORT`s of the other renditions of the stream `stream` belongs to, for
+/// a media playlist of `stream` (the reports of its own other tracks are in the playlist).
+fn cross_reports(app: &AppState, stream: &LiveStream) -> String {
+    let mut out = String::new();
+    let mut report = |uri: String, other: &LiveStream, kind: TrackKind| {
+        if let Some(line) = other.state().track(kind).and_then(|t| hls::rendition_report(&uri, t)) {
+            out.push_str(&line);
+        }
+    };
+    match stream.name.split_once('/') {
+        None => {
+            for rendition in app.packagers.renditions(&stream.name) {
+                let uri = format!("../{}/{}", rendition_name(&rendition), hls::media_playlist_uri(TrackKind::Video));
+                report(uri, &rendition, TrackKind::Video);
+            }
+        }
+        Some((source, own)) => {
+            if let Some(source) = app.packagers.get(source).filter(|s| !s.state().ended) {
+                for kind in [TrackKind::Video, TrackKind::Audio] {
+                    report(format!("../../{}", hls::media_playlist_uri(kind)), &source, kind);
+                }
+            }
+            for rendition in app.packagers.renditions(source).iter().filter(|r| rendition_name(r) != own) {
+                let uri = format!("../../{}/{}", rendition_name(rendition), hls::media_playlist_uri(TrackKind::Video));
+                report(uri, rendition, TrackKind::Video);
+            }
+        }
+    }
+    out
 }
 
 /// `scheme://host` of this server as the client reached it.
@@ -164,11 +208,39 @@ async fn track_file(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let stream = match lookup(&app, &name).await {
-        Ok(s) => s,
-        Err(r) => return r.into(),
+    match lookup(&app, &name).await {
+        Ok(stream) => serve_track_file(&app, stream, &track, &file, query, &headers).await,
+        Err(r) => r.into(),
+    }
+}
+
+/// `GET /live/<name>/<rendition>/<track>/<file>`: the same for a transcoded rendition.
+async fn rendition_track_file(
+    State(app): State<Arc<AppState>>,
+    Path((name, rendition, track, file)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if !is_valid_stream_name(&name) || !is_valid_stream_name(&rendition) {
+        return error(StatusCode::BAD_REQUEST, "invalid stream or rendition name (allowed: [A-Za-z0-9_-]{1,64})");
+    }
+    let Some(stream) = app.packagers.get(&format!("{name}/{rendition}")) else {
+        return error(StatusCode::NOT_FOUND, format!("stream {name} has no live rendition {rendition}"));
     };
-    let (Some(kind), Some(file)) = (track_kind(&track), TrackFile::parse(&file)) else {
+    stream.touch();
+    serve_track_file(&app, stream, &track, &file, query, &headers).await
+}
+
+async fn serve_track_file(
+    app: &AppState,
+    stream: Arc<LiveStream>,
+    track: &str,
+    file: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> Response {
+    let name = stream.name.clone();
+    let (Some(kind), Some(file)) = (track_kind(track), TrackFile::parse(file)) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
     if let Err(r) = wait_for_media(&stream).await {
@@ -179,7 +251,7 @@ async fn track_file(
     }
     let epoch = stream.state().epoch;
     match file {
-        TrackFile::Playlist => media_playlist(&stream, kind, query.as_deref().unwrap_or("")).await,
+        TrackFile::Playlist => media_playlist(app, &stream, kind, query.as_deref().unwrap_or("")).await,
         TrackFile::Init { epoch: e, .. } | TrackFile::Segment { epoch: e, .. } | TrackFile::Part { epoch: e, .. }
             if e != epoch =>
         {
@@ -221,7 +293,7 @@ fn immutable(
     r
 }
 
-async fn media_playlist(stream: &LiveStream, kind: TrackKind, query: &str) -> Response {
+async fn media_playlist(app: &AppState, stream: &LiveStream, kind: TrackKind, query: &str) -> Response {
     let directives = match hls::parse_directives(query) {
         Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
@@ -250,9 +322,15 @@ async fn media_playlist(stream: &LiveStream, kind: TrackKind, query: &str) -> Re
             }
         }
     }
-    let Some(body) = stream.media_playlist(kind, directives.skip) else {
+    let Some(mut body) = stream.media_playlist(kind, directives.skip) else {
         return error(StatusCode::NOT_FOUND, "no such track");
     };
+    if !stream.state().ended {
+        let reports = cross_reports(app, stream);
+        if !reports.is_empty() {
+            body = [&body[..], reports.as_bytes()].concat().into();
+        }
+    }
     respond(StatusCode::OK, PLAYLIST, if blocking { "no-cache" } else { SHORT }, Body::from(body))
 }
 

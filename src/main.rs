@@ -9,8 +9,11 @@ mod metrics;
 mod player;
 mod sources;
 mod streams;
+mod thumbnails;
+mod transcoding;
 mod videos_api;
 mod vod_http;
+mod webrtc_http;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -79,6 +82,12 @@ pub struct AppState {
     /// RTSP cameras pulled onto the Bus.
     pub sources: Arc<sources::Sources>,
     pub srt_stats: Arc<rill_ingest::srt::SrtStats>,
+    /// Every live stream's ABR ladder.
+    pub transcoding: Arc<transcoding::Transcoding>,
+    /// Live snapshots (`None` when `[thumbnails] enabled = false`).
+    pub thumbnails: Option<Arc<thumbnails::LiveThumbnails>>,
+    /// WHIP/WHEP sessions on the WebRTC media port.
+    pub webrtc: rill_webrtc::WebRtc,
 }
 
 fn main() -> std::process::ExitCode {
@@ -192,6 +201,16 @@ async fn serve(config: Config) -> Result<()> {
     let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
     let rtsp_sources = Arc::new(sources::Sources::start(&config, bus.clone()).context("starting RTSP sources")?);
     rtsp_sources.serve_on_demand(packagers.clone());
+    let transcoding = transcoding::Transcoding::spawn(bus.clone(), &config);
+    let live_thumbnails = match (config.thumbnails.enabled, thumbnailer(config.thumbnails.width)) {
+        (true, Some(thumbnailer)) => Some(thumbnails::LiveThumbnails::spawn(
+            packagers.clone(),
+            thumbnailer,
+            Duration::from_secs(config.thumbnails.interval_s),
+        )),
+        _ => None,
+    };
+    let webrtc = start_webrtc(&config, &bus).await?;
     print_banner(&config, &registry, &admin_token, generated);
     let write_timeout = Duration::from_secs(config.http.write_timeout_s);
     let state = Arc::new(AppState {
@@ -210,6 +229,9 @@ async fn serve(config: Config) -> Result<()> {
         started: Instant::now(),
         sources: rtsp_sources,
         srt_stats,
+        thumbnails: live_thumbnails,
+        transcoding,
+        webrtc,
     });
     let bus = state.bus.clone();
     let app = http::router(state).into_make_service_with_connect_info::<http::PeerAddr>();
@@ -236,6 +258,30 @@ async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
+/// WebRTC (WHIP/WHEP): binds the media port; AAC sources get their Opus audio from the
+/// transcoder's shared Opus feed, started while a viewer holds it.
+async fn start_webrtc(config: &Config, bus: &Bus) -> Result<rill_webrtc::WebRtc> {
+    let feeds = rill_transcode::audio::OpusFeeds::new(bus.clone());
+    let opus_feed: rill_webrtc::OpusFeedFn = Arc::new(move |_bus: &Bus, path: &str| match feeds.acquire(path) {
+        Ok(guard) => Some(Box::new(guard) as Box<dyn std::any::Any + Send>),
+        Err(e) => {
+            tracing::warn!(stream = path, error = %e, "no Opus audio for WebRTC viewers");
+            None
+        }
+    });
+    let c = &config.webrtc;
+    let webrtc_config = rill_webrtc::WebRtcConfig {
+        udp_listen: c.udp_listen,
+        public_ips: c.public_ips.clone(),
+        stun_servers: c.stun_servers.clone(),
+        session_timeout: Duration::from_secs(c.session_timeout_s),
+        max_sessions: c.max_sessions,
+    };
+    rill_webrtc::WebRtc::bind(webrtc_config, bus.clone(), Some(opus_feed))
+        .await
+        .with_context(|| format!("binding webrtc.udp_listen {}", c.udp_listen))
+}
+
 /// `rill thumbnail`: stdin (fMP4) → stdout (JPEG).
 fn thumbnail(width: u32) -> Result<()> {
     use std::io::{Read, Write};
@@ -246,14 +292,14 @@ fn thumbnail(width: u32) -> Result<()> {
     Ok(())
 }
 
-/// Video thumbnails: each made by a `rill thumbnail` child process (GStreamer).
-fn thumbnailer() -> Option<rill_vod::recorder::Thumbnailer> {
+/// Thumbnails `width` pixels wide: each made by a `rill thumbnail` child process (GStreamer).
+fn thumbnailer(width: u32) -> Option<rill_vod::recorder::Thumbnailer> {
     let exe = std::env::current_exe().ok()?;
     Some(Arc::new(move |media| {
         use std::io::Write;
         use std::process::{Command, Stdio};
         let mut child = Command::new(&exe)
-            .args(["thumbnail", "--width", &THUMBNAIL_WIDTH.to_string()])
+            .args(["thumbnail", "--width", &width.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -294,7 +340,7 @@ async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Re
         bus.clone(),
         catalog.clone(),
         storage.clone(),
-        RecorderConfig { segmenter, visibility: config.record.visibility, thumbnailer: thumbnailer() },
+        RecorderConfig { segmenter, visibility: config.record.visibility, thumbnailer: thumbnailer(THUMBNAIL_WIDTH) },
         Box::new(move |name| overrides.get(name).copied().unwrap_or(enabled)),
     );
     let gb = config.record.max_total_gb;

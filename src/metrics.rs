@@ -106,6 +106,42 @@ fn render(app: &AppState) -> String {
         "Segment, part and init bytes sent to HLS/DASH players.",
         &[("", packager.bytes_out.load(Relaxed) as f64)],
     );
+    webrtc_metrics(app, &mut metric);
+    let transcoding = &app.transcoding;
+    metric(
+        "rill_transcode_ladders",
+        "gauge",
+        "Live ABR ladders running now.",
+        &[("", transcoding.running() as f64)],
+    );
+    metric(
+        "rill_transcode_ladders_total",
+        "counter",
+        "Ladders started, and those that failed (GStreamer error, unsupported input, or every rung dropped).",
+        &[
+            ("{outcome=\"started\"}", transcoding.stats.ladders_started.load(Relaxed) as f64),
+            ("{outcome=\"failed\"}", transcoding.stats.ladders_failed.load(Relaxed) as f64),
+        ],
+    );
+    let rungs: Vec<(String, f64)> =
+        transcoding.rung_states().into_iter().map(|(state, n)| (format!("{{state=\"{state}\"}}"), n as f64)).collect();
+    metric(
+        "rill_transcode_renditions",
+        "gauge",
+        "Renditions of the ladders kept (running or ended), by state: dropped_overload means the machine could not keep real time.",
+        &rungs.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>(),
+    );
+    if let Some(thumbnails) = &app.thumbnails {
+        metric(
+            "rill_live_thumbnails_total",
+            "counter",
+            "Live thumbnails made, and attempts that failed.",
+            &[
+                ("{outcome=\"made\"}", thumbnails.made.load(Relaxed) as f64),
+                ("{outcome=\"failed\"}", thumbnails.failed.load(Relaxed) as f64),
+            ],
+        );
+    }
     let recorder = &app.recorder.stats;
     metric(
         "rill_recordings_active",
@@ -267,3 +303,53 @@ fn render(app: &AppState) -> String {
     crate::sources::write_metrics(app, &mut out);
     out
 }
+
+/// WHIP/WHEP sessions and their RTCP feedback (`rill_webrtc_*`).
+fn webrtc_metrics(app: &AppState, metric: &mut impl FnMut(&str, &str, &str, &[(&str, f64)])) {
+    let w = app.webrtc.stats();
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64;
+    metric(
+        "rill_webrtc_sessions",
+        "gauge",
+        "WebRTC sessions (connecting or connected) by kind.",
+        &[("{kind=\"whip\"}", n(&w.whip_sessions)), ("{kind=\"whep\"}", n(&w.whep_sessions))],
+    );
+    metric(
+        "rill_webrtc_sessions_total",
+        "counter",
+        "WebRTC sessions started, and those reclaimed because ICE/DTLS did not complete in time.",
+        &[("{outcome=\"started\"}", n(&w.sessions_started)), ("{outcome=\"timed_out\"}", n(&w.sessions_timed_out))],
+    );
+    metric(
+        "rill_webrtc_datagrams_total",
+        "counter",
+        "Datagrams on the WebRTC media port: received, sent, unroutable (no session: unknown ufrag or address, garbage), dropped (session queue full).",
+        &[
+            ("{direction=\"in\"}", n(&w.datagrams_in)),
+            ("{direction=\"out\"}", n(&w.datagrams_out)),
+            ("{direction=\"unroutable\"}", n(&w.datagrams_unroutable)),
+            ("{direction=\"dropped\"}", n(&w.datagrams_dropped)),
+        ],
+    );
+    metric(
+        "rill_webrtc_bytes_total",
+        "counter",
+        "Bytes on the WebRTC media port.",
+        &[("{direction=\"in\"}", n(&w.bytes_in)), ("{direction=\"out\"}", n(&w.bytes_out))],
+    );
+    metric("rill_webrtc_nacks_received_total", "counter", "NACKed packets viewers asked for (answered from each track's retransmission history).", &[("", n(&w.nacks_received))]);
+    metric(
+        "rill_webrtc_plis_total",
+        "counter",
+        "Keyframe requests (PLI/FIR) received from viewers and sent to WHIP publishers.",
+        &[("{direction=\"received\"}", n(&w.plis_received)), ("{direction=\"sent\"}", n(&w.plis_sent))],
+    );
+    metric("rill_webrtc_packets_lost_total", "counter", "RTP packets viewers reported lost (RTCP receiver reports).", &[("", n(&w.packets_lost))]);
+    metric("rill_webrtc_ingest_frames_dropped_total", "counter", "WHIP video frames dropped by the depacketizer (loss not repaired in time, malformed).", &[("", n(&w.ingest_frames_dropped))]);
+    let rtts: Vec<f64> = app.webrtc.sessions().iter().filter_map(|s| s.rtt_ms).collect();
+    if !rtts.is_empty() {
+        let mean = rtts.iter().sum::<f64>() / rtts.len() as f64;
+        metric("rill_webrtc_rtt_ms", "gauge", "Mean round-trip time of WHEP sessions (RTCP receiver reports), where known.", &[("", mean)]);
+    }
+}
+

@@ -71,6 +71,9 @@ static PLAY_JS: Asset = Asset::new(dist!("play.js"), JS);
 static PLAY_CSS: Asset = Asset::new(dist!("play.css"), "text/css; charset=utf-8");
 static WATCH_PAGE: Asset = Asset::new(dist!("watch.html"), "text/html; charset=utf-8");
 static WATCH_JS: Asset = Asset::new(dist!("watch.js"), JS);
+static WEBRTC_JS: Asset = Asset::new(dist!("webrtc.js"), JS);
+static PUBLISH_PAGE: Asset = Asset::new(dist!("publish.html"), "text/html; charset=utf-8");
+static PUBLISH_JS: Asset = Asset::new(dist!("publish.js"), JS);
 
 /// `GET /play/{name}` (the live page), `GET /watch/{video-id}` (the VOD page) and
 /// `GET /player/{file}` (their scripts and style sheet).
@@ -78,6 +81,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/play/{name}", get(page))
         .route("/watch/{id}", get(watch_page))
+        .route("/publish", get(|headers: HeaderMap| async move { PUBLISH_PAGE.respond(&headers) }))
         .route("/player/{file}", get(asset))
 }
 
@@ -103,6 +107,8 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
         "play.js" => &PLAY_JS,
         "play.css" => &PLAY_CSS,
         "watch.js" => &WATCH_JS,
+        "webrtc.js" => &WEBRTC_JS,
+        "publish.js" => &PUBLISH_JS,
         _ => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
     };
     asset.respond(&headers)

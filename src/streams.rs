@@ -221,6 +221,8 @@ mod tests {
             name: "studio".into(),
             key: "secret-key-1".into(),
             record: None,
+            transcode: None,
+            ladder: None,
             srt_passphrase: None,
         }];
         c

@@ -238,7 +238,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let _ = hls::multivariant(&state);
+    let _ = hls::multivariant(&state, &[]);
     for track in &state.tracks {
         let _ = hls::media_playlist(&state, track, &config, Skip::No);
         let _ = hls::media_playlist(&state, track, &config, Skip::Segments);

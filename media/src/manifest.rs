@@ -65,11 +65,12 @@ pub struct HlsTrack<'a> {
     pub uri: &'a str,
 }
 
-/// The multivariant playlist of one variant: video (if any) with its audio as an `EXT-X-MEDIA`
-/// group, or audio alone. `version` is the `EXT-X-VERSION` the media playlists need.
-pub fn hls_multivariant(video: Option<HlsTrack<'_>>, audio: Option<HlsTrack<'_>>, version: u8) -> String {
+/// The multivariant playlist: one variant per video rendition (the first is the source), all
+/// sharing the audio as an `EXT-X-MEDIA` group; or audio alone. `version` is the
+/// `EXT-X-VERSION` the media playlists need.
+pub fn hls_multivariant(videos: &[HlsTrack<'_>], audio: Option<HlsTrack<'_>>, version: u8) -> String {
     let mut out = format!("#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    if let (Some(_), Some(audio)) = (&video, &audio) {
+    if let (false, Some(audio)) = (videos.is_empty(), &audio) {
         let _ = writeln!(
             out,
             "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"main\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{}\"",
@@ -77,12 +78,24 @@ pub fn hls_multivariant(video: Option<HlsTrack<'_>>, audio: Option<HlsTrack<'_>>
             audio.uri
         );
     }
-    let Some(main) = video.as_ref().or(audio.as_ref()) else { return out };
+    if videos.is_empty() {
+        if let Some(audio) = &audio {
+            variant(&mut out, audio, None);
+        }
+    }
+    for video in videos {
+        variant(&mut out, video, audio.as_ref());
+    }
+    out
+}
+
+/// One `EXT-X-STREAM-INF` (with the audio group's codec and bitrate added to a video variant).
+fn variant(out: &mut String, main: &HlsTrack<'_>, audio: Option<&HlsTrack<'_>>) {
     let codecs: Vec<&str> =
-        [&video, &audio].into_iter().flatten().filter_map(|t| t.description.codecs.as_deref()).collect();
-    let with_audio = |bits: u64| bits + if video.is_some() { audio.as_ref().map_or(0, |a| a.peak_bitrate) } else { 0 };
-    let peak = with_audio(main.peak_bitrate).max(1);
-    let average = with_audio(main.average_bitrate).max(1);
+        [Some(main), audio].into_iter().flatten().filter_map(|t| t.description.codecs.as_deref()).collect();
+    let audio_bits = audio.map_or(0, |a| a.peak_bitrate);
+    let peak = (main.peak_bitrate + audio_bits).max(1);
+    let average = (main.average_bitrate + audio_bits).max(1);
     let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average}");
     if !codecs.is_empty() {
         let _ = write!(out, ",CODECS=\"{}\"", codecs.join(","));
@@ -93,11 +106,10 @@ pub fn hls_multivariant(video: Option<HlsTrack<'_>>, audio: Option<HlsTrack<'_>>
     if let Some(fps) = main.description.frame_rate {
         let _ = write!(out, ",FRAME-RATE={fps:.3}");
     }
-    if video.is_some() && audio.is_some() {
+    if audio.is_some() {
         out.push_str(",AUDIO=\"audio\"");
     }
     let _ = writeln!(out, "\n{}", main.uri);
-    out
 }
 
 /// `contentType` and `mimeType` of a DASH adaptation set of `kind`.
@@ -108,9 +120,10 @@ pub fn dash_content_type(kind: TrackKind) -> (&'static str, &'static str) {
     }
 }
 
-/// A DASH `Representation` element (with its audio channel configuration), indented for an
-/// adaptation set inside a period.
-pub fn dash_representation(out: &mut String, id: &str, description: &TrackDescription, bandwidth: u64) {
+/// A DASH `Representation` element (with its audio channel configuration, and `inner`: e.g. a
+/// per-representation `SegmentTemplate`, already indented), indented for an adaptation set
+/// inside a period.
+pub fn dash_representation(out: &mut String, id: &str, description: &TrackDescription, bandwidth: u64, inner: &str) {
     let codecs = description.codecs.as_deref().unwrap_or(&description.codec);
     let _ = write!(out, "      <Representation id=\"{id}\" codecs=\"{codecs}\" bandwidth=\"{}\"", bandwidth.max(1));
     if let (Some(width), Some(height)) = (description.width, description.height) {
@@ -122,15 +135,19 @@ pub fn dash_representation(out: &mut String, id: &str, description: &TrackDescri
     if let Some(rate) = description.sample_rate {
         let _ = write!(out, " audioSamplingRate=\"{rate}\"");
     }
-    match description.channels {
-        Some(channels) => {
-            let _ = writeln!(
-                out,
-                ">\n        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{channels}\"/>\n      </Representation>"
-            );
-        }
-        None => out.push_str("/>\n"),
+    if description.channels.is_none() && inner.is_empty() {
+        out.push_str("/>\n");
+        return;
     }
+    out.push_str(">\n");
+    if let Some(channels) = description.channels {
+        let _ = writeln!(
+            out,
+            "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{channels}\"/>"
+        );
+    }
+    out.push_str(inner);
+    out.push_str("      </Representation>\n");
 }
 
 /// A frame rate as DASH writes it: an integer, or a fraction for NTSC rates.

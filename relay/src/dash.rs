@@ -5,6 +5,7 @@
 //! low-latency client fetch that segment as soon as its first part exists; the server sends
 //! it with chunked transfer encoding as parts arrive.
 
+use crate::hls::RenditionView;
 use crate::packager::{LiveState, PackagerConfig, TrackTimeline};
 use rill_media::cmaf::TrackKind;
 use rill_media::manifest::{dash_content_type, dash_representation, dash_utc_timing, xml_escape, TrackDescription};
@@ -15,8 +16,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The latency a DASH player should aim for.
 pub const TARGET_LATENCY: Duration = Duration::from_millis(1500);
 
-/// The MPD. `time_url` is the absolute URL of the UTCTiming endpoint.
-pub fn manifest(state: &LiveState, config: &PackagerConfig, now: SystemTime, time_url: &str) -> String {
+/// The MPD. `time_url` is the absolute URL of the UTCTiming endpoint. The video adaptation set
+/// has one representation per rendition (the source first), each with its own
+/// `SegmentTemplate` (renditions are packaged as streams of their own, numbered separately,
+/// on the source's timeline).
+pub fn manifest(
+    state: &LiveState,
+    renditions: &[RenditionView<'_>],
+    config: &PackagerConfig,
+    now: SystemTime,
+    time_url: &str,
+) -> String {
     let ast = state.availability_start.unwrap_or(UNIX_EPOCH);
     let max_segment = crate::hls::target_duration(state, config);
     let window = config.window_segments as u64 * config.segment_target().as_secs().max(1);
@@ -46,7 +56,15 @@ pub fn manifest(state: &LiveState, config: &PackagerConfig, now: SystemTime, tim
     );
     out.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
     for (id, track) in state.tracks.iter().enumerate() {
-        adaptation_set(&mut out, id, track, state, config, now, time_url);
+        let content = dash_content_type(track.kind()).0;
+        let mut members = vec![Member { id: content.to_string(), dir: String::new(), state, track }];
+        if track.kind() == TrackKind::Video {
+            members.extend(renditions.iter().filter_map(|(name, st)| {
+                let track = st.track(TrackKind::Video)?;
+                Some(Member { id: name.to_string(), dir: format!("{name}/"), state: st, track })
+            }));
+        }
+        adaptation_set(&mut out, id, &members, state, config, now, time_url);
     }
     out.push_str("  </Period>\n");
     dash_utc_timing(&mut out, time_url);
@@ -54,21 +72,30 @@ pub fn manifest(state: &LiveState, config: &PackagerConfig, now: SystemTime, tim
     out
 }
 
+/// One representation of an adaptation set: a track of the source or of a rendition.
+struct Member<'a> {
+    /// Representation id.
+    id: String,
+    /// Directory of its files relative to the source's (`""` or `<rendition>/`).
+    dir: String,
+    state: &'a LiveState,
+    track: &'a TrackTimeline,
+}
+
 fn adaptation_set(
     out: &mut String,
     id: usize,
-    track: &TrackTimeline,
+    members: &[Member<'_>],
     state: &LiveState,
     config: &PackagerConfig,
     now: SystemTime,
     time_url: &str,
 ) {
-    let kind = track.kind();
-    let ts = track.track.timescale as u64;
+    let kind = members[0].track.kind();
     let (content, mime) = dash_content_type(kind);
-    let Some(first) = track.segments.get(track.segments.len().saturating_sub(config.window_segments + 1)) else {
+    if members[0].track.segments.is_empty() {
         return;
-    };
+    }
     let _ = writeln!(
         out,
         "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\"{}>",
@@ -83,10 +110,25 @@ fn adaptation_set(
             xml_escape(time_url)
         );
     }
+    for member in members {
+        let Some(template) = segment_template(member, content, config, now) else { continue };
+        let track = member.track;
+        let description = TrackDescription::new(kind, &track.track.codec, track.track.timescale);
+        dash_representation(out, &member.id, &description, track.peak_bitrate(), &template);
+    }
+    out.push_str("    </AdaptationSet>\n");
+}
+
+/// The `SegmentTemplate` of one representation (inside its `Representation` element).
+fn segment_template(member: &Member<'_>, content: &str, config: &PackagerConfig, now: SystemTime) -> Option<String> {
+    let Member { dir, state, track, .. } = member;
+    let ts = track.track.timescale as u64;
+    let first = track.segments.get(track.segments.len().saturating_sub(config.window_segments + 1))?;
     let ato = (config.segment_target() - config.part_target()).as_secs_f64();
+    let mut out = String::with_capacity(1024);
     let _ = write!(
         out,
-        "      <SegmentTemplate timescale=\"{ts}\" initialization=\"{content}/{epoch}-init-{}.mp4\" media=\"{content}/{epoch}-$Number$.m4s\" startNumber=\"{}\"",
+        "        <SegmentTemplate timescale=\"{ts}\" initialization=\"{dir}{content}/{epoch}-init-{}.mp4\" media=\"{dir}{content}/{epoch}-$Number$.m4s\" startNumber=\"{}\"",
         track.init_version,
         first.msn,
         epoch = state.epoch
@@ -94,7 +136,7 @@ fn adaptation_set(
     if !state.ended {
         let _ = write!(out, " availabilityTimeOffset=\"{ato:.3}\" availabilityTimeComplete=\"false\"");
     }
-    out.push_str(">\n        <SegmentTimeline>\n");
+    out.push_str(">\n          <SegmentTimeline>\n");
     for segment in track.segments.iter().skip_while(|s| s.msn < first.msn) {
         let duration = if segment.complete {
             segment.duration
@@ -106,10 +148,30 @@ fn adaptation_set(
             let target = (config.segment_target().as_secs_f64() * ts as f64) as u64;
             target.max(written).max(elapsed)
         };
-        let _ = writeln!(out, "          <S t=\"{}\" d=\"{duration}\"/>", segment.decode_time);
+        let _ = writeln!(out, "            <S t=\"{}\" d=\"{duration}\"/>", segment.decode_time);
     }
-    out.push_str("        </SegmentTimeline>\n      </SegmentTemplate>\n");
-    let description = TrackDescription::new(kind, &track.track.codec, track.track.timescale);
-    dash_representation(out, content, &description, track.peak_bitrate());
-    out.push_str("    </AdaptationSet>\n");
+    out.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n");
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packager::fixtures::state;
+
+    #[test]
+    fn renditions_are_representations_of_the_video_set() {
+        let config = PackagerConfig::default();
+        let st = state(5100, &config, false);
+        let rendition = state(5100, &config, false);
+        let now = st.availability_start.unwrap() + Duration::from_millis(5100);
+        let mpd = manifest(&st, &[("360p", &rendition)], &config, now, "http://h/time");
+        assert_eq!(mpd.matches("<AdaptationSet").count(), 2, "{mpd}");
+        assert_eq!(mpd.matches("<Representation").count(), 3);
+        assert!(mpd.contains("<Representation id=\"360p\""));
+        assert!(mpd.contains("media=\"360p/video/7-$Number$.m4s\""));
+        assert!(mpd.contains("media=\"video/7-$Number$.m4s\""));
+        assert!(mpd.contains("initialization=\"audio/7-init-1.mp4\""));
+        assert_eq!(mpd.matches("<SegmentTemplate").count(), 3);
+    }
 }

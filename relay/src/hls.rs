@@ -140,28 +140,41 @@ pub fn media_playlist_uri(kind: TrackKind) -> String {
     format!("{}/media.m3u8", kind.as_str())
 }
 
-/// The multivariant playlist: the video rendition(s) with the audio group.
-pub fn multivariant(state: &LiveState) -> String {
-    let descriptions: Vec<(&TrackTimeline, TrackDescription, String)> = [TrackKind::Video, TrackKind::Audio]
-        .into_iter()
-        .filter_map(|kind| state.track(kind))
-        .map(|track| {
-            let mut description = TrackDescription::new(track.kind(), &track.track.codec, track.track.timescale);
-            if description.width.is_some() {
-                description.frame_rate = description.frame_rate.or_else(|| measured_fps(track));
-            }
-            (track, description, media_playlist_uri(track.kind()))
-        })
-        .collect();
-    let variant = |kind: TrackKind| {
-        descriptions.iter().find(|(t, ..)| t.kind() == kind).map(|(track, description, uri)| HlsTrack {
-            description,
-            peak_bitrate: track.peak_bitrate(),
-            average_bitrate: track.average_bitrate(),
-            uri,
-        })
+/// A rendition of a stream, listed beside its source: the directory its files are under
+/// (`<rendition>/`, relative to the source's) and its packaged state.
+pub type RenditionView<'a> = (&'a str, &'a LiveState);
+
+/// The multivariant playlist: the source's video, then each rendition's (highest first), all
+/// sharing the source's audio group.
+pub fn multivariant(state: &LiveState, renditions: &[RenditionView<'_>]) -> String {
+    let describe = |track: &TrackTimeline, uri: String| {
+        let mut description = TrackDescription::new(track.kind(), &track.track.codec, track.track.timescale);
+        if description.width.is_some() {
+            description.frame_rate = description.frame_rate.or_else(|| measured_fps(track));
+        }
+        (description, track.peak_bitrate(), track.average_bitrate(), uri)
     };
-    hls_multivariant(variant(TrackKind::Video), variant(TrackKind::Audio), 9)
+    let videos: Vec<_> = state
+        .track(TrackKind::Video)
+        .map(|t| describe(t, media_playlist_uri(TrackKind::Video)))
+        .into_iter()
+        .chain(renditions.iter().filter_map(|(name, st)| {
+            st.track(TrackKind::Video).map(|t| describe(t, format!("{name}/{}", media_playlist_uri(TrackKind::Video))))
+        }))
+        .collect();
+    let audio = state.track(TrackKind::Audio).map(|t| describe(t, media_playlist_uri(TrackKind::Audio)));
+    fn hls_track((description, peak_bitrate, average_bitrate, uri): &(TrackDescription, u64, u64, String)) -> HlsTrack<'_> {
+        HlsTrack { description, peak_bitrate: *peak_bitrate, average_bitrate: *average_bitrate, uri }
+    }
+    let videos: Vec<HlsTrack<'_>> = videos.iter().map(hls_track).collect();
+    hls_multivariant(&videos, audio.as_ref().map(hls_track), 9)
+}
+
+/// An `EXT-X-RENDITION-REPORT` line for `track`, whose media playlist is at `uri` (relative
+/// to the reporting playlist); `None` before it has a part.
+pub fn rendition_report(uri: &str, track: &TrackTimeline) -> Option<String> {
+    let (msn, part) = track.last_part()?;
+    Some(format!("#EXT-X-RENDITION-REPORT:URI=\"{uri}\",LAST-MSN={msn},LAST-PART={part}\n"))
 }
 
 /// Frames per second from the samples of the segments kept (when the SPS has no timing info).
@@ -263,12 +276,8 @@ pub fn media_playlist(state: &LiveState, track: &TrackTimeline, config: &Package
     let (hint_msn, hint_part) = track.next_part();
     let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}-{hint_msn}.{hint_part}.m4s\"", state.epoch);
     for other in state.tracks.iter().filter(|t| t.kind() != track.kind()) {
-        if let Some((msn, part)) = other.last_part() {
-            let _ = writeln!(
-                out,
-                "#EXT-X-RENDITION-REPORT:URI=\"../{}\",LAST-MSN={msn},LAST-PART={part}",
-                media_playlist_uri(other.kind())
-            );
+        if let Some(line) = rendition_report(&format!("../{}", media_playlist_uri(other.kind())), other) {
+            out.push_str(&line);
         }
     }
     out
@@ -301,7 +310,7 @@ mod tests {
     fn golden_playlists() {
         // 5.1 s: segments 0 and 1 complete, segment 2 growing (with parts), hint at 2.x.
         let st = state(5100, &config(), false);
-        golden("multivariant.m3u8", &multivariant(&st));
+        golden("multivariant.m3u8", &multivariant(&st, &[]));
         golden("video.m3u8", &media_playlist(&st, st.track(TrackKind::Video).unwrap(), &config(), Skip::No));
         golden("audio.m3u8", &media_playlist(&st, st.track(TrackKind::Audio).unwrap(), &config(), Skip::No));
         let ended = state(5100, &config(), true);
@@ -309,6 +318,20 @@ mod tests {
             "video-ended.m3u8",
             &media_playlist(&ended, ended.track(TrackKind::Video).unwrap(), &config(), Skip::No),
         );
+    }
+
+    #[test]
+    fn renditions_share_the_source_audio_group() {
+        let st = state(5100, &config(), false);
+        let rendition = state(5100, &config(), false);
+        let text = multivariant(&st, &[("360p", &rendition)]);
+        assert_eq!(text.matches("#EXT-X-STREAM-INF").count(), 2, "{text}");
+        assert_eq!(text.matches("#EXT-X-MEDIA:TYPE=AUDIO").count(), 1);
+        assert_eq!(text.matches(",AUDIO=\"audio\"").count(), 2);
+        let uris: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(uris, ["video/media.m3u8", "360p/video/media.m3u8"]);
+        let report = rendition_report("../360p/video/media.m3u8", rendition.track(TrackKind::Video).unwrap()).unwrap();
+        assert!(report.starts_with("#EXT-X-RENDITION-REPORT:URI=\"../360p/video/media.m3u8\",LAST-MSN=2,LAST-PART="));
     }
 
     #[test]

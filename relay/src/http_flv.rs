@@ -89,7 +89,10 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
             if !st.started {
                 st.started = true;
                 let tracks = st.feed.tracks().expect("tracks arrive with the first batch");
-                let header = file_header(tracks.audio.is_some(), tracks.video.is_some());
+                // Opus (a WebRTC publisher's audio) has no FLV form here: announce no audio, or
+                // players wait for audio tags that never come.
+                let flv_audio = tracks.audio.as_ref().is_some_and(|a| !matches!(a, rill_media::CodecConfig::Opus { .. }));
+                let header = file_header(flv_audio, tracks.video.is_some());
                 st.pieces.push_back(Bytes::copy_from_slice(&header[..9]));
                 st.previous = Some([0; 4]);
             }

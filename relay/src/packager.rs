@@ -7,7 +7,8 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use rill_media::cmaf::fmp4;
 use rill_media::cmaf::{CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
-use rill_media::path::live_path;
+use rill_media::path::{split_live_path, OPUS_FEED};
+use rill_media::manifest::TrackDescription;
 use rill_media::Bus;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,22 +74,64 @@ impl Packagers {
         &self.config
     }
 
-    /// The packaged stream `name`, while it is live or lingering after its end.
+    /// The packaged stream `name` (or rendition `name/rendition`), while it is live or
+    /// lingering after its end.
     pub fn get(&self, name: &str) -> Option<Arc<LiveStream>> {
         self.streams.get(name).map(|s| s.clone())
     }
 
+    /// The names of the streams (not renditions) being packaged and not ended.
+    pub fn live_names(&self) -> Vec<String> {
+        self.streams
+            .iter()
+            .filter(|entry| !entry.key().contains('/') && !entry.value().state().ended)
+            .map(|entry| entry.key().clone())
+            .collect()
+    }
+
+    /// The live renditions of stream `name` (`live/<name>/<rendition>` with a video track),
+    /// highest resolution first.
+    pub fn renditions(&self, name: &str) -> Vec<Arc<LiveStream>> {
+        let prefix = format!("{name}/");
+        let mut renditions: Vec<(u32, Arc<LiveStream>)> = self
+            .streams
+            .iter()
+            .filter(|entry| entry.key().starts_with(&prefix))
+            .filter_map(|entry| {
+                let st = entry.value().state();
+                let video = st.track(TrackKind::Video)?;
+                let description = TrackDescription::new(TrackKind::Video, &video.track.codec, video.track.timescale);
+                let height = description.height.unwrap_or(0);
+                (!st.ended && video.last_complete_msn().is_some()).then(|| (height, entry.value().clone()))
+            })
+            .collect();
+        renditions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        renditions.into_iter().map(|(_, stream)| stream).collect()
+    }
+
     fn start(self: &Arc<Self>, bus: &Bus, path: &str) {
-        // Only top-level live streams `live/<name>`; renditions are attached by their source.
-        let Some(name) = path.strip_prefix("live/").filter(|n| !n.contains('/')) else { return };
-        if let Some(existing) = self.streams.get(name) {
+        // Live streams `live/<name>` and their video renditions `live/<name>/<rendition>`.
+        let Some((name, rendition)) = split_live_path(path) else { return };
+        if rendition == Some(OPUS_FEED) {
+            return; // derived audio for WebRTC, not a rendition players choose
+        }
+        let key = match rendition {
+            Some(rendition) => format!("{name}/{rendition}"),
+            None => name.to_string(),
+        };
+        if let Some(existing) = self.streams.get(&key) {
             if !existing.state().ended {
                 return; // already packaged (a lagged announcement, or the initial scan)
             }
         }
-        let Ok(subscriber) = bus.subscribe_service(&live_path(name)) else { return };
-        let stream = Arc::new(LiveStream::new(name.to_string(), self.config, self.stats.clone()));
-        self.streams.insert(name.to_string(), stream.clone());
+        let Ok(subscriber) = bus.subscribe_service(path) else { return };
+        let mut stream = LiveStream::new(key.clone(), self.config, self.stats.clone());
+        if rendition.is_some() {
+            stream.source = self.get(name);
+        }
+        let stream = Arc::new(stream);
+        let name = key.as_str();
+        self.streams.insert(key.clone(), stream.clone());
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
         let this = self.clone();
         let span = tracing::info_span!("packager", stream = name);
@@ -109,8 +152,9 @@ impl Packagers {
     }
 }
 
-/// One packaged live stream.
+/// One packaged live stream (or rendition).
 pub struct LiveStream {
+    /// `<name>`, or `<name>/<rendition>` for a rendition.
     pub name: String,
     pub config: PackagerConfig,
     state: RwLock<LiveState>,
@@ -122,6 +166,10 @@ pub struct LiveStream {
     /// When a player last asked for a playlist or segment (ms since the packager started).
     last_request_ms: AtomicU64,
     created: std::time::Instant,
+    /// For a rendition, its source: the rendition's program date-times follow the source's
+    /// clock (its frames arrive later, by the transcoding delay, but are the same instants), so
+    /// players that align renditions by `EXT-X-PROGRAM-DATE-TIME` find no gap or overlap.
+    source: Option<Arc<LiveStream>>,
 }
 
 /// What the packager holds of a stream.
@@ -262,6 +310,7 @@ impl LiveStream {
             playlists: Default::default(),
             last_request_ms: AtomicU64::new(0),
             created: std::time::Instant::now(),
+            source: None,
         }
     }
 
@@ -325,6 +374,13 @@ impl LiveStream {
 
     fn apply(&self, events: impl Iterator<Item = SegmenterEvent>) {
         let mut changed = false;
+        let source_clock = self.source.as_ref().and_then(|s| s.state().availability_start);
+        let events = events.map(|mut event| {
+            if let (SegmenterEvent::Part(part), Some(start)) = (&mut event, source_clock) {
+                part.wall_clock = start + Duration::from_secs_f64(part.decode_secs().max(0.0));
+            }
+            event
+        });
         {
             let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
             for event in events {

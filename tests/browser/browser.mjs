@@ -3,13 +3,14 @@
 import { chromium } from 'playwright-core';
 
 // The system Chromium (CHROMIUM, default /usr/bin/chromium; no Playwright browser download),
-// allowed to autoplay with sound muted. Exits with status 2 when it cannot be launched.
-export async function launchChromium() {
+// allowed to autoplay with sound muted, with `extraArgs` (e.g. fake camera flags). Exits with
+// status 2 when it cannot be launched.
+export async function launchChromium(extraArgs = []) {
   try {
     return await chromium.launch({
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
       headless: true,
-      args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'],
+      args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio', ...extraArgs],
     });
   } catch (e) {
     console.error(`could not launch Chromium: ${e.message}`);

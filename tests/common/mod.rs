@@ -25,6 +25,8 @@ pub struct Server {
     pub rtmp: u16,
     /// SRT (UDP) port.
     pub srt: u16,
+    /// WebRTC media (UDP) port.
+    pub webrtc_udp: u16,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
 }
@@ -55,6 +57,7 @@ impl Server {
             ("RILL_HTTP_LISTEN".into(), format!("127.0.0.1:{http}")),
             ("RILL_RTMP_LISTEN".into(), format!("127.0.0.1:{rtmp}")),
             ("RILL_SRT_LISTEN".into(), format!("127.0.0.1:{}", free_udp_port())),
+            ("RILL_WEBRTC_UDP_LISTEN".into(), format!("127.0.0.1:{}", free_udp_port())),
             ("RILL_SERVER_DATA_DIR".into(), dir.join("data").display().to_string()),
             ("RILL_AUTH_MODE".into(), mode.into()),
             ("RILL_AUTH_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
@@ -86,7 +89,12 @@ impl Server {
             .find(|(k, _)| k == "RILL_SRT_LISTEN")
             .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
             .unwrap_or(8890);
-        let server = Server { child, http, rtmp, srt, dir, env };
+        let webrtc_udp = env
+            .iter()
+            .find(|(k, _)| k == "RILL_WEBRTC_UDP_LISTEN")
+            .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
+            .unwrap_or(8189);
+        let server = Server { child, http, rtmp, srt, webrtc_udp, dir, env };
         let deadline = Instant::now() + Duration::from_secs(20);
         while server.get("/healthz").0 != 200 {
             assert!(Instant::now() < deadline, "rill did not become healthy:\n{}", server.log());

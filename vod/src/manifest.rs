@@ -125,7 +125,8 @@ pub fn multivariant(index: &VideoIndex) -> String {
             uri,
         })
     };
-    hls_multivariant(variant(TrackKind::Video, &uris[0]), variant(TrackKind::Audio, &uris[1]), 7)
+    let videos: Vec<HlsTrack<'_>> = variant(TrackKind::Video, &uris[0]).into_iter().collect();
+    hls_multivariant(&videos, variant(TrackKind::Audio, &uris[1]), 7)
 }
 
 /// The HLS media playlist of one track: `VOD` with `EXT-X-ENDLIST`, or `EVENT` while recording.
@@ -270,7 +271,7 @@ fn adaptation_set(out: &mut String, id: usize, track: &TrackIndex, version: i64,
     }
     out.push_str("        </SegmentTimeline>\n      </SegmentTemplate>\n");
     let bandwidth = segments.iter().map(|s| bitrate(s.size_bytes, seconds(s))).max().unwrap_or(0);
-    dash_representation(out, content, description, bandwidth);
+    dash_representation(out, content, description, bandwidth, "");
     out.push_str("    </AdaptationSet>\n");
 }
 

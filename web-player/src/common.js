@@ -78,6 +78,12 @@ window.RillPage = (function () {
       const what = data.type + ': ' + data.details + (data.response && data.response.code ? ' (HTTP ' + data.response.code + ')' : '');
       if (!data.fatal) {
         page.count(what);
+        // A stall while ABR is on: step down one rendition for the next fragment. hls.js's
+        // bandwidth estimate follows a sudden drop in throughput slowly on low-latency live
+        // streams (parts are small and arrive as they are made), and a stall is the surest sign.
+        if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR && hls.autoLevelEnabled && hls.loadLevel > 0) {
+          hls.nextAutoLevel = hls.loadLevel - 1;
+        }
         return;
       }
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {

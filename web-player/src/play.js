@@ -11,8 +11,8 @@
   // No picture progress for this long while playing (publisher gone, stream replaced by a new
   // session, a player stuck on a blocking reload): rebuild the player.
   const STALL_RESTART_MS = 10000;
-  const LIBS = { hls: '/player/hls.min.js', dash: '/player/dash.all.min.js' };
-  const MODES = ['hls', 'dash']; // a future 'webrtc' mode (WHEP) adds an entry in startPlayer()
+  const LIBS = { hls: '/player/hls.min.js', dash: '/player/dash.all.min.js', webrtc: '/player/webrtc.js' };
+  const MODES = ['hls', 'dash', 'webrtc'];
 
   const video = document.getElementById('video');
   const modeSelect = document.getElementById('mode');
@@ -39,6 +39,7 @@
     fatalError: null, // last unrecovered fatal error (cleared when playback resumes)
     errors: 0, // every error the player reported, fatal or not
     lastError: null,
+    webrtc: null, // WebRTC mode: { framesDecoded, packetsLost, audioPacketsReceived, audioPacketsLost, rttMs, jitterBufferMs, connection }
   };
   window.rillStats = Object.assign({}, stats);
 
@@ -204,6 +205,76 @@
     };
   }
 
+  // ---- WebRTC (WHEP) -----------------------------------------------------------------------
+
+  function startWebrtc(url, my) {
+    let client = null;
+    let last = null; // the latest getStats() summary (sample() is synchronous)
+    let stopped = false;
+    let connection = 'new';
+    const poll = setInterval(function () {
+      if (!client) return;
+      client.stats().then(function (st) {
+        const v = st.video;
+        const a = st.audio;
+        const jb = v.jitterBufferEmittedCount > 0 ? (v.jitterBufferDelay / v.jitterBufferEmittedCount) * 1000 : null;
+        last = {
+          framesDecoded: v.framesDecoded ?? null,
+          packetsReceived: v.packetsReceived ?? null,
+          packetsLost: v.packetsLost ?? null,
+          nackCount: v.nackCount ?? null,
+          pliCount: v.pliCount ?? null,
+          audioPacketsReceived: a.packetsReceived ?? null,
+          audioPacketsLost: a.packetsLost ?? null,
+          audioCodec: null,
+          rttMs: st.rttMs,
+          jitterBufferMs: jb,
+          bytesReceived: (v.bytesReceived || 0) + (a.bytesReceived || 0),
+          connection: connection,
+        };
+      }).catch(function () {});
+    }, STATS_INTERVAL_MS);
+    let lastBytes = null;
+    let lastAt = null;
+    RillWebRTC.play(url, video, function (state) {
+      connection = state;
+      if (my !== session) return;
+      if (state === 'connected') setStatus('Playing ' + name + ' (WebRTC)', false);
+      if (state === 'failed' || state === 'disconnected' || state === 'closed') {
+        if (!stopped) {
+          reportError('WebRTC connection ' + state, true);
+          retry.schedule();
+        }
+      }
+    }).then(function (c) {
+      if (stopped || my !== session) { c.stop(); return; }
+      client = c;
+      playMuted();
+    }).catch(function (e) {
+      if (my !== session) return;
+      reportError('WHEP: ' + (e.message || String(e)), true);
+      retry.schedule();
+    });
+    return {
+      stop: function () {
+        stopped = true;
+        clearInterval(poll);
+        if (client) client.stop();
+        video.srcObject = null;
+      },
+      sample: function (s) {
+        s.webrtc = last;
+        if (!last) return;
+        // Receive-side estimate: jitter buffer plus half the round trip (not glass-to-glass).
+        if (last.jitterBufferMs != null) s.latency = (last.jitterBufferMs + (last.rttMs || 0) / 2) / 1000;
+        const now = Date.now();
+        if (lastBytes != null && now > lastAt) s.bitrateKbps = ((last.bytesReceived - lastBytes) * 8) / (now - lastAt);
+        lastBytes = last.bytesReceived;
+        lastAt = now;
+      },
+    };
+  }
+
   // ---- mode switching, restarts ------------------------------------------------------------
 
   function stopPlayer() {
@@ -240,8 +311,12 @@
         await RillPage.loadScript(LIBS.dash);
         if (my !== session) return;
         player = startDash(base + '/manifest.mpd', my);
+      } else if (mode === 'webrtc') {
+        setStatus('Connecting to ' + name + ' (WebRTC)…', false);
+        await RillPage.loadScript(LIBS.webrtc);
+        if (my !== session) return;
+        player = startWebrtc(new URL('/whep/' + encodeURIComponent(name), location.href).href, my);
       } else {
-        // Future: mode === 'webrtc' → a WHEP client (POST /whep/<name>, RTCPeerConnection).
         throw new Error('unknown mode ' + mode);
       }
     } catch (e) {
@@ -257,6 +332,7 @@
     const s = stats;
     s.latency = null;
     s.bitrateKbps = null;
+    s.webrtc = null;
     if (player) {
       try { player.sample(s); } catch (_) { /* player not ready yet */ }
     }

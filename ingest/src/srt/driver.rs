@@ -2,11 +2,8 @@
 //! (the shared [`StreamKeys`] policy, the stream's passphrase) before the handshake completes,
 //! then a publish pump (SRT payloads → TS demuxer → Bus) or a hand-over to the read handler.
 //!
-//! Reading is off unless `playback` is set: srt-tokio 0.4.4 as the *sender* does not keep
-//! libsrt receivers (ffmpeg 5.1) in time — they report `RCV-DROPPED` (packets "delayed" by
-//! hundreds of milliseconds on loopback) and decode corrupt MPEG-TS, more so the longer the
-//! listener has been up — so read callers are refused with a clear reason rather than served
-//! garbage.
+//! Readers (`[srt] playback`, on by default) need a send buffer far larger than srt-tokio's
+//! default: see [`SEND_BUFFER_PACKETS`].
 
 use super::streamid::{Mode, StreamIdError, StreamIdRequest};
 use crate::keys::{PublishRefusal, SrtPassphrases, StreamKeys};
@@ -17,8 +14,8 @@ use rill_media::{Bus, BusError, PublisherInfo};
 use srt_protocol::settings::KeySettings;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::{KeySize, Passphrase};
-pub use srt_tokio::SrtSocket;
 use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener};
+pub use srt_tokio::{SocketStatistics, SrtSocket};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -119,6 +116,17 @@ impl Refusal {
     }
 }
 
+/// Packets the sender of an SRT reader holds: libsrt's default `SRTO_SNDBUF` (8192 packets).
+///
+/// srt-tokio 0.4.4's default is 46,592 bytes, i.e. **32 packets**, and its send buffer
+/// (`SendBuffer::push_data`) drops the *oldest* packet when full — even one never sent. The next
+/// packet to send then lies before the buffer's front, so nothing at all is sent until the
+/// too-late drop (after `max(1.25 × latency, 1 s)`) moves it on. A reader is handed a whole GOP
+/// and then a keyframe at a time — far more than 32 packets at once — so libsrt receivers
+/// (ffmpeg) saw seconds-long gaps (`RCV-DROPPED … delayed for 779 ms`, more with a larger
+/// latency) and broken MPEG-TS. 8192 packets hold ~10 MB: a GOP of 40 Mbit/s for 2 s.
+pub const SEND_BUFFER_PACKETS: u64 = 8192;
+
 /// Binds the SRT listener (UDP) with the given latency.
 pub async fn bind(listen: SocketAddr, latency: Duration) -> io::Result<(SrtListener, SrtIncoming)> {
     SrtListener::builder()
@@ -127,6 +135,8 @@ pub async fn bind(listen: SocketAddr, latency: Duration) -> io::Result<(SrtListe
             // srt-tokio announces its payload size as the MSS; libsrt callers (ffmpeg) derive
             // their largest message from it. The live maximum keeps 1316-byte (7 × 188) messages.
             o.sender.max_payload_size = srt_tokio::options::PacketSize(1456);
+            // srt-tokio counts the buffer in bytes and divides by (MSS − 44) = 1456 per packet.
+            o.sender.buffer_size = srt_tokio::options::ByteCount(SEND_BUFFER_PACKETS * 1456);
         })
         .bind(listen)
         .await

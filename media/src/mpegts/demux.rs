@@ -128,7 +128,11 @@ impl TsDemuxer {
         }
         while !data.is_empty() {
             if data[0] != SYNC_BYTE {
-                let skip = data.iter().position(|&b| b == SYNC_BYTE).unwrap_or(data.len());
+                // Resynchronise on a sync byte that the next packet's confirms (when this push
+                // holds it): 0x47 is common inside payloads, and a false start would keep the
+                // demuxer misaligned, packet after packet.
+                let confirmed = |i: usize| data.get(i + PACKET_SIZE).is_none_or(|&b| b == SYNC_BYTE);
+                let skip = (1..data.len()).find(|&i| data[i] == SYNC_BYTE && confirmed(i)).unwrap_or(data.len());
                 self.stats.sync_losses += skip as u64;
                 data = &data[skip..];
                 continue;
@@ -692,6 +696,28 @@ mod tests {
         let (_, out) = demux_all(&mut d);
         assert!(d.stats().sync_losses > 0);
         assert!(out.len() >= 50, "{}", out.len());
+    }
+
+    #[test]
+    fn resync_skips_a_false_sync_byte_inside_a_broken_packet() {
+        let ts = mux(&frames(30));
+        let clean = {
+            let mut d = TsDemuxer::default();
+            d.push(&ts);
+            d.flush();
+            demux_all(&mut d).1.len()
+        };
+        // A broken packet (no sync byte) with 0x47 in its payload, not followed by a packet: a
+        // resync there would stay misaligned. Only the broken packet is skipped.
+        let mut broken = [0x00u8; PACKET_SIZE];
+        broken[20] = SYNC_BYTE;
+        let mut d = TsDemuxer::default();
+        let at = 3 * PACKET_SIZE;
+        d.push(&[&ts[..at], &broken[..], &ts[at..]].concat());
+        d.flush();
+        let (_, out) = demux_all(&mut d);
+        assert_eq!(d.stats().sync_losses, PACKET_SIZE as u64);
+        assert_eq!(out.len(), clean);
     }
 
     #[test]

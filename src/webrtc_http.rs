@@ -1,0 +1,191 @@
+//! WHIP (RFC 9725) and WHEP signalling on the HTTP port: `POST /whip/<name>` (publish, with
+//! `Authorization: Bearer <stream-key>` under the same key policy as RTMP) and
+//! `POST /whep/<name>` (play) take an SDP offer and answer `201 Created` with the session's
+//! `Location`; `DELETE` on it ends the session; `PATCH` (trickle ICE / ICE restart) is not
+//! supported (405: the server is ICE-lite and the answer carries all its candidates);
+//! `OPTIONS` and CORS headers let browser pages on other origins use it.
+
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use rill_ingest::keys::{PublishRefusal, StreamKeys};
+use rill_media::path::{is_valid_stream_name, live_path};
+use rill_webrtc::WebRtcError;
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/whip/{name}", post(whip).options(options))
+        .route("/whep/{name}", post(whep).options(options))
+        .route("/whip/{name}/{id}", axum::routing::delete(delete).patch(patch).options(options))
+        .route("/whep/{name}/{id}", axum::routing::delete(delete).patch(patch).options(options))
+}
+
+fn cors(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, DELETE, PATCH, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type, If-Match"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Accept-Patch"));
+    response
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut message = message.into();
+    message.push('\n');
+    cors((status, message).into_response())
+}
+
+async fn options() -> Response {
+    cors(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn patch() -> Response {
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "trickle ICE and ICE restart are not supported: the answer carries every server candidate (ICE-lite); \
+         send complete offers, or DELETE and POST again",
+    );
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("DELETE, OPTIONS"));
+    r
+}
+
+async fn delete(State(app): State<Arc<AppState>>, Path((_name, id)): Path<(String, String)>) -> Response {
+    if app.webrtc.delete(&id) {
+        cors(StatusCode::OK.into_response())
+    } else {
+        error(StatusCode::NOT_FOUND, "no such WebRTC session")
+    }
+}
+
+/// The offer's text, or the response refusing it.
+fn offer(headers: &HeaderMap, body: &Bytes) -> Result<String, Response> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/sdp") {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type must be application/sdp (got {content_type:?})"),
+        ));
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| error(StatusCode::BAD_REQUEST, "malformed SDP offer: not UTF-8 text"))
+}
+
+fn refusal(e: WebRtcError) -> Response {
+    let status = match &e {
+        WebRtcError::BadSdp(_) | WebRtcError::Rtc(_) => StatusCode::BAD_REQUEST,
+        WebRtcError::NoUsableCodec(_) => StatusCode::NOT_ACCEPTABLE,
+        WebRtcError::AlreadyLive(_) => StatusCode::CONFLICT,
+        WebRtcError::NotLive(_) => StatusCode::NOT_FOUND,
+        WebRtcError::TooManySessions(_) => StatusCode::SERVICE_UNAVAILABLE,
+        WebRtcError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+fn created(kind: &str, name: &str, c: rill_webrtc::Created) -> Response {
+    let location = format!("/{kind}/{name}/{}", c.id);
+    let mut r = (StatusCode::CREATED, c.answer).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+    h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("id and name are header-safe"));
+    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{}\"", c.id)).expect("hex id"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    cors(r)
+}
+
+/// `POST /whip/<name>`: go live from a browser or OBS.
+async fn whip(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(crate::http::PeerAddr(peer)): ConnectInfo<crate::http::PeerAddr>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_valid_stream_name(&name) {
+        return error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})");
+    }
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(key) = auth.strip_prefix("Bearer ").map(str::trim).filter(|k| !k.is_empty()) else {
+        let mut r = error(StatusCode::UNAUTHORIZED, "WHIP needs `Authorization: Bearer <stream-key>`");
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    };
+    match app.registry.resolve_publish("live", key) {
+        Ok(resolved) if resolved == name => {}
+        Ok(_) => return error(StatusCode::FORBIDDEN, format!("this stream key does not publish stream {name}")),
+        Err(PublishRefusal::UnknownKey) | Err(PublishRefusal::InvalidName) => {
+            tracing::info!(%peer, stream = name, "WHIP publish refused: unknown stream key");
+            return error(StatusCode::FORBIDDEN, "unknown stream key");
+        }
+        Err(e) => return error(StatusCode::FORBIDDEN, e.to_string()),
+    }
+    let sdp = match offer(&headers, &body) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match app.webrtc.whip(&live_path(&name), &sdp, &peer.to_string()) {
+        Ok(c) => created("whip", &name, c),
+        Err(e) => {
+            tracing::info!(%peer, stream = name, error = %e, "WHIP offer refused");
+            refusal(e)
+        }
+    }
+}
+
+/// `POST /whep/<name>`: watch a live stream over WebRTC.
+async fn whep(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(crate::http::PeerAddr(peer)): ConnectInfo<crate::http::PeerAddr>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_valid_stream_name(&name) {
+        return error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})");
+    }
+    let sdp = match offer(&headers, &body) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match app.webrtc.whep(&live_path(&name), &sdp, &peer.to_string()).await {
+        Ok(c) => {
+            app.relay_stats.viewers_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            created("whep", &name, c)
+        }
+        Err(e) => {
+            tracing::info!(%peer, stream = name, error = %e, "WHEP offer refused");
+            refusal(e)
+        }
+    }
+}
+
+/// The WHIP/WHEP sessions of Bus path `path`, for `GET /api/v1/streams`.
+pub fn sessions_json(app: &AppState, path: &str) -> serde_json::Value {
+    let sessions: Vec<serde_json::Value> = app
+        .webrtc
+        .sessions()
+        .into_iter()
+        .filter(|s| s.path == path)
+        .map(|s| {
+            serde_json::json!({
+                "id": s.id,
+                "kind": s.role.as_str(),
+                "address": s.peer,
+                "state": if s.connected { "connected" } else { "connecting" },
+                "age_s": s.started.elapsed().as_secs(),
+                "audio": s.audio,
+                "rtt_ms": s.rtt_ms.map(|r| (r * 10.0).round() / 10.0),
+                "packets_lost": s.packets_lost,
+                "nacks_received": s.nacks_received,
+                "plis_received": s.plis_received,
+                "plis_sent": s.plis_sent,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(sessions)
+}

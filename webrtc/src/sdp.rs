@@ -1,0 +1,372 @@
+//! Our own checks on an SDP offer before it reaches the peer connection: a bounded line
+//! parser (media sections, `rtpmap`/`fmtp`/`rtcp-fb`, ICE/DTLS attributes) and the codec
+//! choice for WHIP (what we can put on the Bus) and WHEP (what matches the source, including
+//! H.264 `profile-level-id` compatibility per RFC 6184 §8.1).
+
+use thiserror::Error;
+
+/// Largest offer we read (browsers send 3–10 KiB).
+pub const MAX_OFFER_LEN: usize = 64 * 1024;
+/// Most media sections we look at.
+pub const MAX_MEDIA_SECTIONS: usize = 16;
+/// Most codecs per media section.
+pub const MAX_CODECS: usize = 64;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SdpError {
+    #[error("offer is {0} bytes, over the {MAX_OFFER_LEN}-byte limit")]
+    TooLong(usize),
+    #[error("offer is not UTF-8 text")]
+    NotText,
+    #[error("offer does not start with v=0")]
+    NoVersion,
+    #[error("line {0}: not of the form <type>=<value>")]
+    BadLine(usize),
+    #[error("line {0}: malformed m= line")]
+    BadMedia(usize),
+    #[error("line {0}: malformed a=rtpmap")]
+    BadRtpmap(usize),
+    #[error("offer has no media section")]
+    NoMedia,
+    #[error("offer has more than {MAX_MEDIA_SECTIONS} media sections")]
+    TooManyMedia,
+    #[error("offer has no ICE credentials (a=ice-ufrag/a=ice-pwd)")]
+    NoIce,
+    #[error("offer has no DTLS fingerprint (a=fingerprint)")]
+    NoFingerprint,
+}
+
+/// Audio or video (anything else, e.g. `application` for data channels, is `Other`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Audio,
+    Video,
+    Other,
+}
+
+/// Direction attribute of a media section, from the offerer's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+/// One `a=rtpmap` codec with its `fmtp` and `rtcp-fb` lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfferedCodec {
+    pub payload_type: u8,
+    /// Encoding name as written (`H264`, `opus`, `VP8`, …).
+    pub name: String,
+    pub clock_rate: u32,
+    pub channels: u16,
+    /// The `a=fmtp` parameters as written (empty when none).
+    pub fmtp: String,
+    /// `a=rtcp-fb` values (`nack`, `nack pli`, `ccm fir`, `transport-cc`, …).
+    pub feedback: Vec<String>,
+}
+
+impl OfferedCodec {
+    /// True when the encoding name is `name` (case-insensitive).
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+
+    /// One `fmtp` parameter's value.
+    pub fn fmtp_param(&self, key: &str) -> Option<&str> {
+        self.fmtp
+            .split(';')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.trim())
+    }
+
+    /// H.264 `profile-level-id` as (profile_idc, constraint flags, level_idc); RFC 6184's
+    /// default (42000a, Baseline 1.0) when absent.
+    pub fn h264_profile(&self) -> Option<(u8, u8, u8)> {
+        let Some(hex) = self.fmtp_param("profile-level-id") else { return Some((0x42, 0, 0x0a)) };
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        Some((byte(0)?, byte(2)?, byte(4)?))
+    }
+
+    /// H.264 with `packetization-mode=1` (non-interleaved: single NAL, STAP-A, FU-A), the
+    /// only mode we send and take.
+    pub fn is_h264_mode1(&self) -> bool {
+        self.is("H264") && self.clock_rate == 90_000 && self.fmtp_param("packetization-mode") == Some("1")
+    }
+}
+
+/// One `m=` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaSection {
+    pub kind: Kind,
+    pub mid: Option<String>,
+    pub direction: Direction,
+    pub codecs: Vec<OfferedCodec>,
+}
+
+/// What we read from an offer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub media: Vec<MediaSection>,
+}
+
+impl Offer {
+    /// Parses and checks an offer: `v=0` first, every line `<letter>=<value>`, at least one
+    /// media section, ICE credentials and a DTLS fingerprint (session or media level).
+    pub fn parse(sdp: &[u8]) -> Result<Offer, SdpError> {
+        if sdp.len() > MAX_OFFER_LEN {
+            return Err(SdpError::TooLong(sdp.len()));
+        }
+        let text = std::str::from_utf8(sdp).map_err(|_| SdpError::NotText)?;
+        let mut lines = text.lines().map(|l| l.trim_end_matches('\r')).enumerate().filter(|(_, l)| !l.is_empty());
+        if lines.next().map(|(_, l)| l.trim()) != Some("v=0") {
+            return Err(SdpError::NoVersion);
+        }
+        let (mut ufrag, mut pwd, mut fingerprint) = (false, false, false);
+        let mut media: Vec<MediaSection> = Vec::new();
+        let mut session_direction = Direction::SendRecv;
+        for (i, line) in lines {
+            let n = i + 1;
+            let bytes = line.as_bytes();
+            if bytes.len() < 2 || bytes[1] != b'=' || !bytes[0].is_ascii_lowercase() {
+                return Err(SdpError::BadLine(n));
+            }
+            let value = &line[2..];
+            match bytes[0] {
+                b'm' => {
+                    if media.len() == MAX_MEDIA_SECTIONS {
+                        return Err(SdpError::TooManyMedia);
+                    }
+                    let mut parts = value.split_ascii_whitespace();
+                    let kind = match parts.next() {
+                        Some("audio") => Kind::Audio,
+                        Some("video") => Kind::Video,
+                        Some(_) => Kind::Other,
+                        None => return Err(SdpError::BadMedia(n)),
+                    };
+                    let port = parts.next().ok_or(SdpError::BadMedia(n))?;
+                    if port.split('/').next().and_then(|p| p.parse::<u16>().ok()).is_none() {
+                        return Err(SdpError::BadMedia(n));
+                    }
+                    parts.next().ok_or(SdpError::BadMedia(n))?;
+                    media.push(MediaSection { kind, mid: None, direction: session_direction, codecs: Vec::new() });
+                }
+                b'a' => {
+                    let (name, arg) = value.split_once(':').unwrap_or((value, ""));
+                    match name {
+                        "ice-ufrag" => ufrag |= !arg.is_empty(),
+                        "ice-pwd" => pwd |= !arg.is_empty(),
+                        "fingerprint" => fingerprint |= !arg.is_empty(),
+                        "sendrecv" | "sendonly" | "recvonly" | "inactive" => {
+                            let d = match name {
+                                "sendrecv" => Direction::SendRecv,
+                                "sendonly" => Direction::SendOnly,
+                                "recvonly" => Direction::RecvOnly,
+                                _ => Direction::Inactive,
+                            };
+                            match media.last_mut() {
+                                Some(m) => m.direction = d,
+                                None => session_direction = d,
+                            }
+                        }
+                        "mid" => {
+                            if let Some(m) = media.last_mut() {
+                                m.mid = Some(arg.chars().take(32).collect());
+                            }
+                        }
+                        "rtpmap" => {
+                            let Some(m) = media.last_mut() else { continue };
+                            let (pt, enc) = arg.split_once(' ').ok_or(SdpError::BadRtpmap(n))?;
+                            let pt: u8 = pt.parse().map_err(|_| SdpError::BadRtpmap(n))?;
+                            let mut enc = enc.trim().split('/');
+                            let name = enc.next().filter(|s| !s.is_empty()).ok_or(SdpError::BadRtpmap(n))?;
+                            let clock_rate: u32 =
+                                enc.next().and_then(|c| c.parse().ok()).ok_or(SdpError::BadRtpmap(n))?;
+                            let channels: u16 = match enc.next() {
+                                Some(c) => c.parse().map_err(|_| SdpError::BadRtpmap(n))?,
+                                None => 0,
+                            };
+                            if pt > 127 || m.codecs.len() == MAX_CODECS {
+                                return Err(SdpError::BadRtpmap(n));
+                            }
+                            m.codecs.push(OfferedCodec {
+                                payload_type: pt,
+                                name: name.chars().take(32).collect(),
+                                clock_rate,
+                                channels,
+                                fmtp: String::new(),
+                                feedback: Vec::new(),
+                            });
+                        }
+                        "fmtp" | "rtcp-fb" => {
+                            let Some(m) = media.last_mut() else { continue };
+                            let Some((pt, rest)) = arg.split_once(' ') else { continue };
+                            let Ok(pt) = pt.parse::<u8>() else { continue };
+                            if let Some(c) = m.codecs.iter_mut().find(|c| c.payload_type == pt) {
+                                if name == "fmtp" {
+                                    c.fmtp = rest.trim().chars().take(512).collect();
+                                } else if c.feedback.len() < 16 {
+                                    c.feedback.push(rest.trim().chars().take(64).collect());
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        if media.is_empty() {
+            return Err(SdpError::NoMedia);
+        }
+        if !(ufrag && pwd) {
+            return Err(SdpError::NoIce);
+        }
+        if !fingerprint {
+            return Err(SdpError::NoFingerprint);
+        }
+        Ok(Offer { media })
+    }
+
+    /// The first audio/video section of `kind` that is not inactive.
+    pub fn section(&self, kind: Kind) -> Option<&MediaSection> {
+        self.media.iter().find(|m| m.kind == kind && m.direction != Direction::Inactive)
+    }
+}
+
+/// A codec the session will use, as negotiated (payload type and fmtp from the offer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chosen {
+    pub kind: Kind,
+    pub codec: OfferedCodec,
+}
+
+/// Which codec a publisher's offered section gives us: H.264 (packetization-mode 1,
+/// preferring Constrained Baseline 42e0xx, which every player decodes) for video, Opus for audio.
+pub fn choose_whip(section: &MediaSection) -> Option<OfferedCodec> {
+    match section.kind {
+        Kind::Video => {
+            let h264 = section.codecs.iter().filter(|c| c.is_h264_mode1() && c.h264_profile().is_some());
+            let mut best: Option<&OfferedCodec> = None;
+            for c in h264 {
+                let (p, flags, _) = c.h264_profile().expect("filtered");
+                let rank = |p: u8, flags: u8| {
+                    if p == 0x42 && flags & 0x40 != 0 {
+                        0
+                    } else if p == 0x42 {
+                        1
+                    } else {
+                        2
+                    }
+                };
+                if best.is_none_or(|b| {
+                    let (bp, bf, _) = b.h264_profile().expect("filtered");
+                    rank(p, flags) < rank(bp, bf)
+                }) {
+                    best = Some(c);
+                }
+            }
+            best.cloned()
+        }
+        Kind::Audio => section.codecs.iter().find(|c| c.is("opus") && c.clock_rate == 48_000).cloned(),
+        Kind::Other => None,
+    }
+}
+
+/// Whether a viewer that offered `offered` (profile, constraints, level) can decode a source
+/// with `source` (profile, constraints): same profile, or a source that is Constrained
+/// Baseline (decodable by every Baseline/Main/High decoder). Level is not compared: a viewer
+/// with `level-asymmetry-allowed=1` takes any level, and browsers decode above the offered level.
+pub fn h264_compatible(offered: (u8, u8, u8), source: (u8, u8)) -> bool {
+    let (op, _, _) = offered;
+    let (sp, sflags) = source;
+    let source_constrained_baseline = sp == 0x42 && sflags & 0x40 != 0 || sp == 0x4d && sflags & 0x80 != 0;
+    op == sp || source_constrained_baseline && matches!(op, 0x42 | 0x4d | 0x58 | 0x64)
+}
+
+/// The viewer's H.264 payload type for a source of `source` (profile, constraints): an
+/// exact profile match first, then any compatible one.
+pub fn choose_whep_h264(section: &MediaSection, source: (u8, u8)) -> Option<OfferedCodec> {
+    let candidates: Vec<&OfferedCodec> = section
+        .codecs
+        .iter()
+        .filter(|c| c.is_h264_mode1())
+        .filter(|c| c.h264_profile().is_some_and(|o| h264_compatible(o, source)))
+        .collect();
+    let exact = candidates.iter().find(|c| {
+        let (p, flags, _) = c.h264_profile().expect("filtered");
+        p == source.0 && flags == source.1
+    });
+    exact.or(candidates.first()).map(|c| (*c).clone())
+}
+
+/// The viewer's Opus payload type.
+pub fn choose_opus(section: &MediaSection) -> Option<OfferedCodec> {
+    section.codecs.iter().find(|c| c.is("opus") && c.clock_rate == 48_000).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const CHROME_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+a=fingerprint:sha-256 AA:BB\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=mid:0\r\na=sendonly\r\n\
+a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 102 108 127\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendonly\r\n\
+a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\n\
+a=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
+a=rtpmap:108 H264/90000\r\na=fmtp:108 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n\
+a=rtpmap:127 H264/90000\r\na=fmtp:127 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=rtpmap:125 H264/90000\r\na=fmtp:125 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f\r\n";
+
+    #[test]
+    fn parses_a_browser_offer() {
+        let offer = Offer::parse(CHROME_OFFER.as_bytes()).unwrap();
+        assert_eq!(offer.media.len(), 2);
+        let video = offer.section(Kind::Video).unwrap();
+        assert_eq!(video.direction, Direction::SendOnly);
+        assert_eq!(video.codecs.len(), 5);
+        assert_eq!(video.codecs[0].feedback, vec!["nack pli".to_string()]);
+        assert_eq!(choose_whip(video).unwrap().payload_type, 127, "Constrained Baseline, mode 1");
+        assert_eq!(choose_whip(offer.section(Kind::Audio).unwrap()).unwrap().payload_type, 111);
+    }
+
+    #[test]
+    fn whep_profile_matching() {
+        let offer = Offer::parse(CHROME_OFFER.as_bytes()).unwrap();
+        let video = offer.section(Kind::Video).unwrap();
+        // x264 High 4.0 (640028) → the High entry.
+        assert_eq!(choose_whep_h264(video, (0x64, 0x00)).unwrap().payload_type, 125);
+        // Constrained Baseline → the exact 42e0xx mode-1 entry.
+        assert_eq!(choose_whep_h264(video, (0x42, 0xe0)).unwrap().payload_type, 127);
+        // Main (4d0028) is not offered and not decodable by a Baseline-only decoder.
+        assert_eq!(choose_whep_h264(video, (0x4d, 0x00)), None);
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert_eq!(Offer::parse(b"hello"), Err(SdpError::NoVersion));
+        assert_eq!(Offer::parse(&[0xff, 0xfe]), Err(SdpError::NotText));
+        assert_eq!(Offer::parse(b"v=0\r\nxyz\r\n"), Err(SdpError::BadLine(2)));
+        assert_eq!(Offer::parse(b"v=0\r\ns=-\r\n"), Err(SdpError::NoMedia));
+        assert_eq!(Offer::parse(b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"), Err(SdpError::NoIce));
+        assert_eq!(Offer::parse(b"v=0\r\nm=video x UDP 96\r\n"), Err(SdpError::BadMedia(2)));
+        assert!(matches!(Offer::parse(&vec![b'a'; MAX_OFFER_LEN + 1]), Err(SdpError::TooLong(_))));
+        let bad_rtpmap = CHROME_OFFER.replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 opus");
+        assert!(matches!(Offer::parse(bad_rtpmap.as_bytes()), Err(SdpError::BadRtpmap(_))));
+    }
+
+    #[test]
+    fn no_usable_codec() {
+        let vp8_only = "v=0\r\na=fingerprint:sha-256 AA\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+        let offer = Offer::parse(vp8_only.as_bytes()).unwrap();
+        assert_eq!(choose_whip(offer.section(Kind::Video).unwrap()), None);
+    }
+}

@@ -1,0 +1,329 @@
+//! WHEP egress, sans-IO: Bus frames become RTP packets for one viewer. H.264 passes through
+//! (AVCC → NAL units → webrtc-rs's `H264Payloader`: single NAL / FU-A, with the stream's SPS and
+//! PPS sent as a STAP-A before every keyframe); Opus frames are one packet each. Both tracks
+//! take their RTP time from the frame's pts (90 kHz / 48 kHz), so they share the source's
+//! timeline, and the RTCP sender reports the peer connection sends map both to one clock.
+//! A viewer starts on a fresh keyframe and, after a PLI/FIR, restarts at the next one.
+
+use bytes::Bytes;
+use rill_media::avc::{avcc_nalus, DecoderConfigRecord};
+use rill_media::time::Timebase;
+use rill_media::track::{AvcConfig, CodecConfig, Tracks};
+use rill_media::Frame;
+use rtc::rtp::codec::h264::H264Payloader;
+use rtc::rtp::header::Header;
+use rtc::rtp::packet::Packet;
+use rtc::rtp::packetizer::Payloader;
+
+/// RTP payload bytes per packet (1200 keeps SRTP + IP/UDP headers under common MTUs).
+pub const RTP_PAYLOAD_MTU: usize = 1200;
+/// A joining viewer skips a cached GOP whose keyframe is older than this behind the live edge
+/// and waits for the next keyframe: a burst of old frames would set the browser's jitter
+/// buffer (and so the latency) to the GOP's age.
+pub const MAX_START_LAG_MS: i64 = 500;
+
+/// One outgoing RTP stream's header state.
+#[derive(Debug, Clone)]
+struct RtpOut {
+    payload_type: u8,
+    ssrc: u32,
+    seq: u16,
+    ts_offset: u32,
+    clock: Timebase,
+}
+
+impl RtpOut {
+    fn new(payload_type: u8, ssrc: u32, clock: u32, random: u32) -> RtpOut {
+        RtpOut {
+            payload_type,
+            ssrc,
+            seq: random as u16,
+            ts_offset: random.rotate_left(13),
+            clock: Timebase::new(clock).expect("nonzero clock"),
+        }
+    }
+
+    fn packet(&mut self, frame: &Frame, marker: bool, payload: Bytes) -> Packet {
+        let ts = (frame.pts.rescale(self.clock).ticks() as u32).wrapping_add(self.ts_offset);
+        self.seq = self.seq.wrapping_add(1);
+        Packet {
+            header: Header {
+                version: 2,
+                marker,
+                payload_type: self.payload_type,
+                sequence_number: self.seq,
+                timestamp: ts,
+                ssrc: self.ssrc,
+                ..Default::default()
+            },
+            payload,
+        }
+    }
+}
+
+/// Which media a packet carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Media {
+    Video,
+    Audio,
+}
+
+/// Where a viewer's audio comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioSource {
+    /// The stream's own audio track is Opus.
+    Source,
+    /// The derived Opus feed (`live/<name>/opus`), on the same timeline.
+    OpusFeed,
+    None,
+}
+
+/// Counters of one viewer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EgressCounters {
+    pub frames_sent: u64,
+    pub packets_sent: u64,
+    /// Video frames skipped waiting for a keyframe (start or PLI).
+    pub frames_skipped: u64,
+}
+
+/// One viewer's packetizers.
+#[derive(Debug)]
+pub struct Egress {
+    video: Option<(RtpOut, H264Payloader)>,
+    audio: Option<RtpOut>,
+    audio_source: AudioSource,
+    params: Vec<Bytes>,
+    length_size: u8,
+    waiting_keyframe: bool,
+    started: bool,
+    /// A keyframe is needed soon (stale start): the source may be asked for one.
+    keyframe_wanted: bool,
+    pub counters: EgressCounters,
+}
+
+impl Egress {
+    /// `video`/`audio`: (payload type, SSRC) negotiated for each track, if any.
+    pub fn new(video: Option<(u8, u32)>, audio: Option<(u8, u32)>, audio_source: AudioSource, random: u32) -> Egress {
+        Egress {
+            video: video.map(|(pt, ssrc)| (RtpOut::new(pt, ssrc, 90_000, random), H264Payloader::default())),
+            audio: audio.map(|(pt, ssrc)| RtpOut::new(pt, ssrc, 48_000, random.wrapping_mul(0x9e37_79b9))),
+            audio_source,
+            params: Vec::new(),
+            length_size: 4,
+            waiting_keyframe: true,
+            started: false,
+            keyframe_wanted: false,
+            counters: EgressCounters::default(),
+        }
+    }
+
+    /// The stream's tracks (first, and whenever they change): takes the parameter sets.
+    pub fn set_tracks(&mut self, tracks: &Tracks) {
+        if let Some(CodecConfig::Avc(avc)) = &tracks.video {
+            self.set_avc(avc);
+        }
+    }
+
+    fn set_avc(&mut self, avc: &AvcConfig) {
+        if let Ok(record) = DecoderConfigRecord::parse(&avc.record) {
+            self.length_size = record.nalu_length_size;
+            self.params = record.sps.into_iter().chain(record.pps).collect();
+        }
+    }
+
+    /// A PLI or FIR from the viewer: resume video at the next keyframe.
+    pub fn keyframe_requested(&mut self) {
+        self.waiting_keyframe = true;
+    }
+
+    /// True once after the viewer started waiting for a keyframe that the source should send
+    /// soon (a WHIP publisher is asked with a PLI; encoders send them rarely otherwise).
+    pub fn take_keyframe_wanted(&mut self) -> bool {
+        std::mem::take(&mut self.keyframe_wanted)
+    }
+
+    /// True while video waits for a keyframe.
+    pub fn waiting_keyframe(&self) -> bool {
+        self.video.is_some() && self.waiting_keyframe
+    }
+
+    /// Packets for a batch of frames from the stream (`from_feed`: from the Opus feed's path).
+    pub fn frames(&mut self, frames: &[Frame], from_feed: bool) -> Vec<(Media, Packet)> {
+        let mut out = Vec::new();
+        if !from_feed && !self.started {
+            self.started = true;
+            // A stale cached GOP: wait for the next keyframe instead of bursting it.
+            let first_key = frames.iter().find(|f| f.is_video() && f.keyframe).map(|f| f.dts);
+            let last = frames.iter().rev().find(|f| f.is_video()).map(|f| f.dts);
+            if let (Some(k), Some(l)) = (first_key, last) {
+                if (l - k).as_millis() > MAX_START_LAG_MS {
+                    self.keyframe_wanted = true;
+                    let n = frames.iter().filter(|f| f.is_video()).count() as u64;
+                    self.counters.frames_skipped += n;
+                    return out;
+                }
+            }
+        }
+        for frame in frames {
+            if frame.is_video() {
+                if from_feed {
+                    continue;
+                }
+                self.video_frame(frame, &mut out);
+            } else {
+                let wanted = match self.audio_source {
+                    AudioSource::Source => !from_feed,
+                    AudioSource::OpusFeed => from_feed,
+                    AudioSource::None => false,
+                };
+                // Before the first picture, audio would play alone; keep the start aligned.
+                if wanted && (self.started_video() || !self.waiting_keyframe()) {
+                    if let Some(audio) = &mut self.audio {
+                        let p = audio.packet(frame, true, frame.payload.clone());
+                        out.push((Media::Audio, p));
+                        self.counters.frames_sent += 1;
+                    }
+                }
+            }
+        }
+        self.counters.packets_sent += out.len() as u64;
+        out
+    }
+
+    fn started_video(&self) -> bool {
+        self.counters.frames_sent > 0
+    }
+
+    fn video_frame(&mut self, frame: &Frame, out: &mut Vec<(Media, Packet)>) {
+        let Some((rtp, payloader)) = &mut self.video else { return };
+        if self.waiting_keyframe {
+            if !frame.keyframe {
+                self.counters.frames_skipped += 1;
+                return;
+            }
+            self.waiting_keyframe = false;
+        }
+        let mut nalus: Vec<Bytes> = Vec::new();
+        let mut has_params = false;
+        for nalu in avcc_nalus(&frame.payload, self.length_size) {
+            let Ok(nalu) = nalu else { break };
+            if nalu.is_empty() {
+                continue;
+            }
+            has_params |= matches!(nalu[0] & 0x1f, 7 | 8);
+            nalus.push(frame.payload.slice_ref(nalu));
+        }
+        if frame.keyframe && !has_params {
+            nalus.splice(0..0, self.params.iter().cloned());
+        }
+        let mut payloads = Vec::new();
+        for nalu in &nalus {
+            // One NAL unit per call: the payloader holds SPS/PPS back and sends them as a
+            // STAP-A in front of the next NAL unit.
+            if let Ok(p) = payloader.payload(RTP_PAYLOAD_MTU, nalu) {
+                payloads.extend(p);
+            }
+        }
+        let n = payloads.len();
+        for (i, payload) in payloads.into_iter().enumerate() {
+            out.push((Media::Video, rtp.packet(frame, i + 1 == n, payload)));
+        }
+        self.counters.frames_sent += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rill_media::time::MediaTime;
+    use rill_media::TrackId;
+
+    const SPS: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03,
+        0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
+    ];
+    const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+
+    fn tracks() -> Tracks {
+        let record = DecoderConfigRecord::build(SPS, PPS).unwrap();
+        Tracks {
+            video: Some(CodecConfig::Avc(AvcConfig::from_record(record).unwrap())),
+            audio: Some(CodecConfig::Opus { channels: 2, sample_rate: 48_000 }),
+            encoder: None,
+        }
+    }
+
+    fn video(ms: i64, key: bool, nal: &[u8]) -> Frame {
+        let mut payload = (nal.len() as u32).to_be_bytes().to_vec();
+        payload.extend_from_slice(nal);
+        let t = MediaTime::from_millis(ms).rescale(Timebase::MPEG);
+        Frame { track: TrackId::VIDEO, pts: t, dts: t, keyframe: key, payload: payload.into() }
+    }
+
+    fn audio(ms: i64) -> Frame {
+        let t = MediaTime::new(ms * 48, Timebase::new(48_000).unwrap());
+        Frame { track: TrackId::AUDIO, pts: t, dts: t, keyframe: true, payload: Bytes::from_static(&[0xfc, 1, 2]) }
+    }
+
+    #[test]
+    fn keyframe_gets_stap_a_then_fu_a_with_marker_on_the_last() {
+        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::Source, 7);
+        e.set_tracks(&tracks());
+        let idr: Vec<u8> = std::iter::once(0x65).chain(std::iter::repeat_n(0xaa, 3000)).collect();
+        let packets = e.frames(&[video(0, true, &idr), audio(0)], false);
+        let v: Vec<&Packet> = packets.iter().filter(|(m, _)| *m == Media::Video).map(|(_, p)| p).collect();
+        assert_eq!(v[0].payload[0] & 0x1f, 24, "STAP-A first");
+        assert!(v[1..].iter().all(|p| p.payload[0] & 0x1f == 28), "then FU-A");
+        assert_eq!(v.iter().filter(|p| p.header.marker).count(), 1);
+        assert!(v.last().unwrap().header.marker);
+        assert!(v.windows(2).all(|w| w[1].header.sequence_number == w[0].header.sequence_number.wrapping_add(1)));
+        assert_eq!(packets.iter().filter(|(m, _)| *m == Media::Audio).count(), 1);
+        // The depacketizer of the ingest side reads it back.
+        let mut d = crate::whip::H264Depacketizer::default();
+        let mut au = None;
+        for p in &v {
+            au = d.push(p.header.sequence_number, p.header.timestamp, p.header.marker, &p.payload).or(au);
+        }
+        let au = au.unwrap();
+        assert_eq!(au.nalus, vec![Bytes::from_static(SPS), Bytes::from_static(PPS), Bytes::from(idr)]);
+    }
+
+    #[test]
+    fn rtp_time_follows_pts_on_both_tracks() {
+        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::Source, 0);
+        e.set_tracks(&tracks());
+        let a = e.frames(&[video(1000, true, &[0x65, 1]), audio(1000)], false);
+        let b = e.frames(&[video(1040, false, &[0x41, 1]), audio(1040)], false);
+        let ts = |v: &Vec<(Media, Packet)>, m| v.iter().find(|(k, _)| *k == m).unwrap().1.header.timestamp;
+        assert_eq!(ts(&b, Media::Video).wrapping_sub(ts(&a, Media::Video)), 3600);
+        assert_eq!(ts(&b, Media::Audio).wrapping_sub(ts(&a, Media::Audio)), 1920);
+    }
+
+    #[test]
+    fn pli_and_stale_gop_wait_for_a_keyframe() {
+        let mut e = Egress::new(Some((102, 1)), None, AudioSource::None, 0);
+        e.set_tracks(&tracks());
+        // A cached GOP two seconds old is skipped.
+        let stale: Vec<Frame> =
+            (0..60).map(|i| video(i * 33, i == 0, &[if i == 0 { 0x65 } else { 0x41 }, 1])).collect();
+        assert!(e.frames(&stale, false).is_empty());
+        assert!(e.frames(&[video(2000, false, &[0x41, 1])], false).is_empty());
+        assert!(!e.frames(&[video(2033, true, &[0x65, 1])], false).is_empty());
+        assert!(!e.frames(&[video(2066, false, &[0x41, 1])], false).is_empty());
+        e.keyframe_requested();
+        assert!(e.frames(&[video(2100, false, &[0x41, 1])], false).is_empty());
+        assert!(!e.frames(&[video(2133, true, &[0x65, 1])], false).is_empty());
+    }
+
+    #[test]
+    fn opus_feed_audio_only_from_the_feed() {
+        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::OpusFeed, 0);
+        e.set_tracks(&tracks());
+        let aac = Frame { track: TrackId::AUDIO, ..audio(0) };
+        let from_source = e.frames(&[video(0, true, &[0x65, 1]), aac], false);
+        assert!(from_source.iter().all(|(m, _)| *m == Media::Video));
+        let from_feed = e.frames(&[audio(20)], true);
+        assert_eq!(from_feed.len(), 1);
+    }
+}
