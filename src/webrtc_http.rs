@@ -30,7 +30,7 @@ fn cors(mut response: Response) -> Response {
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, DELETE, PATCH, OPTIONS"));
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type, If-Match"));
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Accept-Patch"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Link"));
     response
 }
 
@@ -87,7 +87,7 @@ fn refusal(e: WebRtcError) -> Response {
     error(status, e.to_string())
 }
 
-fn created(kind: &str, name: &str, c: rill_webrtc::Created) -> Response {
+fn created(app: &AppState, kind: &str, name: &str, c: rill_webrtc::Created) -> Response {
     let location = format!("/{kind}/{name}/{}", c.id);
     let mut r = (StatusCode::CREATED, c.answer).into_response();
     let h = r.headers_mut();
@@ -95,6 +95,12 @@ fn created(kind: &str, name: &str, c: rill_webrtc::Created) -> Response {
     h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("id and name are header-safe"));
     h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{}\"", c.id)).expect("hex id"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // RFC 9725 §4.6: the configured STUN servers, for clients that gather through them.
+    for url in &app.config.webrtc.stun_servers {
+        if let Ok(v) = HeaderValue::from_str(&format!("<{url}>; rel=\"ice-server\"")) {
+            h.append(header::LINK, v);
+        }
+    }
     cors(r)
 }
 
@@ -129,7 +135,7 @@ async fn whip(
         Err(r) => return r,
     };
     match app.webrtc.whip(&live_path(&name), &sdp, &peer.to_string()) {
-        Ok(c) => created("whip", &name, c),
+        Ok(c) => created(&app, "whip", &name, c),
         Err(e) => {
             tracing::info!(%peer, stream = name, error = %e, "WHIP offer refused");
             refusal(e)
@@ -155,7 +161,7 @@ async fn whep(
     match app.webrtc.whep(&live_path(&name), &sdp, &peer.to_string()).await {
         Ok(c) => {
             app.relay_stats.viewers_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            created("whep", &name, c)
+            created(&app, "whep", &name, c)
         }
         Err(e) => {
             tracing::info!(%peer, stream = name, error = %e, "WHEP offer refused");
