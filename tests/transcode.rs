@@ -250,3 +250,38 @@ fn overload_drops_the_most_expensive_rung_first_and_never_stalls_the_source() {
     assert!(decoded.frames >= 170, "the source stalled: {decoded:?}");
     assert_eq!(decoded.dimensions.as_deref(), Some("1280x720"));
 }
+
+#[test]
+fn patch_turns_a_live_streams_ladder_on_and_off() {
+    let _serial = serial();
+    let conf = SMALL_LADDER.replace("enabled = true", "enabled = false");
+    let server = Server::start_with_conf("open", &conf, &[]);
+    let _publisher = publish(&server.rtmp_url("pat"), 40, "640x360");
+    assert!(eventually(Duration::from_secs(20), || server.get("/live/pat/index.m3u8").0 == 200), "{}", server.log());
+    assert_eq!(server.stream("pat")["transcode"]["enabled"], false);
+    // Bad requests are refused with a reason; without the admin token, 401.
+    let (status, body) = server.api("PATCH", "/api/v1/streams/pat", Some(r#"{"transcode": {"ladder": ["4k"]}}"#));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap_or_default().contains("4k"), "{body}");
+    let (status, _) = server.api("PATCH", "/api/v1/streams/pat", Some(r#"{"transcode": {"enable": true}}"#));
+    assert_eq!(status, 422);
+    let unauthenticated = http_raw(server.http, "PATCH", "/api/v1/streams/pat", Some("{}"), None);
+    assert_eq!(unauthenticated.status, 401);
+    // On: the live stream gets its 180p rendition at once.
+    let (status, body) = server.api("PATCH", "/api/v1/streams/pat", Some(r#"{"transcode": {"enabled": true}}"#));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        eventually(Duration::from_secs(20), || server.get("/live/pat/index.m3u8").1.contains("RESOLUTION=320x180")),
+        "no rendition after PATCH:\n{}",
+        server.log()
+    );
+    // Off: the rendition leaves the multivariant playlist.
+    let (status, _) = server.api("PATCH", "/api/v1/streams/pat", Some(r#"{"transcode": {"enabled": false}}"#));
+    assert_eq!(status, 200);
+    assert!(
+        eventually(Duration::from_secs(20), || !server.get("/live/pat/index.m3u8").1.contains("RESOLUTION=320x180")),
+        "the rendition stayed after PATCH off:\n{}",
+        server.log()
+    );
+    assert_eq!(server.stream("pat")["transcode"]["enabled"], false);
+}
