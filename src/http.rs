@@ -52,6 +52,23 @@ async fn live_file(
         return (StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})\n").into_response();
     }
     app.bus.request(&live_path(name), ON_DEMAND_WAIT).await;
+    if let Some(snapshot) = app.bus.stream_snapshot(&live_path(name)) {
+        // A WebRTC publisher's VP8 video and Opus audio have no FLV form: refuse clearly rather
+        // than send an FLV without tags.
+        let tracks = &snapshot.tracks;
+        let codecs: Vec<&rill_media::CodecConfig> = tracks.video.iter().chain(tracks.audio.iter()).collect();
+        if !codecs.is_empty() && !codecs.iter().any(|c| rill_media::flv::carries(c)) {
+            let names: Vec<&str> = codecs.iter().map(|c| c.name()).collect();
+            return (
+                StatusCode::NOT_ACCEPTABLE,
+                format!(
+                    "stream {name} is {}, which HTTP-FLV does not carry; watch it over WebRTC (/play/{name}?mode=webrtc)\n",
+                    names.join(" + ")
+                ),
+            )
+                .into_response();
+        }
+    }
     let Ok(sub) = app.bus.subscribe(&live_path(name), "http-flv") else {
         return (StatusCode::NOT_FOUND, format!("stream {name} is not live\n")).into_response();
     };

@@ -75,6 +75,7 @@ const H264: (u8, &str, &str) = (102, "H264", "level-asymmetry-allowed=1;packetiz
 const H264_HIGH: (u8, &str, &str) =
     (112, "H264", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f");
 const VP8: (u8, &str, &str) = (96, "VP8", "");
+const H263: (u8, &str, &str) = (34, "H263", "");
 
 fn wait_live(server: &Server, name: &str, timeout: Duration) -> Value {
     let mut last = Value::Null;
@@ -149,6 +150,102 @@ fn browser_publishes_over_whip_and_plays_over_whep() {
     );
 }
 
+/// Chromium publishes over WHIP with only `codec` offered (`/publish?codec=…`); the API shows
+/// the stream live with that video codec. Returns the server, the stream's API entry and the
+/// probe's output (the publisher is held live `HOLD` seconds after it went live).
+fn publish_with_codec(codec: &str) -> (Server, Value, std::thread::JoinHandle<Value>) {
+    let server = Server::start_with_conf("keys", CONF, &[]);
+    let base = format!("http://127.0.0.1:{}", server.http);
+    let codec_env = codec.to_string();
+    let probe = std::thread::spawn(move || {
+        browser_probe(
+            "webrtc.mjs",
+            &[&base, "studio", "sk_studio_0001", "1"],
+            &[("HOLD", "15"), ("PLAY", "0"), ("CODEC", &codec_env)],
+            Duration::from_secs(60),
+        )
+    });
+    let stream = wait_live(&server, "studio", Duration::from_secs(30));
+    assert_eq!(stream["publisher"]["protocol"], "webrtc", "{stream}\n{}", server.log());
+    assert_eq!(stream["video"]["codec"], codec, "{stream}\n{}", server.log());
+    assert_eq!(stream["audio"]["codec"], "opus", "{stream}");
+    (server, stream, probe)
+}
+
+#[test]
+fn browser_publishes_vp8_over_whip_and_the_api_says_it_is_not_packaged() {
+    let _serial = serial();
+    let (server, _, probe) = publish_with_codec("vp8");
+    // LL-HLS/DASH cannot take VP8: the API says so for the video track.
+    let mut stream = Value::Null;
+    let said = eventually(Duration::from_secs(20), || {
+        stream = server.stream("studio");
+        stream["packaging"]["unsupported"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|n| n.as_str().is_some_and(|n| n.starts_with("video:") && n.contains("VP8"))))
+    });
+    assert!(said, "{stream}");
+    // Frames flow: the Bus sees video (fps) from the browser.
+    let flowing = eventually(Duration::from_secs(15), || {
+        stream = server.stream("studio");
+        stream["video"]["fps"].as_f64().unwrap_or(0.0) > 5.0 || stream["ingest_kbps"].as_f64().unwrap_or(0.0) > 50.0
+    });
+    assert!(flowing, "{stream}");
+    // HTTP-FLV carries neither VP8 nor Opus: a clear refusal.
+    let (status, body) = server.get("/live/studio.flv");
+    assert_eq!(status, 406, "{body}");
+    assert!(body.contains("vp8") && body.contains("WebRTC"), "{body}");
+    let out = probe.join().unwrap();
+    assert_eq!(out["publish"]["state"], "live", "{out}");
+    assert_eq!(out["publish"]["videoCodec"], "video/VP8", "{out}");
+    assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+}
+
+/// After [`publish_with_codec`]: LL-HLS serves the stream with `codecs_prefix` in its
+/// multivariant playlist and the API reports no unsupported video.
+fn assert_packaged(server: &Server, codecs_prefix: &str) {
+    let mut multivariant = String::new();
+    let packaged = eventually(Duration::from_secs(30), || {
+        let (status, body) = server.get("/live/studio/index.m3u8");
+        multivariant = body;
+        status == 200 && multivariant.contains(codecs_prefix)
+    });
+    let stream = server.stream("studio");
+    assert!(packaged, "{multivariant}\n{stream}\n{}", server.log());
+    let unsupported = stream["packaging"]["unsupported"].as_array().cloned().unwrap_or_default();
+    assert!(!unsupported.iter().any(|n| n.as_str().is_some_and(|n| n.starts_with("video:"))), "{stream}");
+}
+
+#[test]
+fn browser_publishes_vp9_over_whip_and_it_is_packaged() {
+    let _serial = serial();
+    let (server, _, probe) = publish_with_codec("vp9");
+    // VP9 has a CMAF binding (vpcC from the keyframe header): LL-HLS serves it, and ffmpeg
+    // decodes the segments.
+    assert_packaged(&server, "vp09.");
+    let url = format!("http://127.0.0.1:{}/live/studio/index.m3u8", server.http);
+    let decoded = decode(&url, 2, Duration::from_secs(20));
+    assert!(decoded.frames > 10, "LL-HLS decode of the VP9 WHIP stream: {decoded:?}");
+    let out = probe.join().unwrap();
+    assert_eq!(out["publish"]["videoCodec"], "video/VP9", "{out}");
+    assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+}
+
+#[test]
+fn browser_publishes_av1_over_whip_and_it_is_packaged() {
+    let _serial = serial();
+    let (server, _, probe) = publish_with_codec("av1");
+    // AV1 has a CMAF binding (av1C from the sequence header OBU): LL-HLS serves it, and
+    // ffmpeg (dav1d) decodes the segments.
+    assert_packaged(&server, "av01.");
+    let url = format!("http://127.0.0.1:{}/live/studio/index.m3u8", server.http);
+    let decoded = decode(&url, 2, Duration::from_secs(20));
+    assert!(decoded.frames > 10, "LL-HLS decode of the AV1 WHIP stream: {decoded:?}");
+    let out = probe.join().unwrap();
+    assert_eq!(out["publish"]["videoCodec"], "video/AV1", "{out}");
+    assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+}
+
 #[test]
 fn rtmp_source_plays_over_whep_with_opus_audio() {
     let _serial = serial();
@@ -204,9 +301,9 @@ fn refusals_and_hostile_input() {
     assert_eq!(s, 400, "{body}");
     assert!(body.contains("malformed SDP offer"), "{body}");
     let (s, _, body) =
-        sdp_request(port, "POST", "/whip/studio", "application/sdp", key, &offer("sendonly", &[VP8], false));
+        sdp_request(port, "POST", "/whip/studio", "application/sdp", key, &offer("sendonly", &[H263], false));
     assert_eq!(s, 406, "{body}");
-    assert!(body.contains("no usable codec") && body.contains("VP8/90000"), "{body}");
+    assert!(body.contains("no usable codec") && body.contains("H263/90000"), "{body}");
     let (s, _, body) =
         sdp_request(port, "POST", "/whep/nobody", "application/sdp", None, &offer("recvonly", &[H264], true));
     assert_eq!(s, 404, "{body}");

@@ -1,20 +1,72 @@
 //! WHIP depacketizing: arbitrary RTP payloads (with fuzzed sequence numbers, timestamps and
-//! markers) through the H.264 depacketizer and the ingest state machine never panic, and every
-//! access unit they produce survives the WHEP packetizer and depacketizes back to the same NAL
-//! units (round trip) when they are NAL units an encoder could have written.
+//! markers) through the H.264, VP8, VP9 and AV1 depacketizers and the ingest state machine
+//! never panic. Every H.264 access unit they produce survives the WHEP packetizer and
+//! depacketizes back to the same NAL units (round trip) when they are NAL units an encoder
+//! could have written; every VP8/VP9/AV1 frame is bounded, AV1 frames are well-formed OBUs
+//! with size fields, and every configuration read from a keyframe (vpcC, av1C) makes an init
+//! segment.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rill_media::time::{MediaTime, Timebase};
+use rill_media::track::CodecConfig;
 use rill_media::{Frame, TrackId};
+use rill_webrtc::depacketize::{
+    av1_config_record, vp8_keyframe_size, vp9_keyframe_config, CodedFrame, VideoCodec, VideoDepacketizer,
+};
 use rill_webrtc::whep::{AudioSource, Egress};
-use rill_webrtc::whip::{H264Depacketizer, Ingest, IngestAction};
+use rill_webrtc::whip::{H264Depacketizer, Ingest, IngestAction, MAX_ACCESS_UNIT};
 use std::time::{Duration, Instant};
+
+const CODECS: [VideoCodec; 3] = [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::Av1];
+
+/// An unsigned LEB128 value and its length.
+fn leb128(p: &[u8]) -> Option<(usize, usize)> {
+    let mut v = 0usize;
+    for (i, b) in p.iter().take(8).enumerate() {
+        v |= ((b & 0x7f) as usize) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+fn check_frame(codec: VideoCodec, f: &CodedFrame) {
+    assert!(!f.data.is_empty() && f.data.len() <= MAX_ACCESS_UNIT);
+    if codec == VideoCodec::Av1 {
+        // OBUs, each with obu_has_size_field and a size that fits; no temporal delimiters.
+        let mut rest = &f.data[..];
+        while !rest.is_empty() {
+            let header = rest[0];
+            assert!(header & 0x02 != 0 && header & 0x80 == 0, "OBU header {header:#04x}");
+            assert_ne!((header >> 3) & 0x0f, 2, "temporal delimiter kept");
+            let head = if header & 0x04 != 0 { 2 } else { 1 };
+            let (len, k) = leb128(&rest[head..]).expect("size field");
+            rest = &rest[head + k + len..];
+        }
+    }
+    match (&f.config, codec) {
+        (None, _) => {}
+        (Some(CodecConfig::Vp8 { .. }), VideoCodec::Vp8) => assert!(f.keyframe),
+        (Some(c @ CodecConfig::Vp9 { .. }), VideoCodec::Vp9) => {
+            assert!(f.keyframe);
+            rill_media::cmaf::fmp4::init_segment(1, c).expect("vpcC from a VP9 keyframe makes an init segment");
+        }
+        (Some(c @ CodecConfig::Av1 { .. }), VideoCodec::Av1) => {
+            assert!(f.keyframe);
+            rill_media::cmaf::fmp4::init_segment(1, c).expect("av1C from a sequence header makes an init segment");
+        }
+        (Some(other), codec) => panic!("{codec:?} frame with {other:?}"),
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
     let mut ingest = Ingest::new(true, true, t0);
     let mut depacketizer = H264Depacketizer::default();
+    let mut others = CODECS.map(VideoDepacketizer::new);
+    let mut other_ingests = CODECS.map(|c| Ingest::with_video_codec(true, Some(c), true, t0));
     let mut units = Vec::new();
     // Packets: [len: u8][flags: u8][seq: u16][ts: u32][payload: len bytes]
     let mut rest = data;
@@ -45,6 +97,41 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Some(au) = depacketizer.push(seq, ts, marker, payload) {
             units.push(au);
+        }
+        for (d, codec) in others.iter_mut().zip(CODECS) {
+            if let Some(f) = d.push(seq, ts, marker, payload) {
+                check_frame(codec, &f);
+            }
+        }
+        for (other, codec) in other_ingests.iter_mut().zip(CODECS) {
+            let actions = if flags & 2 != 0 {
+                other.push_audio(now, ts, payload)
+            } else {
+                other.push_video(now, seq, ts, marker, payload)
+            };
+            for action in actions {
+                match action {
+                    IngestAction::Frame(f) if f.is_video() => assert!(!f.payload.is_empty()),
+                    IngestAction::SetTracks(t) => {
+                        let name = t.video.as_ref().map(|v| v.name());
+                        let want = match codec {
+                            VideoCodec::Vp8 => "vp8",
+                            VideoCodec::Vp9 => "vp9",
+                            VideoCodec::Av1 => "av1",
+                        };
+                        assert_eq!(name, Some(want));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // The keyframe-header readers on raw bytes.
+        let _ = vp8_keyframe_size(payload);
+        if let Some(record) = vp9_keyframe_config(payload) {
+            rill_media::cmaf::fmp4::init_segment(1, &CodecConfig::Vp9 { record }).expect("vpcC makes an init segment");
+        }
+        if let Some(record) = av1_config_record(payload) {
+            rill_media::cmaf::fmp4::init_segment(1, &CodecConfig::Av1 { record }).expect("av1C makes an init segment");
         }
     }
     // Round trip through the WHEP packetizer (no parameter sets: none are inserted).

@@ -260,6 +260,12 @@ pub fn frame_body(frame: &Frame, tracks: &Tracks) -> Option<TagBody> {
     }
 }
 
+/// Whether FLV (legacy or Enhanced RTMP) carries `codec` here: H.264, AAC, HEVC, AV1, VP9.
+/// VP8 and Opus (a WebRTC publisher's) are not sent: their frames are skipped.
+pub fn carries(codec: &CodecConfig) -> bool {
+    !matches!(codec, CodecConfig::Vp8 { .. } | CodecConfig::Opus { .. })
+}
+
 /// The Enhanced RTMP FourCC of a video codec sent in that form.
 fn enhanced_fourcc(codec: &CodecConfig) -> Option<[u8; 4]> {
     match codec {

@@ -51,6 +51,12 @@ impl TrackDescription {
                 description.sample_rate = Some(48_000);
                 description.channels = Some(*channels);
             }
+            CodecConfig::Vp8 { width, height } => {
+                if *width > 0 && *height > 0 {
+                    description.width = Some(*width as u32);
+                    description.height = Some(*height as u32);
+                }
+            }
             CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. } => {}
         }
         description

@@ -51,6 +51,13 @@ pub enum CodecConfig {
     Vp9 {
         record: Bytes,
     },
+    /// VP8, as carried by WebRTC (WHIP). No ISO-BMFF or FLV binding is used for it here, so it
+    /// is not packaged for LL-HLS/DASH or sent over HTTP-FLV; only the picture size (from the
+    /// last key frame's header, 0 when not yet known) is kept.
+    Vp8 {
+        width: u16,
+        height: u16,
+    },
     /// Opus, as carried by WebRTC.
     Opus {
         channels: u8,
@@ -67,6 +74,7 @@ impl CodecConfig {
             CodecConfig::Hevc { .. } => "h265",
             CodecConfig::Av1 { .. } => "av1",
             CodecConfig::Vp9 { .. } => "vp9",
+            CodecConfig::Vp8 { .. } => "vp8",
             CodecConfig::Opus { .. } => "opus",
         }
     }
@@ -82,6 +90,7 @@ impl CodecConfig {
             CodecConfig::Hevc { record } => hevc_codecs(record),
             CodecConfig::Av1 { record } => av1_codecs(record),
             CodecConfig::Vp9 { record } => vp9_codecs(record),
+            CodecConfig::Vp8 { .. } => Some("vp8".into()),
         }
     }
 }
@@ -139,10 +148,13 @@ pub struct Tracks {
 }
 
 impl Tracks {
-    /// Width and height of the video track, when it is AVC.
+    /// Width and height of the video track, when it is AVC (or VP8 with a known size).
     pub fn resolution(&self) -> Option<(u32, u32)> {
         match &self.video {
             Some(CodecConfig::Avc(c)) => Some((c.sps.width, c.sps.height)),
+            Some(CodecConfig::Vp8 { width, height }) if *width > 0 && *height > 0 => {
+                Some((*width as u32, *height as u32))
+            }
             _ => None,
         }
     }
@@ -174,5 +186,17 @@ mod codecs_tests {
             CodecConfig::Vp9 { record: Bytes::copy_from_slice(&vpcc) }.rfc6381().as_deref(),
             Some("vp09.00.31.08")
         );
+    }
+
+    #[test]
+    fn vp8_is_named_but_not_packaged_or_sent_over_flv() {
+        let vp8 = CodecConfig::Vp8 { width: 640, height: 360 };
+        assert_eq!((vp8.name(), vp8.rfc6381().as_deref()), ("vp8", Some("vp8")));
+        let tracks = Tracks { video: Some(vp8.clone()), audio: None, encoder: None };
+        assert_eq!(tracks.resolution(), Some((640, 360)));
+        let err = crate::cmaf::fmp4::init_segment(1, &vp8).unwrap_err();
+        assert!(err.to_string().contains("VP8 video is not packaged for LL-HLS/DASH"), "{err}");
+        assert!(!crate::flv::carries(&vp8));
+        assert!(crate::flv::sequence_headers(&tracks, 0).is_empty());
     }
 }

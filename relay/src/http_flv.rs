@@ -89,10 +89,11 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
             if !st.started {
                 st.started = true;
                 let tracks = st.feed.tracks().expect("tracks arrive with the first batch");
-                // Opus (a WebRTC publisher's audio) has no FLV form here: announce no audio, or
-                // players wait for audio tags that never come.
-                let flv_audio = tracks.audio.as_ref().is_some_and(|a| !matches!(a, rill_media::CodecConfig::Opus { .. }));
-                let header = file_header(flv_audio, tracks.video.is_some());
+                // Opus and VP8 (a WebRTC publisher's) have no FLV form here: announce only what
+                // is sent, or players wait for tags that never come.
+                let flv_audio = tracks.audio.as_ref().is_some_and(rill_media::flv::carries);
+                let flv_video = tracks.video.as_ref().is_some_and(rill_media::flv::carries);
+                let header = file_header(flv_audio, flv_video);
                 st.pieces.push_back(Bytes::copy_from_slice(&header[..9]));
                 st.previous = Some([0; 4]);
             }

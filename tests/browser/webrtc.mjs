@@ -5,7 +5,9 @@
 // window.rillStats once a second for up to <seconds>, stopping after PLAY_ENOUGH (default 5)
 // consecutive samples in which the picture advanced and frames were decoded. With HOLD=<s>,
 // the publisher stays live that many more seconds after playback was judged (for other
-// checks running beside). Prints ONE JSON line:
+// checks running beside). CODEC=<vp8|vp9|av1|h264> publishes with only that video codec
+// (/publish?codec=…); PLAY=0 skips playback (the publisher then stays HOLD seconds). Prints
+// ONE JSON line:
 //   {"publish": {...rillPublish} | null, "publishSamples": [...], "samples": [...], "final": {...},
 //    "firstFrameMs": <ms from page load to the first decoded frame> | null, "consoleErrors": [...]}
 import { launchChromium, watchPage } from './browser.mjs';
@@ -18,6 +20,8 @@ if (!base || !name || !key || !Number.isFinite(seconds) || seconds <= 0) {
 }
 const enough = Number(process.env.PLAY_ENOUGH ?? 5);
 const hold = Number(process.env.HOLD ?? 0);
+const codec = process.env.CODEC ?? '';
+const play = process.env.PLAY !== '0';
 
 const browser = await launchChromium([
   '--use-fake-device-for-media-stream',
@@ -33,6 +37,7 @@ try {
     const pub = await browser.newPage();
     watchPage(pub, base, consoleErrors, offOrigin);
     const q = new URLSearchParams({ name, key, auto: '1' });
+    if (codec) q.set('codec', codec);
     await pub.goto(`${base}/publish?${q}`, { waitUntil: 'load' });
     const until = Date.now() + 20000;
     while (Date.now() < until) {
@@ -44,14 +49,16 @@ try {
     }
     if (!out.publish || out.publish.state !== 'live') throw new Error(`publisher not live: ${JSON.stringify(out.publish)}`);
   }
-  const page = await browser.newPage();
-  watchPage(page, base, consoleErrors, offOrigin);
+  const page = play ? await browser.newPage() : null;
+  if (page) {
+    watchPage(page, base, consoleErrors, offOrigin);
+  }
   const loadAt = Date.now();
-  await page.goto(`${base}/play/${name}?mode=webrtc`, { waitUntil: 'load' });
+  if (page) await page.goto(`${base}/play/${name}?mode=webrtc`, { waitUntil: 'load' });
   let playing = 0;
   let lastTime = null;
   const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
+  while (page && Date.now() < deadline) {
     // Fine-grained until the first frame (first-frame time), then once a second.
     await sleep(out.firstFrameMs == null ? 50 : 1000);
     const s = await page.evaluate(() => window.rillStats ?? null);

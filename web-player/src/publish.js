@@ -1,6 +1,7 @@
 // Rill publish page (/publish): goes live from the browser's camera and microphone over WHIP
 // (POST /whip/<name>, Authorization: Bearer <stream key>). ?name=…&key=…&auto=1 fill the form
-// (and start). window.rillPublish is refreshed every 500 ms for tests and tools.
+// (and start); ?codec=h264|vp8|vp9|av1 offers only that video codec (default: H.264 preferred).
+// window.rillPublish is refreshed every 500 ms for tests and tools.
 'use strict';
 
 (function () {
@@ -58,7 +59,8 @@
       media = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 30 }, audio: true });
       video.srcObject = media;
       setStatus('Connecting…', false);
-      client = await RillWebRTC.publish(new URL('/whip/' + encodeURIComponent(name), location.href).href, key, media, function (c) {
+      const url = new URL('/whip/' + encodeURIComponent(name), location.href).href;
+      client = await RillWebRTC.publish(url, key, media, function (c) {
         state.connection = c;
         if (c === 'connected') {
           state.state = 'live';
@@ -68,11 +70,11 @@
           state.error = 'connection ' + c;
           setStatus('Error: connection ' + c, true);
         }
-      });
+      }, videoCodec);
       state.location = client.location;
-      const url = '/play/' + encodeURIComponent(name) + '?mode=webrtc';
-      watch.href = url;
-      watch.textContent = location.origin + url;
+      const playUrl = '/play/' + encodeURIComponent(name) + '?mode=webrtc';
+      watch.href = playUrl;
+      watch.textContent = location.origin + playUrl;
     } catch (e) {
       state.state = 'error';
       state.error = e.message || String(e);
@@ -109,6 +111,8 @@
   window.addEventListener('pagehide', stop);
 
   const q = new URLSearchParams(location.search);
+  const codecParam = (q.get('codec') || '').toLowerCase();
+  const videoCodec = /^(h264|vp8|vp9|av1)$/.test(codecParam) ? codecParam : null;
   if (q.get('name')) nameInput.value = q.get('name');
   if (q.get('key')) keyInput.value = q.get('key');
   setInterval(sample, 500);

@@ -93,13 +93,27 @@
   }
 
   // WHIP: publishes <media> (a MediaStream) to <url> (POST /whip/<name>) with the stream key.
-  async function publish(url, key, media, onState) {
+  // <videoCodec> ('h264', 'vp8', 'vp9' or 'av1'; optional) offers only that video codec
+  // (RTCRtpTransceiver.setCodecPreferences); without it H.264 is preferred.
+  async function publish(url, key, media, onState, videoCodec) {
     const pc = new RTCPeerConnection();
     for (const track of media.getTracks()) {
       const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
-      // Prefer H.264 so the stream plays everywhere (HLS, DASH, FLV, WHEP) without transcoding.
-      if (track.kind === 'video' && t.setCodecPreferences && RTCRtpSender.getCapabilities) {
-        const codecs = RTCRtpSender.getCapabilities('video').codecs;
+      if (track.kind !== 'video') continue;
+      if (!t.setCodecPreferences || !RTCRtpSender.getCapabilities) {
+        if (videoCodec) { pc.close(); throw new Error('this browser cannot choose the video codec'); }
+        continue;
+      }
+      const codecs = RTCRtpSender.getCapabilities('video').codecs;
+      if (videoCodec) {
+        // Only that codec (and the repair formats RTX/RED/FEC, which carry it).
+        const want = new RegExp('^video/' + videoCodec.replace(/[^A-Za-z0-9]/g, '') + '$', 'i');
+        const chosen = codecs.filter(function (c) { return want.test(c.mimeType); });
+        if (!chosen.length) { pc.close(); throw new Error('this browser cannot send ' + videoCodec + ' video'); }
+        const repair = codecs.filter(function (c) { return /^video\/(rtx|red|ulpfec|flexfec-03)$/i.test(c.mimeType); });
+        t.setCodecPreferences(chosen.concat(repair));
+      } else {
+        // Prefer H.264 so the stream plays everywhere (HLS, DASH, FLV, WHEP) without transcoding.
         const h264 = codecs.filter(function (c) { return /h264/i.test(c.mimeType); });
         const rest = codecs.filter(function (c) { return !/h264/i.test(c.mimeType); });
         if (h264.length) t.setCodecPreferences(h264.concat(rest));

@@ -8,11 +8,13 @@
 //! - [`sdp`]: our bounded checks of an offer and the codec choice (H.264 `profile-level-id`).
 //! - [`udp_mux`]: which session a datagram belongs to (STUN USERNAME ufrag, then 5-tuple).
 //! - [`session`]: one peer connection (ICE-lite, DTLS-SRTP, NACK, RTCP reports).
-//! - [`whip`]: RTP from a publisher → `Frame`s on the Bus (H.264, Opus).
+//! - [`whip`]: RTP from a publisher → `Frame`s on the Bus (H.264, VP8, VP9, AV1, Opus).
+//! - [`depacketize`]: bounded VP8/VP9/AV1 depacketizers with keyframe and config detection.
 //! - [`whep`]: Bus frames → RTP for a viewer (H.264 passthrough with SPS/PPS before
 //!   keyframes, Opus).
 //! - [`driver`]: the media socket, routing, and one task per session.
 
+pub mod depacketize;
 pub mod driver;
 pub mod error;
 pub mod sdp;

@@ -246,11 +246,46 @@ pub struct Chosen {
     pub codec: OfferedCodec,
 }
 
-/// Which codec a publisher's offered section gives us: H.264 (packetization-mode 1,
-/// preferring Constrained Baseline 42e0xx, which every player decodes) for video, Opus for audio.
+/// The non-H.264 video codec of an offered entry WHIP can take: VP8, VP9 (profile 0 or 2;
+/// RFC 9628 `profile-id`, 0 when absent) or AV1 (any profile), all at 90 kHz.
+pub fn whip_video_codec(c: &OfferedCodec) -> Option<crate::depacketize::VideoCodec> {
+    use crate::depacketize::VideoCodec;
+    if c.clock_rate != 90_000 {
+        return None;
+    }
+    if c.is("VP8") {
+        Some(VideoCodec::Vp8)
+    } else if c.is("VP9") && matches!(c.fmtp_param("profile-id").unwrap_or("0"), "0" | "2") {
+        Some(VideoCodec::Vp9)
+    } else if c.is("AV1") {
+        Some(VideoCodec::Av1)
+    } else {
+        None
+    }
+}
+
+/// Which codec a publisher's offered section gives us. Video: H.264 (packetization-mode 1,
+/// preferring Constrained Baseline 42e0xx, which every player decodes) when offered, since
+/// every egress takes it; else VP9 (profile 0 first), then AV1, then VP8 (the last is not
+/// packaged for LL-HLS/DASH or HTTP-FLV). Audio: Opus.
 pub fn choose_whip(section: &MediaSection) -> Option<OfferedCodec> {
     match section.kind {
         Kind::Video => {
+            if !section.codecs.iter().any(|c| c.is_h264_mode1() && c.h264_profile().is_some()) {
+                use crate::depacketize::VideoCodec;
+                let rank = |c: &OfferedCodec| match whip_video_codec(c)? {
+                    VideoCodec::Vp9 if c.fmtp_param("profile-id").unwrap_or("0") == "0" => Some(0),
+                    VideoCodec::Vp9 => Some(1),
+                    VideoCodec::Av1 => Some(2),
+                    VideoCodec::Vp8 => Some(3),
+                };
+                return section
+                    .codecs
+                    .iter()
+                    .filter_map(|c| Some((rank(c)?, c)))
+                    .min_by_key(|(r, _)| *r)
+                    .map(|(_, c)| c.clone());
+            }
             let h264 = section.codecs.iter().filter(|c| c.is_h264_mode1() && c.h264_profile().is_some());
             let mut best: Option<&OfferedCodec> = None;
             for c in h264 {
@@ -364,9 +399,29 @@ a=rtpmap:125 H264/90000\r\na=fmtp:125 level-asymmetry-allowed=1;packetization-mo
 
     #[test]
     fn no_usable_codec() {
-        let vp8_only = "v=0\r\na=fingerprint:sha-256 AA\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
-        let offer = Offer::parse(vp8_only.as_bytes()).unwrap();
+        let theora_only = "v=0\r\na=fingerprint:sha-256 AA\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 theora/90000\r\n";
+        let offer = Offer::parse(theora_only.as_bytes()).unwrap();
         assert_eq!(choose_whip(offer.section(Kind::Video).unwrap()), None);
+    }
+
+    #[test]
+    fn whip_takes_vp8_vp9_av1_without_h264() {
+        let head = "v=0\r\na=fingerprint:sha-256 AA\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n";
+        let choose = |video: &str| {
+            let offer = Offer::parse(format!("{head}{video}").as_bytes()).unwrap();
+            choose_whip(offer.section(Kind::Video).unwrap()).map(|c| c.payload_type)
+        };
+        let vp8 = "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+        assert_eq!(choose(vp8), Some(96));
+        let all = "m=video 9 UDP/TLS/RTP/SAVPF 96 98 100 45\r\na=rtpmap:96 VP8/90000\r\n\
+a=rtpmap:98 VP9/90000\r\na=fmtp:98 profile-id=2\r\na=rtpmap:100 VP9/90000\r\na=fmtp:100 profile-id=0\r\n\
+a=rtpmap:45 AV1/90000\r\n";
+        assert_eq!(choose(all), Some(100), "VP9 profile 0 first");
+        let av1_vp8 = "m=video 9 UDP/TLS/RTP/SAVPF 96 45\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:45 AV1/90000\r\n";
+        assert_eq!(choose(av1_vp8), Some(45));
+        // H.264 still wins when offered (the browser offer lists VP8 first).
+        let offer = Offer::parse(CHROME_OFFER.as_bytes()).unwrap();
+        assert_eq!(choose_whip(offer.section(Kind::Video).unwrap()).unwrap().payload_type, 127);
     }
 }

@@ -3,6 +3,7 @@
 //! plus the WHIP [`Ingest`] or WHEP [`Egress`] it feeds. Datagrams, timeouts and Bus frames go
 //! in; datagrams to send and [`Output`]s come out. No sockets, no clock of its own.
 
+use crate::depacketize::VideoCodec;
 use crate::error::WebRtcError;
 use crate::sdp::{self, Kind, Offer, OfferedCodec};
 use crate::whep::{AudioSource, Egress, Media};
@@ -13,7 +14,9 @@ use rill_media::Frame;
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_AV1, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
+};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
@@ -121,7 +124,14 @@ fn feedback() -> Vec<RTCPFeedback> {
 fn codec_parameters(c: &OfferedCodec, video: bool) -> RTCRtpCodecParameters {
     RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
-            mime_type: if video { MIME_TYPE_H264 } else { MIME_TYPE_OPUS }.to_owned(),
+            mime_type: match sdp::whip_video_codec(c) {
+                _ if !video => MIME_TYPE_OPUS,
+                Some(VideoCodec::Vp8) => MIME_TYPE_VP8,
+                Some(VideoCodec::Vp9) => MIME_TYPE_VP9,
+                Some(VideoCodec::Av1) => MIME_TYPE_AV1,
+                None => MIME_TYPE_H264,
+            }
+            .to_owned(),
             clock_rate: c.clock_rate,
             channels: if video { 0 } else { 2 },
             sdp_fmtp_line: c.fmtp.clone(),
@@ -202,7 +212,7 @@ impl Session {
         }
     }
 
-    /// A publisher's offer: takes H.264 (packetization-mode 1) video and Opus audio.
+    /// A publisher's offer: takes H.264 (packetization-mode 1), VP9, AV1 or VP8 video and Opus audio.
     pub fn whip(
         offer_sdp: &str,
         offer: &Offer,
@@ -218,7 +228,7 @@ impl Session {
                 .flat_map(|m| m.codecs.iter().map(|c| format!("{}/{}", c.name, c.clock_rate)))
                 .collect();
             return Err(WebRtcError::NoUsableCodec(format!(
-                "WHIP takes H.264 (packetization-mode=1) video and/or Opus audio; the offer has {}",
+                "WHIP takes H.264 (packetization-mode=1), VP8, VP9 or AV1 video and/or Opus audio; the offer has {}",
                 if offered.is_empty() { "no codecs".to_string() } else { offered.join(", ") }
             )));
         }
@@ -243,7 +253,8 @@ impl Session {
         }
         let answer = Self::answer(&mut pc, params, offer_sdp, now)?;
         let mut s = Session::new(pc, Role::Whip, params);
-        s.ingest = Some(Ingest::new(video.is_some(), audio.is_some(), now));
+        let video_codec = video.as_ref().and_then(sdp::whip_video_codec);
+        s.ingest = Some(Ingest::with_video_codec(video.is_some(), video_codec, audio.is_some(), now));
         s.video_pt = video.map(|c| c.payload_type);
         s.audio_pt = audio.map(|c| c.payload_type);
         Ok((s, answer))

@@ -1,10 +1,12 @@
 //! WHIP ingest, sans-IO: RTP packets from a publishing browser or encoder become `Frame`s
 //! for the Bus. H.264 (RFC 6184: single NAL, STAP-A, FU-A; our own bounded depacketizer, see
 //! [`H264Depacketizer`]) is reassembled into AVCC access units with its parameter sets moved
-//! into the AVC record; Opus packets are frames as they are (webrtc-rs's `OpusPacket`).
+//! into the AVC record; VP8, VP9 and AV1 go through [`crate::depacketize`] (their keyframes
+//! carry the track configuration); Opus packets are frames as they are (webrtc-rs's `OpusPacket`).
 //! Timestamps: each track's 32-bit RTP time is unwrapped here and placed on one timeline by
 //! its first packet's arrival, so audio and video start aligned.
 
+use crate::depacketize::{VideoCodec, VideoDepacketizer};
 use bytes::{BufMut, Bytes, BytesMut};
 use rill_media::avc::DecoderConfigRecord;
 use rill_media::time::{MediaTime, Timebase};
@@ -178,6 +180,10 @@ pub struct Ingest {
     has_audio: bool,
     started: Instant,
     video: H264Depacketizer,
+    /// VP8/VP9/AV1 video (H.264 uses `video`).
+    other_video: Option<VideoDepacketizer>,
+    /// The VP8/VP9/AV1 configuration from the last keyframe or sequence header.
+    other_config: Option<CodecConfig>,
     video_time: RtpTimeline,
     video_origin: Option<(i64, Duration)>,
     audio_time: RtpTimeline,
@@ -193,12 +199,20 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// An ingest of H.264 video (when `has_video`) and Opus audio.
     pub fn new(has_video: bool, has_audio: bool, now: Instant) -> Ingest {
+        Self::with_video_codec(has_video, None, has_audio, now)
+    }
+
+    /// An ingest whose video (when `has_video`) is `codec`, or H.264 when `None`.
+    pub fn with_video_codec(has_video: bool, codec: Option<VideoCodec>, has_audio: bool, now: Instant) -> Ingest {
         Ingest {
             has_video,
             has_audio,
             started: now,
             video: H264Depacketizer::default(),
+            other_video: codec.map(VideoDepacketizer::new),
+            other_config: None,
             video_time: RtpTimeline::default(),
             video_origin: None,
             audio_time: RtpTimeline::default(),
@@ -213,9 +227,12 @@ impl Ingest {
         }
     }
 
-    /// Access units the H.264 depacketizer dropped.
+    /// Access units (frames) the video depacketizer dropped.
     pub fn video_dropped(&self) -> u64 {
-        self.video.dropped
+        match &self.other_video {
+            Some(d) => d.dropped,
+            None => self.video.dropped,
+        }
     }
 
     fn media_time(origin: &mut Option<(i64, Duration)>, now: Duration, ext: i64, hz: u32) -> MediaTime {
@@ -224,7 +241,7 @@ impl Ingest {
         MediaTime::new(ext - first, tb) + MediaTime::from_millis(at.as_millis() as i64)
     }
 
-    /// One H.264 RTP packet.
+    /// One video RTP packet (of the negotiated codec).
     pub fn push_video(
         &mut self,
         now: Instant,
@@ -233,6 +250,9 @@ impl Ingest {
         marker: bool,
         payload: &[u8],
     ) -> Vec<IngestAction> {
+        if self.other_video.is_some() {
+            return self.push_other_video(now, seq, rtp_time, marker, payload);
+        }
         let mut out = Vec::new();
         let dropped_before = self.video.dropped;
         let au = self.video.push(seq, rtp_time, marker, payload);
@@ -296,6 +316,54 @@ impl Ingest {
         out
     }
 
+    /// One VP8, VP9 or AV1 RTP packet.
+    fn push_other_video(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        rtp_time: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> Vec<IngestAction> {
+        let mut out = Vec::new();
+        let Some(depacketizer) = self.other_video.as_mut() else { return out };
+        let dropped_before = depacketizer.dropped;
+        let frame = depacketizer.push(seq, rtp_time, marker, payload);
+        if depacketizer.dropped != dropped_before {
+            self.waiting_keyframe = true;
+            out.push(IngestAction::RequestKeyframe);
+        }
+        let Some(frame) = frame else { return out };
+        let ext = self.video_time.unwrap(frame.rtp_time);
+        let pts = Self::media_time(&mut self.video_origin, now - self.started, ext, 90_000);
+        if let Some(config) = frame.config {
+            self.other_config = Some(config);
+        }
+        if let Some(tracks) = self.tracks() {
+            if self.announced.as_ref() != Some(&tracks) {
+                self.announced = Some(tracks.clone());
+                out.push(IngestAction::SetTracks(tracks));
+            }
+        }
+        if self.announced.is_none() || self.waiting_keyframe && !frame.keyframe {
+            self.dropped_before_keyframe += 1;
+            if self.waiting_keyframe && !out.iter().any(|a| matches!(a, IngestAction::RequestKeyframe)) {
+                out.push(IngestAction::RequestKeyframe);
+            }
+            return out;
+        }
+        self.waiting_keyframe = false;
+        let dts = self.monotonic(pts);
+        out.push(IngestAction::Frame(Frame {
+            track: TrackId::VIDEO,
+            pts: dts,
+            dts,
+            keyframe: frame.keyframe,
+            payload: frame.data,
+        }));
+        out
+    }
+
     /// One Opus RTP packet (one Opus frame per packet, RFC 7587).
     pub fn push_audio(&mut self, now: Instant, rtp_time: u32, payload: &[u8]) -> Vec<IngestAction> {
         let mut out = Vec::new();
@@ -331,10 +399,11 @@ impl Ingest {
 
     /// The tracks once every negotiated track can be described.
     fn tracks(&self) -> Option<Tracks> {
-        let video = match (self.has_video, &self.avc) {
-            (false, _) => None,
-            (true, Some(avc)) => Some(CodecConfig::Avc(avc.clone())),
-            (true, None) => return None,
+        let video = match (self.has_video, &self.avc, &self.other_video) {
+            (false, _, _) => None,
+            (true, _, Some(_)) => Some(self.other_config.clone()?),
+            (true, Some(avc), None) => Some(CodecConfig::Avc(avc.clone())),
+            (true, None, None) => return None,
         };
         let audio = self.has_audio.then_some(CodecConfig::Opus { channels: 2, sample_rate: 48_000 });
         Some(Tracks { video, audio, encoder: Some("WebRTC (WHIP)".into()) })
@@ -415,6 +484,27 @@ mod tests {
         assert_eq!((p.pts - f.pts).as_millis(), 33, "RTP time drives pts");
         let audio = ingest.push_audio(t0 + Duration::from_millis(70), 1960, &[0xfc, 1, 2]);
         assert!(matches!(audio.first(), Some(IngestAction::Frame(a)) if !a.is_video()));
+    }
+
+    #[test]
+    fn vp8_ingest_announces_vp8_and_starts_on_a_keyframe() {
+        let t0 = Instant::now();
+        let mut ingest = Ingest::with_video_codec(true, Some(VideoCodec::Vp8), true, t0);
+        // An inter frame first: dropped, keyframe requested.
+        let actions = ingest.push_video(t0, 1, 3000, true, &[0x10, 0x51, 0x02, 0x00]);
+        assert!(matches!(actions[..], [IngestAction::RequestKeyframe]), "{actions:?}");
+        let key = [0x10, 0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x11];
+        let actions = ingest.push_video(t0 + Duration::from_millis(33), 2, 6000, true, &key);
+        let Some(IngestAction::SetTracks(tracks)) = actions.first() else { panic!("{actions:?}") };
+        assert_eq!(tracks.video, Some(CodecConfig::Vp8 { width: 320, height: 240 }));
+        assert_eq!(tracks.video.as_ref().unwrap().name(), "vp8");
+        let Some(IngestAction::Frame(f)) = actions.get(1) else { panic!("{actions:?}") };
+        assert!(f.keyframe && f.is_video());
+        assert_eq!(&f.payload[..], &key[1..]);
+        let later = ingest.push_video(t0 + Duration::from_millis(66), 3, 9000, true, &[0x10, 0x51, 7]);
+        let Some(IngestAction::Frame(p)) = later.first() else { panic!("{later:?}") };
+        assert!(!p.keyframe);
+        assert_eq!((p.pts - f.pts).as_millis(), 33, "RTP time drives pts");
     }
 
     #[test]

@@ -17,6 +17,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub enum Fmp4Error {
     #[error("invalid {codec} decoder configuration: {reason}")]
     InvalidConfig { codec: &'static str, reason: String },
+    /// A codec without a CMAF binding here (VP8): the stream is not packaged for LL-HLS/DASH.
+    #[error("{0} video is not packaged for LL-HLS/DASH (no CMAF binding); publish H.264, H.265, VP9 or AV1 for HLS/DASH playback, or watch it over WebRTC")]
+    NotPackageable(&'static str),
     #[error("a fragment needs at least one sample")]
     NoSamples,
     #[error("a fragment of {0} bytes is too large")]
@@ -35,13 +38,24 @@ pub fn timescale(codec: &CodecConfig) -> u32 {
     match codec {
         CodecConfig::Aac(c) => c.info.sample_rate,
         CodecConfig::Opus { .. } => 48_000,
-        CodecConfig::Avc(_) | CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. } => 90_000,
+        CodecConfig::Avc(_)
+        | CodecConfig::Hevc { .. }
+        | CodecConfig::Av1 { .. }
+        | CodecConfig::Vp9 { .. }
+        | CodecConfig::Vp8 { .. } => 90_000,
     }
 }
 
 /// Whether the codec is a video codec.
 pub fn is_video(codec: &CodecConfig) -> bool {
-    matches!(codec, CodecConfig::Avc(_) | CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. })
+    matches!(
+        codec,
+        CodecConfig::Avc(_)
+            | CodecConfig::Hevc { .. }
+            | CodecConfig::Av1 { .. }
+            | CodecConfig::Vp9 { .. }
+            | CodecConfig::Vp8 { .. }
+    )
 }
 
 /// A `styp` that opens every CMAF segment.
@@ -128,6 +142,7 @@ fn sample_entry(codec: &CodecConfig, width: u16, height: u16) -> Result<Codec, F
     let invalid =
         |reason: mp4_atom::Error| Fmp4Error::InvalidConfig { codec: codec.name(), reason: reason.to_string() };
     Ok(match codec {
+        CodecConfig::Vp8 { .. } => return Err(Fmp4Error::NotPackageable("VP8")),
         CodecConfig::Avc(c) => Codec::Avc1(Avc1 {
             visual,
             avcc: decode_record::<Avcc>(b"avcC", &c.record).map_err(invalid)?,
