@@ -53,7 +53,7 @@ pub struct VideoDepacketizer {
     codec: VideoCodec,
     buf: BytesMut,
     rtp_time: Option<u32>,
-    last_seq: Option<u16>,
+    sequence: SequenceTracker,
     broken: bool,
     /// AV1: the first packet of the frame had the N bit (new coded video sequence).
     av1_new_sequence: bool,
@@ -71,7 +71,7 @@ impl VideoDepacketizer {
             codec,
             buf: BytesMut::new(),
             rtp_time: None,
-            last_seq: None,
+            sequence: SequenceTracker::default(),
             broken: false,
             av1_new_sequence: false,
             av1_fragment: None,
@@ -88,16 +88,14 @@ impl VideoDepacketizer {
     /// starting).
     pub fn push(&mut self, seq: u16, rtp_time: u32, marker: bool, payload: &[u8]) -> Option<CodedFrame> {
         let mut done = None;
-        if let Some(last) = self.last_seq {
-            if seq.wrapping_sub(last) != 1 {
-                if seq.wrapping_sub(last) > 0x8000 || seq == last {
-                    return None; // late or duplicate
-                }
+        match self.sequence.check(seq) {
+            Sequence::Stale => return None, // late or duplicate
+            Sequence::Gap => {
                 self.broken = true;
                 self.av1_fragment = None;
             }
+            Sequence::Next => {}
         }
-        self.last_seq = Some(seq);
         if self.rtp_time.is_some_and(|t| t != rtp_time) {
             done = self.finish();
         }
@@ -596,6 +594,37 @@ pub fn av1_config_record(obu: &[u8]) -> Option<Bytes> {
     record.put_u8(0); // initial_presentation_delay not given
     record.extend_from_slice(obu);
     Some(record.freeze())
+}
+
+/// Where an RTP packet falls relative to the last one accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sequence {
+    /// The next packet (or the first).
+    Next,
+    /// Packets are missing before this one: the frame in progress is lost.
+    Gap,
+    /// Older than, or the same as, the last packet: ignore it.
+    Stale,
+}
+
+/// RTP sequence numbers as every depacketizer follows them (wrapping at 2¹⁶).
+#[derive(Debug, Default)]
+pub(crate) struct SequenceTracker {
+    last: Option<u16>,
+}
+
+impl SequenceTracker {
+    /// Classifies `seq`, and takes it as the last one unless it is stale.
+    pub(crate) fn check(&mut self, seq: u16) -> Sequence {
+        let verdict = match self.last {
+            None => Sequence::Next,
+            Some(last) if seq.wrapping_sub(last) == 1 => Sequence::Next,
+            Some(last) if seq.wrapping_sub(last) > 0x8000 || seq == last => return Sequence::Stale,
+            Some(_) => Sequence::Gap,
+        };
+        self.last = Some(seq);
+        verdict
+    }
 }
 
 #[cfg(test)]

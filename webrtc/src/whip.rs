@@ -6,7 +6,7 @@
 //! Timestamps: each track's 32-bit RTP time is unwrapped here and placed on one timeline by
 //! its first packet's arrival, so audio and video start aligned.
 
-use crate::depacketize::{VideoCodec, VideoDepacketizer};
+use crate::depacketize::{Sequence, SequenceTracker, VideoCodec, VideoDepacketizer};
 use bytes::{BufMut, Bytes, BytesMut};
 use rill_media::avc::DecoderConfigRecord;
 use rill_media::time::{MediaTime, Timebase};
@@ -63,7 +63,7 @@ pub struct H264Depacketizer {
     size: usize,
     fu: Option<BytesMut>,
     rtp_time: Option<u32>,
-    last_seq: Option<u16>,
+    sequence: SequenceTracker,
     /// The access unit in progress lost a packet.
     broken: bool,
     /// Access units dropped (loss, overflow, malformed).
@@ -75,16 +75,14 @@ impl H264Depacketizer {
     /// timestamp starting).
     pub fn push(&mut self, seq: u16, rtp_time: u32, marker: bool, payload: &[u8]) -> Option<AccessUnit> {
         let mut done = None;
-        if let Some(last) = self.last_seq {
-            if seq.wrapping_sub(last) != 1 {
-                if seq.wrapping_sub(last) > 0x8000 || seq == last {
-                    return None; // late or duplicate
-                }
+        match self.sequence.check(seq) {
+            Sequence::Stale => return None, // late or duplicate
+            Sequence::Gap => {
                 self.broken = true;
                 self.fu = None;
             }
+            Sequence::Next => {}
         }
-        self.last_seq = Some(seq);
         if self.rtp_time.is_some_and(|t| t != rtp_time) {
             done = self.finish();
         }
@@ -288,32 +286,36 @@ impl Ingest {
                 }
             }
         }
+        self.announce_tracks(&mut out);
+        if !body.is_empty() {
+            self.emit_video(&mut out, pts, idr, body.freeze());
+        }
+        out
+    }
+
+    /// Announces the tracks when they changed.
+    fn announce_tracks(&mut self, out: &mut Vec<IngestAction>) {
         if let Some(tracks) = self.tracks() {
             if self.announced.as_ref() != Some(&tracks) {
                 self.announced = Some(tracks.clone());
                 out.push(IngestAction::SetTracks(tracks));
             }
         }
-        if body.is_empty() {
-            return out;
-        }
-        if self.announced.is_none() || self.waiting_keyframe && !idr {
+    }
+
+    /// A complete video frame onto the Bus, unless the tracks are not known yet or a keyframe
+    /// is awaited after a loss (then a keyframe is asked for, once per packet batch).
+    fn emit_video(&mut self, out: &mut Vec<IngestAction>, pts: MediaTime, keyframe: bool, payload: Bytes) {
+        if self.announced.is_none() || self.waiting_keyframe && !keyframe {
             self.dropped_before_keyframe += 1;
             if self.waiting_keyframe && !out.iter().any(|a| matches!(a, IngestAction::RequestKeyframe)) {
                 out.push(IngestAction::RequestKeyframe);
             }
-            return out;
+            return;
         }
         self.waiting_keyframe = false;
         let dts = self.monotonic(pts);
-        out.push(IngestAction::Frame(Frame {
-            track: TrackId::VIDEO,
-            pts: dts,
-            dts,
-            keyframe: idr,
-            payload: body.freeze(),
-        }));
-        out
+        out.push(IngestAction::Frame(Frame { track: TrackId::VIDEO, pts: dts, dts, keyframe, payload }));
     }
 
     /// One VP8, VP9 or AV1 RTP packet.
@@ -339,28 +341,8 @@ impl Ingest {
         if let Some(config) = frame.config {
             self.other_config = Some(config);
         }
-        if let Some(tracks) = self.tracks() {
-            if self.announced.as_ref() != Some(&tracks) {
-                self.announced = Some(tracks.clone());
-                out.push(IngestAction::SetTracks(tracks));
-            }
-        }
-        if self.announced.is_none() || self.waiting_keyframe && !frame.keyframe {
-            self.dropped_before_keyframe += 1;
-            if self.waiting_keyframe && !out.iter().any(|a| matches!(a, IngestAction::RequestKeyframe)) {
-                out.push(IngestAction::RequestKeyframe);
-            }
-            return out;
-        }
-        self.waiting_keyframe = false;
-        let dts = self.monotonic(pts);
-        out.push(IngestAction::Frame(Frame {
-            track: TrackId::VIDEO,
-            pts: dts,
-            dts,
-            keyframe: frame.keyframe,
-            payload: frame.data,
-        }));
+        self.announce_tracks(&mut out);
+        self.emit_video(&mut out, pts, frame.keyframe, frame.data);
         out
     }
 
