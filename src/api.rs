@@ -257,7 +257,12 @@ async fn patch_stream(
     }
     let Json(patch) = match body {
         Ok(b) => b,
-        Err(e) => return error(e.status(), format!("expected JSON {{\"transcode\": {{\"enabled\": …, \"ladder\": […]}}}}: {}", e.body_text())),
+        Err(e) => {
+            return error(
+                e.status(),
+                format!("expected JSON {{\"transcode\": {{\"enabled\": …, \"ladder\": […]}}}}: {}", e.body_text()),
+            )
+        }
     };
     if let Some(transcode) = patch.transcode {
         if let Err(e) = app.transcoding.set_override(&name, transcode) {

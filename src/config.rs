@@ -323,7 +323,10 @@ impl Config {
         let mut names = Vec::new();
         for rung in &t.ladder {
             if !rill_media::path::is_valid_stream_name(&rung.name) || rung.name == rill_media::path::OPUS_FEED {
-                bail!("transcode.ladder: rung name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}}, not \"opus\")", rung.name);
+                bail!(
+                    "transcode.ladder: rung name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}}, not \"opus\")",
+                    rung.name
+                );
             }
             if names.contains(&&rung.name) {
                 bail!("transcode.ladder: rung {:?} is defined twice", rung.name);
@@ -339,7 +342,10 @@ impl Config {
         for s in &self.streams {
             for rung in s.ladder.iter().flatten() {
                 if !names.contains(&rung) {
-                    bail!("streams: stream {:?} names rung {rung:?}, which [[transcode.ladder]] does not define", s.name);
+                    bail!(
+                        "streams: stream {:?} names rung {rung:?}, which [[transcode.ladder]] does not define",
+                        s.name
+                    );
                 }
             }
         }

@@ -108,12 +108,7 @@ fn render(app: &AppState) -> String {
     );
     webrtc_metrics(app, &mut metric);
     let transcoding = &app.transcoding;
-    metric(
-        "rill_transcode_ladders",
-        "gauge",
-        "Live ABR ladders running now.",
-        &[("", transcoding.running() as f64)],
-    );
+    metric("rill_transcode_ladders", "gauge", "Live ABR ladders running now.", &[("", transcoding.running() as f64)]);
     metric(
         "rill_transcode_ladders_total",
         "counter",
@@ -337,19 +332,38 @@ fn webrtc_metrics(app: &AppState, metric: &mut impl FnMut(&str, &str, &str, &[(&
         "Bytes on the WebRTC media port.",
         &[("{direction=\"in\"}", n(&w.bytes_in)), ("{direction=\"out\"}", n(&w.bytes_out))],
     );
-    metric("rill_webrtc_nacks_received_total", "counter", "NACKed packets viewers asked for (answered from each track's retransmission history).", &[("", n(&w.nacks_received))]);
+    metric(
+        "rill_webrtc_nacks_received_total",
+        "counter",
+        "NACKed packets viewers asked for (answered from each track's retransmission history).",
+        &[("", n(&w.nacks_received))],
+    );
     metric(
         "rill_webrtc_plis_total",
         "counter",
         "Keyframe requests (PLI/FIR) received from viewers and sent to WHIP publishers.",
         &[("{direction=\"received\"}", n(&w.plis_received)), ("{direction=\"sent\"}", n(&w.plis_sent))],
     );
-    metric("rill_webrtc_packets_lost_total", "counter", "RTP packets viewers reported lost (RTCP receiver reports).", &[("", n(&w.packets_lost))]);
-    metric("rill_webrtc_ingest_frames_dropped_total", "counter", "WHIP video frames dropped by the depacketizer (loss not repaired in time, malformed).", &[("", n(&w.ingest_frames_dropped))]);
+    metric(
+        "rill_webrtc_packets_lost_total",
+        "counter",
+        "RTP packets viewers reported lost (RTCP receiver reports).",
+        &[("", n(&w.packets_lost))],
+    );
+    metric(
+        "rill_webrtc_ingest_frames_dropped_total",
+        "counter",
+        "WHIP video frames dropped by the depacketizer (loss not repaired in time, malformed).",
+        &[("", n(&w.ingest_frames_dropped))],
+    );
     let rtts: Vec<f64> = app.webrtc.sessions().iter().filter_map(|s| s.rtt_ms).collect();
     if !rtts.is_empty() {
         let mean = rtts.iter().sum::<f64>() / rtts.len() as f64;
-        metric("rill_webrtc_rtt_ms", "gauge", "Mean round-trip time of WHEP sessions (RTCP receiver reports), where known.", &[("", mean)]);
+        metric(
+            "rill_webrtc_rtt_ms",
+            "gauge",
+            "Mean round-trip time of WHEP sessions (RTCP receiver reports), where known.",
+            &[("", mean)],
+        );
     }
 }
-

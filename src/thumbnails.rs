@@ -108,10 +108,8 @@ pub fn serve(app: &AppState, name: &str, headers: &HeaderMap) -> Response {
     let mut response = respond(status, "image/jpeg", "public, max-age=5", body);
     let response_headers = response.headers_mut();
     response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("etag is ascii"));
-    response_headers.insert(
-        header::LAST_MODIFIED,
-        HeaderValue::from_str(&httpdate(picture.taken)).expect("an HTTP date is ascii"),
-    );
+    response_headers
+        .insert(header::LAST_MODIFIED, HeaderValue::from_str(&httpdate(picture.taken)).expect("an HTTP date is ascii"));
     response
 }
 
@@ -143,7 +141,13 @@ mod tests {
     #[test]
     fn http_dates() {
         assert_eq!(httpdate(SystemTime::UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(httpdate(SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(httpdate(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_262_400)), "Sat, 21 Nov 2026 12:00:00 GMT");
+        assert_eq!(
+            httpdate(SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777)),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            httpdate(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_262_400)),
+            "Sat, 21 Nov 2026 12:00:00 GMT"
+        );
     }
 }

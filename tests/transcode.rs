@@ -118,7 +118,11 @@ fn renditions_have_the_ladder_sizes_bitrates_and_the_source_keyframes() {
     for (rung, size, kbps) in [("480p", "854x480", 1100.0), ("360p", "640x360", 365.0)] {
         let rendition = probe(&url(&format!("{rung}/video")));
         assert_eq!(rendition.size, size, "{rung}: {rendition:?}");
-        eprintln!("{rung}: {size} {:.0} kbps (configured {kbps}), {} keyframes", rendition.kbps, rendition.keyframes.len());
+        eprintln!(
+            "{rung}: {size} {:.0} kbps (configured {kbps}), {} keyframes",
+            rendition.kbps,
+            rendition.keyframes.len()
+        );
         assert!(
             rendition.kbps > 0.5 * kbps && rendition.kbps < 1.3 * kbps,
             "{rung}: {:.0} kbps, configured {kbps}",
@@ -169,7 +173,10 @@ fn hls_js_switches_down_under_throttling_and_keeps_playing() {
     );
     // How long the switch took, for the record.
     let first_low = samples.iter().find(|s| s["throttled"] == true && s["height"].as_i64().is_some_and(|h| h <= 480));
-    eprintln!("switched down {:.1} s after the throttling began", first_low.and_then(|s| s["t"].as_f64()).unwrap_or(0.0) - 15.0);
+    eprintln!(
+        "switched down {:.1} s after the throttling began",
+        first_low.and_then(|s| s["t"].as_f64()).unwrap_or(0.0) - 15.0
+    );
 }
 
 /// A 320×180 rung, so a 640×360 source costs little.

@@ -163,7 +163,9 @@ pub fn multivariant(state: &LiveState, renditions: &[RenditionView<'_>]) -> Stri
         }))
         .collect();
     let audio = state.track(TrackKind::Audio).map(|t| describe(t, media_playlist_uri(TrackKind::Audio)));
-    fn hls_track((description, peak_bitrate, average_bitrate, uri): &(TrackDescription, u64, u64, String)) -> HlsTrack<'_> {
+    fn hls_track(
+        (description, peak_bitrate, average_bitrate, uri): &(TrackDescription, u64, u64, String),
+    ) -> HlsTrack<'_> {
         HlsTrack { description, peak_bitrate: *peak_bitrate, average_bitrate: *average_bitrate, uri }
     }
     let videos: Vec<HlsTrack<'_>> = videos.iter().map(hls_track).collect();

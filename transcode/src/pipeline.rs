@@ -19,7 +19,11 @@ pub(crate) fn poll_messages(pipeline: &gst::Pipeline, stream: &str, what: &str) 
                 let element = e.src().map(|s| s.path_string().to_string()).unwrap_or_default();
                 let details = e.debug().map(|d| d.to_string()).unwrap_or_default();
                 tracing::error!(%element, error = %e.error(), %details, "GStreamer error: ending {what}");
-                return Err(TranscodeError::Element { stream: stream.to_string(), element, message: e.error().to_string() });
+                return Err(TranscodeError::Element {
+                    stream: stream.to_string(),
+                    element,
+                    message: e.error().to_string(),
+                });
             }
             gst::MessageView::Warning(w) => {
                 let element = w.src().map(|s| s.path_string().to_string()).unwrap_or_default();

@@ -75,21 +75,7 @@
       if (e.receiver && 'jitterBufferTarget' in e.receiver) e.receiver.jitterBufferTarget = 0;
       video.srcObject = stream;
     };
-    pc.onconnectionstatechange = function () { if (onState) onState(pc.connectionState); };
-    let location = null;
-    try {
-      location = await exchange(pc, url);
-    } catch (e) {
-      pc.close();
-      throw e;
-    }
-    const remove = remover(location);
-    return {
-      pc: pc,
-      location: location,
-      stop: function () { remove(); pc.close(); },
-      stats: function () { return rtpStats(pc); },
-    };
+    return session(pc, url, {}, onState);
   }
 
   // WHIP: publishes <media> (a MediaStream) to <url> (POST /whip/<name>) with the stream key.
@@ -119,10 +105,16 @@
         if (h264.length) t.setCodecPreferences(h264.concat(rest));
       }
     }
+    return session(pc, url, { Authorization: 'Bearer ' + key }, onState);
+  }
+
+  // Runs the offer/answer exchange of <pc> with <url> and returns the session: its resource
+  // (Location), stop() (DELETE, then close) and stats(). The connection is closed on failure.
+  async function session(pc, url, headers, onState) {
     pc.onconnectionstatechange = function () { if (onState) onState(pc.connectionState); };
     let location = null;
     try {
-      location = await exchange(pc, url, { Authorization: 'Bearer ' + key });
+      location = await exchange(pc, url, headers);
     } catch (e) {
       pc.close();
       throw e;
