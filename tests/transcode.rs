@@ -150,8 +150,9 @@ fn hls_js_switches_down_under_throttling_and_keeps_playing() {
         server.log()
     );
     let url = format!("http://127.0.0.1:{}/play/thr?mode=hls", server.http);
-    // The source is ~1.6 Mbit/s with audio, 480p ~1.2, 360p ~0.46: 800 kbit/s only fits 360p.
-    let result = browser_probe("abr.mjs", &[&url, "15", "800", "35"], &[], Duration::from_secs(120));
+    // The source is ~1.6 Mbit/s with audio, 480p ~1.2, 360p ~0.46, and LL-HLS adds ~0.3 Mbit/s
+    // of playlist reloads and part requests for two tracks: 1 Mbit/s only fits 360p.
+    let result = browser_probe("abr.mjs", &[&url, "15", "1000", "35"], &[], Duration::from_secs(120));
     let samples = result["samples"].as_array().expect("samples").clone();
     let at = |from: f64| samples.iter().filter(move |s| s["t"].as_f64().unwrap_or(0.0) >= from);
     let before: Vec<i64> = at(5.0).filter(|s| s["throttled"] == false).filter_map(|s| s["height"].as_i64()).collect();
@@ -162,13 +163,14 @@ fn hls_js_switches_down_under_throttling_and_keeps_playing() {
         !late.is_empty() && late.iter().all(|h| *h <= 480),
         "hls.js did not switch down: before {before:?}, 20 s into the throttling {late:?}\n{result}"
     );
-    // And it plays steadily at that rendition: the last 10 s without a stall.
+    // And it plays steadily at that rendition: the last 10 s without a stall (one sample of
+    // slack for a reload that a part request was queued behind).
     let last: Vec<&serde_json::Value> = at(40.0).collect();
     let times: Vec<f64> = last.iter().filter_map(|s| s["currentTime"].as_f64()).collect();
     let advanced = times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0);
     let stalled = last.iter().filter(|s| s["state"] != "playing").count();
     assert!(
-        stalled == 0 && advanced > 8.0,
+        stalled <= 1 && advanced > 8.0,
         "playback after the switch: {stalled} stalled samples, advanced {advanced:.1} s in the last 10 s\n{result}"
     );
     // How long the switch took, for the record.

@@ -67,12 +67,16 @@ window.RillPage = (function () {
     };
   }
 
+  // How long a stall keeps ABR below the rendition that stalled.
+  const STALL_CAP_MS = 30000;
+
   // hls.js errors: non-fatal ones are only counted (hls.js retries them itself); a fatal media
   // error is recovered in place twice; any other fatal error restarts the player.
   // page: { current() (still this player's session?), count(what), report(what, fatal), restart() }
   function handleHlsErrors(hls, page) {
     const Hls = window.Hls;
     let mediaRecoveries = 0;
+    let capTimer = null;
     hls.on(Hls.Events.ERROR, function (_e, data) {
       if (!page.current()) return;
       const what = data.type + ': ' + data.details + (data.response && data.response.code ? ' (HTTP ' + data.response.code + ')' : '');
@@ -81,8 +85,14 @@ window.RillPage = (function () {
         // A stall while ABR is on: step down one rendition for the next fragment. hls.js's
         // bandwidth estimate follows a sudden drop in throughput slowly on low-latency live
         // streams (parts are small and arrive as they are made), and a stall is the surest sign.
+        // The lower rendition becomes ABR's ceiling for a while (hls.js would otherwise climb
+        // straight back on its stale estimate and stall again), then the ceiling is lifted.
         if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR && hls.autoLevelEnabled && hls.loadLevel > 0) {
-          hls.nextAutoLevel = hls.loadLevel - 1;
+          const ceiling = hls.loadLevel - 1;
+          hls.autoLevelCapping = ceiling;
+          hls.nextAutoLevel = ceiling;
+          clearTimeout(capTimer);
+          capTimer = setTimeout(function () { hls.autoLevelCapping = -1; }, STALL_CAP_MS);
         }
         return;
       }
