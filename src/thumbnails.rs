@@ -54,10 +54,8 @@ impl LiveThumbnails {
         self.pictures.retain(|name, _| live.contains(name));
         for name in live {
             let Some(stream) = packagers.get(&name) else { continue };
-            let Some((segment, media)) = newest_segment(&stream.state()) else { continue };
-            if self.pictures.get(&name).is_some_and(|p| p.segment == segment) {
-                continue;
-            }
+            let shown = self.pictures.get(&name).map(|p| p.segment);
+            let Some((segment, media)) = newest_segment(&stream.state(), shown) else { continue };
             let thumbnailer = thumbnailer.clone();
             let made = tokio::task::spawn_blocking(move || thumbnailer(media)).await;
             match made {
@@ -76,10 +74,13 @@ impl LiveThumbnails {
 }
 
 /// The newest complete video segment of a stream as one fMP4 (init + segment), with its
-/// `(epoch, msn)`.
-fn newest_segment(st: &rill_relay::packager::LiveState) -> Option<((u64, u64), Bytes)> {
+/// `(epoch, msn)`; `None` when it is still `shown` (nothing is copied then).
+fn newest_segment(st: &rill_relay::packager::LiveState, shown: Option<(u64, u64)>) -> Option<((u64, u64), Bytes)> {
     let track = st.track(TrackKind::Video)?;
     let segment = track.segments.iter().rev().find(|s| s.complete)?;
+    if shown == Some((st.epoch, segment.msn)) {
+        return None;
+    }
     let init = track.init(segment.init_version)?;
     let mut media = BytesMut::with_capacity(init.len() + segment.size);
     media.extend_from_slice(init);

@@ -104,6 +104,15 @@ fn created(app: &AppState, kind: &str, name: &str, c: rill_webrtc::Created) -> R
     cors(r)
 }
 
+/// A 400 for a stream name that cannot be one.
+fn valid_name(name: &str) -> Result<(), Response> {
+    if is_valid_stream_name(name) {
+        Ok(())
+    } else {
+        Err(error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})"))
+    }
+}
+
 /// `POST /whip/<name>`: go live from a browser or OBS.
 async fn whip(
     State(app): State<Arc<AppState>>,
@@ -112,8 +121,8 @@ async fn whip(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !is_valid_stream_name(&name) {
-        return error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})");
+    if let Err(r) = valid_name(&name) {
+        return r;
     }
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(key) = auth.strip_prefix("Bearer ").map(str::trim).filter(|k| !k.is_empty()) else {
@@ -151,10 +160,7 @@ async fn whep(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !is_valid_stream_name(&name) {
-        return error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})");
-    }
-    let sdp = match offer(&headers, &body) {
+    let sdp = match valid_name(&name).and_then(|()| offer(&headers, &body)) {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -12,7 +12,7 @@ use rill_media::path::{split_live_path, OPUS_FEED};
 use rill_media::Bus;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, Weak};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
@@ -91,18 +91,22 @@ impl Packagers {
 
     /// The live renditions of stream `name` (`live/<name>/<rendition>` with a video track),
     /// highest resolution first.
+    /// Asked on every media playlist request: it reads the source's own list, not the registry.
     pub fn renditions(&self, name: &str) -> Vec<Arc<LiveStream>> {
-        let prefix = format!("{name}/");
-        let mut renditions: Vec<(u32, Arc<LiveStream>)> = self
-            .streams
-            .iter()
-            .filter(|entry| entry.key().starts_with(&prefix))
-            .filter_map(|entry| {
-                let st = entry.value().state();
-                let video = st.track(TrackKind::Video)?;
-                let description = TrackDescription::new(TrackKind::Video, &video.track.codec, video.track.timescale);
-                let height = description.height.unwrap_or(0);
-                (!st.ended && video.last_complete_msn().is_some()).then(|| (height, entry.value().clone()))
+        let Some(source) = self.get(name) else { return Vec::new() };
+        let attached: Vec<Arc<LiveStream>> = lock(&source.renditions).iter().filter_map(Weak::upgrade).collect();
+        let mut renditions: Vec<(u32, Arc<LiveStream>)> = attached
+            .into_iter()
+            .filter_map(|rendition| {
+                let height = {
+                    let st = rendition.state();
+                    let video = st.track(TrackKind::Video)?;
+                    if st.ended || video.last_complete_msn().is_none() {
+                        return None;
+                    }
+                    TrackDescription::new(TrackKind::Video, &video.track.codec, video.track.timescale).height
+                };
+                Some((height.unwrap_or(0), rendition))
             })
             .collect();
         renditions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
@@ -130,6 +134,11 @@ impl Packagers {
             stream.source = self.get(name);
         }
         let stream = Arc::new(stream);
+        if let Some(source) = &stream.source {
+            let mut renditions = lock(&source.renditions);
+            renditions.retain(|r| r.strong_count() > 0);
+            renditions.push(Arc::downgrade(&stream));
+        }
         let name = key.as_str();
         self.streams.insert(key.clone(), stream.clone());
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
@@ -170,6 +179,8 @@ pub struct LiveStream {
     /// clock (its frames arrive later, by the transcoding delay, but are the same instants), so
     /// players that align renditions by `EXT-X-PROGRAM-DATE-TIME` find no gap or overlap.
     source: Option<Arc<LiveStream>>,
+    /// For a source, its renditions' packagers (weak: a rendition holds its source).
+    renditions: std::sync::Mutex<Vec<Weak<LiveStream>>>,
 }
 
 /// What the packager holds of a stream.
@@ -311,6 +322,7 @@ impl LiveStream {
             last_request_ms: AtomicU64::new(0),
             created: std::time::Instant::now(),
             source: None,
+            renditions: Default::default(),
         }
     }
 
@@ -510,6 +522,10 @@ impl LiveState {
             }
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A file under `/live/<name>/<track>/`.

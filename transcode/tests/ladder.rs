@@ -178,7 +178,7 @@ async fn garbage_input_ends_only_its_own_ladder() {
 async fn overload_drops_the_most_expensive_rung_first() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
-    let (tracks, frames) = clip(4, false);
+    let (tracks, frames) = clip(8, false);
     let bus = bus();
     let source = publish(&bus, "live/busy", &tracks);
     let status = LadderStatus::new();
@@ -192,8 +192,11 @@ async fn overload_drops_the_most_expensive_rung_first() {
     ));
     wait_for(&bus, &["live/busy/576p", "live/busy/360p"]).await;
     let top = collect(bus.subscribe_service("live/busy/576p").unwrap(), Duration::from_secs(60));
+    // The backlog keeps the rungs late after the last frame is in; the drop must come while
+    // they work through it (within the sustain window, wherever the feeding ended).
     let feeder = async {
         push_paced(&source, &frames, 8.0, 20).await;
+        tokio::time::sleep(Duration::from_secs(20)).await;
     };
     let watcher = async {
         loop {
@@ -207,7 +210,7 @@ async fn overload_drops_the_most_expensive_rung_first() {
         }
     };
     let first_drop = tokio::select! {
-        _ = feeder => panic!("fed everything without an overload"),
+        _ = feeder => panic!("fed everything, waited 20 s, and no overload"),
         d = watcher => d,
     };
     eprintln!("first drop: {first_drop:?}");
