@@ -4,10 +4,11 @@
 //! viewer's request through the Bus, released when nobody watches); the `/api/v1/sources`
 //! routes and the sources' metrics. Camera URLs are shown only redacted.
 
-use crate::api::{error, refuse_non_admin};
+use crate::http::auth::refuse_non_admin;
+use crate::http::response::json_error as error;
 use crate::config::{Config, SourceConfig, SourceMode};
 use crate::streams::{write_private, Origin};
-use crate::AppState;
+use crate::state::AppState;
 use anyhow::{Context, Result};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,12 +17,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use rill_ingest::rtsp::{self, RtspSettings, SourceHandle, SourceState, SourceStatus};
 use rill_media::path::live_path;
+use rill_media::metrics::{Exposition, Kind};
 use rill_media::Bus;
 use rill_relay::packager::Packagers;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -385,19 +386,16 @@ async fn delete(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name)
     }
 }
 
-/// Appends the sources' metrics to a Prometheus text exposition.
-pub fn write_metrics(app: &AppState, out: &mut String) {
+/// The sources' metrics.
+pub fn write_metrics(app: &AppState, out: &mut Exposition) {
     let statuses = app.sources.statuses();
-    let _ = writeln!(out, "# HELP rill_rtsp_sources RTSP sources by state.\n# TYPE rill_rtsp_sources gauge");
-    let _ = writeln!(out, "rill_rtsp_sources{{state=\"idle\"}} {}", app.sources.idle());
+    let help = "RTSP sources by state.";
+    out.labelled("rill_rtsp_sources", Kind::Gauge, help, &[("state", "idle")], app.sources.idle() as f64);
     for state in [SourceState::Connecting, SourceState::Live, SourceState::Retrying] {
         let n = statuses.iter().filter(|s| s.state == state).count();
-        let _ = writeln!(out, "rill_rtsp_sources{{state=\"{}\"}} {n}", state.as_str());
+        out.labelled("rill_rtsp_sources", Kind::Gauge, help, &[("state", state.as_str())], n as f64);
     }
     let reconnects: u64 =
         statuses.iter().map(|s| s.reconnects).sum::<u64>() + app.sources.removed_reconnects.load(Ordering::Relaxed);
-    let _ = writeln!(
-        out,
-        "# HELP rill_rtsp_reconnects_total Reconnection attempts of RTSP sources.\n# TYPE rill_rtsp_reconnects_total counter\nrill_rtsp_reconnects_total {reconnects}"
-    );
+    out.sample("rill_rtsp_reconnects_total", Kind::Counter, "Reconnection attempts of RTSP sources.", reconnects as f64);
 }

@@ -10,6 +10,7 @@
 //! - [`flv`]: FLV tag bodies in and out (shared by RTMP ingest, RTMP play and HTTP-FLV).
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
 //! - [`cmaf`]: fragmented MP4 (CMAF) tracks, and the segmenter of segments and low-latency parts.
+//! - [`metrics`]: the Prometheus text exposition each subsystem writes its metrics into.
 //!
 //! Nothing here touches a socket, HTTP or a database.
 
@@ -22,6 +23,7 @@ pub mod flv;
 pub mod frame;
 pub mod hevc;
 pub mod manifest;
+pub mod metrics;
 pub mod mpegts;
 pub mod path;
 #[cfg(any(test, feature = "testing"))]

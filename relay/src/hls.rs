@@ -1,12 +1,14 @@
 //! LL-HLS (RFC 8216bis): the multivariant and media playlists of a packaged stream, and the
 //! delivery directives of §6.2.5 — blocking playlist reload (`_HLS_msn`, `_HLS_part`) and
 //! delta updates (`_HLS_skip`). Pure functions of the packager's state; the HTTP layer waits
-//! on the stream's version counter while [`readiness`] says [`Readiness::Wait`].
+//! on the stream's version counter while [`readiness`] says [`Readiness::Wait`], and likewise
+//! for parts and segments not yet written ([`find_part`], [`find_segment`]: wait, serve or 404).
 
 use crate::packager::{LiveState, PackagerConfig, Segment, TrackTimeline};
 use rill_media::cmaf::TrackKind;
 use rill_media::manifest::{hls_multivariant, HlsTrack, TrackDescription};
 use rill_media::wallclock::iso8601;
+use bytes::Bytes;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -103,6 +105,77 @@ pub fn readiness(
         }
     }
     Ok(Readiness::Wait)
+}
+
+/// What a request for a part or a segment gets from the packager's state now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup<T> {
+    /// Serve this.
+    Found(T),
+    /// It will never exist (gone from the window, too far ahead, or the stream ended): 404.
+    Missing,
+    /// Not yet: wait for the stream to change and ask again.
+    Wait,
+}
+
+impl<T> Lookup<T> {
+    /// `None` while waiting; the answer otherwise (for [`crate::packager::LiveStream::wait_for`]).
+    pub fn decided(self) -> Option<Option<T>> {
+        match self {
+            Lookup::Found(t) => Some(Some(t)),
+            Lookup::Missing => Some(None),
+            Lookup::Wait => None,
+        }
+    }
+}
+
+/// Part `index` of segment `msn` of track `kind` (§6.2.5.2 preload hints): an existing part is
+/// found at once; a part not yet written is awaited while it is at most the Advance Part Limit
+/// ahead and its segment is still open; anything else will never exist.
+pub fn find_part(state: &LiveState, kind: TrackKind, msn: u64, index: u32, config: &PackagerConfig) -> Lookup<Bytes> {
+    let Some(track) = state.track(kind) else { return Lookup::Wait };
+    if let Some(segment) = track.segment(msn) {
+        if let Some(part) = segment.part(index) {
+            return Lookup::Found(part.bytes.clone());
+        }
+        if segment.complete || state.ended || segment.next_part_index() > index {
+            return Lookup::Missing;
+        }
+        let limit = advance_part_limit(config) as u64;
+        return if index as u64 > segment.next_part_index() as u64 + limit { Lookup::Missing } else { Lookup::Wait };
+    }
+    let (next_msn, _) = track.next_part();
+    if msn < track.segments.front().map_or(0, |s| s.msn) || msn > next_msn + 1 || state.ended {
+        return Lookup::Missing;
+    }
+    Lookup::Wait
+}
+
+/// Segment `msn` of track `kind`: `Found(Some(size))` when complete, `Found(None)` while it is
+/// being written (it is then streamed part by part); the next segment is awaited.
+pub fn find_segment(state: &LiveState, kind: TrackKind, msn: u64) -> Lookup<Option<usize>> {
+    let Some(track) = state.track(kind) else { return Lookup::Wait };
+    if let Some(segment) = track.segment(msn) {
+        return Lookup::Found(segment.complete.then_some(segment.size));
+    }
+    let (next_msn, _) = track.next_part();
+    if msn < track.segments.front().map_or(0, |s| s.msn) || msn > next_msn || state.ended {
+        return Lookup::Missing;
+    }
+    Lookup::Wait
+}
+
+/// Part `index` of segment `msn` while streaming that segment: `Found(None)` once the segment
+/// is complete (or gone, or the stream ended before it) and every part has been sent.
+pub fn next_segment_piece(state: &LiveState, kind: TrackKind, msn: u64, index: usize) -> Lookup<Option<Bytes>> {
+    let Some(segment) = state.track(kind).and_then(|t| t.segment(msn)) else {
+        return Lookup::Found(None);
+    };
+    match segment.parts.get(index) {
+        Some(part) => Lookup::Found(Some(part.bytes.clone())),
+        None if segment.complete || state.ended => Lookup::Found(None),
+        None => Lookup::Wait,
+    }
 }
 
 /// Three divided by the part target when that is under a second, else three (§6.2.5.2).
@@ -378,6 +451,39 @@ mod tests {
         assert_eq!(readiness(video, &d("_HLS_msn=3"), true, &c), Ok(Readiness::Ready));
         // Three target durations before a 503.
         assert_eq!(block_timeout(&st, &c), Duration::from_secs(6));
+    }
+
+    #[test]
+    fn part_and_segment_lookups() {
+        let c = config();
+        let st = state(5100, &c, false); // complete: 0, 1; growing: 2 with parts 0..=4
+        let video = TrackKind::Video;
+        let (_, last_part) = st.track(video).unwrap().last_part().unwrap();
+        // Parts: written ones at once; the next ones (up to the Advance Part Limit) wait.
+        assert!(matches!(find_part(&st, video, 2, last_part, &c), Lookup::Found(_)));
+        assert!(matches!(find_part(&st, video, 0, 0, &c), Lookup::Found(_)));
+        assert_eq!(find_part(&st, video, 2, last_part + 1, &c), Lookup::Wait);
+        assert_eq!(find_part(&st, video, 2, last_part + 16, &c), Lookup::Missing);
+        assert_eq!(find_part(&st, video, 3, 0, &c), Lookup::Wait, "the preload hint of the next segment");
+        assert_eq!(find_part(&st, video, 4, 0, &c), Lookup::Missing);
+        assert_eq!(find_part(&st, video, 1, 40, &c), Lookup::Missing, "segment 1 is complete");
+        // Segments: complete ones with their size, the growing one streamed, the next awaited.
+        assert!(matches!(find_segment(&st, video, 1), Lookup::Found(Some(size)) if size > 0));
+        assert_eq!(find_segment(&st, video, 2), Lookup::Found(None));
+        assert_eq!(find_segment(&st, video, 3), Lookup::Wait);
+        assert_eq!(find_segment(&st, video, 4), Lookup::Missing);
+        assert!(matches!(next_segment_piece(&st, video, 2, 0), Lookup::Found(Some(_))));
+        assert_eq!(next_segment_piece(&st, video, 2, last_part as usize + 1), Lookup::Wait);
+        assert_eq!(next_segment_piece(&st, video, 1, 1000), Lookup::Found(None));
+        // An ended stream waits for nothing.
+        let ended = state(5100, &c, true);
+        assert_eq!(find_part(&ended, video, 3, 0, &c), Lookup::Missing);
+        assert_eq!(find_segment(&ended, video, 3), Lookup::Missing);
+        assert_eq!(next_segment_piece(&ended, video, 2, 1000), Lookup::Found(None));
+        // A track that has not appeared yet is waited for.
+        let empty = LiveState::default();
+        assert_eq!(find_segment(&empty, video, 0), Lookup::Wait);
+        assert_eq!(find_part(&empty, video, 0, 0, &c), Lookup::Wait);
     }
 
     #[test]

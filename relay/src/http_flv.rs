@@ -6,8 +6,8 @@ use crate::feed::FlvFeed;
 use crate::RelayStats;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
-use rill_media::flv::{file_header, previous_tag_size, tag_header, TagBody};
-use rill_media::{BusError, Subscriber};
+use rill_media::flv::{carries, file_header, previous_tag_size, tag_header, TagBody};
+use rill_media::{BusError, CodecConfig, Subscriber, Tracks};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -33,6 +33,21 @@ pub fn tag_pieces(
         }
         *previous = Some(previous_tag_size(tag));
     }
+}
+
+/// Why a stream with these tracks cannot be watched over HTTP-FLV (or RTMP play), or `None`
+/// when it can: a WebRTC publisher's VP8 video and Opus audio have no FLV form, and an FLV
+/// without tags would be a silent failure.
+pub fn refusal(name: &str, tracks: &Tracks) -> Option<String> {
+    let codecs: Vec<&CodecConfig> = tracks.video.iter().chain(tracks.audio.iter()).collect();
+    if codecs.is_empty() || codecs.iter().any(|c| carries(c)) {
+        return None;
+    }
+    let names: Vec<&str> = codecs.iter().map(|c| c.name()).collect();
+    Some(format!(
+        "stream {name} is {}, which HTTP-FLV does not carry; watch it over WebRTC (/play/{name}?mode=webrtc)",
+        names.join(" + ")
+    ))
 }
 
 /// The body of `GET /live/<name>.flv`.
@@ -110,6 +125,22 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
     use rill_media::{Bus, BusConfig, CodecConfig, Frame, MediaTime, PublisherInfo, TrackId, Tracks};
+
+    #[test]
+    fn flv_refuses_only_streams_with_nothing_it_carries() {
+        let vp8 = CodecConfig::Vp8 { width: 640, height: 360 };
+        let opus = CodecConfig::Opus { sample_rate: 48_000, channels: 2 };
+        let aac = CodecConfig::Aac(rill_media::AacConfig::from_asc(Bytes::from_static(&[0x12, 0x10])).unwrap());
+        let tracks = |video: Option<&CodecConfig>, audio: Option<&CodecConfig>| Tracks {
+            video: video.cloned(),
+            audio: audio.cloned(),
+            encoder: None,
+        };
+        let why = refusal("cam", &tracks(Some(&vp8), Some(&opus))).unwrap();
+        assert!(why.contains("vp8 + opus") && why.contains("/play/cam?mode=webrtc"), "{why}");
+        assert_eq!(refusal("cam", &tracks(Some(&vp8), Some(&aac))), None, "the AAC track plays");
+        assert_eq!(refusal("cam", &tracks(None, None)), None, "no tracks yet: wait for them");
+    }
 
     /// Zero-copy proof for HTTP-FLV: the payload piece the HTTP server is handed is the very
     /// memory the publisher pushed.

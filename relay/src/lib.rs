@@ -8,11 +8,13 @@
 //! - [`packager`]: every live stream cut into CMAF segments and parts, kept in a bounded window.
 //! - [`hls`]: LL-HLS playlists and the blocking-reload / delta-update rules.
 //! - [`dash`]: the LL-DASH MPD over the same segments.
+//! - [`metrics`]: the Prometheus metrics of egress.
 
 pub mod dash;
 pub mod feed;
 pub mod hls;
 pub mod http_flv;
+pub mod metrics;
 pub mod packager;
 pub mod rtmp_play;
 pub mod srt_play;

@@ -59,12 +59,19 @@ pub struct Packagers {
     streams: DashMap<String, Arc<LiveStream>>,
     config: PackagerConfig,
     pub stats: Arc<PackagerStats>,
+    /// Woken whenever a stream starts being packaged.
+    started: tokio::sync::Notify,
 }
 
 impl Packagers {
     /// Packages every stream that starts on `bus` from now on (and those already live).
     pub fn spawn(bus: Bus, config: PackagerConfig) -> Arc<Packagers> {
-        let packagers = Arc::new(Packagers { streams: DashMap::new(), config, stats: Arc::default() });
+        let packagers = Arc::new(Packagers {
+            streams: DashMap::new(),
+            config,
+            stats: Arc::default(),
+            started: tokio::sync::Notify::new(),
+        });
         let this = packagers.clone();
         tokio::spawn(async move { bus.for_each_started_stream(|path| this.start(&bus, path)).await });
         packagers
@@ -78,6 +85,57 @@ impl Packagers {
     /// lingering after its end.
     pub fn get(&self, name: &str) -> Option<Arc<LiveStream>> {
         self.streams.get(name).map(|s| s.clone())
+    }
+
+    /// The packaged stream `name` once it is live (not ended), waiting for its packager to
+    /// start until `deadline` (a stream just published registers a moment later).
+    pub async fn wait_live(&self, name: &str, deadline: tokio::time::Instant) -> Option<Arc<LiveStream>> {
+        loop {
+            let started = self.started.notified();
+            tokio::pin!(started);
+            started.as_mut().enable();
+            if let Some(stream) = self.get(name).filter(|s| !s.state().ended) {
+                return Some(stream);
+            }
+            if tokio::time::timeout_at(deadline, started).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// `EXT-X-RENDITION-REPORT`s of the other renditions of the stream `stream` belongs to, for
+    /// a media playlist of `stream` (the reports of its own other tracks are in the playlist):
+    /// a source reports its renditions' video; a rendition reports the source's tracks and its
+    /// sibling renditions' video. URIs are relative to the media playlist.
+    pub fn rendition_reports(&self, stream: &LiveStream) -> String {
+        let mut out = String::new();
+        let mut report = |uri: String, other: &LiveStream, kind: TrackKind| {
+            if let Some(line) = other.state().track(kind).and_then(|t| crate::hls::rendition_report(&uri, t)) {
+                out.push_str(&line);
+            }
+        };
+        let video_uri = crate::hls::media_playlist_uri(TrackKind::Video);
+        match stream.rendition() {
+            None => {
+                for rendition in self.renditions(&stream.name) {
+                    let uri = format!("../{}/{video_uri}", rendition.rendition().unwrap_or_default());
+                    report(uri, &rendition, TrackKind::Video);
+                }
+            }
+            Some(own) => {
+                let source = stream.source_name();
+                if let Some(source) = self.get(source).filter(|s| !s.state().ended) {
+                    for kind in [TrackKind::Video, TrackKind::Audio] {
+                        report(format!("../../{}", crate::hls::media_playlist_uri(kind)), &source, kind);
+                    }
+                }
+                for rendition in self.renditions(source).iter().filter(|r| r.rendition() != Some(own)) {
+                    let uri = format!("../../{}/{video_uri}", rendition.rendition().unwrap_or_default());
+                    report(uri, rendition, TrackKind::Video);
+                }
+            }
+        }
+        out
     }
 
     /// The names of the streams (not renditions) being packaged and not ended.
@@ -142,6 +200,7 @@ impl Packagers {
         let name = key.as_str();
         self.streams.insert(key.clone(), stream.clone());
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
+        self.started.notify_waiters();
         let this = self.clone();
         let span = tracing::info_span!("packager", stream = name);
         tokio::spawn(tracing::Instrument::instrument(
@@ -326,6 +385,17 @@ impl LiveStream {
         }
     }
 
+    /// The rendition this packager serves (`<rendition>` of `<name>/<rendition>`), `None` for
+    /// the source.
+    pub fn rendition(&self) -> Option<&str> {
+        self.name.split_once('/').map(|(_, rendition)| rendition)
+    }
+
+    /// The name of the source stream (the stream itself for a source).
+    pub fn source_name(&self) -> &str {
+        self.name.split_once('/').map_or(self.name.as_str(), |(source, _)| source)
+    }
+
     /// Notes that a player asked for this stream (HLS/DASH players are not Bus viewers).
     pub fn touch(&self) {
         self.last_request_ms.store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -443,6 +513,26 @@ impl LiveState {
 
     pub fn track(&self, kind: TrackKind) -> Option<&TrackTimeline> {
         self.tracks.iter().find(|t| t.kind() == kind)
+    }
+
+    /// The newest complete segment of track `kind` as one playable fMP4 (init segment, `styp`,
+    /// its parts), with its `(epoch, msn)`; `None` when there is none or it is still `shown`
+    /// (nothing is copied then). Live thumbnails decode it.
+    pub fn newest_segment_file(&self, kind: TrackKind, shown: Option<(u64, u64)>) -> Option<((u64, u64), Bytes)> {
+        let track = self.track(kind)?;
+        let segment = track.segments.iter().rev().find(|s| s.complete)?;
+        if shown == Some((self.epoch, segment.msn)) {
+            return None;
+        }
+        let init = track.init(segment.init_version)?;
+        let styp = fmp4::segment_type();
+        let mut file = bytes::BytesMut::with_capacity(init.len() + styp.len() + segment.size);
+        file.extend_from_slice(init);
+        file.extend_from_slice(&styp);
+        for part in &segment.parts {
+            file.extend_from_slice(&part.bytes);
+        }
+        Some(((self.epoch, segment.msn), file.freeze()))
     }
 
     pub fn track_named(&self, name: &str) -> Option<&TrackTimeline> {
@@ -567,6 +657,27 @@ impl TrackFile {
             }
             Some(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::fixtures::state;
+    use super::*;
+
+    #[test]
+    fn newest_segment_file_is_init_styp_and_parts_once() {
+        let config = PackagerConfig::default();
+        let st = state(5100, &config, false); // complete: 0, 1
+        let (id, file) = st.newest_segment_file(TrackKind::Video, None).unwrap();
+        assert_eq!(id, (7, 1));
+        let video = st.track(TrackKind::Video).unwrap();
+        let init = video.init(1).unwrap();
+        assert!(file.starts_with(init));
+        assert_eq!(&file[init.len() + 4..init.len() + 8], b"styp");
+        assert_eq!(file.len(), init.len() + fmp4::segment_type().len() + video.segment(1).unwrap().size);
+        assert_eq!(st.newest_segment_file(TrackKind::Video, Some(id)), None, "already shown: nothing copied");
+        assert_eq!(LiveState::default().newest_segment_file(TrackKind::Video, None), None);
     }
 }
 

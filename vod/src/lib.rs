@@ -2,11 +2,13 @@
 //! storage as they are cut, the catalog (SQLite or PostgreSQL) indexes videos and their
 //! segments, the manifests module renders VOD (and live-rewind) HLS playlists and DASH MPDs from
 //! that index, the library serves them to the HTTP layer and retention deletes old videos.
+//! [`metrics`] writes the recorder's Prometheus metrics.
 
 pub mod catalog;
 mod id;
 pub mod library;
 pub mod manifest;
+pub mod metrics;
 pub mod recorder;
 pub mod retention;
 pub mod storage;

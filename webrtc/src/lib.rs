@@ -13,10 +13,12 @@
 //! - [`whep`]: Bus frames → RTP for a viewer (H.264 passthrough with SPS/PPS before
 //!   keyframes, Opus).
 //! - [`driver`]: the media socket, routing, and one task per session.
+//! - [`metrics`]: the Prometheus metrics of sessions and the media port.
 
 pub mod depacketize;
 pub mod driver;
 pub mod error;
+pub mod metrics;
 pub mod sdp;
 pub mod session;
 pub mod udp_mux;

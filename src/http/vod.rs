@@ -3,8 +3,9 @@
 //! the catalog's index, and `/vod/<id>/thumbnail.jpg`. Segments support `Range` and are cached as immutable. Private videos
 //! need the admin token; any other id, track or file name is refused before storage is touched.
 
-use crate::live_http::{error, origin, respond, MPD, PLAYLIST, SEGMENT};
-use crate::AppState;
+use crate::http::auth::is_admin;
+use crate::http::response::{error, not_modified, origin, respond, set_header, MPD, PLAYLIST, SEGMENT};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -47,13 +48,13 @@ async fn lookup(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Arc<Vid
             return Err(error(StatusCode::SERVICE_UNAVAILABLE, "the catalog is unavailable"));
         }
     };
-    if index.video.visibility == Visibility::Private && !crate::api::is_admin(app, headers) {
+    if index.video.visibility == Visibility::Private && !is_admin(app, headers) {
         return Err(not_found());
     }
     if !index.is_playable() {
         return Err(error(StatusCode::NOT_FOUND, format!("video {id} has no media yet")));
     }
-    app.vod_requests.fetch_add(1, Ordering::Relaxed);
+    app.http_stats.vod_requests.fetch_add(1, Ordering::Relaxed);
     Ok(index)
 }
 
@@ -79,7 +80,7 @@ async fn video_file(
     match file.as_str() {
         "index.m3u8" => respond(StatusCode::OK, PLAYLIST, cache, Body::from(manifest::multivariant(&index))),
         "manifest.mpd" => {
-            let time_url = format!("{}/time", origin(&app, &headers));
+            let time_url = format!("{}/time", origin(&app.config, &headers));
             let mpd = manifest::dash_manifest(&index, SystemTime::now(), &time_url);
             respond(StatusCode::OK, MPD, cache, Body::from(mpd))
         }
@@ -130,7 +131,7 @@ async fn track_file(
         _ => return error(StatusCode::NOT_FOUND, "no such track"),
     };
     let Some(track) = index.track(kind) else { return error(StatusCode::NOT_FOUND, "no such track") };
-    let id = VideoId::parse(&id).expect("looked up above");
+    let Some(id) = VideoId::parse(&id) else { return error(StatusCode::NOT_FOUND, "not a video id") };
     let (key, size) = match TrackFile::parse(&file) {
         None => return error(StatusCode::NOT_FOUND, "not found"),
         Some(TrackFile::Playlist) => {
@@ -170,18 +171,16 @@ async fn serve_object(
         Some("jpg") => "image/jpeg",
         _ => SEGMENT,
     };
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    if not_modified(headers, &etag) {
         let mut response = respond(StatusCode::NOT_MODIFIED, content_type, cache, Body::empty());
-        response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+        set_header(&mut response, header::ETAG, &etag);
         return response;
     }
     let range = match headers.get(header::RANGE).map(|v| parse_range(v.to_str().unwrap_or(""), size)) {
         None | Some(RangeRequest::Ignored) => None,
         Some(RangeRequest::Unsatisfiable) => {
             let mut response = error(StatusCode::RANGE_NOT_SATISFIABLE, format!("the object has {size} bytes"));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"));
+            set_header(&mut response, header::CONTENT_RANGE, &format!("bytes */{size}"));
             return response;
         }
         Some(RangeRequest::Bytes(range)) => Some(range),
@@ -194,14 +193,12 @@ async fn serve_object(
         Ok(bytes) => bytes,
         Err(e) => return storage_error(&key, e),
     };
-    app.vod_bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    app.http_stats.vod_bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     let mut response = respond(status, content_type, cache, Body::from(bytes));
-    let response_headers = response.headers_mut();
-    response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
-    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    set_header(&mut response, header::ETAG, &etag);
+    response.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if range.is_some() {
-        let value = format!("bytes {}-{}/{size}", wanted.start, wanted.end - 1);
-        response_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ascii"));
+        set_header(&mut response, header::CONTENT_RANGE, &format!("bytes {}-{}/{size}", wanted.start, wanted.end - 1));
     }
     response
 }

@@ -2,7 +2,9 @@
 //! `/live/<name>/…` from the packager, with blocking requests, CDN-friendly caching headers
 //! and CORS; and `/time` for DASH clock sync.
 
-use crate::AppState;
+use crate::http::response::{error, httpdate, not_modified, origin, respond, set_header, INVALID_STREAM_NAME, MPD, PLAYLIST, SEGMENT};
+use crate::http::ON_DEMAND_WAIT;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -13,16 +15,14 @@ use bytes::Bytes;
 use rill_media::cmaf::{fmp4, TrackKind};
 use rill_media::path::{is_valid_stream_name, live_path};
 use rill_media::wallclock::iso8601;
+use rill_relay::hls;
 use rill_relay::packager::{LiveState, LiveStream, TrackFile};
-use rill_relay::{dash, hls};
+use rill_relay::dash;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-pub(crate) const PLAYLIST: &str = "application/vnd.apple.mpegurl";
-pub(crate) const MPD: &str = "application/dash+xml";
-pub(crate) const SEGMENT: &str = "video/iso.segment";
 /// Segments and parts never change under their name (the name carries the stream's epoch).
 const IMMUTABLE: &str = "public, max-age=86400, immutable";
 /// Playlists and the MPD change every part.
@@ -41,22 +41,6 @@ async fn time() -> Response {
     respond(StatusCode::OK, "text/plain", "no-store", Body::from(iso8601(SystemTime::now())))
 }
 
-pub(crate) fn respond(status: StatusCode, content_type: &'static str, cache: &'static str, body: Body) -> Response {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    response
-}
-
-pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let mut message = message.into();
-    message.push('\n');
-    respond(status, "text/plain; charset=utf-8", "no-store", Body::from(message))
-}
-
 /// A request that cannot be served: its status and a one-line reason.
 struct Refusal(StatusCode, String);
 
@@ -70,27 +54,19 @@ impl From<Refusal> for Response {
 /// watched.
 async fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Refusal> {
     if !is_valid_stream_name(name) {
-        return Err(Refusal(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})".into()));
+        return Err(Refusal(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME.into()));
     }
     let not_live = || Refusal(StatusCode::NOT_FOUND, format!("stream {name} is not live"));
     let stream = match app.packagers.get(name).filter(|s| !s.state().ended) {
         Some(stream) => stream,
         None => {
-            if !app.bus.request(&live_path(name), crate::http::ON_DEMAND_WAIT).await {
+            if !app.bus.request(&live_path(name), ON_DEMAND_WAIT).await {
                 // An ended stream's playlists stay up (with ENDLIST) for a while.
                 return app.packagers.get(name).ok_or_else(not_live);
             }
             // The packager starts with the stream: give it a moment to register.
             let deadline = Instant::now() + Duration::from_secs(2);
-            loop {
-                if let Some(stream) = app.packagers.get(name).filter(|s| !s.state().ended) {
-                    break stream;
-                }
-                if Instant::now() >= deadline {
-                    return Err(not_live());
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            app.packagers.wait_live(name, deadline).await.ok_or_else(not_live)?
         }
     };
     stream.touch();
@@ -120,7 +96,7 @@ async fn stream_file(
     headers: HeaderMap,
 ) -> Response {
     if file == "thumbnail.jpg" && is_valid_stream_name(&name) {
-        return crate::thumbnails::serve(&app, &name, &headers);
+        return thumbnail(&app, &name, &headers);
     }
     let stream = match lookup(&app, &name).await {
         Ok(s) => s,
@@ -134,63 +110,15 @@ async fn stream_file(
     }
     stream.stats().playlist_requests.fetch_add(1, Ordering::Relaxed);
     let renditions = app.packagers.renditions(&name);
-    let guards: Vec<_> = renditions.iter().map(|r| (rendition_name(r), r.state())).collect();
+    let guards: Vec<_> = renditions.iter().map(|r| (r.rendition().unwrap_or_default(), r.state())).collect();
     let views: Vec<hls::RenditionView<'_>> = guards.iter().map(|(name, st)| (*name, &**st)).collect();
     let st = stream.state();
     if file == "index.m3u8" {
         return respond(StatusCode::OK, PLAYLIST, SHORT, Body::from(hls::multivariant(&st, &views)));
     }
-    let time_url = format!("{}/time", origin(&app, &headers));
+    let time_url = format!("{}/time", origin(&app.config, &headers));
     let mpd = dash::manifest(&st, &views, &stream.config, SystemTime::now(), &time_url);
     respond(StatusCode::OK, MPD, SHORT, Body::from(mpd))
-}
-
-/// The rendition part of a packaged rendition's name (`<name>/<rendition>`).
-fn rendition_name(stream: &LiveStream) -> &str {
-    stream.name.split_once('/').map_or(stream.name.as_str(), |(_, rendition)| rendition)
-}
-
-/// `EXT-X-RENDITION-REPORT`s of the other renditions of the stream `stream` belongs to, for
-/// a media playlist of `stream` (the reports of its own other tracks are in the playlist).
-fn cross_reports(app: &AppState, stream: &LiveStream) -> String {
-    let mut out = String::new();
-    let mut report = |uri: String, other: &LiveStream, kind: TrackKind| {
-        if let Some(line) = other.state().track(kind).and_then(|t| hls::rendition_report(&uri, t)) {
-            out.push_str(&line);
-        }
-    };
-    match stream.name.split_once('/') {
-        None => {
-            for rendition in app.packagers.renditions(&stream.name) {
-                let uri = format!("../{}/{}", rendition_name(&rendition), hls::media_playlist_uri(TrackKind::Video));
-                report(uri, &rendition, TrackKind::Video);
-            }
-        }
-        Some((source, own)) => {
-            if let Some(source) = app.packagers.get(source).filter(|s| !s.state().ended) {
-                for kind in [TrackKind::Video, TrackKind::Audio] {
-                    report(format!("../../{}", hls::media_playlist_uri(kind)), &source, kind);
-                }
-            }
-            for rendition in app.packagers.renditions(source).iter().filter(|r| rendition_name(r) != own) {
-                let uri = format!("../../{}/{}", rendition_name(rendition), hls::media_playlist_uri(TrackKind::Video));
-                report(uri, rendition, TrackKind::Video);
-            }
-        }
-    }
-    out
-}
-
-/// `scheme://host` of this server as the client reached it.
-pub(crate) fn origin(app: &AppState, headers: &HeaderMap) -> String {
-    let host = if app.config.server.public_host.is_empty() {
-        headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string()
-    } else {
-        format!("{}:{}", app.config.server.public_host, app.config.http.listen.port())
-    };
-    let scheme =
-        headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).filter(|p| *p == "https").unwrap_or("http");
-    format!("{scheme}://{host}")
 }
 
 fn track_kind(track: &str) -> Option<TrackKind> {
@@ -282,14 +210,14 @@ fn immutable(
     body: Bytes,
 ) -> Response {
     let etag = format!("\"{etag}\"");
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    if not_modified(headers, &etag) {
         let mut r = respond(StatusCode::NOT_MODIFIED, content_type, IMMUTABLE, Body::empty());
-        r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("etag is ascii"));
+        set_header(&mut r, header::ETAG, &etag);
         return r;
     }
     stream.stats().bytes_out.fetch_add(body.len() as u64, Ordering::Relaxed);
     let mut r = respond(StatusCode::OK, content_type, IMMUTABLE, Body::from(body));
-    r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("etag is ascii"));
+    set_header(&mut r, header::ETAG, &etag);
     r
 }
 
@@ -326,7 +254,7 @@ async fn media_playlist(app: &AppState, stream: &LiveStream, kind: TrackKind, qu
         return error(StatusCode::NOT_FOUND, "no such track");
     };
     if !stream.state().ended {
-        let reports = cross_reports(app, stream);
+        let reports = app.packagers.rendition_reports(stream);
         if !reports.is_empty() {
             body = [&body[..], reports.as_bytes()].concat().into();
         }
@@ -344,30 +272,13 @@ async fn part(
     headers: &HeaderMap,
     etag: String,
 ) -> Response {
-    let limit = hls::advance_part_limit(&stream.config) as u64;
     let timeout = hls::block_timeout(&stream.state(), &stream.config);
     let found = stream
-        .wait_for(Instant::now() + timeout, |st| {
-            let track = st.track(kind)?;
-            if let Some(segment) = track.segment(msn) {
-                if let Some(p) = segment.part(index) {
-                    return Some(Ok(p.bytes.clone()));
-                }
-                if segment.complete || st.ended || segment.next_part_index() > index {
-                    return Some(Err(StatusCode::NOT_FOUND));
-                }
-                return (index as u64 > segment.next_part_index() as u64 + limit).then_some(Err(StatusCode::NOT_FOUND));
-            }
-            let (next_msn, _) = track.next_part();
-            if msn < track.segments.front().map_or(0, |s| s.msn) || msn > next_msn + 1 || st.ended {
-                return Some(Err(StatusCode::NOT_FOUND));
-            }
-            None
-        })
+        .wait_for(Instant::now() + timeout, |st| hls::find_part(st, kind, msn, index, &stream.config).decided())
         .await;
     match found {
-        Some(Ok(bytes)) => immutable(stream, headers, etag, SEGMENT, bytes),
-        Some(Err(status)) => error(status, "no such part"),
+        Some(Some(bytes)) => immutable(stream, headers, etag, SEGMENT, bytes),
+        Some(None) => error(StatusCode::NOT_FOUND, "no such part"),
         None => error(StatusCode::SERVICE_UNAVAILABLE, "the part did not appear in time"),
     }
 }
@@ -376,32 +287,19 @@ async fn part(
 /// next one) is sent with chunked transfer encoding, part by part as they arrive (LL-DASH).
 async fn segment(stream: Arc<LiveStream>, kind: TrackKind, msn: u64, headers: &HeaderMap, etag: String) -> Response {
     let timeout = hls::block_timeout(&stream.state(), &stream.config);
-    let exists = stream
-        .wait_for(Instant::now() + timeout, |st| {
-            let track = st.track(kind)?;
-            if let Some(segment) = track.segment(msn) {
-                return Some(Ok(segment.complete.then_some(segment.size)));
-            }
-            let (next_msn, _) = track.next_part();
-            if msn < track.segments.front().map_or(0, |s| s.msn) || msn > next_msn || st.ended {
-                return Some(Err(()));
-            }
-            None
-        })
-        .await;
+    let exists = stream.wait_for(Instant::now() + timeout, |st| hls::find_segment(st, kind, msn).decided()).await;
     let complete_size = match exists {
-        Some(Ok(size)) => size,
-        Some(Err(())) => return error(StatusCode::NOT_FOUND, "no such segment"),
+        Some(Some(size)) => size,
+        Some(None) => return error(StatusCode::NOT_FOUND, "no such segment"),
         None => return error(StatusCode::SERVICE_UNAVAILABLE, "the segment did not start in time"),
     };
     let quoted = format!("\"{etag}\"");
-    if complete_size.is_some() && headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == quoted.as_bytes())
-    {
+    if complete_size.is_some() && not_modified(headers, &quoted) {
         return respond(StatusCode::NOT_MODIFIED, SEGMENT, IMMUTABLE, Body::empty());
     }
     let mut response =
         respond(StatusCode::OK, SEGMENT, IMMUTABLE, Body::from_stream(segment_pieces(stream, kind, msn, timeout)));
-    response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&quoted).expect("etag is ascii"));
+    set_header(&mut response, header::ETAG, &quoted);
     if let Some(size) = complete_size {
         response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     }
@@ -423,18 +321,9 @@ fn segment_pieces(
                 return Some((Ok(fmp4::segment_type()), Some(1)));
             }
             let next = stream
-                .wait_for(Instant::now() + timeout, |st| {
-                    let Some(segment) = st.track(kind).and_then(|t| t.segment(msn)) else {
-                        return Some(None); // gone from the window, or ended before it started
-                    };
-                    match segment.parts.get(sent - 1) {
-                        Some(p) => Some(Some(p.bytes.clone())),
-                        None if segment.complete || st.ended => Some(None),
-                        None => None,
-                    }
-                })
+                .wait_for(Instant::now() + timeout, |st| hls::next_segment_piece(st, kind, msn, sent - 1).decided())
                 .await;
-            match next {
+            match next.map(Option::flatten) {
                 Some(Some(bytes)) => {
                     stream.stats().bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     Some((Ok(bytes), Some(sent + 1)))
@@ -444,4 +333,23 @@ fn segment_pieces(
             }
         }
     })
+}
+
+/// `GET /live/<name>/thumbnail.jpg`: the newest picture of the stream.
+fn thumbnail(app: &AppState, name: &str, headers: &HeaderMap) -> Response {
+    let Some(thumbnails) = &app.thumbnails else {
+        return error(StatusCode::NOT_FOUND, "live thumbnails are off ([thumbnails] enabled = false)");
+    };
+    let Some(picture) = thumbnails.get(name) else {
+        return error(StatusCode::NOT_FOUND, format!("stream {name} has no thumbnail yet"));
+    };
+    let etag = format!("\"{}-{}\"", picture.segment.0, picture.segment.1);
+    let mut response = if not_modified(headers, &etag) {
+        respond(StatusCode::NOT_MODIFIED, "image/jpeg", "public, max-age=5", Body::empty())
+    } else {
+        respond(StatusCode::OK, "image/jpeg", "public, max-age=5", Body::from(picture.jpeg.clone()))
+    };
+    set_header(&mut response, header::ETAG, &etag);
+    set_header(&mut response, header::LAST_MODIFIED, &httpdate(picture.taken));
+    response
 }

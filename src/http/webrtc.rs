@@ -5,7 +5,9 @@
 //! supported (405: the server is ICE-lite and the answer carries all its candidates);
 //! `OPTIONS` and CORS headers let browser pages on other origins use it.
 
-use crate::AppState;
+use crate::http::listener::PeerAddr;
+use crate::http::response::{set_header, INVALID_STREAM_NAME};
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -92,8 +94,6 @@ fn created(app: &AppState, kind: &str, name: &str, c: rill_webrtc::Created) -> R
     let mut r = (StatusCode::CREATED, c.answer).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
-    h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("id and name are header-safe"));
-    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{}\"", c.id)).expect("hex id"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // RFC 9725 §4.6: the configured STUN servers, for clients that gather through them.
     for url in &app.config.webrtc.stun_servers {
@@ -101,6 +101,8 @@ fn created(app: &AppState, kind: &str, name: &str, c: rill_webrtc::Created) -> R
             h.append(header::LINK, v);
         }
     }
+    set_header(&mut r, header::LOCATION, &location);
+    set_header(&mut r, header::ETAG, &format!("\"{}\"", c.id));
     cors(r)
 }
 
@@ -109,14 +111,14 @@ fn valid_name(name: &str) -> Result<(), Response> {
     if is_valid_stream_name(name) {
         Ok(())
     } else {
-        Err(error(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})"))
+        Err(error(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME))
     }
 }
 
 /// `POST /whip/<name>`: go live from a browser or OBS.
 async fn whip(
     State(app): State<Arc<AppState>>,
-    ConnectInfo(crate::http::PeerAddr(peer)): ConnectInfo<crate::http::PeerAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -155,7 +157,7 @@ async fn whip(
 /// `POST /whep/<name>`: watch a live stream over WebRTC.
 async fn whep(
     State(app): State<Arc<AppState>>,
-    ConnectInfo(crate::http::PeerAddr(peer)): ConnectInfo<crate::http::PeerAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,

@@ -2,9 +2,9 @@
 //! admin token also lists unlisted and private ones), one video's details, and edits and
 //! deletion (admin token).
 
-use crate::api::{error, is_admin, refuse_non_admin};
-use crate::live_http::origin as public_origin;
-use crate::AppState;
+use crate::http::auth::{is_admin, refuse_non_admin};
+use crate::http::response::{json_error as error, origin};
+use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -62,7 +62,7 @@ async fn list_videos(
     query.include_private = is_admin(&app, &headers);
     match app.library.catalog.list(&query).await {
         Ok(page) => {
-            let origin = public_origin(&app, &headers);
+            let origin = origin(&app.config, &headers);
             let videos: Vec<Value> = page.videos.iter().map(|v| video_json(&origin, v)).collect();
             Json(json!({ "videos": videos, "total": page.total, "limit": page.limit, "offset": page.offset }))
                 .into_response()
@@ -88,7 +88,7 @@ async fn get_video(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(id
         Ok(found) => found,
         Err(response) => return response,
     };
-    let mut value = video_json(&public_origin(&app, &headers), &video);
+    let mut value = video_json(&origin(&app.config, &headers), &video);
     if let Ok(Some(index)) = app.library.index(id).await {
         let tracks: Vec<Value> = index
             .tracks
@@ -132,7 +132,7 @@ async fn patch_video(
     match updated {
         Ok(Some(video)) => {
             tracing::info!(video = %id, "video edited");
-            Json(video_json(&public_origin(&app, &headers), &video)).into_response()
+            Json(video_json(&origin(&app.config, &headers), &video)).into_response()
         }
         Ok(None) => error(StatusCode::NOT_FOUND, format!("video {id} does not exist")),
         Err(e) => catalog_error(e),

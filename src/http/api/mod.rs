@@ -1,0 +1,24 @@
+//! The REST API under `/api/v1`: JSON in and out, errors as `{"error": "…"}`.
+//!
+//! - [`streams`]: streams, keys, kicking publishers, transcoding settings (admin token).
+//! - [`videos`]: the catalog (public videos readable without the token).
+//! - `/sources`: RTSP cameras (admin token), from [`crate::sources`].
+//! - [`views`]: the JSON shapes, as types.
+
+pub mod streams;
+pub mod videos;
+pub mod views;
+
+use crate::http::auth::require_admin;
+use crate::state::AppState;
+use axum::middleware;
+use axum::Router;
+use std::sync::Arc;
+
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .merge(streams::router())
+        .layer(middleware::from_fn_with_state(state, require_admin))
+        .merge(videos::router())
+        .merge(crate::sources::router())
+}

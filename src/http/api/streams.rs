@@ -1,0 +1,209 @@
+//! `/api/v1/streams` (admin token on every route): list, show, create, delete, patch
+//! (transcoding), kick the publisher, rotate the key. The JSON is [`super::views`].
+
+use super::views::{
+    CreatedStream, LadderView, LiveView, PackagingView, PlayUrls, RecordingView, StreamState, StreamView,
+    TranscodeView, UrlBase, WebRtcSessionView,
+};
+use crate::http::response::{json_error as error, public_host, INVALID_STREAM_NAME};
+use crate::state::AppState;
+use crate::streams::{RegistryError, StreamEntry};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rill_media::path::{is_valid_stream_name, live_path, split_live_path};
+use rill_media::StreamSnapshot;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The stream routes (the caller adds the admin check).
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/streams", get(list_streams).post(create_stream))
+        .route("/streams/{name}", get(get_stream).delete(delete_stream).patch(patch_stream))
+        .route("/streams/{name}/kick", post(kick))
+        .route("/streams/{name}/key", post(rotate_key))
+}
+
+impl IntoResponse for RegistryError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            RegistryError::InvalidName => StatusCode::BAD_REQUEST,
+            RegistryError::Exists(_) | RegistryError::FromConfig(_) => StatusCode::CONFLICT,
+            RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
+            RegistryError::Store(_) => {
+                tracing::error!(error = %self, "stream registry write failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        error(status, self)
+    }
+}
+
+/// Host and ports for the URLs of a response to this request.
+fn url_base(app: &AppState, headers: &HeaderMap) -> UrlBase {
+    UrlBase {
+        host: public_host(&app.config, headers),
+        http_port: app.config.http.listen.port(),
+        rtmp_port: app.config.rtmp.listen.port(),
+        srt_port: app.config.srt.listen.port(),
+    }
+}
+
+/// Stream `name` as the API shows it, from every subsystem that knows it.
+fn stream_view(
+    app: &AppState,
+    base: &UrlBase,
+    name: &str,
+    entry: Option<&StreamEntry>,
+    live: Option<&StreamSnapshot>,
+) -> StreamView {
+    let live_view = live.map(|s| {
+        let sessions = app.webrtc.sessions();
+        let sessions = sessions.iter().filter(|w| w.path == s.path).map(WebRtcSessionView::from).collect();
+        LiveView::new(s, sessions)
+    });
+    let (setting, enabled) = app.transcoding.setting(name);
+    StreamView {
+        name: name.to_string(),
+        state: StreamState::of(live),
+        origin: entry.map(|e| e.origin),
+        urls: PlayUrls::new(base, name),
+        live: live_view,
+        recording: app.recorder.recording(name).map(|r| RecordingView::new(base, &r)),
+        transcode: TranscodeView {
+            enabled,
+            ladder: setting.ladder,
+            running: app.transcoding.snapshot(name).map(|ladder| LadderView::new(base, name, ladder)),
+        },
+        packaging: app.packagers.get(name).map(|p| PackagingView::from(&*p.state())),
+    }
+}
+
+async fn list_streams(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let base = url_base(&app, &headers);
+    let entries = app.registry.list();
+    let live = app.bus.snapshot();
+    let names: BTreeSet<String> = entries
+        .iter()
+        .map(|e| e.name.clone())
+        .chain(live.iter().filter_map(|s| match split_live_path(&s.path) {
+            Some((name, None)) => Some(name.to_string()),
+            _ => None, // renditions are shown in their source's entry
+        }))
+        .collect();
+    let streams: Vec<StreamView> = names
+        .iter()
+        .map(|name| {
+            let entry = entries.iter().find(|e| &e.name == name);
+            let snapshot = live.iter().find(|s| s.path == live_path(name));
+            stream_view(&app, &base, name, entry, snapshot)
+        })
+        .collect();
+    Json(json!({ "streams": streams })).into_response()
+}
+
+async fn get_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    let entry = app.registry.get(&name);
+    let live = app.bus.stream_snapshot(&live_path(&name));
+    if entry.is_none() && live.is_none() {
+        return error(StatusCode::NOT_FOUND, format!("stream {name:?} does not exist"));
+    }
+    Json(stream_view(&app, &url_base(&app, &headers), &name, entry.as_ref(), live.as_ref())).into_response()
+}
+
+/// `PATCH /api/v1/streams/<name>`: settings of a stream that take effect at once.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchStream {
+    /// Replaces the stream's transcoding override (`{}` returns it to `[transcode]`).
+    transcode: Option<crate::transcoding::StreamTranscode>,
+}
+
+async fn patch_stream(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Json<PatchStream>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if !is_valid_stream_name(&name) {
+        return error(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME);
+    }
+    let Json(patch) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                e.status(),
+                format!("expected JSON {{\"transcode\": {{\"enabled\": …, \"ladder\": […]}}}}: {}", e.body_text()),
+            )
+        }
+    };
+    if let Some(transcode) = patch.transcode {
+        if let Err(e) = app.transcoding.set_override(&name, transcode) {
+            return error(StatusCode::BAD_REQUEST, e);
+        }
+        tracing::info!(stream = %name, "transcoding settings changed");
+    }
+    let entry = app.registry.get(&name);
+    let live = app.bus.stream_snapshot(&live_path(&name));
+    Json(stream_view(&app, &url_base(&app, &headers), &name, entry.as_ref(), live.as_ref())).into_response()
+}
+
+#[derive(Deserialize)]
+struct CreateStream {
+    name: String,
+}
+
+async fn create_stream(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<CreateStream>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, format!("expected JSON {{\"name\": \"...\"}}: {}", e.body_text()))
+        }
+    };
+    match app.registry.create(&request.name) {
+        Ok(entry) => {
+            tracing::info!(stream = %entry.name, "stream created");
+            (StatusCode::CREATED, Json(CreatedStream::new(&url_base(&app, &headers), &entry))).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete_stream(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    match app.registry.delete(&name) {
+        Ok(()) => {
+            app.bus.close(&live_path(&name));
+            tracing::info!(stream = %name, "stream deleted");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn kick(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    if app.bus.kick(&live_path(&name)) {
+        tracing::info!(stream = %name, "publisher kicked");
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("stream {name:?} has no publisher"))
+    }
+}
+
+async fn rotate_key(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    match app.registry.rotate_key(&name) {
+        Ok(entry) => {
+            tracing::info!(stream = %name, "stream key rotated");
+            Json(CreatedStream::new(&url_base(&app, &headers), &entry)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}

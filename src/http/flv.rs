@@ -1,0 +1,64 @@
+//! HTTP-FLV: `GET /live/<name>.flv`, one endless FLV file per viewer (the body is
+//! [`rill_relay::http_flv::body`]), with a span per viewer that logs how long it watched.
+
+use crate::http::listener::PeerAddr;
+use crate::http::response::{error, INVALID_STREAM_NAME};
+use crate::http::ON_DEMAND_WAIT;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use futures_util::StreamExt;
+use rill_media::path::{is_valid_stream_name, live_path};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// `GET /live/<name>.flv`: HTTP-FLV.
+pub async fn live_file(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    Path(file): Path<String>,
+) -> Response {
+    let Some(name) = file.strip_suffix(".flv") else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
+    if !is_valid_stream_name(name) {
+        return error(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME);
+    }
+    let path = live_path(name);
+    app.bus.request(&path, ON_DEMAND_WAIT).await;
+    if let Some(why) = app.bus.stream_snapshot(&path).and_then(|s| rill_relay::http_flv::refusal(name, &s.tracks)) {
+        return error(StatusCode::NOT_ACCEPTABLE, why);
+    }
+    let Ok(sub) = app.bus.subscribe(&path, "http-flv") else {
+        return error(StatusCode::NOT_FOUND, format!("stream {name} is not live"));
+    };
+    app.relay_stats.viewers_total.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("http-flv", %peer, stream = name);
+    span.in_scope(|| tracing::info!("viewer started"));
+    let guard = ViewerLog { span, started: Instant::now() };
+    let body = rill_relay::http_flv::body(sub, app.relay_stats.clone()).map(move |piece| {
+        let _ = &guard;
+        piece
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "video/x-flv")
+        .header(header::CACHE_CONTROL, "no-cache, no-store")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"))
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+struct ViewerLog {
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl Drop for ViewerLog {
+    fn drop(&mut self) {
+        self.span.in_scope(|| tracing::info!(watched_s = self.started.elapsed().as_secs(), "viewer stopped"));
+    }
+}
+

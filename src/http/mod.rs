@@ -1,0 +1,49 @@
+//! The HTTP port: one axum router over every HTTP surface, one module per concern. Imports
+//! run one way: each surface uses [`response`] and [`auth`] and the shared
+//! [`crate::state::AppState`]; none imports another surface, and nothing here is imported by
+//! the subsystems.
+//!
+//! - [`live`]: LL-HLS and DASH of live streams, `/time`, live thumbnails.
+//! - [`flv`]: HTTP-FLV.
+//! - [`vod`]: HLS/DASH of the catalog's videos.
+//! - [`webrtc`]: WHIP/WHEP signalling.
+//! - [`player`]: the viewer pages and their assets.
+//! - [`api`]: the REST API under `/api/v1`.
+//! - [`metrics`]: `/metrics` (Prometheus).
+//! - [`listener`]: the listener with write timeouts.
+
+pub mod api;
+pub mod auth;
+pub mod flv;
+pub mod listener;
+pub mod live;
+pub mod metrics;
+pub mod player;
+pub mod response;
+pub mod vod;
+pub mod webrtc;
+
+use crate::state::AppState;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use listener::{PeerAddr, TimeoutListener};
+
+/// Every route of the HTTP port.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::handler))
+        .route("/live/{file}", get(flv::live_file))
+        .merge(live::routes())
+        .merge(vod::routes())
+        .merge(player::router())
+        .merge(webrtc::routes())
+        .nest("/api/v1", api::router(state.clone()))
+        .with_state(state)
+}
+
+/// How long a viewer's request waits for an on-demand source (a camera) to start.
+pub const ON_DEMAND_WAIT: Duration = Duration::from_secs(10);

@@ -1,0 +1,51 @@
+//! The state every HTTP handler reads: the configuration and a handle on each running
+//! subsystem (Bus, stream registry, packagers, catalog, recorder, ladders, cameras, WebRTC,
+//! live thumbnails), built by [`crate::app`].
+
+use crate::config::Config;
+use crate::sources::Sources;
+use crate::streams::StreamRegistry;
+use crate::thumbnails::LiveThumbnails;
+use crate::transcoding::Transcoding;
+use rill_ingest::rtmp::RtmpStats;
+use rill_ingest::srt::SrtStats;
+use rill_media::Bus;
+use rill_relay::packager::Packagers;
+use rill_relay::RelayStats;
+use rill_vod::library::Library;
+use rill_vod::recorder::Recorder;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// State shared by HTTP handlers.
+pub struct AppState {
+    pub config: Config,
+    pub bus: Bus,
+    pub registry: Arc<StreamRegistry>,
+    pub admin_token: String,
+    pub rtmp_stats: Arc<RtmpStats>,
+    pub srt_stats: Arc<SrtStats>,
+    pub relay_stats: Arc<RelayStats>,
+    pub packagers: Arc<Packagers>,
+    pub library: Arc<Library>,
+    pub recorder: Arc<Recorder>,
+    /// RTSP cameras pulled onto the Bus.
+    pub sources: Arc<Sources>,
+    /// Every live stream's ABR ladder.
+    pub transcoding: Arc<Transcoding>,
+    /// Live snapshots (`None` when `[thumbnails] enabled = false`).
+    pub thumbnails: Option<Arc<LiveThumbnails>>,
+    /// WHIP/WHEP sessions on the WebRTC media port.
+    pub webrtc: rill_webrtc::WebRtc,
+    pub http_stats: HttpStats,
+    pub started: Instant,
+}
+
+/// Counters of the HTTP surfaces that have no subsystem of their own.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    pub vod_requests: AtomicU64,
+    pub vod_bytes_out: AtomicU64,
+    pub api_auth_failures: AtomicU64,
+}
