@@ -33,139 +33,168 @@ pub async fn serve(config: Config) -> Result<()> {
         .or_else(|_| EnvFilter::try_new(&config.server.log))
         .context("server.log is not a valid log filter")?;
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    let app = App::start(config).await?;
+    print_banner(&app.state.config, &app.state.registry, &app.state.admin_token, app.admin_token_generated);
+    app.run(shutdown_signal()).await
+}
 
-    std::fs::create_dir_all(&config.server.data_dir)
-        .with_context(|| format!("creating data_dir {}", config.server.data_dir.display()))?;
-    let (admin_token, generated) = streams::admin_token(&config)?;
-    let registry = Arc::new(StreamRegistry::load(&config)?);
-    let bus = Bus::new(BusConfig {
-        reconnect_grace: Duration::from_secs(config.bus.reconnect_grace_s),
-        max_cache_frames: config.bus.max_cache_frames,
-        max_cache_bytes: config.bus.max_cache_mb << 20,
-        slow_subscriber_timeout: Duration::from_secs(config.bus.slow_viewer_timeout_s),
-        ..BusConfig::default()
-    });
-    let rtmp_listener = TcpListener::bind(config.rtmp.listen)
-        .await
-        .with_context(|| format!("binding rtmp.listen {}", config.rtmp.listen))?;
-    let http_listener = TcpListener::bind(config.http.listen)
-        .await
-        .with_context(|| format!("binding http.listen {}", config.http.listen))?;
+/// A started server: every subsystem running, the HTTP port bound but not yet served.
+pub struct App {
+    pub state: Arc<AppState>,
+    http_listener: TcpListener,
+    /// Whether the admin token was made at this start (it is printed once).
+    pub admin_token_generated: bool,
+}
 
-    let rtmp_stats = Arc::new(RtmpStats::default());
-    let relay_stats = Arc::new(RelayStats::default());
-    let mut session = SessionConfig::default();
-    session.limits.max_chunk_size = config.rtmp.max_chunk_size;
-    session.limits.max_message_size = config.rtmp.max_message_size;
-    session.max_name_len = config.rtmp.max_name_len;
-    let rtmp = Arc::new(RtmpContext {
-        bus: bus.clone(),
-        keys: registry.clone(),
-        session,
-        handshake_timeout: Duration::from_secs(config.rtmp.handshake_timeout_s),
-        idle_timeout: Duration::from_secs(config.rtmp.idle_timeout_s),
-        write_timeout: Duration::from_secs(config.rtmp.write_timeout_s),
-        stats: rtmp_stats.clone(),
-    });
-    let play_bus = bus.clone();
-    let play_stats = relay_stats.clone();
-    let play = move |request| rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone());
-    if config.rtmps.enabled() {
-        let tls = rill_ingest::rtmp::tls::acceptor_from_pem_files(&config.rtmps.cert, &config.rtmps.key)
-            .context("loading the [rtmps] certificate")?;
-        let listener = TcpListener::bind(config.rtmps.listen)
-            .await
-            .with_context(|| format!("binding rtmps.listen {}", config.rtmps.listen))?;
-        tokio::spawn(rill_ingest::rtmp::serve_tls(listener, tls, rtmp.clone(), play.clone()));
-    }
-    tokio::spawn(rill_ingest::rtmp::serve(rtmp_listener, rtmp, play));
-
-    // SRT: publish (MPEG-TS) and read on one UDP port.
-    let srt_stats = Arc::new(rill_ingest::srt::SrtStats::default());
-    let (_srt_listener, srt_incoming) =
-        rill_ingest::srt::bind(config.srt.listen, Duration::from_millis(config.srt.latency_ms))
-            .await
-            .with_context(|| format!("binding srt.listen {}", config.srt.listen))?;
-    let srt = Arc::new(rill_ingest::srt::SrtContext {
-        listen: config.srt.listen,
-        latency: Duration::from_millis(config.srt.latency_ms),
-        bus: bus.clone(),
-        keys: registry.clone(),
-        passphrases: registry.clone(),
-        idle_timeout: Duration::from_secs(config.srt.idle_timeout_s),
-        max_pes_bytes: config.rtmp.max_message_size as usize,
-        playback: config.srt.playback,
-        stats: srt_stats.clone(),
-    });
-    let (srt_bus, srt_relay_stats) = (bus.clone(), relay_stats.clone());
-    tokio::spawn(rill_ingest::srt::serve(srt_incoming, srt, move |request| {
-        rill_relay::srt_play::serve(request, srt_bus.clone(), srt_relay_stats.clone())
-    }));
-
-    let segmenter = SegmenterConfig {
-        segment_target: Duration::from_secs_f64(config.packager.segment_s),
-        part_target: Duration::from_millis(config.packager.part_ms),
-    };
-    let packagers = Packagers::spawn(
-        bus.clone(),
-        PackagerConfig { segmenter, window_segments: config.packager.window_segments, ..PackagerConfig::default() },
-    );
-    let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
-    let rtsp_sources = Arc::new(Sources::start(&config, bus.clone()).context("starting RTSP sources")?);
-    rtsp_sources.serve_on_demand(packagers.clone());
-    let transcoding = Transcoding::spawn(bus.clone(), &config);
-    let live_thumbnails = match (config.thumbnails.enabled, thumbnailer(config.thumbnails.width)) {
-        (true, Some(thumbnailer)) => Some(LiveThumbnails::spawn(
-            packagers.clone(),
-            thumbnailer,
-            Duration::from_secs(config.thumbnails.interval_s),
-        )),
-        _ => None,
-    };
-    let webrtc = start_webrtc(&config, &bus).await?;
-    print_banner(&config, &registry, &admin_token, generated);
-    let write_timeout = Duration::from_secs(config.http.write_timeout_s);
-    let state = Arc::new(AppState {
-        config,
-        bus,
-        registry,
-        admin_token,
-        rtmp_stats,
-        relay_stats,
-        packagers,
-        library,
-        recorder: recorder.clone(),
-        http_stats: HttpStats::default(),
-        started: Instant::now(),
-        sources: rtsp_sources,
-        srt_stats,
-        thumbnails: live_thumbnails,
-        transcoding,
-        webrtc,
-    });
-    let bus = state.bus.clone();
-    let app = crate::http::router(state).into_make_service_with_connect_info::<PeerAddr>();
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let signalled = stopping.clone();
-    let server = axum::serve(TimeoutListener { inner: http_listener, write_timeout }, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // End every stream so HTTP-FLV bodies finish and graceful shutdown can complete.
-            for stream in bus.snapshot() {
-                bus.close(&stream.path);
-            }
-            signalled.notify_one();
+impl App {
+    /// Builds and starts every subsystem from `config` and binds every port (a port of 0
+    /// takes a free one: see [`App::http_addr`]).
+    pub async fn start(config: Config) -> Result<App> {
+        std::fs::create_dir_all(&config.server.data_dir)
+            .with_context(|| format!("creating data_dir {}", config.server.data_dir.display()))?;
+        let (admin_token, generated) = streams::admin_token(&config)?;
+        let registry = Arc::new(StreamRegistry::load(&config)?);
+        let bus = Bus::new(BusConfig {
+            reconnect_grace: Duration::from_secs(config.bus.reconnect_grace_s),
+            max_cache_frames: config.bus.max_cache_frames,
+            max_cache_bytes: config.bus.max_cache_mb << 20,
+            slow_subscriber_timeout: Duration::from_secs(config.bus.slow_viewer_timeout_s),
+            ..BusConfig::default()
         });
-    tokio::select! {
-        served = server => served.context("HTTP server failed")?,
-        _ = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
-            tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
+        let rtmp_listener = TcpListener::bind(config.rtmp.listen)
+            .await
+            .with_context(|| format!("binding rtmp.listen {}", config.rtmp.listen))?;
+        let http_listener = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("binding http.listen {}", config.http.listen))?;
+
+        let rtmp_stats = Arc::new(RtmpStats::default());
+        let relay_stats = Arc::new(RelayStats::default());
+        let mut session = SessionConfig::default();
+        session.limits.max_chunk_size = config.rtmp.max_chunk_size;
+        session.limits.max_message_size = config.rtmp.max_message_size;
+        session.max_name_len = config.rtmp.max_name_len;
+        let rtmp = Arc::new(RtmpContext {
+            bus: bus.clone(),
+            keys: registry.clone(),
+            session,
+            handshake_timeout: Duration::from_secs(config.rtmp.handshake_timeout_s),
+            idle_timeout: Duration::from_secs(config.rtmp.idle_timeout_s),
+            write_timeout: Duration::from_secs(config.rtmp.write_timeout_s),
+            stats: rtmp_stats.clone(),
+        });
+        let play_bus = bus.clone();
+        let play_stats = relay_stats.clone();
+        let play = move |request| rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone());
+        if config.rtmps.enabled() {
+            let tls = rill_ingest::rtmp::tls::acceptor_from_pem_files(&config.rtmps.cert, &config.rtmps.key)
+                .context("loading the [rtmps] certificate")?;
+            let listener = TcpListener::bind(config.rtmps.listen)
+                .await
+                .with_context(|| format!("binding rtmps.listen {}", config.rtmps.listen))?;
+            tokio::spawn(rill_ingest::rtmp::serve_tls(listener, tls, rtmp.clone(), play.clone()));
         }
+        tokio::spawn(rill_ingest::rtmp::serve(rtmp_listener, rtmp, play));
+
+        // SRT: publish (MPEG-TS) and read on one UDP port.
+        let srt_stats = Arc::new(rill_ingest::srt::SrtStats::default());
+        let (_srt_listener, srt_incoming) =
+            rill_ingest::srt::bind(config.srt.listen, Duration::from_millis(config.srt.latency_ms))
+                .await
+                .with_context(|| format!("binding srt.listen {}", config.srt.listen))?;
+        let srt = Arc::new(rill_ingest::srt::SrtContext {
+            listen: config.srt.listen,
+            latency: Duration::from_millis(config.srt.latency_ms),
+            bus: bus.clone(),
+            keys: registry.clone(),
+            passphrases: registry.clone(),
+            idle_timeout: Duration::from_secs(config.srt.idle_timeout_s),
+            max_pes_bytes: config.rtmp.max_message_size as usize,
+            playback: config.srt.playback,
+            stats: srt_stats.clone(),
+        });
+        let (srt_bus, srt_relay_stats) = (bus.clone(), relay_stats.clone());
+        tokio::spawn(rill_ingest::srt::serve(srt_incoming, srt, move |request| {
+            rill_relay::srt_play::serve(request, srt_bus.clone(), srt_relay_stats.clone())
+        }));
+
+        let segmenter = SegmenterConfig {
+            segment_target: Duration::from_secs_f64(config.packager.segment_s),
+            part_target: Duration::from_millis(config.packager.part_ms),
+        };
+        let packagers = Packagers::spawn(
+            bus.clone(),
+            PackagerConfig { segmenter, window_segments: config.packager.window_segments, ..PackagerConfig::default() },
+        );
+        let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
+        let rtsp_sources = Arc::new(Sources::start(&config, bus.clone()).context("starting RTSP sources")?);
+        rtsp_sources.serve_on_demand(packagers.clone());
+        let transcoding = Transcoding::spawn(bus.clone(), &config);
+        let live_thumbnails = match (config.thumbnails.enabled, thumbnailer(config.thumbnails.width)) {
+            (true, Some(thumbnailer)) => Some(LiveThumbnails::spawn(
+                packagers.clone(),
+                thumbnailer,
+                Duration::from_secs(config.thumbnails.interval_s),
+            )),
+            _ => None,
+        };
+        let webrtc = start_webrtc(&config, &bus).await?;
+        let state = Arc::new(AppState {
+            config,
+            bus,
+            registry,
+            admin_token,
+            rtmp_stats,
+            relay_stats,
+            packagers,
+            library,
+            recorder: recorder.clone(),
+            http_stats: HttpStats::default(),
+            started: Instant::now(),
+            sources: rtsp_sources,
+            srt_stats,
+            thumbnails: live_thumbnails,
+            transcoding,
+            webrtc,
+        });
+        Ok(App { state, http_listener, admin_token_generated: generated })
     }
-    // Let recordings index their last segments and mark their videos ready.
-    recorder.wait_idle(SHUTDOWN_GRACE).await;
-    tracing::info!("shut down");
-    Ok(())
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.http_listener.local_addr()
+    }
+
+    /// Serves HTTP until `shutdown` completes; then ends every stream, gives open connections
+    /// a moment, and lets recordings index their last segments.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+        let App { state, http_listener, .. } = self;
+        let write_timeout = Duration::from_secs(state.config.http.write_timeout_s);
+        let recorder = state.recorder.clone();
+        let bus = state.bus.clone();
+        let app = crate::http::router(state).into_make_service_with_connect_info::<PeerAddr>();
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let signalled = stopping.clone();
+        let server = axum::serve(TimeoutListener { inner: http_listener, write_timeout }, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // End every stream so HTTP-FLV bodies finish and graceful shutdown can complete.
+                for stream in bus.snapshot() {
+                    bus.close(&stream.path);
+                }
+                signalled.notify_one();
+            });
+        tokio::select! {
+            served = server => served.context("HTTP server failed")?,
+            _ = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+                tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
+            }
+        }
+        // Let recordings index their last segments and mark their videos ready.
+        recorder.wait_idle(SHUTDOWN_GRACE).await;
+        tracing::info!("shut down");
+        Ok(())
+    }
 }
 
 /// WebRTC (WHIP/WHEP): binds the media port; AAC sources get their Opus audio from the

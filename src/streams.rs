@@ -8,7 +8,7 @@ use rill_ingest::rtmp::{PublishRefusal, StreamKeys};
 use rill_media::path::is_valid_stream_name;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
@@ -46,7 +46,12 @@ pub enum RegistryError {
 pub struct StreamRegistry {
     mode: AuthMode,
     file: PathBuf,
+    /// Read by every publisher's authentication: held only to copy or swap the list, never
+    /// across a file write.
     entries: RwLock<Vec<StreamEntry>>,
+    /// Serializes changes (each is computed, stored, then swapped in), so the file write and
+    /// its fsync happen outside `entries`.
+    writer: Mutex<()>,
     /// `[[streams]] srt_passphrase` by stream name.
     srt_passphrases: std::collections::HashMap<String, String>,
 }
@@ -73,7 +78,13 @@ impl StreamRegistry {
         }
         let srt_passphrases =
             config.streams.iter().filter_map(|s| Some((s.name.clone(), s.srt_passphrase.clone()?))).collect();
-        Ok(StreamRegistry { mode: config.auth.mode, file, entries: RwLock::new(entries), srt_passphrases })
+        Ok(StreamRegistry {
+            mode: config.auth.mode,
+            file,
+            entries: RwLock::new(entries),
+            writer: Mutex::new(()),
+            srt_passphrases,
+        })
     }
 
     pub fn mode(&self) -> AuthMode {
@@ -92,51 +103,55 @@ impl StreamRegistry {
         if !is_valid_stream_name(name) {
             return Err(RegistryError::InvalidName);
         }
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.iter().any(|e| e.name == name) {
-            return Err(RegistryError::Exists(name.into()));
-        }
-        let entry =
-            StreamEntry { name: name.into(), key: new_secret("sk_"), origin: Origin::Api, created_at: unix_now() };
-        entries.push(entry.clone());
-        self.store(&entries).inspect_err(|_| {
-            entries.pop();
-        })?;
-        Ok(entry)
+        self.change(|entries| {
+            if entries.iter().any(|e| e.name == name) {
+                return Err(RegistryError::Exists(name.into()));
+            }
+            let entry =
+                StreamEntry { name: name.into(), key: new_secret("sk_"), origin: Origin::Api, created_at: unix_now() };
+            entries.push(entry.clone());
+            Ok(entry)
+        })
     }
 
     pub fn delete(&self, name: &str) -> Result<(), RegistryError> {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let index = entries.iter().position(|e| e.name == name).ok_or_else(|| RegistryError::NotFound(name.into()))?;
-        if entries[index].origin == Origin::Config {
-            return Err(RegistryError::FromConfig(name.into()));
-        }
-        let removed = entries.remove(index);
-        self.store(&entries).inspect_err(|_| entries.insert(index, removed))?;
-        Ok(())
+        self.change(|entries| {
+            let index = api_entry(entries, name)?;
+            entries.remove(index);
+            Ok(())
+        })
     }
 
     pub fn rotate_key(&self, name: &str) -> Result<StreamEntry, RegistryError> {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let index = entries.iter().position(|e| e.name == name).ok_or_else(|| RegistryError::NotFound(name.into()))?;
-        if entries[index].origin == Origin::Config {
-            return Err(RegistryError::FromConfig(name.into()));
-        }
-        let old = std::mem::replace(&mut entries[index].key, new_secret("sk_"));
-        if let Err(e) = self.store(&entries) {
-            entries[index].key = old;
-            return Err(e);
-        }
-        Ok(entries[index].clone())
+        self.change(|entries| {
+            let index = api_entry(entries, name)?;
+            entries[index].key = new_secret("sk_");
+            Ok(entries[index].clone())
+        })
     }
 
-    /// Writes API-created streams atomically (temp file + rename).
-    fn store(&self, entries: &[StreamEntry]) -> Result<(), RegistryError> {
-        let api: Vec<&StreamEntry> = entries.iter().filter(|e| e.origin == Origin::Api).collect();
-        let json = serde_json::to_vec_pretty(&api).expect("entries serialize");
+    /// Applies `edit` to a copy of the entries, stores the API-created ones atomically (temp
+    /// file + fsync + rename) and only then makes the copy current: readers never wait for the
+    /// disk, and a failed write changes nothing.
+    fn change<T>(&self, edit: impl FnOnce(&mut Vec<StreamEntry>) -> Result<T, RegistryError>) -> Result<T, RegistryError> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = self.list();
+        let answer = edit(&mut next)?;
+        let api: Vec<&StreamEntry> = next.iter().filter(|e| e.origin == Origin::Api).collect();
+        let json = serde_json::to_vec_pretty(&api).map_err(std::io::Error::other)?;
         write_private(&self.file, &json)?;
-        Ok(())
+        *self.entries.write().unwrap_or_else(PoisonError::into_inner) = next;
+        Ok(answer)
     }
+}
+
+/// The index of API-created stream `name` (config streams are changed in the config file).
+fn api_entry(entries: &[StreamEntry], name: &str) -> Result<usize, RegistryError> {
+    let index = entries.iter().position(|e| e.name == name).ok_or_else(|| RegistryError::NotFound(name.into()))?;
+    if entries[index].origin == Origin::Config {
+        return Err(RegistryError::FromConfig(name.into()));
+    }
+    Ok(index)
 }
 
 impl StreamKeys for StreamRegistry {
@@ -183,7 +198,7 @@ pub fn admin_token(config: &Config) -> Result<(String, bool)> {
     Ok((token, true))
 }
 
-pub(crate) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
@@ -268,5 +283,19 @@ mod tests {
         assert_eq!(reg.resolve_publish("live", &created.key), Err(PublishRefusal::UnknownKey));
         reg.delete("show").unwrap();
         assert!(StreamRegistry::load(&c).unwrap().get("show").is_none());
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let dir = tempdir("readonly");
+        let c = config(AuthMode::Keys, &dir);
+        let reg = StreamRegistry::load(&c).unwrap();
+        let kept = reg.create("kept").unwrap();
+        // A directory where the temp file must go makes every write fail.
+        std::fs::create_dir_all(dir.join("streams.tmp")).unwrap();
+        assert!(matches!(reg.create("lost"), Err(RegistryError::Store(_))));
+        assert!(matches!(reg.rotate_key("kept"), Err(RegistryError::Store(_))));
+        assert!(reg.get("lost").is_none());
+        assert_eq!(reg.resolve_publish("live", &kept.key), Ok("kept".into()), "the old key still publishes");
     }
 }

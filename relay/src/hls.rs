@@ -152,7 +152,8 @@ pub fn find_part(state: &LiveState, kind: TrackKind, msn: u64, index: u32, confi
 }
 
 /// Segment `msn` of track `kind`: `Found(Some(size))` when complete, `Found(None)` while it is
-/// being written (it is then streamed part by part); the next segment is awaited.
+/// being written (it is then streamed part by part); the segment the next part will start
+/// (once the previous one is complete) is awaited.
 pub fn find_segment(state: &LiveState, kind: TrackKind, msn: u64) -> Lookup<Option<usize>> {
     let Some(track) = state.track(kind) else { return Lookup::Wait };
     if let Some(segment) = track.segment(msn) {
@@ -463,15 +464,15 @@ mod tests {
         assert!(matches!(find_part(&st, video, 2, last_part, &c), Lookup::Found(_)));
         assert!(matches!(find_part(&st, video, 0, 0, &c), Lookup::Found(_)));
         assert_eq!(find_part(&st, video, 2, last_part + 1, &c), Lookup::Wait);
-        assert_eq!(find_part(&st, video, 2, last_part + 16, &c), Lookup::Missing);
+        assert_eq!(find_part(&st, video, 2, last_part + 16, &c), Lookup::Wait);
+        assert_eq!(find_part(&st, video, 2, last_part + 17, &c), Lookup::Missing);
         assert_eq!(find_part(&st, video, 3, 0, &c), Lookup::Wait, "the preload hint of the next segment");
         assert_eq!(find_part(&st, video, 4, 0, &c), Lookup::Missing);
         assert_eq!(find_part(&st, video, 1, 40, &c), Lookup::Missing, "segment 1 is complete");
-        // Segments: complete ones with their size, the growing one streamed, the next awaited.
+        // Segments: complete ones with their size, the growing one streamed.
         assert!(matches!(find_segment(&st, video, 1), Lookup::Found(Some(size)) if size > 0));
         assert_eq!(find_segment(&st, video, 2), Lookup::Found(None));
-        assert_eq!(find_segment(&st, video, 3), Lookup::Wait);
-        assert_eq!(find_segment(&st, video, 4), Lookup::Missing);
+        assert_eq!(find_segment(&st, video, 3), Lookup::Missing, "not the segment of the next part");
         assert!(matches!(next_segment_piece(&st, video, 2, 0), Lookup::Found(Some(_))));
         assert_eq!(next_segment_piece(&st, video, 2, last_part as usize + 1), Lookup::Wait);
         assert_eq!(next_segment_piece(&st, video, 1, 1000), Lookup::Found(None));

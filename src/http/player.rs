@@ -126,19 +126,14 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         rt.spawn(async move { axum::serve(listener, router::<()>()).await });
         let request = request.to_owned();
-        let client = std::thread::spawn(move || {
+        let client = move || {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
             s.write_all(request.as_bytes()).unwrap();
             let mut out = Vec::new();
             s.read_to_end(&mut out).unwrap();
             String::from_utf8_lossy(&out).into_owned()
-        });
-        rt.block_on(async {
-            while !client.is_finished() {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        });
-        client.join().unwrap()
+        };
+        rt.block_on(async { tokio::task::spawn_blocking(client).await }).unwrap()
     }
 
     fn get(path: &str, extra: &str) -> String {

@@ -177,29 +177,3 @@ async fn whep(
         }
     }
 }
-
-/// The WHIP/WHEP sessions of Bus path `path`, for `GET /api/v1/streams`.
-pub fn sessions_json(app: &AppState, path: &str) -> serde_json::Value {
-    let sessions: Vec<serde_json::Value> = app
-        .webrtc
-        .sessions()
-        .into_iter()
-        .filter(|s| s.path == path)
-        .map(|s| {
-            serde_json::json!({
-                "id": s.id,
-                "kind": s.role.as_str(),
-                "address": s.peer,
-                "state": if s.connected { "connected" } else { "connecting" },
-                "age_s": s.started.elapsed().as_secs(),
-                "audio": s.audio,
-                "rtt_ms": s.rtt_ms.map(|r| (r * 10.0).round() / 10.0),
-                "packets_lost": s.packets_lost,
-                "nacks_received": s.nacks_received,
-                "plis_received": s.plis_received,
-                "plis_sent": s.plis_sent,
-            })
-        })
-        .collect();
-    serde_json::Value::Array(sessions)
-}
