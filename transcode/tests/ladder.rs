@@ -24,6 +24,7 @@ fn pts_set(frames: &[Frame], keyframes_only: bool) -> BTreeSet<i64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn renditions_have_the_source_keyframes_and_pts() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -115,6 +116,7 @@ async fn renditions_have_the_source_keyframes_and_pts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn garbage_input_ends_only_its_own_ladder() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -175,6 +177,7 @@ async fn garbage_input_ends_only_its_own_ladder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn overload_drops_the_most_expensive_rung_first() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -226,6 +229,7 @@ async fn overload_drops_the_most_expensive_rung_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn a_missing_encoder_fails_cleanly() {
     let (tracks, _) = clip(1, false);
     let bus = bus();
@@ -243,6 +247,7 @@ async fn a_missing_encoder_fails_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn a_reconnecting_source_with_new_settings_rebuilds_the_ladder() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -289,6 +294,7 @@ async fn a_reconnecting_source_with_new_settings_rebuilds_the_ladder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn hevc_sources_on_a_90khz_clock_are_transcoded_too() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -344,6 +350,7 @@ async fn hevc_sources_on_a_90khz_clock_are_transcoded_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn an_aborted_ladder_ends_its_renditions_at_once() {
     let (tracks, frames) = clip(1, false);
     // A long grace period: the rendition must end because the ladder closes it, not by timeout.
