@@ -28,11 +28,16 @@ const FILES: [&str; 11] = [
 ];
 
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed={DIST}");
-    println!("cargo:rerun-if-changed={SRC}");
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let dist = root.join(DIST);
+    println!("cargo:rerun-if-changed=build.rs");
+    // A path that does not exist would rerun this script, and rebuild the binary, every time.
+    if dist.is_dir() {
+        println!("cargo:rerun-if-changed={DIST}");
+        println!("cargo:rerun-if-changed={SRC}");
+    } else {
+        println!("cargo:rerun-if-changed=web-player"); // where dist/ will appear
+    }
     if FILES.iter().all(|f| dist.join(f).is_file()) {
         println!("cargo:rustc-env=RILL_PLAYER_DIST={}", dist.display());
         return;
