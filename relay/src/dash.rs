@@ -183,7 +183,7 @@ mod tests {
             let mpd = manifest(&st, &[], &config, now, "http://h/time");
             let video = &mpd[mpd.find("contentType=\"video\"").unwrap()..];
             let timeline = &video[..video.find("</SegmentTimeline>").unwrap()];
-            let s = timeline.lines().filter(|l| l.contains("<S ")).last().unwrap().to_string();
+            let s = timeline.lines().rfind(|l| l.contains("<S ")).unwrap().to_string();
             s[s.find("d=\"").unwrap() + 3..].split('"').next().unwrap().parse::<u64>().unwrap()
         };
         // Segment 2 started at 4 s with 1.1 s written: the 2 s target (in a 90 kHz timeline).

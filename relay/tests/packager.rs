@@ -292,9 +292,7 @@ async fn live_streams_and_renditions_are_packaged_until_they_end() {
     drop(source);
     drop(rendition);
     until("the stream ends", || cam.state().ended.then_some(())).await;
-    let st = cam.state();
-    assert!(st.tracks.iter().all(|t| t.segments.iter().all(|s| s.complete)));
-    drop(st);
+    assert!(cam.state().tracks.iter().all(|t| t.segments.iter().all(|s| s.complete)));
     let ended = cam.media_playlist(TrackKind::Video, Skip::No).unwrap();
     assert!(String::from_utf8_lossy(&ended).ends_with("#EXT-X-ENDLIST\n"), "a new version, a new text");
     assert!(packagers.live_names().is_empty());
