@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what Rill needs on Debian/Ubuntu. Usage: scripts/deps.sh [run|test|browser|bench]
-#   run:     a C toolchain and GStreamer for building (Rust must already be installed: https://rustup.rs),
+# Installs what Rill needs on Debian/Ubuntu. Usage: scripts/deps.sh [build|run|test|browser|bench]
+#   build:   a C toolchain and GStreamer's development files: enough to build and run the fast
+#            test tier (Rust must already be installed: https://rustup.rs)
+#   run:     + the GStreamer plugins the server runs (ladder, thumbnails, Opus),
 #            and Node.js/npm when npm is missing (scripts/web-player.sh builds the player page)
 #   test:    + ffmpeg (real publisher and player in the end-to-end tests), GStreamer
 #            (rtmpsink: a librtmp publisher, the RTMP stack OBS descends from) and Chromium
@@ -13,19 +15,20 @@ set -euo pipefail
 what=${1:-run}
 # GStreamer: its development files to build the transcode crate, and the plugins it runs (video
 # thumbnails decode with gst-libav and encode with jpegenc from plugins-good).
-packages=(build-essential pkg-config ca-certificates libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav)
+build=(build-essential pkg-config ca-certificates libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
+packages=("${build[@]}" gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav)
 case "$what" in
+  build) packages=("${build[@]}") ;;
   run) ;;
   test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium curl postgresql
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp) ;;
   browser) packages=(chromium) ;;
   bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp jq curl) ;;
-  *) echo "usage: $0 [run|test|browser|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|run|test|browser|bench]" >&2; exit 2 ;;
 esac
 # Node.js and npm build the player page (and run the browser harness); a Node.js installed some
 # other way (nodesource, nvm) is used as it is.
-command -v npm >/dev/null || packages+=(nodejs npm)
+[ "$what" = build ] || command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -66,6 +66,7 @@ impl Transcoding {
             encoder: t.encoder.clone(),
             x264_speed_preset: t.speed_preset.clone(),
             max_lateness: Duration::from_millis(t.max_lateness_ms),
+            encode_delay: Duration::ZERO,
         };
         let overrides = config
             .streams

@@ -68,3 +68,40 @@ impl SyntheticStream {
         frames
     }
 }
+
+/// Golden-file check: `actual` must equal the file at `path` (a playlist, an MPD…). With
+/// `UPDATE_GOLDEN` set in the environment the file is rewritten first, so a deliberate change
+/// is accepted with `UPDATE_GOLDEN=1 cargo test` and reviewed in the diff.
+#[track_caller]
+pub fn assert_golden(path: &std::path::Path, actual: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create the golden file's directory");
+        }
+        std::fs::write(path, actual).expect("write the golden file");
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "golden file {} differs (UPDATE_GOLDEN=1 to accept):\n{}",
+        path.display(),
+        line_diff(&expected, actual)
+    );
+}
+
+/// The lines that differ, as `-expected` / `+actual` pairs with their line numbers.
+fn line_diff(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let mut out = String::new();
+    for i in 0..e.len().max(a.len()) {
+        let (old, new) = (e.get(i), a.get(i));
+        if old != new {
+            for (sign, line) in [('-', old), ('+', new)] {
+                if let Some(line) = line {
+                    out.push_str(&format!("{:>4} {sign}{line}\n", i + 1));
+                }
+            }
+        }
+    }
+    out
+}

@@ -157,7 +157,41 @@ fn segment_template(member: &Member<'_>, content: &str, config: &PackagerConfig,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::golden;
     use crate::packager::fixtures::state;
+
+    /// The MPDs of the LL-HLS golden playlists' stream (5.1 s: segments 0 and 1 complete,
+    /// segment 2 growing), asked for 5.1 s after its start: live, live with a rendition, ended.
+    #[test]
+    fn golden_mpds() {
+        let config = PackagerConfig::default();
+        let st = state(5100, &config, false);
+        let now = st.availability_start.unwrap() + Duration::from_millis(5100);
+        golden("live.mpd", &manifest(&st, &[], &config, now, "http://h/time"));
+        let rendition = state(5100, &config, false);
+        golden("live-renditions.mpd", &manifest(&st, &[("360p", &rendition)], &config, now, "http://h/time?a=1&b=2"));
+        let ended = state(5100, &config, true);
+        golden("ended.mpd", &manifest(&ended, &[], &config, now, "http://h/time"));
+    }
+
+    #[test]
+    fn the_growing_segment_is_announced_at_least_as_long_as_the_target_and_what_exists() {
+        let config = PackagerConfig::default();
+        let st = state(5100, &config, false);
+        let start = st.availability_start.unwrap();
+        let last_d = |now: SystemTime| {
+            let mpd = manifest(&st, &[], &config, now, "http://h/time");
+            let video = &mpd[mpd.find("contentType=\"video\"").unwrap()..];
+            let timeline = &video[..video.find("</SegmentTimeline>").unwrap()];
+            let s = timeline.lines().rfind(|l| l.contains("<S ")).unwrap().to_string();
+            s[s.find("d=\"").unwrap() + 3..].split('"').next().unwrap().parse::<u64>().unwrap()
+        };
+        // Segment 2 started at 4 s with 1.1 s written: the 2 s target (in a 90 kHz timeline).
+        let ts = st.track(TrackKind::Video).unwrap().track.timescale as u64;
+        assert_eq!(last_d(start + Duration::from_millis(5100)), 2 * ts);
+        // Asked late (the next part overdue): at least the time elapsed since it started.
+        assert_eq!(last_d(start + Duration::from_millis(7000)), 3 * ts);
+    }
 
     #[test]
     fn renditions_are_representations_of_the_video_set() {

@@ -362,6 +362,7 @@ pub fn media_playlist(state: &LiveState, track: &TrackTimeline, config: &Package
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::golden;
     use crate::packager::fixtures::state;
 
     fn config() -> PackagerConfig {
@@ -370,16 +371,6 @@ mod tests {
 
     fn d(query: &str) -> Directives {
         parse_directives(query).unwrap()
-    }
-
-    /// Compares with `src/testdata/<name>`; `UPDATE_GOLDEN=1` rewrites the file.
-    fn golden(name: &str, actual: &str) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testdata").join(name);
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, actual).unwrap();
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(actual, expected, "golden file {name} differs (UPDATE_GOLDEN=1 to accept)");
     }
 
     #[test]

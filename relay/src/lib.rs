@@ -21,6 +21,13 @@ pub mod srt_play;
 
 use std::sync::atomic::AtomicU64;
 
+/// Compares a rendered playlist or MPD with `src/testdata/<name>`; `UPDATE_GOLDEN=1` rewrites it.
+#[cfg(test)]
+pub(crate) fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testdata").join(name);
+    rill_media::testing::assert_golden(&path, actual);
+}
+
 /// Egress counters, for metrics.
 #[derive(Debug, Default)]
 pub struct RelayStats {

@@ -17,7 +17,8 @@ use std::sync::OnceLock;
 
 macro_rules! dist {
     ($file:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web-player/dist/", $file))
+        // `web-player/dist/`, or placeholders staged by build.rs when it is not built.
+        include_bytes!(concat!(env!("RILL_PLAYER_DIST"), "/", $file))
     };
 }
 

@@ -38,6 +38,7 @@ async fn main() {
         x264_speed_preset: args.get(2).cloned().unwrap_or_else(|| "veryfast".into()),
         // Offline: faster than real time is not lateness.
         max_lateness: Duration::from_secs(3600),
+        encode_delay: Duration::ZERO,
     };
     let bus = Bus::new(BusConfig { reconnect_grace: Duration::from_millis(10), ..Default::default() });
     let publisher = bus.publish("live/bench", PublisherInfo { protocol: "file", peer: file.clone() }).unwrap();

@@ -18,7 +18,8 @@
 //!   behind the latest source frame. When some rung stays later than
 //!   [`LadderConfig::max_lateness`] for [`OVERLOAD_SUSTAIN`], the most expensive running rung
 //!   is dropped (its valve closes, its Bus stream ends); one rung per cool-down. With every
-//!   rung dropped the ladder ends with [`TranscodeError::Overloaded`].
+//!   rung dropped the ladder ends with [`TranscodeError::Overloaded`]. The policy is sans-IO
+//!   (`overload`, unit-tested on a virtual clock); this module measures and applies it.
 //! - **Failures.** A GStreamer error ends the ladder: logged with the element path and the
 //!   stream, every rendition's Bus stream closed, the error returned. Nothing panics, no other
 //!   stream is affected. The ladder ends when the source stream ends (after draining) and can be
@@ -27,6 +28,7 @@
 //!   Bus stream) rebuilds the pipeline; renditions whose rung is unchanged keep their Bus
 //!   stream (and viewers), the others end.
 
+use crate::overload::{self, OverloadPolicy};
 use crate::timeline::Timeline;
 use crate::TranscodeError;
 use bytes::Bytes;
@@ -79,6 +81,10 @@ pub struct LadderConfig {
     pub x264_speed_preset: String,
     /// A rung this far behind the source for [`OVERLOAD_SUSTAIN`] means overload.
     pub max_lateness: Duration,
+    /// Holds every picture this long before each rung's encoder (an `identity sleep-time`):
+    /// zero in production. Tests use it to make a rung that cannot keep real time on any
+    /// machine, however fast.
+    pub encode_delay: Duration,
 }
 
 impl Default for LadderConfig {
@@ -88,6 +94,7 @@ impl Default for LadderConfig {
             encoder: "x264enc".into(),
             x264_speed_preset: "veryfast".into(),
             max_lateness: Duration::from_millis(1500),
+            encode_delay: Duration::ZERO,
         }
     }
 }
@@ -115,8 +122,7 @@ pub fn plan(source: (u32, u32), rungs: &[Rung]) -> Vec<Rung> {
 
 /// Most source frames waiting in the appsrc before input is dropped up to the next keyframe.
 pub const MAX_QUEUED_INPUT: u64 = 90;
-/// How long a rung must stay late before a rung is dropped.
-pub const OVERLOAD_SUSTAIN: Duration = Duration::from_secs(2);
+pub use crate::overload::OVERLOAD_SUSTAIN;
 /// How long the ladder may take to drain once the source ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// Consecutive undecodable frames before the decoder errors out (garbage input).
@@ -250,48 +256,6 @@ impl LadderStatus {
             input_dropped: self.input_dropped.load(Ordering::Relaxed),
             error: lock(&self.error).clone(),
         }
-    }
-}
-
-/// Decides when to drop a rung (sans-IO: fed the time and each rung's lateness).
-#[derive(Debug)]
-struct OverloadPolicy {
-    max_lateness: Duration,
-    sustain: Duration,
-    cooldown: Duration,
-    late_since: Option<Instant>,
-    last_drop: Option<Instant>,
-}
-
-impl OverloadPolicy {
-    fn new(max_lateness: Duration) -> OverloadPolicy {
-        OverloadPolicy {
-            max_lateness,
-            sustain: OVERLOAD_SUSTAIN,
-            cooldown: (max_lateness * 2).max(Duration::from_secs(3)),
-            late_since: None,
-            last_drop: None,
-        }
-    }
-
-    /// `lateness` of each rung, most expensive first (`None`: not running). Returns the rung
-    /// to drop: the most expensive running one, once some rung has been late for the sustain
-    /// window and the previous drop has had its cool-down to take effect.
-    fn observe(&mut self, now: Instant, lateness: &[Option<Duration>]) -> Option<usize> {
-        if !lateness.iter().flatten().any(|l| *l > self.max_lateness) {
-            self.late_since = None;
-            return None;
-        }
-        let since = *self.late_since.get_or_insert(now);
-        if now.duration_since(since) < self.sustain
-            || self.last_drop.is_some_and(|d| now.duration_since(d) < self.cooldown)
-        {
-            return None;
-        }
-        let victim = lateness.iter().position(Option::is_some)?;
-        self.last_drop = Some(now);
-        self.late_since = None;
-        Some(victim)
     }
 }
 
@@ -639,11 +603,15 @@ impl Session {
              max-errors={MAX_DECODE_ERRORS} output-corrupt=false ! tee name=t allow-not-linked=true",
             video.parse_and_decode
         );
+        let delay = match config.encode_delay.as_micros() {
+            0 => String::new(),
+            us => format!("identity sleep-time={} silent=true ! ", us.min(u32::MAX as u128)),
+        };
         for (i, rung) in rungs.iter().enumerate() {
             description.push_str(&format!(
                 " t. ! valve name=valve{i} drop-mode=forward-sticky-events ! queue name=queue{i} leaky=downstream max-size-buffers=0 \
                  max-size-bytes=0 max-size-time={queue_ns} ! videoscale add-borders=false ! videoconvert \
-                 ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! {enc} name=enc{i} \
+                 ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! {delay}{enc} name=enc{i} \
                  ! h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au \
                  ! appsink name=sink{i} sync=false",
                 w = rung.width,
@@ -818,12 +786,7 @@ impl Session {
         for branch in &self.branches {
             let status = &branch.output.status;
             let running = matches!(status.state(), RungState::Starting | RungState::Running);
-            let out = status.out_arrival_ns.load(Ordering::Relaxed);
-            let late = Duration::from_nanos(if first == 0 {
-                0
-            } else {
-                last.saturating_sub(if out == 0 { first } else { out })
-            });
+            let late = overload::lateness(first, last, status.out_arrival_ns.load(Ordering::Relaxed));
             if running {
                 status.lateness_ms.store(late.as_millis() as u64, Ordering::Relaxed);
             }
@@ -982,26 +945,5 @@ mod tests {
         // Odd results are made even.
         let odd = plan((1000, 750), &[Rung::new("x", 0, 301, 100)]);
         assert_eq!((odd[0].width, odd[0].height), (400, 300));
-    }
-
-    #[test]
-    fn overload_drops_the_most_expensive_running_rung_after_the_sustain_window() {
-        let mut policy = OverloadPolicy::new(Duration::from_millis(500));
-        let t0 = Instant::now();
-        let at = |ms| t0 + Duration::from_millis(ms);
-        let late = Some(Duration::from_millis(900));
-        let fine = Some(Duration::from_millis(100));
-        assert_eq!(policy.observe(at(0), &[fine, late]), None);
-        assert_eq!(policy.observe(at(1000), &[fine, late]), None, "not sustained yet");
-        assert_eq!(policy.observe(at(2100), &[fine, late]), Some(0), "the top rung goes first");
-        assert_eq!(policy.observe(at(2500), &[None, late]), None, "needs a new sustain window");
-        assert_eq!(policy.observe(at(4600), &[None, late]), None, "cool-down");
-        assert_eq!(policy.observe(at(5200), &[None, late]), Some(1));
-        // Recovering resets the window.
-        let mut policy = OverloadPolicy::new(Duration::from_millis(500));
-        assert_eq!(policy.observe(at(0), &[late]), None);
-        assert_eq!(policy.observe(at(1500), &[fine]), None);
-        assert_eq!(policy.observe(at(3000), &[late]), None);
-        assert_eq!(policy.observe(at(4000), &[late]), None);
     }
 }

@@ -14,6 +14,7 @@
 pub mod audio;
 pub mod flv_file;
 pub mod ladder;
+mod overload;
 mod pipeline;
 pub mod thumbnail;
 mod timeline;

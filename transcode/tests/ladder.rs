@@ -1,6 +1,7 @@
 //! The live ladder end to end on a real Bus with a real ffmpeg H.264 clip (720p30, B-frames,
 //! GOP 2 s): rendition resolutions, keyframes on the source's keyframes, PTS taken from the
-//! source, garbage input ending only its own ladder, overload dropping the top rung first.
+//! source, garbage input ending only its own ladder, overload dropping the top rung first (on
+//! rungs slowed on purpose, so that it happens however fast the machine is).
 
 mod common;
 
@@ -12,7 +13,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn config(rungs: Vec<Rung>, preset: &str, max_lateness: Duration) -> LadderConfig {
-    LadderConfig { rungs, encoder: "x264enc".into(), x264_speed_preset: preset.into(), max_lateness }
+    LadderConfig {
+        rungs,
+        encoder: "x264enc".into(),
+        x264_speed_preset: preset.into(),
+        max_lateness,
+        encode_delay: Duration::ZERO,
+    }
 }
 
 fn pts_set(frames: &[Frame], keyframes_only: bool) -> BTreeSet<i64> {
@@ -24,6 +31,7 @@ fn pts_set(frames: &[Frame], keyframes_only: bool) -> BTreeSet<i64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn renditions_have_the_source_keyframes_and_pts() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -94,7 +102,8 @@ async fn renditions_have_the_source_keyframes_and_pts() {
     let snapshot = status.snapshot();
     assert_eq!(snapshot.rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["480p", "360p"]);
     assert!(snapshot.rungs.iter().all(|r| r.state == RungState::Ended && r.frames >= 170));
-    assert!(running.rungs.iter().all(|r| r.state == RungState::Running && r.fps > 20.0), "{running:?}");
+    // Producing while fed (how many pictures a second depends on the machine: not asserted).
+    assert!(running.rungs.iter().all(|r| r.state == RungState::Running && r.fps > 0.0), "{running:?}");
     assert_eq!(snapshot.input_dropped, 0);
     eprintln!("while running: {running:?}");
 
@@ -115,6 +124,7 @@ async fn renditions_have_the_source_keyframes_and_pts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn garbage_input_ends_only_its_own_ladder() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -175,29 +185,25 @@ async fn garbage_input_ends_only_its_own_ladder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn overload_drops_the_most_expensive_rung_first() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
-    let (tracks, frames) = clip(8, false);
+    let (tracks, frames) = clip(4, false);
     let bus = bus();
     let source = publish(&bus, "live/busy", &tracks);
     let status = LadderStatus::new();
-    // A slow preset fed at 8× real time cannot keep up on any CI machine.
+    // Every rung holds each picture 100 ms before its encoder: at most 10 of the source's 30
+    // pictures a second, on any machine however fast. Its lateness passes 300 ms within a
+    // second of real-time input, and the first drop follows the 2 s sustain window. (The
+    // policy's arithmetic is unit-tested on a virtual clock: src/overload.rs.)
     let rungs = vec![Rung::new("576p", 1024, 576, 2000), Rung::new("360p", 640, 360, 600)];
-    let ladder = tokio::spawn(run_ladder(
-        bus.clone(),
-        "live/busy",
-        config(rungs, "slow", Duration::from_millis(300)),
-        status.clone(),
-    ));
+    let mut cfg = config(rungs, "ultrafast", Duration::from_millis(300));
+    cfg.encode_delay = Duration::from_millis(100);
+    let ladder = tokio::spawn(run_ladder(bus.clone(), "live/busy", cfg, status.clone()));
     wait_for(&bus, &["live/busy/576p", "live/busy/360p"]).await;
     let top = collect(bus.subscribe_service("live/busy/576p").unwrap(), Duration::from_secs(60));
-    // The backlog keeps the rungs late after the last frame is in; the drop must come while
-    // they work through it (within the sustain window, wherever the feeding ended).
-    let feeder = async {
-        push_paced(&source, &frames, 8.0, 20).await;
-        tokio::time::sleep(Duration::from_secs(20)).await;
-    };
+    let feeder = push_paced(&source, &frames, 1.0, 4);
     let watcher = async {
         loop {
             let s = status.snapshot();
@@ -209,12 +215,13 @@ async fn overload_drops_the_most_expensive_rung_first() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    let first_drop = tokio::select! {
-        _ = feeder => panic!("fed everything, waited 20 s, and no overload"),
+    let (dropped, snapshot) = tokio::select! {
+        _ = feeder => panic!("16 s of real-time input into rungs held to 10 fps, and no overload: {:?}", status.snapshot()),
         d = watcher => d,
     };
-    eprintln!("first drop: {first_drop:?}");
-    assert_eq!(first_drop.0, ["576p"], "the most expensive rung goes first");
+    eprintln!("first drop: {snapshot:?}");
+    assert_eq!(dropped, ["576p"], "the most expensive rung goes first");
+    assert!(snapshot.rungs[1].frames > 0, "the other rung was running");
     assert!(top.await.unwrap().ended, "its Bus stream ended");
     assert!(!bus.contains("live/busy/576p"));
     drop(source);
@@ -226,6 +233,7 @@ async fn overload_drops_the_most_expensive_rung_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn a_missing_encoder_fails_cleanly() {
     let (tracks, _) = clip(1, false);
     let bus = bus();
@@ -243,6 +251,7 @@ async fn a_missing_encoder_fails_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn a_reconnecting_source_with_new_settings_rebuilds_the_ladder() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -289,6 +298,7 @@ async fn a_reconnecting_source_with_new_settings_rebuilds_the_ladder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn hevc_sources_on_a_90khz_clock_are_transcoded_too() {
     let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     let _cpu = exclusive().await;
@@ -344,6 +354,7 @@ async fn hevc_sources_on_a_90khz_clock_are_transcoded_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e tier: ffmpeg clips, GStreamer plugins"]
 async fn an_aborted_ladder_ends_its_renditions_at_once() {
     let (tracks, frames) = clip(1, false);
     // A long grace period: the rendition must end because the ladder closes it, not by timeout.

@@ -278,3 +278,197 @@ fn adaptation_set(out: &mut String, id: usize, track: &TrackIndex, version: i64,
 fn from_unix_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Visibility;
+    use rill_media::testing::{assert_golden, avc_aac_tracks};
+
+    /// 2026-11-21T12:00:00Z, when the recordings below start.
+    const START_MS: i64 = 1_795_262_400_000;
+
+    fn golden(name: &str, actual: &str) {
+        assert_golden(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testdata").join(name), actual);
+    }
+
+    fn video(status: VideoStatus) -> Video {
+        Video {
+            id: "0123456789AB".into(),
+            title: "Launch <day> & \"Q&A\"".into(),
+            description: String::new(),
+            tags: Vec::new(),
+            visibility: Visibility::Public,
+            status,
+            error: None,
+            stream: "studio".into(),
+            duration_ms: 0,
+            size_bytes: 0,
+            thumbnail: None,
+            created_at_ms: START_MS,
+            ended_at_ms: None,
+            updated_at_ms: START_MS,
+        }
+    }
+
+    /// 720p30 H.264 (90 kHz) or 48 kHz stereo AAC, as the recorder describes its init segments.
+    fn description(kind: TrackKind) -> TrackDescription {
+        let tracks = avc_aac_tracks(true);
+        match kind {
+            TrackKind::Video => TrackDescription::new(kind, tracks.video.as_ref().unwrap(), 90_000),
+            _ => TrackDescription::new(kind, tracks.audio.as_ref().unwrap(), 48_000),
+        }
+    }
+
+    /// Segments of `kind` back to back from `(sequence, start_ticks)`, one per duration (in
+    /// ticks), all of init `version`; the first marked as a discontinuity when `discontinuity`.
+    fn run(
+        kind: TrackKind,
+        (sequence, start): (i64, i64),
+        durations: &[i64],
+        version: i64,
+        discontinuity: bool,
+    ) -> Vec<SegmentRow> {
+        let timescale = if kind == TrackKind::Video { 90_000 } else { 48_000 };
+        let mut ticks = start;
+        durations
+            .iter()
+            .enumerate()
+            .map(|(i, &duration)| {
+                let row = SegmentRow {
+                    track: kind.as_str().into(),
+                    sequence: sequence + i as i64,
+                    init_version: version,
+                    discontinuity: discontinuity && i == 0,
+                    start_ticks: ticks,
+                    duration_ticks: duration,
+                    timescale,
+                    // 1 Mbit/s of video, 128 kbit/s of audio.
+                    size_bytes: duration * if kind == TrackKind::Video { 125_000 } else { 16_000 } / timescale,
+                    wall_clock_ms: START_MS + ticks * 1000 / timescale,
+                };
+                ticks += duration;
+                row
+            })
+            .collect()
+    }
+
+    fn track(kind: TrackKind, versions: &[i64], segments: Vec<SegmentRow>) -> TrackIndex {
+        TrackIndex { kind, inits: versions.iter().map(|&v| (v, description(kind))).collect(), segments }
+    }
+
+    /// 7.5 s of video in 2 s segments and audio in AAC-framed ones (1024 samples per frame).
+    fn recording(status: VideoStatus) -> VideoIndex {
+        VideoIndex {
+            video: video(status),
+            tracks: vec![
+                track(
+                    TrackKind::Video,
+                    &[0],
+                    run(TrackKind::Video, (0, 0), &[180_000, 180_000, 180_000, 135_000], 0, false),
+                ),
+                track(
+                    TrackKind::Audio,
+                    &[0],
+                    run(TrackKind::Audio, (0, 0), &[96_256, 96_256, 95_232, 72_704], 0, false),
+                ),
+            ],
+        }
+    }
+
+    /// A publisher that came back with other settings after 4 s: init version 1 from segment 2
+    /// on, a discontinuity in HLS and a second period in DASH.
+    fn reconnected(status: VideoStatus) -> VideoIndex {
+        let pictures = [
+            run(TrackKind::Video, (0, 0), &[180_000, 180_000], 0, false),
+            run(TrackKind::Video, (2, 450_000), &[180_000, 90_000], 1, true),
+        ];
+        let sound = [
+            run(TrackKind::Audio, (0, 0), &[96_256, 95_232], 0, false),
+            run(TrackKind::Audio, (2, 240_000), &[96_256, 48_128], 1, true),
+        ];
+        VideoIndex {
+            video: video(status),
+            tracks: vec![
+                track(TrackKind::Video, &[0, 1], pictures.concat()),
+                track(TrackKind::Audio, &[0, 1], sound.concat()),
+            ],
+        }
+    }
+
+    #[test]
+    fn golden_playlists_and_mpds() {
+        let now = UNIX_EPOCH + Duration::from_millis(START_MS as u64 + 8_000);
+        let ready = recording(VideoStatus::Ready);
+        let video = ready.track(TrackKind::Video).unwrap();
+        let audio = ready.track(TrackKind::Audio).unwrap();
+        golden("multivariant.m3u8", &multivariant(&ready));
+        golden("vod-video.m3u8", &media_playlist(&ready, video));
+        golden("vod-audio.m3u8", &media_playlist(&ready, audio));
+        golden("vod.mpd", &dash_manifest(&ready, now, "http://h/time"));
+        let live = recording(VideoStatus::Recording);
+        golden("event-video.m3u8", &media_playlist(&live, live.track(TrackKind::Video).unwrap()));
+        golden("event.mpd", &dash_manifest(&live, now, "http://h/time"));
+        let reconnected_ready = reconnected(VideoStatus::Ready);
+        golden(
+            "reconnected-video.m3u8",
+            &media_playlist(&reconnected_ready, reconnected_ready.track(TrackKind::Video).unwrap()),
+        );
+        golden("reconnected.mpd", &dash_manifest(&reconnected_ready, now, "http://h/time"));
+        let reconnected_live = reconnected(VideoStatus::Recording);
+        golden("reconnected-event.mpd", &dash_manifest(&reconnected_live, now, "http://h/time"));
+    }
+
+    #[test]
+    fn playlists_follow_the_recording() {
+        let live = recording(VideoStatus::Recording);
+        let text = media_playlist(&live, live.track(TrackKind::Video).unwrap());
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "{text}");
+        assert!(!text.contains("#EXT-X-ENDLIST"), "a recording has no end yet");
+        let ready = recording(VideoStatus::Ready);
+        let text = media_playlist(&ready, ready.track(TrackKind::Video).unwrap());
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD\n") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "the longest segment, rounded up: {text}");
+        // One map and one program date-time per run of an init version.
+        let reconnected = reconnected(VideoStatus::Ready);
+        let text = media_playlist(&reconnected, reconnected.track(TrackKind::Video).unwrap());
+        assert_eq!(text.matches("#EXT-X-MAP").count(), 2, "{text}");
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+        assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn mpd_timelines_repeat_equal_segments_and_split_periods_by_init_version() {
+        let now = UNIX_EPOCH + Duration::from_millis(START_MS as u64 + 8_000);
+        let ready = recording(VideoStatus::Ready);
+        let mpd = dash_manifest(&ready, now, "http://h/time");
+        assert!(mpd.contains("<S t=\"0\" d=\"180000\" r=\"2\"/>"), "three equal segments in one S: {mpd}");
+        assert!(mpd.contains("type=\"static\" mediaPresentationDuration=\"PT7.509S\""), "{mpd}");
+        assert!(mpd.contains("<Title>Launch &lt;day&gt; &amp; &quot;Q&amp;A&quot;</Title>"), "{mpd}");
+        assert!(!mpd.contains("UTCTiming"), "a static MPD needs no clock");
+        let reconnected = reconnected(VideoStatus::Recording);
+        let mpd = dash_manifest(&reconnected, now, "http://h/time");
+        assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
+        assert!(mpd.contains("<Period id=\"1\" start=\"PT4.000S\">"), "the open period has no duration: {mpd}");
+        assert!(mpd.contains("initialization=\"video/init-1.mp4\" media=\"video/$Number$.m4s\" startNumber=\"2\""));
+        assert!(mpd.contains("presentationTimeOffset=\"450000\""), "the period starts at its first segment: {mpd}");
+    }
+
+    #[test]
+    fn an_index_without_segments_is_not_playable() {
+        let mut empty = recording(VideoStatus::Recording);
+        for track in &mut empty.tracks {
+            track.segments.clear();
+        }
+        assert!(!empty.is_playable());
+        assert!(empty.track(TrackKind::Video).is_none());
+        assert_eq!(empty.tracks[0].peak_bitrate(), 0);
+        assert_eq!(empty.tracks[0].average_bitrate(), 0);
+        let ready = recording(VideoStatus::Ready);
+        let video = ready.track(TrackKind::Video).unwrap();
+        assert_eq!((video.peak_bitrate(), video.average_bitrate()), (1_000_000, 1_000_000));
+        assert!(video.has_init(0) && !video.has_init(1));
+        assert_eq!(video.segment(3).map(|s| s.duration_ticks), Some(135_000));
+        assert!(video.segment(4).is_none());
+    }
+}

@@ -1,8 +1,9 @@
 //! The catalog against both databases: every scenario runs on a fresh SQLite file (under the
 //! temp directory) and on a fresh PostgreSQL database created on the server named by
 //! `RILL_TEST_POSTGRES_URL` (scripts/test.sh starts one with scripts/postgres.sh) and dropped
-//! afterwards. Without that variable the PostgreSQL runs are skipped, unless
-//! `RILL_REQUIRE_POSTGRES=1`, which makes them fail.
+//! afterwards. The PostgreSQL runs belong to the end-to-end tier: `#[ignore]`d by a plain
+//! `cargo test`, run by scripts/test.sh (`-- --include-ignored`). Without that variable they are
+//! skipped, unless `RILL_REQUIRE_POSTGRES=1`, which makes them fail.
 
 use rill_vod::catalog::{
     Catalog, CatalogError, Dialect, NewVideo, SegmentRow, Video, VideoEnd, VideoPatch, VideoQuery, VideoStatus,
@@ -23,6 +24,7 @@ macro_rules! on_both_databases {
         }
         mod postgres {
             $(#[tokio::test]
+            #[ignore = "e2e tier: needs PostgreSQL (RILL_TEST_POSTGRES_URL)"]
             async fn $scenario() {
                 crate::on_postgres(super::$scenario).await
             })+
