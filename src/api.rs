@@ -163,26 +163,10 @@ fn stream_json(
             }),
         );
     }
-    let (setting, enabled) = app.transcoding.setting(name);
-    let mut transcode = json!({ "enabled": enabled, "ladder": setting.ladder });
-    if let Some(ladder) = app.transcoding.snapshot(name) {
-        let port = app.config.http.listen.port();
-        let renditions: Vec<Value> = ladder
-            .rungs
-            .iter()
-            .map(|r| {
-                let mut j = json!(r);
-                j["hls_url"] = json!(format!("http://{host}:{port}/live/{name}/{}/video/media.m3u8", r.name));
-                j
-            })
-            .collect();
-        let obj = transcode.as_object_mut().expect("object");
-        obj.insert("renditions".into(), json!(renditions));
-        obj.insert("input_frames".into(), json!(ladder.input_frames));
-        obj.insert("input_dropped".into(), json!(ladder.input_dropped));
-        obj.insert("error".into(), json!(ladder.error));
-    }
-    value.as_object_mut().expect("object").insert("transcode".into(), transcode);
+    let port = app.config.http.listen.port();
+    let transcode =
+        app.transcoding.view(name, |rung| format!("http://{host}:{port}/live/{name}/{rung}/video/media.m3u8"));
+    value.as_object_mut().expect("object").insert("transcode".into(), json!(transcode));
     if let Some(packaged) = app.packagers.get(name) {
         let st = packaged.state();
         let tracks: Vec<Value> = st
@@ -243,7 +227,7 @@ async fn get_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(n
 #[serde(deny_unknown_fields)]
 struct PatchStream {
     /// Replaces the stream's transcoding override (`{}` returns it to `[transcode]`).
-    transcode: Option<crate::transcoding::StreamTranscode>,
+    transcode: Option<rill_transcode::manager::StreamTranscode>,
 }
 
 async fn patch_stream(

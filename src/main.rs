@@ -80,10 +80,10 @@ pub struct AppState {
     pub api_auth_failures: AtomicU64,
     pub started: Instant,
     /// RTSP cameras pulled onto the Bus.
-    pub sources: Arc<sources::Sources>,
+    pub sources: Arc<rill_ingest::rtsp::Cameras>,
     pub srt_stats: Arc<rill_ingest::srt::SrtStats>,
     /// Every live stream's ABR ladder.
-    pub transcoding: Arc<transcoding::Transcoding>,
+    pub transcoding: Arc<rill_transcode::manager::LadderManager>,
     /// Live snapshots (`None` when `[thumbnails] enabled = false`).
     pub thumbnails: Option<Arc<thumbnails::LiveThumbnails>>,
     /// WHIP/WHEP sessions on the WebRTC media port.
@@ -199,9 +199,8 @@ async fn serve(config: Config) -> Result<()> {
         PackagerConfig { segmenter, window_segments: config.packager.window_segments, ..PackagerConfig::default() },
     );
     let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
-    let rtsp_sources = Arc::new(sources::Sources::start(&config, bus.clone()).context("starting RTSP sources")?);
-    rtsp_sources.serve_on_demand(packagers.clone());
-    let transcoding = transcoding::Transcoding::spawn(bus.clone(), &config);
+    let rtsp_sources = sources::start(&config, bus.clone(), packagers.clone()).context("starting RTSP sources")?;
+    let transcoding = transcoding::spawn(bus.clone(), &config);
     let live_thumbnails = match (config.thumbnails.enabled, thumbnailer(config.thumbnails.width)) {
         (true, Some(thumbnailer)) => Some(thumbnails::LiveThumbnails::spawn(
             packagers.clone(),

@@ -107,25 +107,6 @@ fn render(app: &AppState) -> String {
         &[("", packager.bytes_out.load(Relaxed) as f64)],
     );
     webrtc_metrics(app, &mut metric);
-    let transcoding = &app.transcoding;
-    metric("rill_transcode_ladders", "gauge", "Live ABR ladders running now.", &[("", transcoding.running() as f64)]);
-    metric(
-        "rill_transcode_ladders_total",
-        "counter",
-        "Ladders started, and those that failed (GStreamer error, unsupported input, or every rung dropped).",
-        &[
-            ("{outcome=\"started\"}", transcoding.stats.ladders_started.load(Relaxed) as f64),
-            ("{outcome=\"failed\"}", transcoding.stats.ladders_failed.load(Relaxed) as f64),
-        ],
-    );
-    let rungs: Vec<(String, f64)> =
-        transcoding.rung_states().into_iter().map(|(state, n)| (format!("{{state=\"{state}\"}}"), n as f64)).collect();
-    metric(
-        "rill_transcode_renditions",
-        "gauge",
-        "Renditions of the ladders kept (running or ended), by state: dropped_overload means the machine could not keep real time.",
-        &rungs.iter().map(|(l, v)| (l.as_str(), *v)).collect::<Vec<_>>(),
-    );
     if let Some(thumbnails) = &app.thumbnails {
         metric(
             "rill_live_thumbnails_total",
@@ -295,7 +276,8 @@ fn render(app: &AppState) -> String {
         "Malformed MPEG-TS/PES/ADTS data dropped from SRT publishers' streams.",
         &[("", srt.ts_errors.load(Relaxed) as f64)],
     );
-    crate::sources::write_metrics(app, &mut out);
+    app.transcoding.write_metrics(&mut out);
+    app.sources.write_metrics(&mut out);
     out
 }
 

@@ -10,6 +10,8 @@
 //! - [`flv`]: FLV tag bodies in and out (shared by RTMP ingest, RTMP play and HTTP-FLV).
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
 //! - [`cmaf`]: fragmented MP4 (CMAF) tracks, and the segmenter of segments and low-latency parts.
+//! - [`prometheus`]: the metrics text format every crate writes its families in.
+//! - [`persist`]: atomic, owner-only writes of the small state files in the data directory.
 //!
 //! Nothing here touches a socket, HTTP or a database.
 
@@ -24,6 +26,8 @@ pub mod hevc;
 pub mod manifest;
 pub mod mpegts;
 pub mod path;
+pub mod persist;
+pub mod prometheus;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
