@@ -106,9 +106,9 @@ pub fn gstreamer_runner() -> LadderRunner {
 
 /// Counters for metrics.
 #[derive(Debug, Default)]
-pub struct LadderStats {
-    pub ladders_started: AtomicU64,
-    pub ladders_failed: AtomicU64,
+struct LadderStats {
+    ladders_started: AtomicU64,
+    ladders_failed: AtomicU64,
 }
 
 /// A stream's ladder: running, or the last one's final status.
@@ -123,7 +123,7 @@ pub struct LadderManager {
     policy: Mutex<LadderPolicy>,
     ladders: Mutex<HashMap<String, Ladder>>,
     runner: LadderRunner,
-    pub stats: LadderStats,
+    stats: LadderStats,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -325,10 +325,14 @@ impl Cameras {
             return Err(e.into());
         }
         let mut table = lock(&self.table);
-        // Deleted while being stored: the delete stands.
-        let entry = table.entries.get_mut(name).ok_or_else(|| CameraError::NotFound(name.into()))?;
-        self.activate(entry, url);
-        Ok(SourceView::new(entry, SystemTime::now()))
+        match table.entries.get_mut(name) {
+            Some(entry) if entry.stored == stored && entry.handle.is_none() => {
+                self.activate(entry, url);
+                Ok(SourceView::new(entry, SystemTime::now()))
+            }
+            // Deleted (and perhaps created again) while being stored: the delete stands.
+            _ => Err(CameraError::NotFound(name.into())),
+        }
     }
 
     /// Stops an API source and forgets it.
