@@ -5,12 +5,10 @@
 
 use crate::config::{AuthMode, Config};
 use crate::http::{PeerAddr, TimeoutListener};
-use crate::sources::Sources;
 use crate::state::{AppState, HttpStats};
 use crate::streams::{self, StreamRegistry};
 use crate::thumbnailer::{thumbnailer, THUMBNAIL_WIDTH};
 use crate::thumbnails::LiveThumbnails;
-use crate::transcoding::Transcoding;
 use anyhow::{Context, Result};
 use rill_ingest::rtmp::{RtmpContext, RtmpStats, SessionConfig};
 use rill_media::cmaf::SegmenterConfig;
@@ -127,9 +125,9 @@ impl App {
             PackagerConfig { segmenter, window_segments: config.packager.window_segments, ..PackagerConfig::default() },
         );
         let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
-        let rtsp_sources = Arc::new(Sources::start(&config, bus.clone()).context("starting RTSP sources")?);
-        rtsp_sources.serve_on_demand(packagers.clone());
-        let transcoding = Transcoding::spawn(bus.clone(), &config);
+        let rtsp_sources =
+            crate::sources::start(&config, bus.clone(), packagers.clone()).context("starting RTSP sources")?;
+        let transcoding = crate::transcoding::spawn(bus.clone(), &config);
         let live_thumbnails = match (config.thumbnails.enabled, thumbnailer(config.thumbnails.width)) {
             (true, Some(thumbnailer)) => Some(LiveThumbnails::spawn(
                 packagers.clone(),

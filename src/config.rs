@@ -416,48 +416,8 @@ pub struct RtspSection {
     pub on_demand_idle_s: u64,
 }
 
-/// When a `[[sources]]` camera is pulled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceMode {
-    /// From start to stop, reconnecting whenever the camera drops.
-    #[default]
-    Always,
-    /// Only while someone watches: started by the first viewer's request (HTTP-FLV, LL-HLS,
-    /// DASH), stopped once nobody has watched for `[rtsp] on_demand_idle_s`.
-    OnDemand,
-}
-
-/// A `[[sources]]` entry: an RTSP camera published as `live/<name>`.
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    pub name: String,
-    /// `rtsp://[user:password@]host[:port]/path`; the credentials never leave the process.
-    pub url: String,
-    #[serde(default)]
-    pub mode: SourceMode,
-}
-
-impl std::fmt::Debug for SourceConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceConfig")
-            .field("name", &self.name)
-            .field("url", &rill_ingest::rtsp::redact(&self.url))
-            .field("mode", &self.mode)
-            .finish()
-    }
-}
-
-impl SourceConfig {
-    /// Checks the name, URL and mode (the error never contains the URL's credentials).
-    pub fn check(&self) -> std::result::Result<rill_ingest::rtsp::CameraUrl, String> {
-        if !rill_media::path::is_valid_stream_name(&self.name) {
-            return Err(format!("name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}})", self.name));
-        }
-        rill_ingest::rtsp::CameraUrl::parse(&self.url).map_err(|e| format!("source {:?}: url: {e}", self.name))
-    }
-}
+/// A `[[sources]]` camera and when it is pulled.
+pub use rill_ingest::rtsp::{SourceConfig, SourceMode};
 
 impl Config {
     fn validate_rtsp(&self) -> Result<()> {

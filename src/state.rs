@@ -3,10 +3,8 @@
 //! live thumbnails), built by [`crate::app`].
 
 use crate::config::Config;
-use crate::sources::Sources;
 use crate::streams::StreamRegistry;
 use crate::thumbnails::LiveThumbnails;
-use crate::transcoding::Transcoding;
 use rill_ingest::rtmp::RtmpStats;
 use rill_ingest::srt::SrtStats;
 use rill_media::Bus;
@@ -31,9 +29,9 @@ pub struct AppState {
     pub library: Arc<Library>,
     pub recorder: Arc<Recorder>,
     /// RTSP cameras pulled onto the Bus.
-    pub sources: Arc<Sources>,
+    pub sources: Arc<rill_ingest::rtsp::manager::Cameras>,
     /// Every live stream's ABR ladder.
-    pub transcoding: Arc<Transcoding>,
+    pub transcoding: Arc<rill_transcode::manager::LadderManager>,
     /// Live snapshots (`None` when `[thumbnails] enabled = false`).
     pub thumbnails: Option<Arc<LiveThumbnails>>,
     /// WHIP/WHEP sessions on the WebRTC media port.

@@ -6,8 +6,9 @@ use anyhow::{Context, Result};
 use rill_ingest::keys::SrtPassphrases;
 use rill_ingest::rtmp::{PublishRefusal, StreamKeys};
 use rill_media::path::is_valid_stream_name;
+use rill_media::persist::write_private;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
@@ -198,16 +199,6 @@ pub fn admin_token(config: &Config) -> Result<(String, bool)> {
     Ok((token, true))
 }
 
-pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 /// 128 random bits as hex, with a prefix.
 fn new_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 16];
@@ -227,6 +218,7 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn config(mode: AuthMode, dir: &Path) -> Config {
         let mut c = Config::load(None, []).unwrap();

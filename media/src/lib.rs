@@ -11,6 +11,7 @@
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
 //! - [`cmaf`]: fragmented MP4 (CMAF) tracks, and the segmenter of segments and low-latency parts.
 //! - [`metrics`]: the Prometheus text exposition each subsystem writes its metrics into.
+//! - [`persist`]: atomic, owner-only writes of the small state files in the data directory.
 //!
 //! Nothing here touches a socket, HTTP or a database.
 
@@ -26,6 +27,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod mpegts;
 pub mod path;
+pub mod persist;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;

@@ -25,8 +25,8 @@ pub fn render(app: &AppState) -> String {
     app.packagers.stats.write_metrics(&mut out);
     app.webrtc.write_metrics(&mut out);
     app.recorder.stats.write_metrics(&mut out);
-    transcoding_metrics(app, &mut out);
-    crate::sources::write_metrics(app, &mut out);
+    app.transcoding.write_metrics(&mut out);
+    app.sources.write_metrics(&mut out);
     if let Some(thumbnails) = &app.thumbnails {
         let help = "Live thumbnails made, and attempts that failed.";
         let name = "rill_live_thumbnails_total";
@@ -52,17 +52,3 @@ pub fn render(app: &AppState) -> String {
     out.render()
 }
 
-/// The ladders: running now, started and failed, renditions by state.
-fn transcoding_metrics(app: &AppState, out: &mut Exposition) {
-    let t = &app.transcoding;
-    out.sample("rill_transcode_ladders", Kind::Gauge, "Live ABR ladders running now.", t.running() as f64);
-    let help = "Ladders started, and those that failed (GStreamer error, unsupported input, or every rung dropped).";
-    let total = "rill_transcode_ladders_total";
-    out.labelled(total, Kind::Counter, help, &[("outcome", "started")], count(&t.stats.ladders_started));
-    out.labelled(total, Kind::Counter, help, &[("outcome", "failed")], count(&t.stats.ladders_failed));
-    let help = "Renditions of the ladders kept (running or ended), by state: dropped_overload means the machine could not keep real time.";
-    out.declare("rill_transcode_renditions", Kind::Gauge, help);
-    for (state, n) in t.rung_states() {
-        out.labelled("rill_transcode_renditions", Kind::Gauge, help, &[("state", state)], n as f64);
-    }
-}

@@ -3,6 +3,8 @@
 //! - [`ladder`]: the live ABR ladder. One decode of a live H.264/HEVC stream, one scaler + H.264
 //!   encoder per rung, each rendition published back onto the Bus as `<source>/<rung>` with the
 //!   source's keyframes and presentation times.
+//! - [`manager`]: which live streams get a ladder (`[transcode]` and per-stream overrides), and
+//!   their ladders' lifecycle, API view and metrics.
 //! - [`audio`]: AAC → Opus for WebRTC viewers, one shared transcode per stream
 //!   (`<source>/opus`), running while someone holds an [`audio::OpusFeedGuard`].
 //! - [`thumbnail`]: the first picture of a fragmented MP4 as a JPEG.
@@ -14,6 +16,7 @@
 pub mod audio;
 pub mod flv_file;
 pub mod ladder;
+pub mod manager;
 mod overload;
 mod pipeline;
 pub mod thumbnail;

@@ -148,6 +148,30 @@ impl SourceHandle {
     }
 }
 
+#[cfg(test)]
+impl SourceHandle {
+    /// A handle with no task behind it (`connecting`, with `reconnects`), for tests.
+    pub(crate) fn fake(name: &str, url: &CameraUrl, reconnects: u64) -> Arc<SourceHandle> {
+        Arc::new(SourceHandle {
+            name: name.to_string(),
+            url: url.redacted().to_string(),
+            status: Mutex::new(SourceStatus {
+                state: SourceState::Connecting,
+                since: SystemTime::now(),
+                last_error: None,
+                next_retry: None,
+                reconnects,
+                ignored: Vec::new(),
+            }),
+            stop: watch::channel(false).0,
+        })
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
 /// Starts pulling `url` onto the Bus as `live/<name>` (the name must be valid) and returns
 /// its handle. The task runs until [`SourceHandle::stop`].
 pub fn spawn(bus: Bus, name: &str, url: CameraUrl, settings: RtspSettings) -> Arc<SourceHandle> {

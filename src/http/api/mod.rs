@@ -2,9 +2,10 @@
 //!
 //! - [`streams`]: streams, keys, kicking publishers, transcoding settings (admin token).
 //! - [`videos`]: the catalog (public videos readable without the token).
-//! - `/sources`: RTSP cameras (admin token), from [`crate::sources`].
+//! - [`sources`]: RTSP cameras (admin token).
 //! - [`views`]: the JSON shapes, as types.
 
+pub mod sources;
 pub mod streams;
 pub mod videos;
 pub mod views;
@@ -20,5 +21,5 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(streams::router())
         .layer(middleware::from_fn_with_state(state, require_admin))
         .merge(videos::router())
-        .merge(crate::sources::router())
+        .merge(sources::router())
 }

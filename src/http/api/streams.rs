@@ -2,8 +2,8 @@
 //! (transcoding), kick the publisher, rotate the key. The JSON is [`super::views`].
 
 use super::views::{
-    CreatedStream, LadderView, LiveView, PackagingView, PlayUrls, RecordingView, StreamState, StreamView,
-    TranscodeView, UrlBase, WebRtcSessionView,
+    CreatedStream, LiveView, PackagingView, PlayUrls, RecordingView, StreamState, StreamView, UrlBase,
+    WebRtcSessionView,
 };
 use crate::http::response::{json_error as error, public_host, INVALID_STREAM_NAME};
 use crate::state::AppState;
@@ -67,7 +67,7 @@ fn stream_view(
         let sessions = sessions.iter().filter(|w| w.path == s.path).map(WebRtcSessionView::from).collect();
         LiveView::new(s, sessions)
     });
-    let (setting, enabled) = app.transcoding.setting(name);
+    let http = base.http();
     StreamView {
         name: name.to_string(),
         state: StreamState::of(live),
@@ -75,11 +75,7 @@ fn stream_view(
         urls: PlayUrls::new(base, name),
         live: live_view,
         recording: app.recorder.recording(name).map(|r| RecordingView::new(base, &r)),
-        transcode: TranscodeView {
-            enabled,
-            ladder: setting.ladder,
-            running: app.transcoding.snapshot(name).map(|ladder| LadderView::new(base, name, ladder)),
-        },
+        transcode: app.transcoding.view(name, |rung| format!("{http}/live/{name}/{rung}/video/media.m3u8")),
         packaging: app.packagers.get(name).map(|p| PackagingView::from(&*p.state())),
     }
 }
@@ -121,7 +117,7 @@ async fn get_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(n
 #[serde(deny_unknown_fields)]
 struct PatchStream {
     /// Replaces the stream's transcoding override (`{}` returns it to `[transcode]`).
-    transcode: Option<crate::transcoding::StreamTranscode>,
+    transcode: Option<rill_transcode::manager::StreamTranscode>,
 }
 
 async fn patch_stream(

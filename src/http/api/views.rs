@@ -6,7 +6,7 @@
 use crate::streams::{Origin, StreamEntry};
 use rill_media::{CodecConfig, StreamSnapshot};
 use rill_relay::packager::LiveState;
-use rill_transcode::ladder::{LadderSnapshot, RungSnapshot};
+use rill_transcode::manager::TranscodeView;
 use rill_vod::recorder::ActiveRecording;
 use rill_webrtc::SessionInfo;
 use serde::Serialize;
@@ -23,7 +23,7 @@ pub struct UrlBase {
 }
 
 impl UrlBase {
-    fn http(&self) -> String {
+    pub fn http(&self) -> String {
         format!("http://{}:{}", self.host, self.http_port)
     }
 }
@@ -204,47 +204,6 @@ impl RecordingView {
     }
 }
 
-/// The stream's transcoding: its setting and, once a ladder ran, its renditions.
-#[derive(Debug, Serialize)]
-pub struct TranscodeView {
-    pub enabled: bool,
-    pub ladder: Option<Vec<String>>,
-    #[serde(flatten)]
-    pub running: Option<LadderView>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct LadderView {
-    pub renditions: Vec<RenditionView>,
-    pub input_frames: u64,
-    pub input_dropped: u64,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RenditionView {
-    #[serde(flatten)]
-    pub rung: RungSnapshot,
-    pub hls_url: String,
-}
-
-impl LadderView {
-    pub fn new(base: &UrlBase, name: &str, ladder: LadderSnapshot) -> LadderView {
-        let http = base.http();
-        let renditions = ladder
-            .rungs
-            .into_iter()
-            .map(|rung| RenditionView { hls_url: format!("{http}/live/{name}/{}/video/media.m3u8", rung.name), rung })
-            .collect();
-        LadderView {
-            renditions,
-            input_frames: ladder.input_frames,
-            input_dropped: ladder.input_dropped,
-            error: ladder.error,
-        }
-    }
-}
-
 /// What the LL-HLS/DASH packager holds of the stream.
 #[derive(Debug, Serialize)]
 pub struct PackagingView {
@@ -359,7 +318,7 @@ mod tests {
             urls: PlayUrls::new(&base(), "studio"),
             live: Some(LiveView::new(&live, Vec::new())),
             recording: None,
-            transcode: TranscodeView { enabled: false, ladder: None, running: None },
+            transcode: TranscodeView { enabled: false, ladder: None, ladder_state: None },
             packaging: Some(PackagingView::from(&LiveState::default())),
         };
         let v: Value = serde_json::to_value(&view).unwrap();
@@ -391,7 +350,7 @@ mod tests {
             urls: PlayUrls::new(&base(), "studio"),
             live: None,
             recording: None,
-            transcode: TranscodeView { enabled: true, ladder: Some(vec!["360p".into()]), running: None },
+            transcode: TranscodeView { enabled: true, ladder: Some(vec!["360p".into()]), ladder_state: None },
             packaging: None,
         };
         let v: Value = serde_json::to_value(&view).unwrap();
