@@ -166,6 +166,18 @@ fn render(app: &AppState) -> String {
         &[("", recorder.segments_written.load(Relaxed) as f64)],
     );
     metric(
+        "rill_recording_frames_lost_total",
+        "counter",
+        "Frames recordings lost (buffer full while storage or the catalog stalled, or behind the live edge).",
+        &[("", recorder.frames_lost.load(Relaxed) as f64)],
+    );
+    metric(
+        "rill_recording_spilled_bytes_total",
+        "counter",
+        "Bytes recordings spilled to disk while their writer waited.",
+        &[("", recorder.spilled_bytes.load(Relaxed) as f64)],
+    );
+    metric(
         "rill_vod_requests_total",
         "counter",
         "VOD manifest and segment requests served.",
