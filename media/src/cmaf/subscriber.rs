@@ -82,3 +82,54 @@ impl CmafSubscriber {
         self.segmenter.drain().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{Bus, BusConfig, PublisherInfo};
+    use crate::cmaf::Part;
+    use crate::testing::{avc_aac_tracks, SyntheticStream};
+    use std::time::Duration;
+
+    fn parts(events: Vec<SegmenterEvent>) -> Vec<Part> {
+        events.into_iter().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect()
+    }
+
+    #[tokio::test]
+    async fn falling_behind_is_an_error_and_a_resubscription_goes_on_after_a_discontinuity() {
+        let bus = Bus::new(BusConfig { slow_subscriber_timeout: Duration::from_millis(50), ..Default::default() });
+        let publisher = bus.publish("live/a", PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
+        publisher.set_tracks(avc_aac_tracks(false));
+        let mut cmaf = CmafSubscriber::new(bus.subscribe_service("live/a").unwrap(), SegmenterConfig::default());
+        let stream = SyntheticStream { gop_ms: 1000, cts_ms: 0, audio: false, video_bytes: 100 };
+        let mut frames = stream.frames(0, 60_000).into_iter();
+        assert!(cmaf.next().await.unwrap().is_some(), "the tracks");
+        let mut before = Vec::new();
+        // It reads less than is published, three GOPs at a time, until the Bus gives up on it.
+        let behind = loop {
+            frames.by_ref().take(90).for_each(|f| publisher.push(f));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            match cmaf.next().await {
+                Ok(events) => before.extend(parts(events.expect("still live"))),
+                Err(behind) => break behind,
+            }
+            assert!(before.len() < 1000, "never fell behind");
+        };
+        assert_eq!(behind.path, "live/a");
+        assert!(bus.contains("live/a"), "the stream is still live");
+
+        cmaf.resubscribe(bus.subscribe_service("live/a").unwrap());
+        frames.by_ref().take(120).for_each(|f| publisher.push(f));
+        let mut after = Vec::new();
+        while after.iter().all(|p: &Part| !p.discontinuity) {
+            after.extend(parts(cmaf.next().await.expect("following again").expect("live")));
+        }
+        let last_before = before.iter().map(|p| p.msn).max().unwrap_or(0);
+        let resumed = after.iter().find(|p| p.discontinuity).unwrap();
+        assert!(resumed.msn > last_before && resumed.index == 0 && resumed.independent, "{resumed:?}");
+        assert!(before.iter().all(|p| !p.discontinuity));
+        // Only the stream's end ends it.
+        assert!(bus.close("live/a"));
+        while cmaf.next().await.expect("an end, not an error").is_some() {}
+    }
+}
