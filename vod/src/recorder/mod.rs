@@ -261,11 +261,26 @@ impl Recorder {
         let written = writer.await.unwrap_or_else(|panic| Err(RecordError::Storage(std::io::Error::other(panic))));
         let _ = spiller.await;
         buffer.remove_dir().await;
+        if let Some(end) = self.end_of(recording, written, stream_ended) {
+            let id = recording.video_id;
+            if let Err(e) = retry_transient("marking the video ended", || self.catalog.finish_video(id, &end)).await {
+                tracing::error!(error = %e, "cannot mark the recording as ended; it is recovered at the next start");
+            }
+        }
         self.stats.active.fetch_sub(1, Ordering::Relaxed);
-        let id = recording.video_id;
+    }
+
+    /// How a recording ends: ready only if its stream ended and something was recorded;
+    /// `None` if its video was never created.
+    fn end_of(
+        &self,
+        recording: &ActiveRecording,
+        written: Result<Option<u64>, RecordError>,
+        stream_ended: bool,
+    ) -> Option<VideoEnd> {
         let now = unix_ms(SystemTime::now());
-        let end = match written {
-            Ok(None) => return, // the video was never created
+        Some(match written {
+            Ok(None) => return None,
             Ok(Some(segments)) if segments > 0 && stream_ended => {
                 tracing::info!(segments, "recording ready");
                 VideoEnd { status: VideoStatus::Ready, error: None, ended_at_ms: now }
@@ -281,10 +296,7 @@ impl Recorder {
                 recording.fail(e.to_string());
                 VideoEnd { status: VideoStatus::Failed, error: Some(e.to_string()), ended_at_ms: now }
             }
-        };
-        if let Err(e) = retry_transient("marking the video ended", || self.catalog.finish_video(id, &end)).await {
-            tracing::error!(error = %e, "cannot mark the recording as ended; it is recovered at the next start");
-        }
+        })
     }
 
     /// The reader: Bus → segmenter → buffer, never waiting on I/O. Returns true when the
