@@ -239,7 +239,13 @@ async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Re
         bus.clone(),
         catalog.clone(),
         storage.clone(),
-        RecorderConfig { segmenter, visibility: config.record.visibility, thumbnailer: thumbnailer(THUMBNAIL_WIDTH) },
+        RecorderConfig {
+            segmenter,
+            visibility: config.record.visibility,
+            thumbnailer: thumbnailer(THUMBNAIL_WIDTH),
+            spool: Default::default(),
+            spool_dir: Some(dir.join(".spool")),
+        },
         Box::new(move |name| overrides.get(name).copied().unwrap_or(enabled)),
     );
     let gb = config.record.max_total_gb;

@@ -184,6 +184,8 @@ fn synthetic_video(rng: &mut Rng, words: &[String], index: usize) -> Video {
         created_at_ms,
         ended_at_ms: (status != VideoStatus::Recording).then_some(created_at_ms + duration_ms),
         updated_at_ms: created_at_ms + duration_ms,
+        frames_lost: 0,
+        lost_ms: 0,
     }
 }
 

@@ -52,6 +52,8 @@ pub struct PackagerStats {
     pub playlist_requests: AtomicU64,
     pub blocked_requests: AtomicU64,
     pub blocked_timeouts: AtomicU64,
+    /// Times a stream's packager fell behind the live edge (frames lost) and resubscribed.
+    pub resubscribes: AtomicU64,
 }
 
 /// Every live stream's packager, by stream name.
@@ -187,6 +189,7 @@ impl Packagers {
             }
         }
         let Ok(subscriber) = bus.subscribe_service(path) else { return };
+        let path = path.to_string();
         let mut stream = LiveStream::new(key.clone(), self.config, self.stats.clone());
         if rendition.is_some() {
             stream.source = self.get(name);
@@ -202,12 +205,25 @@ impl Packagers {
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
         self.started.notify_waiters();
         let this = self.clone();
+        let bus = bus.clone();
         let span = tracing::info_span!("packager", stream = name);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
                 let mut cmaf = CmafSubscriber::new(subscriber, this.config.segmenter);
-                while let Some(events) = cmaf.next().await {
-                    stream.apply(events.into_iter());
+                loop {
+                    match cmaf.next().await {
+                        Ok(Some(events)) => stream.apply(events.into_iter()),
+                        Ok(None) => break,
+                        // Still live: the playlist goes on after a discontinuity.
+                        Err(behind) => match bus.subscribe_service(&path) {
+                            Ok(subscriber) => {
+                                tracing::warn!(error = %behind, "packager fell behind; resubscribed");
+                                this.stats.resubscribes.fetch_add(1, Ordering::Relaxed);
+                                cmaf.resubscribe(subscriber);
+                            }
+                            Err(_) => stream.apply(cmaf.finish().into_iter()),
+                        },
+                    }
                 }
                 stream.end();
                 tracing::info!("stream ended; playlists end");

@@ -308,6 +308,8 @@ mod tests {
             created_at_ms: START_MS,
             ended_at_ms: None,
             updated_at_ms: START_MS,
+            frames_lost: 0,
+            lost_ms: 0,
         }
     }
 

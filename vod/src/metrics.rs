@@ -21,5 +21,23 @@ impl RecorderStats {
             "Recorded segments indexed in the catalog.",
             count(&self.segments_written),
         );
+        out.sample(
+            "rill_recording_frames_lost_total",
+            Kind::Counter,
+            "Frames recordings lost (buffer full while storage or the catalog stalled, or behind the live edge).",
+            count(&self.frames_lost),
+        );
+        out.sample(
+            "rill_recording_gaps_total",
+            Kind::Counter,
+            "Gaps in recordings (each a run of lost frames, marked as a discontinuity in the video).",
+            count(&self.gaps),
+        );
+        out.sample(
+            "rill_recording_spilled_bytes_total",
+            Kind::Counter,
+            "Bytes recordings spilled to disk while their writer waited.",
+            count(&self.spilled_bytes),
+        );
     }
 }

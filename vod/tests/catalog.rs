@@ -41,6 +41,7 @@ on_both_databases!(
     delete_cascades,
     migrations_are_idempotent_and_newer_schemas_refused,
     upgrade_from_version_1_fills_video_tags,
+    losses_add_up_and_survive_an_upgrade,
 );
 
 /// `scenario` on a new SQLite file in a new directory (which the catalog must create).
@@ -505,7 +506,7 @@ async fn migrations_are_idempotent_and_newer_schemas_refused(url: String) {
     let raw = raw_pool(&url).await;
     let versions: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&raw).await.unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     if url.starts_with("sqlite") {
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&raw).await.unwrap();
         assert_eq!(journal, "wal");
@@ -513,7 +514,7 @@ async fn migrations_are_idempotent_and_newer_schemas_refused(url: String) {
     sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (1000, 0)").execute(&raw).await.unwrap();
     raw.close().await;
     match Catalog::connect(&url).await {
-        Err(error @ CatalogError::SchemaTooNew { found: 1000, known: 2 }) => {
+        Err(error @ CatalogError::SchemaTooNew { found: 1000, known: 3 }) => {
             assert!(error.to_string().contains("newer Rill"), "{error}")
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
@@ -537,7 +538,9 @@ async fn upgrade_from_version_1_fills_video_tags(url: String) {
         "DROP INDEX videos_by_visibility",
         "DROP INDEX videos_by_stream",
         "CREATE INDEX videos_by_stream ON videos (stream, created_at)",
-        "DELETE FROM schema_migrations WHERE version = 2",
+        "ALTER TABLE videos DROP COLUMN frames_lost",
+        "ALTER TABLE videos DROP COLUMN lost_ms",
+        "DELETE FROM schema_migrations WHERE version >= 2",
     ] {
         sqlx::query(statement).execute(&raw).await.unwrap();
     }
@@ -551,6 +554,33 @@ async fn upgrade_from_version_1_fills_video_tags(url: String) {
     }
     let stream = VideoQuery { stream: Some("a".into()), ..VideoQuery::default() };
     assert_eq!(catalog.list(&stream).await.unwrap().total, 3);
+    catalog.close().await;
+}
+
+/// A recording's losses add up; a database from before version 3 gets zero losses.
+async fn losses_add_up_and_survive_an_upgrade(url: String) {
+    let catalog = Catalog::connect(&url).await.unwrap();
+    let id = add_video(&catalog, "Gappy", "a", Visibility::Public, T0).await;
+    catalog.add_gap(id, 30, 1000).await.unwrap();
+    catalog.add_gap(id, 15, 500).await.unwrap();
+    let video = catalog.video(id).await.unwrap().unwrap();
+    assert_eq!((video.frames_lost, video.lost_ms), (45, 1500));
+    let missing = VideoId::generate();
+    assert!(matches!(catalog.add_gap(missing, 1, 1).await, Err(CatalogError::NoSuchVideo(m)) if m == missing));
+    catalog.close().await;
+
+    let raw = raw_pool(&url).await;
+    for statement in [
+        "ALTER TABLE videos DROP COLUMN frames_lost",
+        "ALTER TABLE videos DROP COLUMN lost_ms",
+        "DELETE FROM schema_migrations WHERE version = 3",
+    ] {
+        sqlx::query(statement).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    let catalog = Catalog::connect(&url).await.unwrap();
+    let video = catalog.video(id).await.unwrap().unwrap();
+    assert_eq!((video.title.as_str(), video.frames_lost, video.lost_ms), ("Gappy", 0, 0));
     catalog.close().await;
 }
 

@@ -9,4 +9,4 @@ pub mod segmenter;
 mod subscriber;
 
 pub use segmenter::{CmafTrack, Part, Segmenter, SegmenterConfig, SegmenterEvent, TrackKind};
-pub use subscriber::CmafSubscriber;
+pub use subscriber::{CmafSubscriber, FellBehind};

@@ -278,6 +278,17 @@ impl Segmenter {
         self.segment_start = None;
     }
 
+    /// A gap in the input (frames were lost upstream): the open parts are written, and the next
+    /// segment starts at the next leader keyframe, marked as a discontinuity.
+    pub fn discontinue(&mut self) {
+        if self.started {
+            self.flush_all();
+            self.next_segment();
+            self.discontinuity = true;
+        }
+        self.segment_start = None;
+    }
+
     /// Events produced so far, oldest first.
     pub fn drain(&mut self) -> std::vec::Drain<'_, SegmenterEvent> {
         self.events.drain(..)
@@ -582,6 +593,25 @@ mod tests {
             events.iter().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect();
         assert_eq!((parts[0].msn, parts[0].discontinuity), (0, false));
         assert_eq!((parts[1].msn, parts[1].discontinuity), (1, true));
+    }
+
+    #[test]
+    fn a_gap_ends_the_segment_and_the_next_keyframe_starts_a_discontinuity() {
+        let mut s = Segmenter::new(SegmenterConfig::default());
+        let now = SystemTime::now();
+        s.set_tracks(&tracks(false));
+        s.push(&video(0, 0, true), now);
+        s.push(&video(33, 0, false), now);
+        s.discontinue(); // frames were lost here
+        s.push(&video(5000, 0, false), now); // not a keyframe: waits
+        s.push(&video(5033, 0, true), now);
+        s.push(&video(5066, 0, false), now);
+        s.finish();
+        let parts: Vec<Part> =
+            s.drain().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect();
+        let summary: Vec<_> = parts.iter().map(|p| (p.msn, p.ends_segment, p.discontinuity, p.samples)).collect();
+        assert_eq!(summary, vec![(0, true, false, 2), (1, true, true, 2)]);
+        assert_eq!(parts[1].decode_time, 5033 * 90, "the timeline keeps the gap");
     }
 
     #[test]

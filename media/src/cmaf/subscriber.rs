@@ -1,10 +1,22 @@
 //! A Bus subscription cut into CMAF: the loop every packaging service runs (feed the segmenter
 //! the stream's tracks and frames as they arrive, hand back what it produced), written once for
-//! the live packager and the recorder.
+//! the live packager and the recorder. Falling behind the live edge is an error the caller
+//! sees ([`FellBehind`]), never a silent end: it resubscribes and the stream goes on after a
+//! discontinuity.
 
 use super::{Segmenter, SegmenterConfig, SegmenterEvent};
-use crate::bus::{Delivery, Subscriber};
+use crate::bus::{BusError, Delivery, Subscriber};
 use std::time::SystemTime;
+
+/// The subscription fell so far behind the live edge that the Bus dropped it; frames were
+/// lost. The stream may well still be live: [`CmafSubscriber::resubscribe`] continues it.
+#[derive(Debug, thiserror::Error)]
+#[error("fell behind the live edge of {path} and lost frames: {source}")]
+pub struct FellBehind {
+    pub path: String,
+    #[source]
+    pub source: BusError,
+}
 
 /// A [`Subscriber`] whose deliveries come out as [`SegmenterEvent`]s.
 pub struct CmafSubscriber {
@@ -18,11 +30,21 @@ impl CmafSubscriber {
         CmafSubscriber { subscriber, segmenter: Segmenter::new(config), ended: false }
     }
 
+    /// The stream path subscribed to.
+    pub fn path(&self) -> &str {
+        self.subscriber.path()
+    }
+
     /// The events of the next delivery (possibly none), or `None` once the stream has ended
     /// and its last parts were returned. Frames are stamped with their arrival time.
-    pub async fn next(&mut self) -> Option<Vec<SegmenterEvent>> {
+    ///
+    /// On [`FellBehind`] the parts cut so far are kept for the next call and the segmenter
+    /// waits for a keyframe: call [`CmafSubscriber::resubscribe`] with a new subscription (the
+    /// next segment is then a discontinuity), or [`CmafSubscriber::finish`] if there is none.
+    /// Cancel-safe.
+    pub async fn next(&mut self) -> Result<Option<Vec<SegmenterEvent>>, FellBehind> {
         if self.ended {
-            return None;
+            return Ok(None);
         }
         let delivery = self.subscriber.recv().await;
         let now = SystemTime::now();
@@ -33,11 +55,81 @@ impl CmafSubscriber {
                     self.segmenter.push(frame, now);
                 }
             }
-            Ok(Delivery::Ended) | Err(_) => {
+            Ok(Delivery::Ended) => {
                 self.segmenter.finish();
                 self.ended = true;
             }
+            Err(source) => {
+                self.segmenter.discontinue();
+                return Err(FellBehind { path: self.path().to_string(), source });
+            }
         }
-        Some(self.segmenter.drain().collect())
+        Ok(Some(self.segmenter.drain().collect()))
+    }
+
+    /// Continues on a new subscription to the same stream (after [`FellBehind`]): same
+    /// segmenter, so segment numbers go on; the next segment is a discontinuity.
+    pub fn resubscribe(&mut self, subscriber: Subscriber) {
+        self.subscriber = subscriber;
+        self.ended = false;
+    }
+
+    /// Ends without a new subscription: the last parts cut. [`CmafSubscriber::next`] then
+    /// returns `None`.
+    pub fn finish(&mut self) -> Vec<SegmenterEvent> {
+        self.segmenter.finish();
+        self.ended = true;
+        self.segmenter.drain().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{Bus, BusConfig, PublisherInfo};
+    use crate::cmaf::Part;
+    use crate::testing::{avc_aac_tracks, SyntheticStream};
+    use std::time::Duration;
+
+    fn parts(events: Vec<SegmenterEvent>) -> Vec<Part> {
+        events.into_iter().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect()
+    }
+
+    #[tokio::test]
+    async fn falling_behind_is_an_error_and_a_resubscription_goes_on_after_a_discontinuity() {
+        let bus = Bus::new(BusConfig { slow_subscriber_timeout: Duration::from_millis(50), ..Default::default() });
+        let publisher = bus.publish("live/a", PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
+        publisher.set_tracks(avc_aac_tracks(false));
+        let mut cmaf = CmafSubscriber::new(bus.subscribe_service("live/a").unwrap(), SegmenterConfig::default());
+        let stream = SyntheticStream { gop_ms: 1000, cts_ms: 0, audio: false, video_bytes: 100 };
+        let mut frames = stream.frames(0, 60_000).into_iter();
+        assert!(cmaf.next().await.unwrap().is_some(), "the tracks");
+        let mut before = Vec::new();
+        // It reads less than is published, three GOPs at a time, until the Bus gives up on it.
+        let behind = loop {
+            frames.by_ref().take(90).for_each(|f| publisher.push(f));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            match cmaf.next().await {
+                Ok(events) => before.extend(parts(events.expect("still live"))),
+                Err(behind) => break behind,
+            }
+            assert!(before.len() < 1000, "never fell behind");
+        };
+        assert_eq!(behind.path, "live/a");
+        assert!(bus.contains("live/a"), "the stream is still live");
+
+        cmaf.resubscribe(bus.subscribe_service("live/a").unwrap());
+        frames.by_ref().take(120).for_each(|f| publisher.push(f));
+        let mut after = Vec::new();
+        while after.iter().all(|p: &Part| !p.discontinuity) {
+            after.extend(parts(cmaf.next().await.expect("following again").expect("live")));
+        }
+        let last_before = before.iter().map(|p| p.msn).max().unwrap_or(0);
+        let resumed = after.iter().find(|p| p.discontinuity).unwrap();
+        assert!(resumed.msn > last_before && resumed.index == 0 && resumed.independent, "{resumed:?}");
+        assert!(before.iter().all(|p| !p.discontinuity));
+        // Only the stream's end ends it.
+        assert!(bus.close("live/a"));
+        while cmaf.next().await.expect("an end, not an error").is_some() {}
     }
 }

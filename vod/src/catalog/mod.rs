@@ -50,13 +50,13 @@ const SQLITE_CONNECTION_PRAGMAS: &[&str] = &[
 /// stale (SQLite's advice for long-lived connections: at open, and before closing).
 const SQLITE_OPTIMIZE: &str = "PRAGMA optimize = 0x10002";
 
-/// Videos per multi-row INSERT in [`Catalog::import_videos`] (14 values each: far below the
+/// Videos per multi-row INSERT in [`Catalog::import_videos`] (16 values each: far below the
 /// limits on bound values, 32 766 in SQLite and 65 535 in PostgreSQL).
 const IMPORT_ROWS_PER_STATEMENT: usize = 100;
 
 /// The columns of a [`Video`], selected from `videos v`.
 const VIDEO_COLUMNS: &str = "v.id, v.title, v.description, v.tags, v.visibility, v.status, v.error, v.stream, \
-     v.duration_ms, v.size_bytes, v.thumbnail, v.created_at, v.ended_at, v.updated_at";
+     v.duration_ms, v.size_bytes, v.thumbnail, v.created_at, v.ended_at, v.updated_at, v.frames_lost, v.lost_ms";
 
 /// Why a catalog operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,14 @@ pub enum CatalogError {
     Corrupt(String),
     #[error("catalog database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl CatalogError {
+    /// The database could not be reached in time (a pool timeout, a broken connection): the
+    /// same call may succeed later. Everything else is a definite answer.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CatalogError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)))
+    }
 }
 
 /// The SQL dialect of the connected database.
@@ -204,6 +212,8 @@ impl Catalog {
             created_at_ms: new.created_at_ms,
             ended_at_ms: None,
             updated_at_ms: new.created_at_ms,
+            frames_lost: 0,
+            lost_ms: 0,
         };
         let mut connection = self.pool.acquire().await?;
         insert_videos(&mut connection, std::slice::from_ref(&video)).await.map_err(|error| match error {
@@ -334,6 +344,20 @@ impl Catalog {
                 .bind(now_ms())
                 .execute(&self.pool)
                 .await?;
+        require_video(id, result.rows_affected())
+    }
+
+    /// Adds a loss to the recording's totals ([`Video::frames_lost`], [`Video::lost_ms`]).
+    pub async fn add_gap(&self, id: VideoId, frames: i64, lost_ms: i64) -> Result<(), CatalogError> {
+        let result = sqlx::query(
+            "UPDATE videos SET frames_lost = frames_lost + $2, lost_ms = lost_ms + $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(frames)
+        .bind(lost_ms)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         require_video(id, result.rows_affected())
     }
 
@@ -521,12 +545,14 @@ async fn insert_videos(connection: &mut AnyConnection, videos: &[Video]) -> Resu
             args.push(video.created_at_ms),
             args.push(video.ended_at_ms),
             args.push(video.updated_at_ms),
+            args.push(video.frames_lost),
+            args.push(video.lost_ms),
         ];
         rows.push(format!("({})", values.join(", ")));
     }
     let sql = format!(
         "INSERT INTO videos (id, title, description, tags, visibility, status, error, stream, duration_ms, size_bytes,
-             thumbnail, created_at, ended_at, updated_at)
+             thumbnail, created_at, ended_at, updated_at, frames_lost, lost_ms)
          VALUES {}",
         rows.join(", ")
     );
@@ -567,6 +593,8 @@ fn video_from_row(row: &AnyRow) -> Result<Video, CatalogError> {
         created_at_ms: row.try_get("created_at")?,
         ended_at_ms: row.try_get("ended_at")?,
         updated_at_ms: row.try_get("updated_at")?,
+        frames_lost: row.try_get("frames_lost")?,
+        lost_ms: row.try_get("lost_ms")?,
     })
 }
 

@@ -116,6 +116,12 @@ pub struct Video {
     /// When recording ended.
     pub ended_at_ms: Option<i64>,
     pub updated_at_ms: i64,
+    /// Frames of the duration track the recording lost (it could not keep up: the storage or
+    /// the catalog stalled for longer than its buffer holds, or it fell behind the live edge).
+    /// Each loss is a discontinuity in the video.
+    pub frames_lost: i64,
+    /// Media time those lost frames spanned.
+    pub lost_ms: i64,
 }
 
 /// What [`Catalog::create_video`](super::Catalog::create_video) needs to start a recording.

@@ -12,6 +12,7 @@
 //!    keeps them joined by spaces for display and text search), so listing by tag is an index
 //!    lookup; the catalog writes both in the same transaction. And indexes led by `visibility`
 //!    for public lists and their counts.
+//! 3. `videos.frames_lost` and `videos.lost_ms`: what a recording lost (never silently).
 //!
 //! The tables are the same in both dialects except for the text search:
 //! * SQLite: `videos` has an `INTEGER PRIMARY KEY` (`seq`, a stable rowid; `id` is `UNIQUE`)
@@ -190,6 +191,13 @@ const MIGRATIONS: &[Migration] = &[
                  WHERE tag <> ''
                  ON CONFLICT DO NOTHING",
             ),
+        ],
+    },
+    Migration {
+        version: 3,
+        steps: &[
+            Step::Both("ALTER TABLE videos ADD COLUMN frames_lost BIGINT NOT NULL DEFAULT 0"),
+            Step::Both("ALTER TABLE videos ADD COLUMN lost_ms BIGINT NOT NULL DEFAULT 0"),
         ],
     },
 ];

@@ -4,14 +4,30 @@
 //! `styp` followed by its parts). A segment is indexed in the catalog once complete and synced,
 //! so a crash loses at most the part being written; [`recover`] indexes what a crash left.
 //! A publisher reconnecting within the Bus's grace period continues the same recording (with a
-//! new init version when its tracks changed). A storage or catalog error ends that recording
-//! as `failed` with the reason; live streaming never waits for the recorder.
+//! new init version when its tracks changed).
+//!
+//! Each recording is two tasks joined by a [`buffer`]: the reader follows the Bus and never
+//! waits on I/O (a slow subscriber would fall out of the Bus's ring and lose frames), the
+//! writer does the storage writes and catalog updates, retrying while the catalog is
+//! unreachable. The buffer holds memory up to a bound and spills to files under the spool
+//! directory beyond it ([`spool`]); what does not fit is a gap — counted in
+//! [`RecorderStats::frames_lost`], logged, and stored in the video ([`Video::frames_lost`]) —
+//! as is a fall behind the Bus's live edge, after which the reader resubscribes. A video is
+//! marked ready only once its stream has ended and everything queued was written. A storage
+//! error ends that recording as `failed` with the reason; live streaming never waits for the
+//! recorder.
+//!
+//! [`Video::frames_lost`]: crate::catalog::Video::frames_lost
+
+mod buffer;
+pub mod spool;
 
 use crate::catalog::{Catalog, CatalogError, NewVideo, SegmentRow, VideoEnd, VideoStatus, Visibility};
 use crate::storage::{self, Storage};
 use crate::VideoId;
+use buffer::Buffer;
 use bytes::Bytes;
-use dashmap::mapref::entry::Entry;
+use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 use rill_media::cmaf::scan::scan_fragments;
 use rill_media::cmaf::{fmp4, CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
@@ -19,10 +35,13 @@ use rill_media::manifest::TrackDescription;
 use rill_media::path::live_path;
 use rill_media::wallclock::iso8601;
 use rill_media::Bus;
-use std::collections::HashMap;
+use spool::{Entry, Gap, SpoolConfig};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 /// Why a recording stopped early.
@@ -43,6 +62,11 @@ pub struct RecorderConfig {
     pub visibility: Visibility,
     /// `None`: videos have no thumbnail.
     pub thumbnailer: Option<Thumbnailer>,
+    /// What a recording holds while its writer waits on storage or the catalog.
+    pub spool: SpoolConfig,
+    /// Where recordings spill what does not fit in memory (`<dir>/<video-id>/`); emptied when
+    /// the recorder starts. `None`: memory only.
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// Counters for metrics.
@@ -53,6 +77,13 @@ pub struct RecorderStats {
     pub failed: AtomicU64,
     pub bytes_written: AtomicU64,
     pub segments_written: AtomicU64,
+    /// Frames (of each recording's duration track) lost: the buffer was full, or the reader
+    /// fell behind the live edge.
+    pub frames_lost: AtomicU64,
+    /// Separate losses (each a discontinuity in its video).
+    pub gaps: AtomicU64,
+    /// Payload bytes spilled to the spool directory.
+    pub spilled_bytes: AtomicU64,
 }
 
 /// A recording in progress, as the API shows it next to its stream.
@@ -62,6 +93,8 @@ pub struct ActiveRecording {
     pub started: SystemTime,
     pub bytes_written: AtomicU64,
     pub segments: AtomicU64,
+    /// Frames lost so far (see [`RecorderStats::frames_lost`]).
+    pub frames_lost: AtomicU64,
     /// Set when the recording failed (it is then no longer written).
     pub error: Mutex<Option<String>>,
     /// Becomes true when the recording has ended (and its video was marked ended).
@@ -97,7 +130,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts recording every stream that starts on `bus` (and those already live).
+    /// Starts recording every stream that starts on `bus` (and those already live). What a
+    /// previous run left in the spool directory is removed first (a crash's spills are lost
+    /// with it; [`recover`] indexes what reached storage).
     pub fn spawn(
         bus: Bus,
         catalog: Arc<Catalog>,
@@ -105,6 +140,13 @@ impl Recorder {
         config: RecorderConfig,
         policy: RecordPolicy,
     ) -> Arc<Recorder> {
+        if let Some(dir) = &config.spool_dir {
+            match std::fs::remove_dir_all(dir) {
+                Ok(()) => tracing::warn!(dir = %dir.display(), "removed recording spills left by an unclean stop"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot clear the recording spool"),
+            }
+        }
         let recorder = Arc::new(Recorder {
             catalog,
             storage,
@@ -125,10 +167,10 @@ impl Recorder {
 
     /// Waits (up to `timeout`) until no recording is running: at shutdown, after the streams
     /// were closed, so the last segments are indexed and the videos marked ready.
-    pub async fn wait_idle(&self, timeout: std::time::Duration) {
+    pub async fn wait_idle(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.stats.active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -149,15 +191,16 @@ impl Recorder {
             started,
             bytes_written: AtomicU64::new(0),
             segments: AtomicU64::new(0),
+            frames_lost: AtomicU64::new(0),
             error: Mutex::new(None),
             done: watch::Sender::new(false),
         });
         let fresh = match self.recordings.entry(name.to_string()) {
-            Entry::Occupied(mut current) if current.get().failed() => {
+            MapEntry::Occupied(mut current) if current.get().failed() => {
                 current.insert(recording.clone());
                 true
             }
-            Entry::Occupied(current) => {
+            MapEntry::Occupied(current) => {
                 // The announcement may be a lagging duplicate of this session, or a new session
                 // whose predecessor is still indexing its last segment: decide once it is done.
                 let mut done = current.get().done.subscribe();
@@ -170,7 +213,7 @@ impl Recorder {
                 });
                 false
             }
-            Entry::Vacant(slot) => {
+            MapEntry::Vacant(slot) => {
                 slot.insert(recording.clone());
                 true
             }
@@ -184,10 +227,12 @@ impl Recorder {
         };
         let this = self.clone();
         let name = name.to_string();
+        let bus = bus.clone();
         let span = tracing::info_span!("recorder", stream = %name, video = %recording.video_id);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
-                this.record(&name, &recording, CmafSubscriber::new(subscriber, this.config.segmenter)).await;
+                let cmaf = CmafSubscriber::new(subscriber, this.config.segmenter);
+                this.record(&bus, &name, &recording, cmaf).await;
                 // A failed recording stays visible (with its reason) until the stream starts again.
                 this.recordings.remove_if(&name, |_, r| Arc::ptr_eq(r, &recording) && !r.failed());
                 recording.done.send_replace(true);
@@ -196,7 +241,122 @@ impl Recorder {
         ));
     }
 
-    async fn record(&self, name: &str, recording: &Arc<ActiveRecording>, mut cmaf: CmafSubscriber) {
+    /// Runs one recording: the reader here, the writer and the spiller as tasks.
+    async fn record(self: &Arc<Self>, bus: &Bus, name: &str, recording: &Arc<ActiveRecording>, cmaf: CmafSubscriber) {
+        let dir = self.config.spool_dir.as_ref().map(|d| d.join(recording.video_id.as_str()));
+        let buffer = Buffer::new(self.config.spool.clone(), dir);
+        self.stats.active.fetch_add(1, Ordering::Relaxed);
+        let this = self.clone();
+        let spiller = tokio::spawn(tracing::Instrument::in_current_span(buffer.clone().spill(move |bytes| {
+            this.stats.spilled_bytes.fetch_add(bytes, Ordering::Relaxed);
+        })));
+        let writer = {
+            let (this, name, recording, buffer) = (self.clone(), name.to_string(), recording.clone(), buffer.clone());
+            tokio::spawn(tracing::Instrument::in_current_span(
+                async move { this.write(&name, &recording, &buffer).await },
+            ))
+        };
+        let stream_ended = self.read(bus, cmaf, recording, &buffer).await;
+        buffer.close();
+        let written = writer.await.unwrap_or_else(|panic| Err(RecordError::Storage(std::io::Error::other(panic))));
+        let _ = spiller.await;
+        buffer.remove_dir().await;
+        if let Some(end) = self.end_of(recording, written, stream_ended) {
+            let id = recording.video_id;
+            if let Err(e) = retry_transient("marking the video ended", || self.catalog.finish_video(id, &end)).await {
+                tracing::error!(error = %e, "cannot mark the recording as ended; it is recovered at the next start");
+            }
+        }
+        self.stats.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// How a recording ends: ready only if its stream ended and something was recorded;
+    /// `None` if its video was never created.
+    fn end_of(
+        &self,
+        recording: &ActiveRecording,
+        written: Result<Option<u64>, RecordError>,
+        stream_ended: bool,
+    ) -> Option<VideoEnd> {
+        let now = unix_ms(SystemTime::now());
+        Some(match written {
+            Ok(None) => return None,
+            Ok(Some(segments)) if segments > 0 && stream_ended => {
+                tracing::info!(segments, "recording ready");
+                VideoEnd { status: VideoStatus::Ready, error: None, ended_at_ms: now }
+            }
+            Ok(Some(_)) => {
+                let reason = "the stream ended before a complete segment was recorded".to_string();
+                tracing::warn!("recording failed: {reason}");
+                VideoEnd { status: VideoStatus::Failed, error: Some(reason), ended_at_ms: now }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording failed; the live stream goes on");
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                recording.fail(e.to_string());
+                VideoEnd { status: VideoStatus::Failed, error: Some(e.to_string()), ended_at_ms: now }
+            }
+        })
+    }
+
+    /// The reader: Bus → segmenter → buffer, never waiting on I/O. Returns true when the
+    /// stream ended, false when the writer gave up first.
+    async fn read(&self, bus: &Bus, mut cmaf: CmafSubscriber, recording: &ActiveRecording, buffer: &Buffer) -> bool {
+        let stopped = buffer.stopped();
+        tokio::pin!(stopped);
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = &mut stopped => return false,
+                next = cmaf.next() => next,
+            };
+            let events = match next {
+                Ok(Some(events)) => events,
+                Ok(None) => return true,
+                Err(behind) => {
+                    // The loss is measured (and counted) where the stream resumes.
+                    tracing::warn!(error = %behind, "the recorder fell behind the live edge and lost frames");
+                    buffer.lost_upstream();
+                    match bus.subscribe_service(cmaf.path()) {
+                        Ok(subscriber) => {
+                            cmaf.resubscribe(subscriber);
+                            Vec::new()
+                        }
+                        Err(_) => cmaf.finish(),
+                    }
+                }
+            };
+            for event in events {
+                let lost = buffer.push(event);
+                if lost.gap.frames > 0 || lost.new_gap {
+                    self.count_loss(recording, lost.gap, lost.new_gap);
+                }
+            }
+        }
+    }
+
+    fn count_loss(&self, recording: &ActiveRecording, gap: Gap, new_gap: bool) {
+        self.stats.frames_lost.fetch_add(gap.frames, Ordering::Relaxed);
+        recording.frames_lost.fetch_add(gap.frames, Ordering::Relaxed);
+        if new_gap {
+            self.stats.gaps.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                frames = gap.frames,
+                ms = gap.duration.as_millis() as u64,
+                "the recording lost frames (its buffer is full or it fell behind the stream); a gap in the video"
+            );
+        }
+    }
+
+    /// The writer: creates the video, then writes and indexes what the buffer hands over.
+    /// `Ok(None)` when the video could not be created; `Ok(Some(segments))` once the buffer is
+    /// closed and drained. On error the buffer is stopped (the reader ends).
+    async fn write(
+        &self,
+        name: &str,
+        recording: &Arc<ActiveRecording>,
+        buffer: &Buffer,
+    ) -> Result<Option<u64>, RecordError> {
         let id = recording.video_id;
         let title = format!("{name} — {}", human_time(recording.started));
         let new = NewVideo {
@@ -206,51 +366,51 @@ impl Recorder {
             visibility: self.config.visibility,
             created_at_ms: unix_ms(recording.started),
         };
-        if let Err(e) = self.catalog.create_video(&new).await {
+        if let Err(e) = retry_transient("creating the video", || self.catalog.create_video(&new)).await {
             tracing::error!(error = %e, "cannot record: the catalog refused the new video");
             recording.fail(e.to_string());
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
-            return;
+            buffer.stop();
+            return Ok(None);
         }
         tracing::info!("recording started");
         self.stats.started.fetch_add(1, Ordering::Relaxed);
-        self.stats.active.fetch_add(1, Ordering::Relaxed);
         let mut writer = RecordingWriter::new(id, self.storage.clone(), self.catalog.clone(), recording.clone());
         writer.thumbnailer = self.config.thumbnailer.clone();
         let outcome = async {
-            while let Some(events) = cmaf.next().await {
-                for event in events {
-                    writer.apply(event, &self.stats).await?;
+            while let Some(entry) = buffer.next().await {
+                match entry {
+                    Entry::Event(event) => writer.apply(event, &self.stats).await?,
+                    Entry::Gap(gap) => writer.gap(gap, &self.stats).await?,
                 }
             }
             Ok::<(), RecordError>(())
         }
         .await;
-        drop(cmaf); // a failed recording stops reading the stream at once
-        self.stats.active.fetch_sub(1, Ordering::Relaxed);
-        let end = match outcome {
-            Ok(()) if writer.segments > 0 => {
-                tracing::info!(segments = writer.segments, "recording ready");
-                VideoEnd { status: VideoStatus::Ready, error: None, ended_at_ms: unix_ms(SystemTime::now()) }
+        if outcome.is_err() {
+            buffer.stop(); // a failed recording stops reading the stream at once
+        }
+        outcome.map(|()| Some(writer.segments))
+    }
+}
+
+/// Runs a catalog call until it succeeds or fails for good: while the database cannot be
+/// reached ([`CatalogError::is_transient`]) it is retried, backing off up to 5 s, and the
+/// recording's buffer holds what arrives meanwhile.
+async fn retry_transient<T, F, Fut>(what: &str, mut call: F) -> Result<T, CatalogError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CatalogError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what}: the catalog is unreachable");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
-            Ok(()) => {
-                let reason = "the stream ended before a complete segment was recorded".to_string();
-                tracing::warn!("recording failed: {reason}");
-                VideoEnd { status: VideoStatus::Failed, error: Some(reason), ended_at_ms: unix_ms(SystemTime::now()) }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "recording failed; the live stream goes on");
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                recording.fail(e.to_string());
-                VideoEnd {
-                    status: VideoStatus::Failed,
-                    error: Some(e.to_string()),
-                    ended_at_ms: unix_ms(SystemTime::now()),
-                }
-            }
-        };
-        if let Err(e) = self.catalog.finish_video(id, &end).await {
-            tracing::error!(error = %e, "cannot mark the recording as ended; it is recovered at the next start");
+            result => return result,
         }
     }
 }
@@ -269,9 +429,11 @@ struct RecordingWriter {
     recording: Arc<ActiveRecording>,
     /// Init version of the current tracks (-1 before the first).
     init_version: i64,
-    /// The track whose segments make the video's duration.
-    leader: Option<TrackKind>,
+    /// The current tracks; the first makes the video's duration.
+    kinds: Vec<TrackKind>,
     open: HashMap<TrackKind, OpenSegment>,
+    /// Tracks whose next segment follows a gap (a discontinuity).
+    after_gap: HashSet<TrackKind>,
     segments: u64,
     /// Makes the video's thumbnail from its first video segment (then set to `None`).
     thumbnailer: Option<Thumbnailer>,
@@ -285,8 +447,9 @@ impl RecordingWriter {
             catalog,
             recording,
             init_version: -1,
-            leader: None,
+            kinds: Vec::new(),
             open: HashMap::new(),
+            after_gap: HashSet::new(),
             segments: 0,
             thumbnailer: None,
         }
@@ -306,15 +469,32 @@ impl RecordingWriter {
     async fn set_tracks(&mut self, tracks: &[Arc<CmafTrack>]) -> Result<(), RecordError> {
         self.init_version += 1;
         self.open.clear();
-        self.leader = tracks.first().map(|t| t.kind);
+        self.kinds = tracks.iter().map(|t| t.kind).collect();
         for track in tracks {
             let key = init_key(self.id, track.kind, self.init_version);
             let init = track.init.clone();
             storage::run(&self.storage, move |s| s.put(&key, &init)).await?;
             let description = TrackDescription::new(track.kind, &track.codec, track.timescale);
             let info = serde_json::to_string(&description).expect("descriptions serialize");
-            self.catalog.add_init(self.id, track.kind.as_str(), self.init_version, &info).await?;
+            let (catalog, id, version) = (&self.catalog, self.id, self.init_version);
+            retry_transient("indexing an init segment", || catalog.add_init(id, track.kind.as_str(), version, &info))
+                .await?;
         }
+        Ok(())
+    }
+
+    /// Media was lost here: the open segments end (indexed as they are), the next segment of
+    /// each track is a discontinuity, and the loss is added to the video.
+    async fn gap(&mut self, gap: Gap, stats: &RecorderStats) -> Result<(), RecordError> {
+        for kind in self.kinds.clone() {
+            if let Some(open) = self.open.remove(&kind) {
+                self.index_segment(kind, open, stats).await?;
+            }
+        }
+        self.after_gap.extend(self.kinds.iter().copied());
+        let (frames, ms) = (gap.frames as i64, gap.duration.as_millis() as i64);
+        let (catalog, id) = (&self.catalog, self.id);
+        retry_transient("recording a gap", || catalog.add_gap(id, frames, ms)).await?;
         Ok(())
     }
 
@@ -324,7 +504,7 @@ impl RecordingWriter {
                 track: part.kind.as_str().into(),
                 sequence: part.msn as i64,
                 init_version: self.init_version,
-                discontinuity: part.discontinuity,
+                discontinuity: part.discontinuity | self.after_gap.remove(&part.kind),
                 start_ticks: part.decode_time as i64,
                 duration_ticks: 0,
                 timescale: part.timescale as i64,
@@ -354,28 +534,40 @@ impl RecordingWriter {
         self.recording.bytes_written.fetch_add(written as u64, Ordering::Relaxed);
         if part.ends_segment {
             let open = self.open.remove(&part.kind).expect("checked above");
-            let key = open.key;
-            storage::run(&self.storage, move |s| s.sync(&key)).await?;
-            let counts_duration = self.leader == Some(part.kind);
-            self.catalog.add_segment(self.id, &open.row, counts_duration).await?;
-            if part.kind == TrackKind::Video {
-                if let Some(thumbnailer) = self.thumbnailer.take() {
-                    let init = init_key(self.id, part.kind, open.row.init_version);
-                    let segment = segment_key(self.id, part.kind, part.msn);
-                    tokio::spawn(make_thumbnail(
-                        self.catalog.clone(),
-                        self.storage.clone(),
-                        self.id,
-                        init,
-                        segment,
-                        thumbnailer,
-                    ));
-                }
-            }
-            self.segments += 1;
-            stats.segments_written.fetch_add(1, Ordering::Relaxed);
-            self.recording.segments.fetch_add(1, Ordering::Relaxed);
+            self.index_segment(part.kind, open, stats).await?;
         }
+        Ok(())
+    }
+
+    /// Syncs a complete segment and indexes it.
+    async fn index_segment(
+        &mut self,
+        kind: TrackKind,
+        open: OpenSegment,
+        stats: &RecorderStats,
+    ) -> Result<(), RecordError> {
+        let key = open.key;
+        storage::run(&self.storage, move |s| s.sync(&key)).await?;
+        let counts_duration = self.kinds.first() == Some(&kind);
+        let (catalog, id, row) = (&self.catalog, self.id, &open.row);
+        retry_transient("indexing a segment", || catalog.add_segment(id, row, counts_duration)).await?;
+        if kind == TrackKind::Video {
+            if let Some(thumbnailer) = self.thumbnailer.take() {
+                let init = init_key(self.id, kind, open.row.init_version);
+                let segment = segment_key(self.id, kind, open.row.sequence as u64);
+                tokio::spawn(make_thumbnail(
+                    self.catalog.clone(),
+                    self.storage.clone(),
+                    self.id,
+                    init,
+                    segment,
+                    thumbnailer,
+                ));
+            }
+        }
+        self.segments += 1;
+        stats.segments_written.fetch_add(1, Ordering::Relaxed);
+        self.recording.segments.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
