@@ -26,23 +26,20 @@ pub struct TrackDescription {
 
 impl TrackDescription {
     pub fn new(kind: TrackKind, codec: &CodecConfig, timescale: u32) -> TrackDescription {
+        let (width, height) = codec.picture_size().unzip();
         let mut description = TrackDescription {
             kind,
             codec: codec.name().into(),
             codecs: codec.rfc6381(),
-            width: None,
-            height: None,
+            width,
+            height,
             frame_rate: None,
             sample_rate: None,
             channels: None,
             timescale,
         };
         match codec {
-            CodecConfig::Avc(c) => {
-                description.width = Some(c.sps.width);
-                description.height = Some(c.sps.height);
-                description.frame_rate = c.sps.fps;
-            }
+            CodecConfig::Avc(c) => description.frame_rate = c.sps.fps,
             CodecConfig::Aac(c) => {
                 description.sample_rate = Some(c.info.sample_rate);
                 description.channels = Some(c.info.channels);
@@ -51,13 +48,7 @@ impl TrackDescription {
                 description.sample_rate = Some(48_000);
                 description.channels = Some(*channels);
             }
-            CodecConfig::Vp8 { width, height } => {
-                if *width > 0 && *height > 0 {
-                    description.width = Some(*width as u32);
-                    description.height = Some(*height as u32);
-                }
-            }
-            CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. } => {}
+            CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. } | CodecConfig::Vp8 { .. } => {}
         }
         description
     }
