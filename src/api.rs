@@ -122,9 +122,9 @@ fn stream_json(
         let video = s.tracks.video.as_ref().map(|v| {
             let mut j =
                 json!({ "codec": v.name(), "codecs": v.rfc6381(), "fps": (s.video_fps * 100.0).round() / 100.0 });
-            if let CodecConfig::Avc(avc) = v {
-                j["width"] = json!(avc.sps.width);
-                j["height"] = json!(avc.sps.height);
+            if let Some((width, height)) = v.picture_size() {
+                j["width"] = json!(width);
+                j["height"] = json!(height);
             }
             j
         });

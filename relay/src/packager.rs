@@ -7,12 +7,12 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use rill_media::cmaf::fmp4;
 use rill_media::cmaf::{CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
-use rill_media::manifest::TrackDescription;
 use rill_media::path::{split_live_path, OPUS_FEED};
+use rill_media::sync::{lock, read, write};
 use rill_media::Bus;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
@@ -104,7 +104,7 @@ impl Packagers {
                     if st.ended || video.last_complete_msn().is_none() {
                         return None;
                     }
-                    TrackDescription::new(TrackKind::Video, &video.track.codec, video.track.timescale).height
+                    video.track.codec.picture_size().map(|(_, height)| height)
                 };
                 Some((height.unwrap_or(0), rendition))
             })
@@ -358,14 +358,14 @@ impl LiveStream {
 
     /// A read view of the stream (never held across an await).
     pub fn state(&self) -> RwLockReadGuard<'_, LiveState> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        read(&self.state)
     }
 
     /// The media playlist of `kind`, rendered once per version of the stream.
     pub fn media_playlist(&self, kind: TrackKind, skip: crate::hls::Skip) -> Option<Bytes> {
         let st = self.state();
         let version = *self.version.borrow();
-        let mut cache = self.playlists.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = lock(&self.playlists);
         if let Some((_, _, _, text)) = cache.iter().find(|(v, k, s, _)| *v == version && *k == kind && *s == skip) {
             return Some(text.clone());
         }
@@ -394,7 +394,7 @@ impl LiveStream {
             event
         });
         {
-            let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+            let mut st = write(&self.state);
             for event in events {
                 changed = true;
                 if let SegmenterEvent::Part(part) = &event {
@@ -413,7 +413,7 @@ impl LiveStream {
 
     fn end(&self) {
         {
-            let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+            let mut st = write(&self.state);
             st.ended = true;
             for track in &mut st.tracks {
                 if let Some(last) = track.segments.back_mut() {
@@ -522,10 +522,6 @@ impl LiveState {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A file under `/live/<name>/<track>/`.
