@@ -175,3 +175,25 @@ pub fn xml_escape(s: &str) -> String {
 pub fn xs_duration(secs: f64) -> String {
     format!("PT{secs:.3}S")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{av1_640x360, hevc_426x240, vp9_640x360};
+
+    /// What the live packager and VOD (which stores these descriptions with each recording)
+    /// both write: every video codec Rill packages gets its picture size.
+    #[test]
+    fn every_packaged_video_codec_is_described_with_its_size() {
+        for (codec, size) in [(hevc_426x240(), (426, 240)), (av1_640x360(), (640, 360)), (vp9_640x360(), (640, 360))] {
+            let description = TrackDescription::new(TrackKind::Video, &codec, 90_000);
+            assert_eq!((description.width, description.height), (Some(size.0), Some(size.1)), "{}", codec.name());
+            let track = HlsTrack { description: &description, peak_bitrate: 1, average_bitrate: 1, uri: "v.m3u8" };
+            let playlist = hls_multivariant(&[track], None, 9);
+            assert!(playlist.contains(&format!(",RESOLUTION={}x{}", size.0, size.1)), "{playlist}");
+            let mut mpd = String::new();
+            dash_representation(&mut mpd, "v", &description, 1, "");
+            assert!(mpd.contains(&format!(" width=\"{}\" height=\"{}\"", size.0, size.1)), "{mpd}");
+        }
+    }
+}

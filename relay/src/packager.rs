@@ -571,12 +571,22 @@ pub(crate) mod fixtures {
     //! A packaged stream built from synthetic frames, for playlist and MPD tests.
     use super::*;
     use rill_media::testing::{avc_aac_tracks, SyntheticStream};
+    use rill_media::{CodecConfig, Tracks};
 
     /// `ms` of 30 fps video with a keyframe every 2 s and 48 kHz AAC, starting at a fixed wall clock.
     pub fn state(ms: i64, config: &PackagerConfig, ended: bool) -> LiveState {
+        state_of(&avc_aac_tracks(true), ms, config, ended)
+    }
+
+    /// The same stream with `video` (e.g. HEVC, AV1) in place of the H.264 track.
+    pub fn state_with_video(video: CodecConfig, ms: i64, config: &PackagerConfig) -> LiveState {
+        state_of(&Tracks { video: Some(video), ..avc_aac_tracks(true) }, ms, config, false)
+    }
+
+    fn state_of(tracks: &Tracks, ms: i64, config: &PackagerConfig, ended: bool) -> LiveState {
         let mut segmenter = rill_media::cmaf::Segmenter::new(config.segmenter);
         let mut state = LiveState { epoch: 7, ..LiveState::default() };
-        segmenter.set_tracks(&avc_aac_tracks(true));
+        segmenter.set_tracks(tracks);
         let start = std::time::UNIX_EPOCH + Duration::from_secs(1_795_262_400);
         let stream = SyntheticStream { gop_ms: 2000, cts_ms: 0, audio: true, video_bytes: 1000 };
         for frame in stream.frames(0, ms) {

@@ -31,7 +31,7 @@ pub struct AccessUnit {
 
 impl AccessUnit {
     pub fn is_idr(&self) -> bool {
-        self.nalus.iter().any(|n| n[0] & 0x1f == 5)
+        self.nalus.iter().any(|n| n.first().is_some_and(|h| h & 0x1f == 5))
     }
 }
 
