@@ -14,7 +14,7 @@
 //!   the highest so far, starting at 0).
 //!
 //! Timestamps are shaped like the RTMP demuxer's: a start anywhere in `u32` milliseconds, then
-//! steps of at most an `i32` each way (what `TimestampUnwrapper` produces), pts = dts + an
+//! steps of at most an `i32` each way (what `Unwrapper32` produces), pts = dts + an
 //! FLV composition time (a signed 24-bit value).
 #![no_main]
 

@@ -1,7 +1,8 @@
 //! FLV tag bodies and the codec configs inside them: parse never panics, and whatever parses
 //! as a coded frame survives mux → parse unchanged (round trip). The same bytes also go through
 //! the RTMP ingest demuxer (legacy and Enhanced RTMP tags) after an `hvc1` sequence start, and
-//! every frame it makes of an Enhanced RTMP tag muxes back into the same frame.
+//! every frame it makes of an Enhanced RTMP tag muxes back into the same frame. hvcC and av1C
+//! records from a publisher give a picture size or an error.
 #![no_main]
 
 use bytes::Bytes;
@@ -16,6 +17,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = AvcConfig::from_record(body.clone());
     let _ = AacConfig::from_asc(body.clone());
     let _ = parse_sps(data);
+    // Enhanced RTMP hands these records over as they came; playlists ask them for a size.
+    let _ = rill_media::hevc::record_picture_size(data);
+    let _ = rill_media::av1::record_picture_size(data);
     let _ = avcc_to_annexb(data, 4);
     let _ = annexb_to_avcc(data);
     let tracks = Tracks {

@@ -11,9 +11,8 @@ use libfuzzer_sys::fuzz_target;
 use rill_media::time::{MediaTime, Timebase};
 use rill_media::track::CodecConfig;
 use rill_media::{Frame, TrackId};
-use rill_webrtc::depacketize::{
-    av1_config_record, vp8_keyframe_size, vp9_keyframe_config, CodedFrame, VideoCodec, VideoDepacketizer,
-};
+use rill_media::{av1, vp9};
+use rill_webrtc::depacketize::{vp8_keyframe_size, CodedFrame, VideoCodec, VideoDepacketizer};
 use rill_webrtc::whep::{AudioSource, Egress};
 use rill_webrtc::whip::{H264Depacketizer, Ingest, IngestAction, MAX_ACCESS_UNIT};
 use std::time::{Duration, Instant};
@@ -127,12 +126,16 @@ fuzz_target!(|data: &[u8]| {
         }
         // The keyframe-header readers on raw bytes.
         let _ = vp8_keyframe_size(payload);
-        if let Some(record) = vp9_keyframe_config(payload) {
-            rill_media::cmaf::fmp4::init_segment(1, &CodecConfig::Vp9 { record }).expect("vpcC makes an init segment");
+        if let Some(h) = vp9::KeyframeHeader::parse(payload) {
+            let vp9 = CodecConfig::Vp9 { record: h.config_record(), size: Some((h.width, h.height)) };
+            rill_media::cmaf::fmp4::init_segment(1, &vp9).expect("vpcC makes an init segment");
         }
-        if let Some(record) = av1_config_record(payload) {
+        if let Ok(record) = av1::config_record(payload) {
+            let size = av1::record_picture_size(&record).expect("an av1C we built reads back");
+            assert!(size.0 >= 1 && size.1 >= 1);
             rill_media::cmaf::fmp4::init_segment(1, &CodecConfig::Av1 { record }).expect("av1C makes an init segment");
         }
+        let _ = rill_media::hevc::sps_picture_size(payload);
     }
     // Round trip through the WHEP packetizer (no parameter sets: none are inserted).
     for au in units {

@@ -15,6 +15,8 @@ const MAX_PES: usize = 64 * 1024;
 fuzz_target!(|data: &[u8]| {
     let _ = AdtsHeader::parse(data);
     let _ = hevc::record_nalus(data);
+    let _ = hevc::record_picture_size(data);
+    let _ = hevc::sps_picture_size(data);
     if data.len() > 6 {
         let third = data.len() / 3;
         let _ = hevc::build_record(&data[..third], &data[third..2 * third], &data[2 * third..]);

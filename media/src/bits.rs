@@ -1,4 +1,5 @@
-//! A bit reader for H.264/H.265 RBSP syntax (fixed-width fields and Exp-Golomb codes).
+//! The one bit reader of Rill's codec parsers: H.264/H.265 RBSP syntax (fixed-width fields and
+//! Exp-Golomb codes), VP9 uncompressed headers and AV1 sequence headers.
 
 use thiserror::Error;
 
@@ -48,7 +49,7 @@ impl<'a> BitReader<'a> {
         Ok(())
     }
 
-    /// Unsigned Exp-Golomb `ue(v)`.
+    /// Unsigned Exp-Golomb `ue(v)`; also AV1's `uvlc()` (the same code, up to 31 leading zeros).
     pub fn read_ue(&mut self) -> Result<u32, BitsExhausted> {
         let mut zeros = 0u32;
         while !self.read_bit()? {

@@ -220,7 +220,9 @@ pub fn sequence_headers(tracks: &Tracks, timestamp_ms: u32) -> Vec<TagBody> {
     let mut out = Vec::with_capacity(2);
     match &tracks.video {
         Some(CodecConfig::Avc(avc)) => out.push(TagBody::avc(true, 0, 0, timestamp_ms, avc.record.clone())),
-        Some(codec @ (CodecConfig::Hevc { record } | CodecConfig::Av1 { record } | CodecConfig::Vp9 { record })) => {
+        Some(
+            codec @ (CodecConfig::Hevc { record } | CodecConfig::Av1 { record } | CodecConfig::Vp9 { record, .. }),
+        ) => {
             let fourcc = enhanced_fourcc(codec).expect("HEVC and AV1 have FourCCs");
             out.push(TagBody::enhanced(true, fourcc, video_packet::SEQUENCE_START, None, timestamp_ms, record.clone()));
         }
@@ -380,7 +382,7 @@ mod tests {
         for (codec, fourcc) in [
             (CodecConfig::Hevc { record: record.clone() }, *b"hvc1"),
             (CodecConfig::Av1 { record: record.clone() }, *b"av01"),
-            (CodecConfig::Vp9 { record: record.clone() }, *b"vp09"),
+            (CodecConfig::Vp9 { record: record.clone(), size: None }, *b"vp09"),
         ] {
             let tracks = Tracks { video: Some(codec), audio: None, encoder: None };
             let [header] = &sequence_headers(&tracks, 7)[..] else { panic!("one header") };

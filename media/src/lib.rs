@@ -1,11 +1,15 @@
 //! `rill-media`: the vocabulary every Rill crate shares.
 //!
-//! - [`time`]: media time as a type (`MediaTime` = ticks + timebase).
+//! - [`time`]: media time as a type (`MediaTime` = ticks + timebase), wrapping timestamps unwrapped.
 //! - [`frame`]: a coded access unit ([`Frame`]) with a zero-copy `Bytes` payload.
-//! - [`track`]: codec configuration of a stream's tracks (AVC, AAC; room for HEVC/AV1/Opus).
+//! - [`track`]: codec configuration of a stream's tracks (AVC, AAC, HEVC, AV1, VP9, VP8, Opus)
+//!   and their picture sizes.
 //! - [`avc`], [`aac`]: bitstream helpers (AVCC ↔ Annex B, SPS, AudioSpecificConfig).
+//! - [`bits`]: the bit reader every codec parser uses.
 //! - [`wallclock`]: wall-clock times as ISO 8601 text (HLS program dates, DASH timing).
-//! - [`hevc`]: the HEVC decoder configuration record (hvcC) from and to parameter sets.
+//! - [`hevc`]: the HEVC decoder configuration record (hvcC) from and to parameter sets, picture size.
+//! - [`av1`], [`vp9`]: av1C from a sequence header OBU and vpcC from a key frame's header.
+//! - [`sync`]: mutex locking that survives a panic elsewhere.
 //! - [`mpegts`]: MPEG-TS demux and mux (SRT ingest and playback), 33-bit PTS unwrapping.
 //! - [`flv`]: FLV tag bodies in and out (shared by RTMP ingest, RTMP play and HTTP-FLV).
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
@@ -16,6 +20,7 @@
 //! Nothing here touches a socket, HTTP or a database.
 
 pub mod aac;
+pub mod av1;
 pub mod avc;
 pub mod bits;
 pub mod bus;
@@ -28,10 +33,12 @@ pub mod metrics;
 pub mod mpegts;
 pub mod path;
 pub mod persist;
+pub mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
 pub mod track;
+pub mod vp9;
 pub mod wallclock;
 
 pub use bus::{Bus, BusConfig, BusError, Delivery, Publisher, PublisherInfo, StreamSnapshot, Subscriber};

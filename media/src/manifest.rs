@@ -26,23 +26,20 @@ pub struct TrackDescription {
 
 impl TrackDescription {
     pub fn new(kind: TrackKind, codec: &CodecConfig, timescale: u32) -> TrackDescription {
+        let (width, height) = codec.picture_size().unzip();
         let mut description = TrackDescription {
             kind,
             codec: codec.name().into(),
             codecs: codec.rfc6381(),
-            width: None,
-            height: None,
+            width,
+            height,
             frame_rate: None,
             sample_rate: None,
             channels: None,
             timescale,
         };
         match codec {
-            CodecConfig::Avc(c) => {
-                description.width = Some(c.sps.width);
-                description.height = Some(c.sps.height);
-                description.frame_rate = c.sps.fps;
-            }
+            CodecConfig::Avc(c) => description.frame_rate = c.sps.fps,
             CodecConfig::Aac(c) => {
                 description.sample_rate = Some(c.info.sample_rate);
                 description.channels = Some(c.info.channels);
@@ -51,13 +48,7 @@ impl TrackDescription {
                 description.sample_rate = Some(48_000);
                 description.channels = Some(*channels);
             }
-            CodecConfig::Vp8 { width, height } => {
-                if *width > 0 && *height > 0 {
-                    description.width = Some(*width as u32);
-                    description.height = Some(*height as u32);
-                }
-            }
-            CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. } => {}
+            CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } | CodecConfig::Vp9 { .. } | CodecConfig::Vp8 { .. } => {}
         }
         description
     }
@@ -183,4 +174,26 @@ pub fn xml_escape(s: &str) -> String {
 /// An `xs:duration` of `secs` seconds, as MPDs write them.
 pub fn xs_duration(secs: f64) -> String {
     format!("PT{secs:.3}S")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{av1_640x360, hevc_426x240, vp9_640x360};
+
+    /// What the live packager and VOD (which stores these descriptions with each recording)
+    /// both write: every video codec Rill packages gets its picture size.
+    #[test]
+    fn every_packaged_video_codec_is_described_with_its_size() {
+        for (codec, size) in [(hevc_426x240(), (426, 240)), (av1_640x360(), (640, 360)), (vp9_640x360(), (640, 360))] {
+            let description = TrackDescription::new(TrackKind::Video, &codec, 90_000);
+            assert_eq!((description.width, description.height), (Some(size.0), Some(size.1)), "{}", codec.name());
+            let track = HlsTrack { description: &description, peak_bitrate: 1, average_bitrate: 1, uri: "v.m3u8" };
+            let playlist = hls_multivariant(&[track], None, 9);
+            assert!(playlist.contains(&format!(",RESOLUTION={}x{}", size.0, size.1)), "{playlist}");
+            let mut mpd = String::new();
+            dash_representation(&mut mpd, "v", &description, 1, "");
+            assert!(mpd.contains(&format!(" width=\"{}\" height=\"{}\"", size.0, size.1)), "{mpd}");
+        }
+    }
 }

@@ -14,6 +14,48 @@ pub const SPS_720P_HIGH: [u8; 25] = [
 /// A PPS to go with it.
 pub const PPS: [u8; 4] = [0x68, 0xeb, 0xe3, 0xcb];
 
+/// VPS, SPS and PPS of `ffmpeg -f lavfi -i testsrc2=size=426x240 -frames 1 -c:v libx265`
+/// (Main, level 2; coded 432x240 with a 6-pixel conformance window on the right).
+pub const HEVC_426X240_VPS: [u8; 24] = [
+    0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03,
+    0x00, 0x3c, 0x95, 0x98, 0x09,
+];
+/// See [`HEVC_426X240_VPS`].
+pub const HEVC_426X240_SPS: [u8; 43] = [
+    0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3c, 0xa0,
+    0x0d, 0x88, 0x0f, 0x1c, 0x9e, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a, 0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00,
+    0x00, 0x03, 0x00, 0x3c, 0x10,
+];
+/// See [`HEVC_426X240_VPS`].
+pub const HEVC_426X240_PPS: [u8; 7] = [0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40];
+
+/// The av1C of `ffmpeg -f lavfi -i testsrc2=size=640x360 -frames 1 -c:v libaom-av1` in MP4
+/// (Main profile, level 2.1, 8-bit 4:2:0; its sequence header OBU as `configOBUs`).
+pub const AV1C_640X360: [u8; 17] =
+    [0x81, 0x01, 0x0c, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x0c, 0xc4, 0xff, 0x67, 0x36, 0xbe, 0x40, 0x10];
+
+/// The first bytes of the key frame of `ffmpeg -f lavfi -i testsrc2=size=640x360 -frames 1
+/// -c:v libvpx-vp9` (profile 0): its uncompressed header up to the picture size.
+pub const VP9_640X360_KEYFRAME_HEAD: [u8; 16] =
+    [0x82, 0x49, 0x83, 0x42, 0x00, 0x27, 0xf0, 0x16, 0x70, 0x04, 0x38, 0x24, 0x1c, 0x18, 0x4a, 0x10];
+
+/// The HEVC track of [`HEVC_426X240_SPS`] (hvcC built from its parameter sets).
+pub fn hevc_426x240() -> CodecConfig {
+    let record = crate::hevc::build_record(&HEVC_426X240_VPS, &HEVC_426X240_SPS, &HEVC_426X240_PPS);
+    CodecConfig::Hevc { record: record.expect("valid parameter sets") }
+}
+
+/// The AV1 track of [`AV1C_640X360`].
+pub fn av1_640x360() -> CodecConfig {
+    CodecConfig::Av1 { record: Bytes::from_static(&AV1C_640X360) }
+}
+
+/// The VP9 track of [`VP9_640X360_KEYFRAME_HEAD`].
+pub fn vp9_640x360() -> CodecConfig {
+    let header = crate::vp9::KeyframeHeader::parse(&VP9_640X360_KEYFRAME_HEAD).expect("a key frame");
+    CodecConfig::Vp9 { record: header.config_record(), size: Some((header.width, header.height)) }
+}
+
 /// 720p30 H.264 and (optionally) 48 kHz stereo AAC-LC.
 pub fn avc_aac_tracks(audio: bool) -> Tracks {
     let record = DecoderConfigRecord::build(&SPS_720P_HIGH, &PPS).expect("valid SPS/PPS");

@@ -47,9 +47,12 @@ pub enum CodecConfig {
     Av1 {
         record: Bytes,
     },
-    /// VPCodecConfigurationRecord (the body of vpcC after its version and flags), for Enhanced RTMP.
+    /// VPCodecConfigurationRecord (the body of vpcC after its version and flags), for Enhanced
+    /// RTMP and WebRTC, and the picture size (which vpcC does not carry) from a key frame's
+    /// header, `None` until one was seen.
     Vp9 {
         record: Bytes,
+        size: Option<(u32, u32)>,
     },
     /// VP8, as carried by WebRTC (WHIP). No ISO-BMFF or FLV binding is used for it here, so it
     /// is not packaged for LL-HLS/DASH or sent over HTTP-FLV; only the picture size (from the
@@ -89,8 +92,22 @@ impl CodecConfig {
             CodecConfig::Opus { .. } => Some("opus".into()),
             CodecConfig::Hevc { record } => hevc_codecs(record),
             CodecConfig::Av1 { record } => av1_codecs(record),
-            CodecConfig::Vp9 { record } => vp9_codecs(record),
+            CodecConfig::Vp9 { record, .. } => vp9_codecs(record),
             CodecConfig::Vp8 { .. } => Some("vp8".into()),
+        }
+    }
+
+    /// The picture size (width, height) of a video track, where its configuration gives one:
+    /// H.264 and HEVC from the SPS (less the cropping window), AV1 from the sequence header in
+    /// av1C (its maximum frame size), VP8 and VP9 from the last key frame's header.
+    pub fn picture_size(&self) -> Option<(u32, u32)> {
+        match self {
+            CodecConfig::Avc(c) => Some((c.sps.width, c.sps.height)),
+            CodecConfig::Hevc { record } => crate::hevc::record_picture_size(record).ok(),
+            CodecConfig::Av1 { record } => crate::av1::record_picture_size(record).ok(),
+            CodecConfig::Vp9 { size, .. } => *size,
+            CodecConfig::Vp8 { width, height } => (*width > 0 && *height > 0).then(|| (*width as u32, *height as u32)),
+            CodecConfig::Aac(_) | CodecConfig::Opus { .. } => None,
         }
     }
 }
@@ -148,15 +165,9 @@ pub struct Tracks {
 }
 
 impl Tracks {
-    /// Width and height of the video track, when it is AVC (or VP8 with a known size).
+    /// Width and height of the video track, where known ([`CodecConfig::picture_size`]).
     pub fn resolution(&self) -> Option<(u32, u32)> {
-        match &self.video {
-            Some(CodecConfig::Avc(c)) => Some((c.sps.width, c.sps.height)),
-            Some(CodecConfig::Vp8 { width, height }) if *width > 0 && *height > 0 => {
-                Some((*width as u32, *height as u32))
-            }
-            _ => None,
-        }
+        self.video.as_ref()?.picture_size()
     }
 }
 
@@ -183,7 +194,7 @@ mod codecs_tests {
         // Profile 0, level 3.1, 8-bit 4:2:0.
         let vpcc = [0, 31, 0x82, 0x02, 0x02, 0x02, 0, 0];
         assert_eq!(
-            CodecConfig::Vp9 { record: Bytes::copy_from_slice(&vpcc) }.rfc6381().as_deref(),
+            CodecConfig::Vp9 { record: Bytes::copy_from_slice(&vpcc), size: None }.rfc6381().as_deref(),
             Some("vp09.00.31.08")
         );
     }
@@ -198,5 +209,20 @@ mod codecs_tests {
         assert!(err.to_string().contains("VP8 video is not packaged for LL-HLS/DASH"), "{err}");
         assert!(!crate::flv::carries(&vp8));
         assert!(crate::flv::sequence_headers(&tracks, 0).is_empty());
+    }
+
+    #[test]
+    fn picture_size_of_every_video_codec() {
+        use crate::testing;
+        let avc = testing::avc_aac_tracks(false).video.unwrap();
+        assert_eq!(avc.picture_size(), Some((1280, 720)));
+        assert_eq!(testing::hevc_426x240().picture_size(), Some((426, 240)));
+        assert_eq!(testing::av1_640x360().picture_size(), Some((640, 360)));
+        assert_eq!(testing::vp9_640x360().picture_size(), Some((640, 360)));
+        assert_eq!(CodecConfig::Vp8 { width: 0, height: 0 }.picture_size(), None);
+        let unknown_vp9 = CodecConfig::Vp9 { record: Bytes::from_static(&[0, 31, 0x82, 2, 2, 2, 0, 0]), size: None };
+        assert_eq!(unknown_vp9.picture_size(), None);
+        assert_eq!(CodecConfig::Hevc { record: Bytes::from_static(&[1, 2]) }.picture_size(), None);
+        assert_eq!(CodecConfig::Opus { channels: 2, sample_rate: 48_000 }.picture_size(), None);
     }
 }

@@ -7,7 +7,7 @@
 //! The mpeg2ts-reader side is what Rill would have to build on it: a `DemuxContext` with a
 //! `packet_filter_switch!` of PAT/PMT/PES/null filters and an `ElementaryStreamConsumer` that
 //! reassembles PES payloads (bounded), converts Annex B like ours does, counts ADTS frames and
-//! unwraps DTS through our `Timeline` (the crate hands out raw 33-bit values).
+//! unwraps DTS through our `Unwrapper33` (the crate hands out raw 33-bit values).
 //!
 //! The assertions pin down each behaviour found, so a new mpeg2ts-reader release that changes
 //! one shows up here. Numbers (table on stderr):
@@ -16,7 +16,8 @@
 use mpeg2ts_reader::demultiplex::{self, DemuxContext, FilterChangeset, FilterRequest};
 use mpeg2ts_reader::{packet_filter_switch, pes, psi, StreamType};
 use rill_media::avc::{annexb_nalus, annexb_to_avcc};
-use rill_media::mpegts::{Timeline, TsDemuxer, TsEvent, PACKET_SIZE};
+use rill_media::mpegts::{TsDemuxer, TsEvent, PACKET_SIZE};
+use rill_media::time::Unwrapper33;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -219,7 +220,7 @@ packet_filter_switch! {
 pub struct ReaderCtx {
     changeset: FilterChangeset<ReaderFilter>,
     out: Outcome,
-    timeline: Timeline,
+    timeline: Unwrapper33,
     last_raw_dts: Option<u64>,
 }
 
@@ -356,7 +357,7 @@ fn reader(data: &[u8], chunk: usize) -> Outcome {
     let mut ctx = ReaderCtx {
         changeset: FilterChangeset::default(),
         out: Outcome::default(),
-        timeline: Timeline::default(),
+        timeline: Unwrapper33::default(),
         last_raw_dts: None,
     };
     let mut demux = demultiplex::Demultiplex::new(&mut ctx);
@@ -425,7 +426,7 @@ fn pts_wrap_is_unwrapped_once_by_timeline() {
     assert_eq!((ours.video, ours.audio), input.probe);
     assert!(ours.dts_monotonic() && (ours.dts_span_s() - 10.0).abs() < 0.1, "{}", ours.dts_span_s());
     // mpeg2ts-reader hands out the raw 33-bit value, which steps back by 2³³ once: unwrapping
-    // stays with the caller (our Timeline makes the same continuous line out of it).
+    // stays with the caller (our Unwrapper33 makes the same continuous line out of it).
     assert_eq!(reader.raw_wraps, 1);
     assert!(reader.dts_monotonic() && (reader.dts_span_s() - 10.0).abs() < 0.1);
 }

@@ -158,7 +158,23 @@ fn segment_template(member: &Member<'_>, content: &str, config: &PackagerConfig,
 mod tests {
     use super::*;
     use crate::golden;
-    use crate::packager::fixtures::state;
+    use crate::packager::fixtures::{state, state_with_video};
+    use rill_media::testing::{av1_640x360, hevc_426x240};
+
+    #[test]
+    fn hevc_and_av1_representations_have_width_and_height() {
+        let config = PackagerConfig::default();
+        for (video, size) in
+            [(hevc_426x240(), "width=\"426\" height=\"240\""), (av1_640x360(), "width=\"640\" height=\"360\"")]
+        {
+            let codecs = video.rfc6381().unwrap();
+            let st = state_with_video(video, 5100, &config);
+            let now = st.availability_start.unwrap() + Duration::from_millis(5100);
+            let mpd = manifest(&st, &[], &config, now, "http://h/time");
+            let representation = mpd.lines().find(|l| l.contains(&format!("codecs=\"{codecs}\""))).unwrap();
+            assert!(representation.contains(size), "{mpd}");
+        }
+    }
 
     /// The MPDs of the LL-HLS golden playlists' stream (5.1 s: segments 0 and 1 complete,
     /// segment 2 growing), asked for 5.1 s after its start: live, live with a rendition, ended.

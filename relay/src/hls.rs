@@ -402,6 +402,21 @@ mod tests {
     }
 
     #[test]
+    fn hevc_and_av1_variants_have_a_resolution() {
+        use crate::packager::fixtures::state_with_video;
+        use rill_media::testing::{av1_640x360, hevc_426x240};
+        for (video, codecs, resolution) in [
+            (hevc_426x240(), "CODECS=\"hvc1.1.6.L60.90,mp4a.40.2\"", "RESOLUTION=426x240"),
+            (av1_640x360(), "CODECS=\"av01.0.01M.08,mp4a.40.2\"", "RESOLUTION=640x360"),
+        ] {
+            let text = multivariant(&state_with_video(video, 5100, &config()), &[]);
+            let variant = text.lines().find(|l| l.starts_with("#EXT-X-STREAM-INF")).unwrap();
+            assert!(variant.contains(codecs) && variant.contains(resolution), "{text}");
+            assert!(variant.contains(",FRAME-RATE=30.000"), "measured, as for H.264 without VUI timing: {variant}");
+        }
+    }
+
+    #[test]
     fn directives_parse_and_reject() {
         assert_eq!(d(""), Directives::default());
         assert_eq!(d("_HLS_msn=5&_HLS_part=2&x=1"), Directives { msn: Some(5), part: Some(2), skip: Skip::No });

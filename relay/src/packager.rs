@@ -7,12 +7,12 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use rill_media::cmaf::fmp4;
 use rill_media::cmaf::{CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
-use rill_media::manifest::TrackDescription;
 use rill_media::path::{split_live_path, OPUS_FEED};
+use rill_media::sync::{lock, read, write};
 use rill_media::Bus;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
@@ -164,7 +164,7 @@ impl Packagers {
                     if st.ended || video.last_complete_msn().is_none() {
                         return None;
                     }
-                    TrackDescription::new(TrackKind::Video, &video.track.codec, video.track.timescale).height
+                    video.track.codec.picture_size().map(|(_, height)| height)
                 };
                 Some((height.unwrap_or(0), rendition))
             })
@@ -444,14 +444,14 @@ impl LiveStream {
 
     /// A read view of the stream (never held across an await).
     pub fn state(&self) -> RwLockReadGuard<'_, LiveState> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        read(&self.state)
     }
 
     /// The media playlist of `kind`, rendered once per version of the stream.
     pub fn media_playlist(&self, kind: TrackKind, skip: crate::hls::Skip) -> Option<Bytes> {
         let st = self.state();
         let version = *self.version.borrow();
-        let mut cache = self.playlists.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = lock(&self.playlists);
         if let Some((_, _, _, text)) = cache.iter().find(|(v, k, s, _)| *v == version && *k == kind && *s == skip) {
             return Some(text.clone());
         }
@@ -480,7 +480,7 @@ impl LiveStream {
             event
         });
         {
-            let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+            let mut st = write(&self.state);
             for event in events {
                 changed = true;
                 if let SegmenterEvent::Part(part) = &event {
@@ -499,7 +499,7 @@ impl LiveStream {
 
     fn end(&self) {
         {
-            let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+            let mut st = write(&self.state);
             st.ended = true;
             for track in &mut st.tracks {
                 if let Some(last) = track.segments.back_mut() {
@@ -630,10 +630,6 @@ impl LiveState {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A file under `/live/<name>/<track>/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrackFile {
@@ -702,12 +698,22 @@ pub(crate) mod fixtures {
     //! A packaged stream built from synthetic frames, for playlist and MPD tests.
     use super::*;
     use rill_media::testing::{avc_aac_tracks, SyntheticStream};
+    use rill_media::{CodecConfig, Tracks};
 
     /// `ms` of 30 fps video with a keyframe every 2 s and 48 kHz AAC, starting at a fixed wall clock.
     pub fn state(ms: i64, config: &PackagerConfig, ended: bool) -> LiveState {
+        state_of(&avc_aac_tracks(true), ms, config, ended)
+    }
+
+    /// The same stream with `video` (e.g. HEVC, AV1) in place of the H.264 track.
+    pub fn state_with_video(video: CodecConfig, ms: i64, config: &PackagerConfig) -> LiveState {
+        state_of(&Tracks { video: Some(video), ..avc_aac_tracks(true) }, ms, config, false)
+    }
+
+    fn state_of(tracks: &Tracks, ms: i64, config: &PackagerConfig, ended: bool) -> LiveState {
         let mut segmenter = rill_media::cmaf::Segmenter::new(config.segmenter);
         let mut state = LiveState { epoch: 7, ..LiveState::default() };
-        segmenter.set_tracks(&avc_aac_tracks(true));
+        segmenter.set_tracks(tracks);
         let start = std::time::UNIX_EPOCH + Duration::from_secs(1_795_262_400);
         let stream = SyntheticStream { gop_ms: 2000, cts_ms: 0, audio: true, video_bytes: 1000 };
         for frame in stream.frames(0, ms) {

@@ -13,11 +13,12 @@ use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app::{AppSink, AppSinkCallbacks, AppSrc};
+use rill_media::sync::lock;
 use rill_media::{AacConfig, Bus, BusError, CodecConfig, Delivery, Frame, Publisher, PublisherInfo, Subscriber};
 use rill_media::{Timebase, TrackId, Tracks};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -28,10 +29,6 @@ pub const OPUS_BITRATE: u32 = 96_000;
 const OPUS_FRAME: gst::ClockTime = gst::ClockTime::from_mseconds(20);
 /// AAC frames waiting in the appsrc beyond which input is dropped.
 const MAX_QUEUED_INPUT: u64 = 200;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The Bus path of the Opus feed of `source_path`.
 pub fn opus_path(source_path: &str) -> String {

@@ -35,11 +35,12 @@ use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app::{AppSink, AppSinkCallbacks, AppSrc};
+use rill_media::sync::lock;
 use rill_media::{AvcConfig, Bus, BusError, CodecConfig, Delivery, Frame, MediaTime, Publisher, PublisherInfo};
 use rill_media::{Subscriber, TrackId, Tracks};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -214,10 +215,6 @@ struct RungStatus {
     latency_ms: AtomicU64,
     /// Arrival (ns after the session's start) of the source frame of the latest output; 0: none yet.
     out_arrival_ns: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RungStatus {
@@ -442,11 +439,13 @@ struct SourceVideo {
 
 impl SourceVideo {
     fn from_tracks(tracks: &Tracks) -> Option<SourceVideo> {
-        let (codec, record, format, parse_and_decode, (width, height)) = match tracks.video.as_ref()? {
-            CodecConfig::Avc(c) => ("h264", &c.record, "avc", "h264parse ! avdec_h264", (c.sps.width, c.sps.height)),
-            CodecConfig::Hevc { record } => ("h265", record, "hvc1", "h265parse ! avdec_h265", hevc_size(record)?),
+        let video = tracks.video.as_ref()?;
+        let (codec, record, format, parse_and_decode) = match video {
+            CodecConfig::Avc(c) => ("h264", &c.record, "avc", "h264parse ! avdec_h264"),
+            CodecConfig::Hevc { record } => ("h265", record, "hvc1", "h265parse ! avdec_h265"),
             _ => return None,
         };
+        let (width, height) = video.picture_size()?;
         let caps = gst::Caps::builder(if codec == "h264" { "video/x-h264" } else { "video/x-h265" })
             .field("stream-format", format)
             .field("alignment", "au")
@@ -454,49 +453,6 @@ impl SourceVideo {
             .build();
         Some(SourceVideo { codec, caps, parse_and_decode, width, height })
     }
-}
-
-/// The displayed picture size from the SPS of an hvcC (H.265 §7.3.2.2: size minus the
-/// conformance window).
-fn hevc_size(record: &[u8]) -> Option<(u32, u32)> {
-    let (_, sets) = rill_media::hevc::record_nalus(record).ok()?;
-    let sps = sets.into_iter().find(|n| rill_media::hevc::nal_type(n) == Some(33))?;
-    let rbsp = rill_media::bits::rbsp_from_ebsp(sps.get(2..)?);
-    let mut r = rill_media::bits::BitReader::new(&rbsp);
-    let mut parse = || -> Result<(u32, u32), rill_media::bits::BitsExhausted> {
-        r.skip_bits(4)?; // sps_video_parameter_set_id
-        let max_sub_layers_minus1 = r.read_bits(3)? as usize;
-        r.skip_bits(1)?; // temporal_id_nesting
-        r.skip_bits(96)?; // general profile (88 bits) and level (8 bits)
-        let mut present = [(false, false); 8];
-        for p in present.iter_mut().take(max_sub_layers_minus1) {
-            *p = (r.read_bit()?, r.read_bit()?);
-        }
-        if max_sub_layers_minus1 > 0 {
-            r.skip_bits(2 * (8 - max_sub_layers_minus1))?;
-        }
-        for (profile, level) in present.iter().take(max_sub_layers_minus1) {
-            r.skip_bits(if *profile { 88 } else { 0 } + if *level { 8 } else { 0 })?;
-        }
-        r.read_ue()?; // sps_seq_parameter_set_id
-        let chroma_format_idc = r.read_ue()?;
-        if chroma_format_idc == 3 {
-            r.skip_bits(1)?; // separate_colour_plane_flag
-        }
-        let (mut width, mut height) = (r.read_ue()?, r.read_ue()?);
-        if r.read_bit()? {
-            let (sub_w, sub_h) = match chroma_format_idc {
-                1 => (2, 2),
-                2 => (2, 1),
-                _ => (1, 1),
-            };
-            let (left, right, top, bottom) = (r.read_ue()?, r.read_ue()?, r.read_ue()?, r.read_ue()?);
-            width = width.saturating_sub(sub_w * (left + right));
-            height = height.saturating_sub(sub_h * (top + bottom));
-        }
-        Ok((width, height))
-    };
-    parse().ok().filter(|(w, h)| *w > 0 && *h > 0)
 }
 
 /// Waits for tracks that differ from `current` (or the end), discarding frames.

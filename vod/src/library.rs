@@ -93,7 +93,7 @@ impl Library {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<VideoId, (Instant, Arc<VideoIndex>)>> {
-        self.indexes.lock().unwrap_or_else(|e| e.into_inner())
+        rill_media::sync::lock(&self.indexes)
     }
 }
 

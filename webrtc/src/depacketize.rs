@@ -8,12 +8,14 @@
 //! comes out as a [`CodedFrame`]: the codec's bitstream as ISO-BMFF / Enhanced RTMP carry it
 //! (VP8/VP9: the frame as the encoder wrote it; AV1: the temporal unit's OBUs, every one with
 //! `obu_has_size_field` set, temporal delimiters dropped), whether it is a keyframe, and the
-//! codec configuration read from it (VP8 size; VP9 profile, bit depth, chroma and size →
-//! vpcC; AV1 sequence header OBU → av1C).
+//! codec configuration read from it (VP8 size; VP9 key frame header → vpcC and size, AV1
+//! sequence header OBU → av1C, both by [`rill_media::vp9`] and [`rill_media::av1`]).
 
 use crate::whip::MAX_ACCESS_UNIT;
 use bytes::{BufMut, Bytes, BytesMut};
+use rill_media::av1::{self, leb128, obu_type, put_leb128, Obu};
 use rill_media::track::CodecConfig;
+use rill_media::vp9::KeyframeHeader;
 use thiserror::Error;
 
 /// Non-H.264 video codecs WHIP takes.
@@ -251,28 +253,16 @@ impl VideoDepacketizer {
 
     /// One complete OBU: rewritten with its size field, temporal delimiters and padding dropped.
     fn push_obu(&mut self, obu: &[u8]) -> Result<(), DepacketizeError> {
-        let header = *obu.first().ok_or(DepacketizeError::BadObu)?;
-        if header & 0x80 != 0 {
-            return Err(DepacketizeError::BadObu); // forbidden bit
+        let obu = Obu::parse(obu).map_err(|_| DepacketizeError::BadObu)?;
+        if matches!(obu.obu_type, obu_type::TEMPORAL_DELIMITER | obu_type::PADDING) {
+            return Ok(());
         }
-        let obu_type = (header >> 3) & 0x0f;
-        let header_len = if header & 0x04 != 0 { 2 } else { 1 };
-        let head = obu.get(..header_len).ok_or(DepacketizeError::BadObu)?;
-        let mut body = &obu[header_len..];
-        if header & 0x02 != 0 {
-            let (len, k) = leb128(body).ok_or(DepacketizeError::BadObu)?;
-            let len = usize::try_from(len).map_err(|_| DepacketizeError::BadObu)?;
-            body = body.get(k..k.checked_add(len).ok_or(DepacketizeError::BadObu)?).ok_or(DepacketizeError::BadObu)?;
-        }
-        if matches!(obu_type, 2 | 15) {
-            return Ok(()); // temporal delimiter, padding
-        }
-        let mut out = BytesMut::with_capacity(header_len + 8 + body.len());
-        out.put_u8(head[0] | 0x02);
-        out.extend_from_slice(&head[1..]);
-        put_leb128(&mut out, body.len() as u64);
-        out.extend_from_slice(body);
-        if obu_type == 1 {
+        let mut out = BytesMut::with_capacity(obu.header.len() + 8 + obu.payload.len());
+        out.put_u8(obu.header[0] | 0x02);
+        out.extend_from_slice(&obu.header[1..]);
+        put_leb128(&mut out, obu.payload.len() as u64);
+        out.extend_from_slice(obu.payload);
+        if obu.obu_type == obu_type::SEQUENCE_HEADER {
             self.av1_sequence_header = Some(out.clone().freeze());
         }
         self.append(&out)
@@ -296,40 +286,18 @@ impl VideoDepacketizer {
                 Some((width, height)) => (true, Some(CodecConfig::Vp8 { width, height })),
                 None => (false, None),
             },
-            VideoCodec::Vp9 => match vp9_keyframe_config(&data) {
-                Some(record) => (true, Some(CodecConfig::Vp9 { record })),
+            VideoCodec::Vp9 => match KeyframeHeader::parse(&data) {
+                Some(h) => {
+                    (true, Some(CodecConfig::Vp9 { record: h.config_record(), size: Some((h.width, h.height)) }))
+                }
                 None => (false, None),
             },
             VideoCodec::Av1 => {
-                let record = sequence_header.as_deref().and_then(av1_config_record);
+                let record = sequence_header.as_deref().and_then(|obu| av1::config_record(obu).ok());
                 (new_sequence || record.is_some(), record.map(|record| CodecConfig::Av1 { record }))
             }
         };
         Some(CodedFrame { rtp_time, keyframe, data, config })
-    }
-}
-
-/// An unsigned LEB128 value and its length (at most 8 bytes, as AV1 allows).
-fn leb128(p: &[u8]) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for (i, b) in p.iter().take(8).enumerate() {
-        value |= ((b & 0x7f) as u64) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
-
-fn put_leb128(out: &mut BytesMut, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.put_u8(b);
-            return;
-        }
-        out.put_u8(b | 0x80);
     }
 }
 
@@ -342,258 +310,6 @@ pub fn vp8_keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
     let width = u16::from_le_bytes([head[6], head[7]]) & 0x3fff;
     let height = u16::from_le_bytes([head[8], head[9]]) & 0x3fff;
     Some((width, height))
-}
-
-/// MSB-first bit reader over a byte slice; `None` past the end.
-struct Bits<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl Bits<'_> {
-    fn bit(&mut self) -> Option<u32> {
-        let byte = *self.data.get(self.pos / 8)?;
-        let bit = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Some(bit as u32)
-    }
-
-    fn bits(&mut self, n: u32) -> Option<u32> {
-        let mut v = 0;
-        for _ in 0..n {
-            v = (v << 1) | self.bit()?;
-        }
-        Some(v)
-    }
-
-    fn flag(&mut self) -> Option<bool> {
-        Some(self.bit()? == 1)
-    }
-
-    /// AV1 uvlc().
-    fn uvlc(&mut self) -> Option<u32> {
-        let mut zeros = 0;
-        while self.bit()? == 0 {
-            zeros += 1;
-            if zeros >= 32 {
-                return None;
-            }
-        }
-        Some(self.bits(zeros)? + ((1u64 << zeros) - 1) as u32)
-    }
-}
-
-/// VP9 level (Annex A) for a picture size, as the vpcC `level` (10 × level).
-fn vp9_level(width: u32, height: u32) -> u8 {
-    /// (max luma picture size, level) of VP9 levels 1 to 5.
-    const LEVELS: [(u64, u8); 8] = [
-        (36_864, 10),
-        (73_728, 11),
-        (122_880, 20),
-        (245_760, 21),
-        (552_960, 30),
-        (983_040, 31),
-        (2_228_224, 40),
-        (8_912_896, 50),
-    ];
-    let size = width as u64 * height as u64;
-    LEVELS.iter().find(|(max, _)| size <= *max).map_or(60, |(_, level)| *level)
-}
-
-/// The VPCodecConfigurationRecord (vpcC body) of a VP9 key frame, from its uncompressed
-/// header (VP9 bitstream spec §6.2): profile, bit depth, chroma subsampling, colour range and
-/// size (the level is derived from the size; WebRTC does not signal it).
-pub fn vp9_keyframe_config(frame: &[u8]) -> Option<Bytes> {
-    let mut r = Bits { data: frame, pos: 0 };
-    if r.bits(2)? != 2 {
-        return None; // frame_marker
-    }
-    let low = r.bit()?;
-    let profile = (r.bit()? << 1) | low;
-    if profile == 3 {
-        r.bit()?;
-    }
-    if r.flag()? {
-        return None; // show_existing_frame
-    }
-    if r.bit()? != 0 {
-        return None; // frame_type: not a key frame
-    }
-    r.bits(2)?; // show_frame, error_resilient_mode
-    if r.bits(24)? != 0x49_83_42 {
-        return None;
-    }
-    let bit_depth = if profile >= 2 {
-        if r.flag()? {
-            12
-        } else {
-            10
-        }
-    } else {
-        8
-    };
-    let color_space = r.bits(3)?;
-    let (range, ss_x, ss_y) = if color_space != 7 {
-        let range = r.bit()?;
-        if profile == 1 || profile == 3 {
-            let (x, y) = (r.bit()?, r.bit()?);
-            r.bit()?;
-            (range, x, y)
-        } else {
-            (range, 1, 1)
-        }
-    } else {
-        if profile == 1 || profile == 3 {
-            r.bit()?;
-        }
-        (1, 0, 0)
-    };
-    let width = r.bits(16)? + 1;
-    let height = r.bits(16)? + 1;
-    let chroma = match (ss_x, ss_y) {
-        (1, 1) => 1, // 4:2:0 colocated
-        (1, 0) => 2, // 4:2:2
-        _ => 3,      // 4:4:4
-    };
-    // Colour description from color_space: BT.601 → SMPTE 170M, BT.709, sRGB; else unspecified.
-    let (cp, tc, mc) = match color_space {
-        1 => (6, 6, 6),
-        2 => (1, 1, 1),
-        7 => (1, 13, 0),
-        _ => (2, 2, 2),
-    };
-    let record = [
-        profile as u8,
-        vp9_level(width, height),
-        ((bit_depth as u8) << 4) | (chroma << 1) | range as u8,
-        cp,
-        tc,
-        mc,
-        0,
-        0,
-    ];
-    Some(Bytes::copy_from_slice(&record))
-}
-
-/// The AV1CodecConfigurationRecord (av1C) for a sequence header OBU (written with its size
-/// field; AV1 spec §5.5), which becomes its `configOBUs`.
-pub fn av1_config_record(obu: &[u8]) -> Option<Bytes> {
-    let header_len = if obu.first()? & 0x04 != 0 { 2 } else { 1 };
-    let (len, k) = leb128(obu.get(header_len..)?)?;
-    let body = obu.get(header_len + k..header_len + k + usize::try_from(len).ok()?)?;
-    let mut r = Bits { data: body, pos: 0 };
-    let profile = r.bits(3)?;
-    r.bit()?; // still_picture
-    let reduced = r.flag()?;
-    let (level, tier);
-    if reduced {
-        level = r.bits(5)?;
-        tier = 0;
-    } else {
-        let mut decoder_model = false;
-        let mut buffer_delay_len = 0;
-        if r.flag()? {
-            // timing_info
-            r.bits(32)?;
-            r.bits(32)?;
-            if r.flag()? {
-                r.uvlc()?;
-            }
-            decoder_model = r.flag()?;
-            if decoder_model {
-                buffer_delay_len = r.bits(5)? + 1;
-                r.bits(32)?;
-                r.bits(10)?; // buffer_removal_time_length_minus_1, frame_presentation_time_length_minus_1
-            }
-        }
-        let initial_display_delay = r.flag()?;
-        let points = r.bits(5)? + 1;
-        let (mut first_level, mut first_tier) = (0, 0);
-        for i in 0..points {
-            r.bits(12)?; // operating_point_idc
-            let l = r.bits(5)?;
-            let t = if l > 7 { r.bit()? } else { 0 };
-            if decoder_model && r.flag()? {
-                r.bits(buffer_delay_len)?;
-                r.bits(buffer_delay_len)?;
-                r.bit()?;
-            }
-            if initial_display_delay && r.flag()? {
-                r.bits(4)?;
-            }
-            if i == 0 {
-                (first_level, first_tier) = (l, t);
-            }
-        }
-        level = first_level;
-        tier = first_tier;
-    }
-    let width_bits = r.bits(4)? + 1;
-    let height_bits = r.bits(4)? + 1;
-    r.bits(width_bits)?;
-    r.bits(height_bits)?;
-    if !reduced && r.flag()? {
-        r.bits(7)?; // delta_frame_id_length_minus_2, additional_frame_id_length_minus_1
-    }
-    r.bits(3)?; // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
-    if !reduced {
-        r.bits(4)?; // interintra, masked compound, warped motion, dual filter
-        let order_hint = r.flag()?;
-        if order_hint {
-            r.bits(2)?; // jnt_comp, ref_frame_mvs
-        }
-        let force_screen_content = if r.flag()? { 2 } else { r.bit()? };
-        if force_screen_content > 0 && !r.flag()? {
-            r.bit()?; // seq_force_integer_mv
-        }
-        if order_hint {
-            r.bits(3)?;
-        }
-    }
-    r.bits(3)?; // superres, cdef, restoration
-    let high_bitdepth = r.flag()?;
-    let twelve_bit = profile == 2 && high_bitdepth && r.flag()?;
-    let mono = profile != 1 && r.flag()?;
-    let (mut cp, mut tc, mut mc) = (2, 2, 2);
-    if r.flag()? {
-        (cp, tc, mc) = (r.bits(8)?, r.bits(8)?, r.bits(8)?);
-    }
-    let (ss_x, ss_y, mut position) = if mono {
-        r.bit()?;
-        (1, 1, 0)
-    } else if cp == 1 && tc == 13 && mc == 0 {
-        (0, 0, 0)
-    } else {
-        r.bit()?; // color_range
-        let (x, y) = match profile {
-            0 => (1, 1),
-            1 => (0, 0),
-            _ if twelve_bit => {
-                let x = r.bit()?;
-                (x, if x == 1 { r.bit()? } else { 0 })
-            }
-            _ => (1, 0),
-        };
-        (x, y, 0)
-    };
-    if !mono && ss_x == 1 && ss_y == 1 && !(cp == 1 && tc == 13 && mc == 0) {
-        position = r.bits(2)?;
-    }
-    let mut record = BytesMut::with_capacity(4 + obu.len());
-    record.put_u8(0x81);
-    record.put_u8(((profile as u8) << 5) | level as u8);
-    record.put_u8(
-        (tier as u8) << 7
-            | (high_bitdepth as u8) << 6
-            | (twelve_bit as u8) << 5
-            | (mono as u8) << 4
-            | (ss_x as u8) << 3
-            | (ss_y as u8) << 2
-            | position as u8,
-    );
-    record.put_u8(0); // initial_presentation_delay not given
-    record.extend_from_slice(obu);
-    Some(record.freeze())
 }
 
 /// Where an RTP packet falls relative to the last one accepted.
@@ -679,8 +395,9 @@ mod tests {
         let f = d.push(10, 90, true, &p).expect("one-packet frame");
         assert!(f.keyframe);
         assert_eq!(&f.data[..], &header[..]);
-        let Some(CodecConfig::Vp9 { record }) = &f.config else { panic!("{:?}", f.config) };
+        let Some(CodecConfig::Vp9 { record, size }) = &f.config else { panic!("{:?}", f.config) };
         assert_eq!(&record[..], &[0, 21, 0x82, 1, 1, 1, 0, 0]);
+        assert_eq!(*size, Some((640, 360)));
         assert_eq!(f.config.unwrap().rfc6381().as_deref(), Some("vp09.00.21.08"));
         // An inter frame split over two packets (B, then E).
         assert_eq!(d.push(11, 3090, false, &[0x88, 0x06, 0x86, 1, 2]), None);
@@ -729,7 +446,7 @@ mod tests {
     #[test]
     fn av1_sequence_header_gives_av1c_and_fragments_join() {
         let seq = av1_sequence_header();
-        let record = av1_config_record(&seq).expect("parses");
+        let record = av1::config_record(&seq).expect("parses");
         assert_eq!(&record[..4], &[0x81, 0x08, 0x0c, 0x00]);
         assert_eq!(&record[4..], &seq[..]);
         let mut d = VideoDepacketizer::new(VideoCodec::Av1);
@@ -773,8 +490,6 @@ mod tests {
                 let _ = d.push(i as u16, i as u32, i % 2 == 0, p);
             }
         }
-        assert_eq!(vp9_keyframe_config(&[0x82]), None);
-        assert_eq!(av1_config_record(&[0x0a, 5, 0]), None);
         assert_eq!(vp8_keyframe_size(&[0; 4]), None);
     }
 

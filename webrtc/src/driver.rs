@@ -10,6 +10,7 @@ use crate::whep::AudioSource;
 use crate::whip::IngestAction;
 use bytes::BytesMut;
 use rill_media::path::{rendition_path, split_live_path, OPUS_FEED};
+use rill_media::sync::lock;
 use rill_media::{Bus, BusError, Delivery, Publisher, PublisherInfo, Subscriber};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -191,14 +192,14 @@ impl WebRtc {
 
     /// Live sessions, for the API.
     pub fn sessions(&self) -> Vec<SessionInfo> {
-        let sessions = self.inner.sessions.lock().expect("sessions lock");
-        sessions.values().map(|e| e.info.lock().expect("info lock").clone()).collect()
+        let sessions = lock(&self.inner.sessions);
+        sessions.values().map(|e| lock(&e.info).clone()).collect()
     }
 
     /// Ends a session by its resource id (`DELETE`). False when unknown.
     pub fn delete(&self, id: &str) -> bool {
-        let Some(n) = self.inner.ids.lock().expect("ids lock").get(id).copied() else { return false };
-        match self.inner.sessions.lock().expect("sessions lock").get(&n) {
+        let Some(n) = lock(&self.inner.ids).get(id).copied() else { return false };
+        match lock(&self.inner.sessions).get(&n) {
             Some(e) => {
                 e.close.notify_one();
                 true
@@ -218,7 +219,7 @@ impl WebRtc {
     }
 
     fn check_limit(&self) -> Result<(), WebRtcError> {
-        let n = self.inner.sessions.lock().expect("sessions lock").len();
+        let n = lock(&self.inner.sessions).len();
         if n >= self.inner.config.max_sessions {
             return Err(WebRtcError::TooManySessions(self.inner.config.max_sessions));
         }
@@ -252,9 +253,9 @@ impl WebRtc {
         };
         let entry = Entry { tx, close: Arc::new(Notify::new()), info: Arc::new(Mutex::new(info)) };
         let task_entry = Entry { tx: entry.tx.clone(), close: entry.close.clone(), info: entry.info.clone() };
-        self.inner.sessions.lock().expect("sessions lock").insert(n, entry);
-        self.inner.ids.lock().expect("ids lock").insert(id.clone(), n);
-        self.inner.mux.lock().expect("mux lock").add(ufrag.to_owned(), n);
+        lock(&self.inner.sessions).insert(n, entry);
+        lock(&self.inner.ids).insert(id.clone(), n);
+        lock(&self.inner.mux).add(ufrag.to_owned(), n);
         let gauge = match role {
             Role::Whip => &self.inner.stats.whip_sessions,
             Role::Whep => &self.inner.stats.whep_sessions,
@@ -277,7 +278,7 @@ impl WebRtc {
             Err(e) => return Err(WebRtcError::Rtc(e.to_string())),
         };
         let keyframe = Arc::new(Notify::new());
-        self.inner.keyframe_by_path.lock().expect("keyframe lock").insert(path.to_owned(), keyframe.clone());
+        lock(&self.inner.keyframe_by_path).insert(path.to_owned(), keyframe.clone());
         let (n, id, entry, rx) = self.register(Role::Whip, path, peer, &params.ufrag, "opus");
         let span = tracing::info_span!("webrtc", role = "whip", id = %id, stream = path, %peer);
         span.in_scope(|| tracing::info!("publisher offered; answering"));
@@ -356,13 +357,13 @@ async fn receive_loop(inner: std::sync::Weak<Inner>, socket: Arc<UdpSocket>) {
         let Some(inner) = inner.upgrade() else { return };
         inner.stats.datagrams_in.fetch_add(1, Ordering::Relaxed);
         inner.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-        let route = inner.mux.lock().expect("mux lock").route(&buf[..n], from);
+        let route = lock(&inner.mux).route(&buf[..n], from);
         let Route::Session(id) = route else {
             tracing::debug!(%from, len = n, ?route, "unroutable datagram");
             inner.stats.datagrams_unroutable.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let tx = inner.sessions.lock().expect("sessions lock").get(&id).map(|e| e.tx.clone());
+        let tx = lock(&inner.sessions).get(&id).map(|e| e.tx.clone());
         match tx {
             Some(tx) => {
                 if tx.try_send((from, BytesMut::from(&buf[..n]))).is_err() {
@@ -403,7 +404,7 @@ async fn run(
         Media::Whip { publisher, keyframe } => (Some(publisher), Some(keyframe), None, None, None, None),
         Media::Whep { sub, feed, feed_sub, _guard } => (None, None, Some(sub), feed, feed_sub, _guard),
     };
-    let path = entry.info.lock().expect("info lock").path.clone();
+    let path = lock(&entry.info).path.clone();
     if let (Some(_), Some(acquire)) = (&feed, &inner.opus_feed) {
         // Starting a transcode loads GStreamer (hundreds of ms the first time): after the
         // answer went out, and off the runtime's worker.
@@ -422,7 +423,7 @@ async fn run(
             match output {
                 Output::Connected => {
                     tracing::info!(after_ms = started.elapsed().as_millis() as u64, "connected");
-                    entry.info.lock().expect("info lock").connected = true;
+                    lock(&entry.info).connected = true;
                 }
                 Output::Closed => {
                     end_reason = "peer connection closed or failed";
@@ -445,7 +446,7 @@ async fn run(
                     }
                 }
                 Output::KeyframeRequested => {
-                    let notify = inner.keyframe_by_path.lock().expect("keyframe lock").get(&path).cloned();
+                    let notify = lock(&inner.keyframe_by_path).get(&path).cloned();
                     if let Some(notify) = notify {
                         notify.notify_one();
                     }
@@ -470,7 +471,7 @@ async fn run(
             || c.packets_lost_reported != reported.packets_lost_reported
             || c.plis_sent != reported.plis_sent
         {
-            let mut info = entry.info.lock().expect("info lock");
+            let mut info = lock(&entry.info);
             info.rtt_ms = c.rtt_ms;
             info.packets_lost = c.packets_lost_reported;
             info.nacks_received = c.nacks_received;
@@ -543,12 +544,12 @@ async fn run(
     while let Some((to, data)) = session.poll_transmit() {
         let _ = inner.socket.send_to(&data, to).await;
     }
-    inner.mux.lock().expect("mux lock").remove(&n);
-    inner.sessions.lock().expect("sessions lock").remove(&n);
-    let id = entry.info.lock().expect("info lock").id.clone();
-    inner.ids.lock().expect("ids lock").remove(&id);
+    lock(&inner.mux).remove(&n);
+    lock(&inner.sessions).remove(&n);
+    let id = lock(&entry.info).id.clone();
+    lock(&inner.ids).remove(&id);
     if publisher.is_some() {
-        let mut by_path = inner.keyframe_by_path.lock().expect("keyframe lock");
+        let mut by_path = lock(&inner.keyframe_by_path);
         if by_path.get(&path).zip(keyframe.as_ref()).is_some_and(|(a, b)| Arc::ptr_eq(a, b)) {
             by_path.remove(&path);
         }

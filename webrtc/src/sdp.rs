@@ -286,27 +286,20 @@ pub fn choose_whip(section: &MediaSection) -> Option<OfferedCodec> {
                     .min_by_key(|(r, _)| *r)
                     .map(|(_, c)| c.clone());
             }
-            let h264 = section.codecs.iter().filter(|c| c.is_h264_mode1() && c.h264_profile().is_some());
-            let mut best: Option<&OfferedCodec> = None;
-            for c in h264 {
-                let (p, flags, _) = c.h264_profile().expect("filtered");
-                let rank = |p: u8, flags: u8| {
-                    if p == 0x42 && flags & 0x40 != 0 {
-                        0
-                    } else if p == 0x42 {
-                        1
-                    } else {
-                        2
-                    }
-                };
-                if best.is_none_or(|b| {
-                    let (bp, bf, _) = b.h264_profile().expect("filtered");
-                    rank(p, flags) < rank(bp, bf)
-                }) {
-                    best = Some(c);
-                }
-            }
-            best.cloned()
+            // Constrained Baseline first, then other Baseline, then the rest; the first offered
+            // of a rank wins.
+            let rank = |(p, flags, _): (u8, u8, u8)| match (p, flags & 0x40 != 0) {
+                (0x42, true) => 0,
+                (0x42, false) => 1,
+                _ => 2,
+            };
+            section
+                .codecs
+                .iter()
+                .filter(|c| c.is_h264_mode1())
+                .filter_map(|c| Some((rank(c.h264_profile()?), c)))
+                .min_by_key(|(r, _)| *r)
+                .map(|(_, c)| c.clone())
         }
         Kind::Audio => section.codecs.iter().find(|c| c.is("opus") && c.clock_rate == 48_000).cloned(),
         Kind::Other => None,
@@ -327,17 +320,15 @@ pub fn h264_compatible(offered: (u8, u8, u8), source: (u8, u8)) -> bool {
 /// The viewer's H.264 payload type for a source of `source` (profile, constraints): an
 /// exact profile match first, then any compatible one.
 pub fn choose_whep_h264(section: &MediaSection, source: (u8, u8)) -> Option<OfferedCodec> {
-    let candidates: Vec<&OfferedCodec> = section
+    let candidates: Vec<(&OfferedCodec, (u8, u8, u8))> = section
         .codecs
         .iter()
         .filter(|c| c.is_h264_mode1())
-        .filter(|c| c.h264_profile().is_some_and(|o| h264_compatible(o, source)))
+        .filter_map(|c| Some((c, c.h264_profile()?)))
+        .filter(|(_, offered)| h264_compatible(*offered, source))
         .collect();
-    let exact = candidates.iter().find(|c| {
-        let (p, flags, _) = c.h264_profile().expect("filtered");
-        p == source.0 && flags == source.1
-    });
-    exact.or(candidates.first()).map(|c| (*c).clone())
+    let exact = candidates.iter().find(|(_, (p, flags, _))| (*p, *flags) == source);
+    exact.or(candidates.first()).map(|(c, _)| (*c).clone())
 }
 
 /// The viewer's Opus payload type.

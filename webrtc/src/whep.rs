@@ -33,14 +33,8 @@ struct RtpOut {
 }
 
 impl RtpOut {
-    fn new(payload_type: u8, ssrc: u32, clock: u32, random: u32) -> RtpOut {
-        RtpOut {
-            payload_type,
-            ssrc,
-            seq: random as u16,
-            ts_offset: random.rotate_left(13),
-            clock: Timebase::new(clock).expect("nonzero clock"),
-        }
+    fn new(payload_type: u8, ssrc: u32, clock: Timebase, random: u32) -> RtpOut {
+        RtpOut { payload_type, ssrc, seq: random as u16, ts_offset: random.rotate_left(13), clock }
     }
 
     fn packet(&mut self, frame: &Frame, marker: bool, payload: Bytes) -> Packet {
@@ -106,8 +100,8 @@ impl Egress {
     /// `video`/`audio`: (payload type, SSRC) negotiated for each track, if any.
     pub fn new(video: Option<(u8, u32)>, audio: Option<(u8, u32)>, audio_source: AudioSource, random: u32) -> Egress {
         Egress {
-            video: video.map(|(pt, ssrc)| (RtpOut::new(pt, ssrc, 90_000, random), H264Payloader::default())),
-            audio: audio.map(|(pt, ssrc)| RtpOut::new(pt, ssrc, 48_000, random.wrapping_mul(0x9e37_79b9))),
+            video: video.map(|(pt, ssrc)| (RtpOut::new(pt, ssrc, Timebase::MPEG, random), H264Payloader::default())),
+            audio: audio.map(|(pt, ssrc)| RtpOut::new(pt, ssrc, Timebase::OPUS, random.wrapping_mul(0x9e37_79b9))),
             audio_source,
             params: Vec::new(),
             length_size: 4,

@@ -3,13 +3,14 @@
 //! [`H264Depacketizer`]) is reassembled into AVCC access units with its parameter sets moved
 //! into the AVC record; VP8, VP9 and AV1 go through [`crate::depacketize`] (their keyframes
 //! carry the track configuration); Opus packets are frames as they are (webrtc-rs's `OpusPacket`).
-//! Timestamps: each track's 32-bit RTP time is unwrapped here and placed on one timeline by
+//! Timestamps: each track's 32-bit RTP time is unwrapped here (the one place for ingest, with
+//! [`Unwrapper32`]) and placed on one timeline by
 //! its first packet's arrival, so audio and video start aligned.
 
 use crate::depacketize::{Sequence, SequenceTracker, VideoCodec, VideoDepacketizer};
 use bytes::{BufMut, Bytes, BytesMut};
 use rill_media::avc::DecoderConfigRecord;
-use rill_media::time::{MediaTime, Timebase};
+use rill_media::time::{MediaTime, Timebase, Unwrapper32};
 use rill_media::track::{AvcConfig, CodecConfig, Tracks};
 use rill_media::{Frame, TrackId};
 use rtc::rtp::codec::opus::OpusPacket;
@@ -21,25 +22,6 @@ pub const MAX_ACCESS_UNIT: usize = 8 << 20;
 /// Most NAL units in one access unit.
 pub const MAX_NALUS: usize = 1024;
 
-/// Unwraps a 32-bit RTP timestamp into a monotonic-ish 64-bit count (the one place RTP time is
-/// unwrapped for ingest).
-#[derive(Debug, Default, Clone)]
-pub struct RtpTimeline {
-    last: Option<u32>,
-    ext: i64,
-}
-
-impl RtpTimeline {
-    pub fn unwrap(&mut self, ts: u32) -> i64 {
-        match self.last {
-            None => self.ext = ts as i64,
-            Some(last) => self.ext += ts.wrapping_sub(last) as i32 as i64,
-        }
-        self.last = Some(ts);
-        self.ext
-    }
-}
-
 /// One reassembled H.264 access unit: NAL units without start codes or lengths.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessUnit {
@@ -49,7 +31,7 @@ pub struct AccessUnit {
 
 impl AccessUnit {
     pub fn is_idr(&self) -> bool {
-        self.nalus.iter().any(|n| n[0] & 0x1f == 5)
+        self.nalus.iter().any(|n| n.first().is_some_and(|h| h & 0x1f == 5))
     }
 }
 
@@ -135,7 +117,7 @@ impl H264Depacketizer {
                 }
                 fu.extend_from_slice(&p[2..]);
                 if end {
-                    let nalu = self.fu.take().expect("present").freeze();
+                    let nalu = self.fu.take().ok_or(())?.freeze();
                     self.add(nalu)?;
                 }
                 Ok(())
@@ -182,9 +164,9 @@ pub struct Ingest {
     other_video: Option<VideoDepacketizer>,
     /// The VP8/VP9/AV1 configuration from the last keyframe or sequence header.
     other_config: Option<CodecConfig>,
-    video_time: RtpTimeline,
+    video_time: Unwrapper32,
     video_origin: Option<(i64, Duration)>,
-    audio_time: RtpTimeline,
+    audio_time: Unwrapper32,
     audio_origin: Option<(i64, Duration)>,
     sps: Option<Bytes>,
     pps: Option<Bytes>,
@@ -211,9 +193,9 @@ impl Ingest {
             video: H264Depacketizer::default(),
             other_video: codec.map(VideoDepacketizer::new),
             other_config: None,
-            video_time: RtpTimeline::default(),
+            video_time: Unwrapper32::default(),
             video_origin: None,
-            audio_time: RtpTimeline::default(),
+            audio_time: Unwrapper32::default(),
             audio_origin: None,
             sps: None,
             pps: None,
@@ -233,9 +215,8 @@ impl Ingest {
         }
     }
 
-    fn media_time(origin: &mut Option<(i64, Duration)>, now: Duration, ext: i64, hz: u32) -> MediaTime {
+    fn media_time(origin: &mut Option<(i64, Duration)>, now: Duration, ext: i64, tb: Timebase) -> MediaTime {
         let (first, at) = *origin.get_or_insert((ext, now));
-        let tb = Timebase::new(hz).expect("nonzero clock rate");
         MediaTime::new(ext - first, tb) + MediaTime::from_millis(at.as_millis() as i64)
     }
 
@@ -259,8 +240,8 @@ impl Ingest {
             out.push(IngestAction::RequestKeyframe);
         }
         let Some(au) = au else { return out };
-        let ext = self.video_time.unwrap(au.rtp_time);
-        let pts = Self::media_time(&mut self.video_origin, now - self.started, ext, 90_000);
+        let ext = self.video_time.unwrap(au.rtp_time.into());
+        let pts = Self::media_time(&mut self.video_origin, now - self.started, ext, Timebase::MPEG);
         let mut body = BytesMut::new();
         let mut idr = false;
         for nalu in &au.nalus {
@@ -336,8 +317,8 @@ impl Ingest {
             out.push(IngestAction::RequestKeyframe);
         }
         let Some(frame) = frame else { return out };
-        let ext = self.video_time.unwrap(frame.rtp_time);
-        let pts = Self::media_time(&mut self.video_origin, now - self.started, ext, 90_000);
+        let ext = self.video_time.unwrap(frame.rtp_time.into());
+        let pts = Self::media_time(&mut self.video_origin, now - self.started, ext, Timebase::MPEG);
         if let Some(config) = frame.config {
             self.other_config = Some(config);
         }
@@ -355,8 +336,8 @@ impl Ingest {
                 out.push(IngestAction::SetTracks(tracks));
             }
         }
-        let ext = self.audio_time.unwrap(rtp_time);
-        let pts = Self::media_time(&mut self.audio_origin, now - self.started, ext, 48_000);
+        let ext = self.audio_time.unwrap(rtp_time.into());
+        let pts = Self::media_time(&mut self.audio_origin, now - self.started, ext, Timebase::OPUS);
         // Audio waits for the first picture when there is video, so the stream starts on a keyframe.
         if self.announced.is_none() || self.has_video && self.waiting_keyframe {
             return out;
@@ -487,13 +468,5 @@ mod tests {
         let Some(IngestAction::Frame(p)) = later.first() else { panic!("{later:?}") };
         assert!(!p.keyframe);
         assert_eq!((p.pts - f.pts).as_millis(), 33, "RTP time drives pts");
-    }
-
-    #[test]
-    fn timeline_unwraps() {
-        let mut t = RtpTimeline::default();
-        assert_eq!(t.unwrap(u32::MAX - 10), (u32::MAX - 10) as i64);
-        assert_eq!(t.unwrap(5), u32::MAX as i64 + 6);
-        assert_eq!(t.unwrap(1), u32::MAX as i64 + 2);
     }
 }

@@ -1,8 +1,11 @@
 //! Turns a publisher's RTMP audio/video message bodies (FLV tag bodies) into the Bus's
-//! [`Tracks`] and [`Frame`]s. This is the one place RTMP's 32-bit timestamps are unwrapped.
+//! [`Tracks`] and [`Frame`]s. This is the one place RTMP's 32-bit timestamps are unwrapped
+//! (with [`Unwrapper32`]).
 
 use bytes::Bytes;
 use rill_media::flv::{self, video_packet, AudioTag, AvcPacket, FlvError, VideoTag};
+use rill_media::time::Unwrapper32;
+use rill_media::vp9::KeyframeHeader;
 use rill_media::{AacConfig, AvcConfig, CodecConfig, Frame, MediaTime, TrackId, Tracks};
 use thiserror::Error;
 
@@ -31,24 +34,6 @@ pub enum Unsupported {
     FrameBeforeSequenceHeader(&'static str),
 }
 
-/// Unwraps 32-bit millisecond timestamps into a monotonic-ish 64-bit timeline. Small backward
-/// steps (B-frame-less encoders do jitter) are kept as such; a wrap past 2³² continues forward.
-#[derive(Debug, Default)]
-pub struct TimestampUnwrapper {
-    last: Option<(u32, i64)>,
-}
-
-impl TimestampUnwrapper {
-    pub fn unwrap(&mut self, ts: u32) -> i64 {
-        let value = match self.last {
-            None => ts as i64,
-            Some((raw, value)) => value + ts.wrapping_sub(raw) as i32 as i64,
-        };
-        self.last = Some((ts, value));
-        value
-    }
-}
-
 /// What [`MediaDemuxer`] produced from one message.
 #[derive(Debug)]
 pub enum Demuxed {
@@ -62,7 +47,7 @@ pub enum Demuxed {
 #[derive(Default)]
 pub struct MediaDemuxer {
     tracks: Tracks,
-    clock: TimestampUnwrapper,
+    clock: Unwrapper32,
     reported: Vec<Unsupported>,
 }
 
@@ -76,7 +61,7 @@ impl MediaDemuxer {
     }
 
     pub fn video(&mut self, timestamp: u32, body: &Bytes) -> Result<Demuxed, DemuxError> {
-        let dts = self.clock.unwrap(timestamp);
+        let dts = self.clock.unwrap(timestamp.into());
         match flv::parse_video(body)? {
             VideoTag::Avc { packet: AvcPacket::SequenceHeader(record), .. } => {
                 self.tracks.video = Some(CodecConfig::Avc(AvcConfig::from_record(record)?));
@@ -130,7 +115,7 @@ impl MediaDemuxer {
                 self.tracks.video = Some(match &fourcc {
                     b"hvc1" => CodecConfig::Hevc { record: body },
                     b"av01" => CodecConfig::Av1 { record: body },
-                    b"vp09" => CodecConfig::Vp9 { record: body },
+                    b"vp09" => CodecConfig::Vp9 { record: body, size: None },
                     _ => CodecConfig::Avc(AvcConfig::from_record(body)?),
                 });
                 Ok(Demuxed::Config)
@@ -149,6 +134,11 @@ impl MediaDemuxer {
                 } else {
                     (0, body)
                 };
+                if let (true, Some(CodecConfig::Vp9 { size: size @ None, .. })) = (keyframe, &mut self.tracks.video) {
+                    // vpcC has no picture size: the first key frame's header gives it, before the
+                    // frame (and with it the tracks) reaches the Bus.
+                    *size = KeyframeHeader::parse(&payload).map(|h| (h.width, h.height));
+                }
                 Ok(Demuxed::Frame(Frame {
                     track: TrackId::VIDEO,
                     pts: MediaTime::from_millis(dts + cts),
@@ -168,7 +158,7 @@ impl MediaDemuxer {
     }
 
     pub fn audio(&mut self, timestamp: u32, body: &Bytes) -> Result<Demuxed, DemuxError> {
-        let dts = self.clock.unwrap(timestamp);
+        let dts = self.clock.unwrap(timestamp.into());
         match flv::parse_audio(body)? {
             AudioTag::AacSequenceHeader(asc) => {
                 self.tracks.audio = Some(CodecConfig::Aac(AacConfig::from_asc(asc)?));
@@ -205,14 +195,6 @@ impl MediaDemuxer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unwraps_32_bit_wrap_and_jitter() {
-        let mut c = TimestampUnwrapper::default();
-        assert_eq!(c.unwrap(u32::MAX - 10), u32::MAX as i64 - 10);
-        assert_eq!(c.unwrap(5), u32::MAX as i64 + 6);
-        assert_eq!(c.unwrap(3), u32::MAX as i64 + 4);
-    }
 
     #[test]
     fn frames_need_a_sequence_header_first() {
@@ -293,10 +275,15 @@ mod tests {
         let mut d = MediaDemuxer::default();
         let vpcc = [0u8, 31, 0x82, 0x02, 0x02, 0x02, 0, 0];
         assert!(matches!(d.video(0, &ex_tag(true, 0, b"vp09", &vpcc)).unwrap(), Demuxed::Config));
-        assert_eq!(d.tracks().video, Some(CodecConfig::Vp9 { record: Bytes::copy_from_slice(&vpcc) }));
+        assert_eq!(d.tracks().video, Some(CodecConfig::Vp9 { record: Bytes::copy_from_slice(&vpcc), size: None }));
         let frame_bytes = [0x82u8, 0x49, 0x83, 0x42, 0x00];
         let Demuxed::Frame(frame) = d.video(33, &ex_tag(true, 1, b"vp09", &frame_bytes)).unwrap() else { panic!() };
         assert_eq!((frame.pts.as_millis(), frame.keyframe, &frame.payload[..]), (33, true, &frame_bytes[..]));
+        assert_eq!(d.tracks().resolution(), None, "a header too short for the size");
+        // A whole key frame header (libvpx, 640x360): vpcC lacks the size, the frame gives it.
+        let key = rill_media::testing::VP9_640X360_KEYFRAME_HEAD;
+        assert!(matches!(d.video(66, &ex_tag(true, 1, b"vp09", &key)).unwrap(), Demuxed::Frame(_)));
+        assert_eq!(d.tracks().resolution(), Some((640, 360)));
     }
 
     #[test]

@@ -32,6 +32,18 @@ pub enum PublishRefusal {
     InvalidName,
     #[error("stream is already being published")]
     AlreadyPublishing,
+    /// The Bus refused the publisher for another reason (its message names the stream path).
+    #[error("the stream cannot be published: {0}")]
+    Refused(String),
+}
+
+impl From<BusError> for PublishRefusal {
+    fn from(e: BusError) -> Self {
+        match e {
+            BusError::AlreadyPublishing(_) => PublishRefusal::AlreadyPublishing,
+            other => PublishRefusal::Refused(other.to_string()),
+        }
+    }
 }
 
 impl PublishRefusal {
@@ -349,8 +361,7 @@ async fn publish(
         let info = PublisherInfo { protocol, peer: conn.peer.to_string() };
         match ctx.bus.publish(&live_path(&name), info) {
             Ok(publisher) => Ok((name, publisher)),
-            Err(BusError::AlreadyPublishing(_)) => Err(refuse(PublishRefusal::AlreadyPublishing)),
-            Err(e) => unreachable!("publish only fails when already publishing: {e}"),
+            Err(e) => Err(refuse(e.into())),
         }
     });
     let (name, publisher) = match granted {

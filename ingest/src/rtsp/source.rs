@@ -13,6 +13,7 @@ use retina::client::{
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use rill_media::path::live_path;
+use rill_media::sync::lock;
 use rill_media::{Bus, BusError, PublisherInfo};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -123,7 +124,7 @@ impl SourceHandle {
     }
 
     pub fn status(&self) -> SourceStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.status).clone()
     }
 
     /// Stops pulling: the connection closes and the Bus stream ends at once.
@@ -132,7 +133,7 @@ impl SourceHandle {
     }
 
     fn update(&self, f: impl FnOnce(&mut SourceStatus)) {
-        f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+        f(&mut lock(&self.status));
     }
 
     fn set_state(&self, state: SourceState) {

@@ -10,7 +10,7 @@ use crate::keys::{PublishRefusal, SrtPassphrases, StreamKeys};
 use futures_util::StreamExt;
 use rill_media::mpegts::{TsDemuxer, TsEvent};
 use rill_media::path::{is_valid_stream_name, live_path};
-use rill_media::{Bus, BusError, PublisherInfo};
+use rill_media::{Bus, PublisherInfo};
 use srt_protocol::settings::KeySettings;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::{KeySize, Passphrase};
@@ -270,12 +270,11 @@ async fn run_publisher(mut socket: SrtSocket, peer: SocketAddr, name: &str, ctx:
     let info = PublisherInfo { protocol: "srt", peer: peer.to_string() };
     let publisher = match ctx.bus.publish(&live_path(name), info) {
         Ok(publisher) => publisher,
-        Err(BusError::AlreadyPublishing(_)) => {
-            warn!("SRT publish refused: stream is already being published");
+        Err(e) => {
+            warn!(reason = %Refusal::Publish(e.into()), "SRT publish refused");
             let _ = socket.close_and_finish().await;
             return;
         }
-        Err(e) => unreachable!("publish only fails when already publishing: {e}"),
     };
     info!("publishing started");
     ctx.stats.publishers_open.fetch_add(1, Ordering::Relaxed);

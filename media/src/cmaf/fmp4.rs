@@ -130,11 +130,10 @@ pub fn init_segment(track_id: u32, codec: &CodecConfig) -> Result<Bytes, Fmp4Err
     Ok(out.freeze())
 }
 
+/// The visual sample entry's width and height (0 when the configuration does not give them).
 fn dimensions(codec: &CodecConfig) -> (u16, u16) {
-    match codec {
-        CodecConfig::Avc(c) => (c.sps.width.min(u16::MAX as u32) as u16, c.sps.height.min(u16::MAX as u32) as u16),
-        _ => (0, 0),
-    }
+    let (width, height) = codec.picture_size().unwrap_or((0, 0));
+    (width.min(u16::MAX as u32) as u16, height.min(u16::MAX as u32) as u16)
 }
 
 fn sample_entry(codec: &CodecConfig, width: u16, height: u16) -> Result<Codec, Fmp4Error> {
@@ -162,7 +161,7 @@ fn sample_entry(codec: &CodecConfig, width: u16, height: u16) -> Result<Codec, F
             av1c: decode_record::<Av1c>(b"av1C", record).map_err(invalid)?,
             ..Default::default()
         }),
-        CodecConfig::Vp9 { record } => {
+        CodecConfig::Vp9 { record, .. } => {
             // vpcC is a full box (version 1): the record follows its version and flags.
             let full = [&[1, 0, 0, 0][..], record].concat();
             Codec::Vp09(Vp09 {
@@ -335,9 +334,11 @@ mod tests {
         ]);
         let av1c = Bytes::from_static(&[0x81, 0x08, 0x0c, 0x00]);
         let vpcc = Bytes::from_static(&[0, 31, 0x82, 0x02, 0x02, 0x02, 0, 0]);
-        for codec in
-            [CodecConfig::Hevc { record: hvcc }, CodecConfig::Av1 { record: av1c }, CodecConfig::Vp9 { record: vpcc }]
-        {
+        for codec in [
+            CodecConfig::Hevc { record: hvcc },
+            CodecConfig::Av1 { record: av1c },
+            CodecConfig::Vp9 { record: vpcc, size: None },
+        ] {
             let init = init_segment(1, &codec).unwrap_or_else(|e| panic!("{}: {e}", codec.name()));
             let mut rest = &init[..];
             Ftyp::decode(&mut rest).unwrap();

@@ -8,10 +8,11 @@
 //! units without their TS control header. Continuity errors drop the PES in progress and are
 //! counted; nothing a peer sends can grow memory past one PES of `max_pes_bytes` per stream.
 
-use super::{stream_type, Timeline, PACKET_SIZE, SYNC_BYTE};
+use super::{stream_type, PACKET_SIZE, SYNC_BYTE};
 use crate::aac::AdtsHeader;
 use crate::avc::{annexb_nalus, nal, DecoderConfigRecord};
 use crate::hevc;
+use crate::time::Unwrapper33;
 use crate::track::{AacConfig, AvcConfig, CodecConfig, Tracks};
 use crate::{Frame, MediaTime, Timebase, TrackId};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -70,7 +71,7 @@ pub struct TsDemuxer {
     partial: Vec<u8>,
     pmt_pid: Option<u16>,
     streams: Vec<Es>,
-    timeline: Timeline,
+    timeline: Unwrapper33,
     tracks: Tracks,
     /// Tracks were announced (every stream configured, or the hold overflowed).
     announced: bool,
@@ -93,7 +94,7 @@ impl TsDemuxer {
             partial: Vec::with_capacity(PACKET_SIZE),
             pmt_pid: None,
             streams: Vec::new(),
-            timeline: Timeline::default(),
+            timeline: Unwrapper33::default(),
             tracks: Tracks::default(),
             announced: false,
             held: Vec::new(),

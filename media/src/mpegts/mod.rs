@@ -1,6 +1,7 @@
 //! MPEG-TS (ISO/IEC 13818-1) for SRT: a sans-IO [`demux::TsDemuxer`] (188-byte packets in →
 //! [`Tracks`](crate::Tracks) and [`Frame`](crate::Frame)s out) and a [`mux::TsMuxer`] (Frames →
-//! packets with PAT/PMT and PES). [`Timeline`] is the one place 33-bit PTS/DTS are unwrapped.
+//! packets with PAT/PMT and PES). The demuxer is the one place 33-bit PTS/DTS are unwrapped
+//! (with [`crate::time::Unwrapper33`]).
 
 pub mod demux;
 pub mod mux;
@@ -22,31 +23,6 @@ pub mod stream_type {
     pub const PRIVATE: u8 = 0x06;
 }
 
-const MASK_33: u64 = (1 << 33) - 1;
-
-/// Unwraps 33-bit 90 kHz PTS/DTS values (they wrap every 26.5 hours) into a continuous 64-bit
-/// timeline. Steps of less than 2³² ticks (13 h) either way are taken as such, so PTS/DTS of
-/// different tracks and B-frame reordering unwrap consistently through one instance.
-#[derive(Debug, Default, Clone)]
-pub struct Timeline {
-    last: Option<(u64, i64)>,
-}
-
-impl Timeline {
-    pub fn unwrap(&mut self, raw: u64) -> i64 {
-        let raw = raw & MASK_33;
-        let value = match self.last {
-            None => raw as i64,
-            Some((prev, value)) => {
-                let step = raw.wrapping_sub(prev) & MASK_33;
-                value + if step >= 1 << 32 { step as i64 - (1 << 33) } else { step as i64 }
-            }
-        };
-        self.last = Some((raw, value));
-        value
-    }
-}
-
 /// CRC-32/MPEG-2 of PSI sections.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;
@@ -62,15 +38,6 @@ pub(crate) fn crc32(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unwraps_33_bit_wrap() {
-        let mut t = Timeline::default();
-        assert_eq!(t.unwrap(MASK_33 - 10), MASK_33 as i64 - 10);
-        assert_eq!(t.unwrap(5), MASK_33 as i64 + 6, "forward across the wrap");
-        assert_eq!(t.unwrap(MASK_33 - 20), MASK_33 as i64 - 20, "B-frame step back across it");
-        assert_eq!(t.unwrap(3000), MASK_33 as i64 + 3001);
-    }
 
     #[test]
     fn crc_of_a_known_pat() {
