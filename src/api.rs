@@ -9,8 +9,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rill_media::path::{live_path, split_live_path};
-use rill_media::{CodecConfig, StreamSnapshot};
+use rill_media::{CodecConfig, StreamPath, StreamSnapshot};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -213,16 +212,14 @@ async fn list_streams(State(app): State<Arc<AppState>>, headers: HeaderMap) -> J
     let names: BTreeSet<String> = entries
         .iter()
         .map(|e| e.name.clone())
-        .chain(live.iter().filter_map(|s| match split_live_path(&s.path) {
-            Some((name, None)) => Some(name.to_string()),
-            _ => None, // renditions are shown in their source's entry
-        }))
+        // Renditions are shown in their source's entry.
+        .chain(live.iter().filter(|s| s.path.is_source()).map(|s| s.path.name.to_string()))
         .collect();
     let streams: Vec<Value> = names
         .iter()
         .map(|name| {
             let entry = entries.iter().find(|e| &e.name == name);
-            let snapshot = live.iter().find(|s| s.path == live_path(name));
+            let snapshot = live.iter().find(|s| s.path.is_source() && s.path.name.as_str() == name);
             stream_json(&app, &host, name, entry, snapshot)
         })
         .collect();
@@ -231,7 +228,7 @@ async fn list_streams(State(app): State<Arc<AppState>>, headers: HeaderMap) -> J
 
 async fn get_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
     let entry = app.registry.get(&name);
-    let live = app.bus.stream_snapshot(&live_path(&name));
+    let live = StreamPath::live(&name).ok().and_then(|path| app.bus.stream_snapshot(&path));
     if entry.is_none() && live.is_none() {
         return error(StatusCode::NOT_FOUND, format!("stream {name:?} does not exist"));
     }
@@ -271,7 +268,7 @@ async fn patch_stream(
         tracing::info!(stream = %name, "transcoding settings changed");
     }
     let entry = app.registry.get(&name);
-    let live = app.bus.stream_snapshot(&live_path(&name));
+    let live = StreamPath::live(&name).ok().and_then(|path| app.bus.stream_snapshot(&path));
     Json(stream_json(&app, &public_host(&app, &headers), &name, entry.as_ref(), live.as_ref())).into_response()
 }
 
@@ -319,7 +316,9 @@ async fn create_stream(
 async fn delete_stream(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
     match app.registry.delete(&name) {
         Ok(()) => {
-            app.bus.close(&live_path(&name));
+            if let Ok(path) = StreamPath::live(&name) {
+                app.bus.close(&path);
+            }
             tracing::info!(stream = %name, "stream deleted");
             StatusCode::NO_CONTENT.into_response()
         }
@@ -328,7 +327,7 @@ async fn delete_stream(State(app): State<Arc<AppState>>, Path(name): Path<String
 }
 
 async fn kick(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    if app.bus.kick(&live_path(&name)) {
+    if StreamPath::live(&name).is_ok_and(|path| app.bus.kick(&path)) {
         tracing::info!(stream = %name, "publisher kicked");
         StatusCode::NO_CONTENT.into_response()
     } else {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::StreamExt;
-use rill_media::path::{is_valid_stream_name, live_path};
+use rill_media::StreamPath;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -48,11 +48,11 @@ async fn live_file(
     let Some(name) = file.strip_suffix(".flv") else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    if !is_valid_stream_name(name) {
+    let Ok(path) = StreamPath::live(name) else {
         return (StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})\n").into_response();
-    }
-    app.bus.request(&live_path(name), ON_DEMAND_WAIT).await;
-    if let Some(snapshot) = app.bus.stream_snapshot(&live_path(name)) {
+    };
+    app.bus.request(&path, ON_DEMAND_WAIT).await;
+    if let Some(snapshot) = app.bus.stream_snapshot(&path) {
         // A WebRTC publisher's VP8 video and Opus audio have no FLV form: refuse clearly rather
         // than send an FLV without tags.
         let tracks = &snapshot.tracks;
@@ -69,7 +69,7 @@ async fn live_file(
                 .into_response();
         }
     }
-    let Ok(sub) = app.bus.subscribe(&live_path(name), "http-flv") else {
+    let Ok(sub) = app.bus.subscribe(&path, "http-flv") else {
         return (StatusCode::NOT_FOUND, format!("stream {name} is not live\n")).into_response();
     };
     app.relay_stats.viewers_total.fetch_add(1, Ordering::Relaxed);

@@ -11,8 +11,9 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use rill_media::cmaf::{fmp4, TrackKind};
-use rill_media::path::{is_valid_stream_name, live_path};
+use rill_media::path::is_valid_stream_name;
 use rill_media::wallclock::iso8601;
+use rill_media::StreamPath;
 use rill_relay::packager::{LiveState, LiveStream, TrackFile};
 use rill_relay::{dash, hls};
 use std::sync::atomic::Ordering;
@@ -69,14 +70,14 @@ impl From<Refusal> for Response {
 /// The packaged stream `name` (an on-demand source is started and waited for), marked as
 /// watched.
 async fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Refusal> {
-    if !is_valid_stream_name(name) {
+    let Ok(path) = StreamPath::live(name) else {
         return Err(Refusal(StatusCode::BAD_REQUEST, "invalid stream name (allowed: [A-Za-z0-9_-]{1,64})".into()));
-    }
+    };
     let not_live = || Refusal(StatusCode::NOT_FOUND, format!("stream {name} is not live"));
     let stream = match app.packagers.get(name).filter(|s| !s.state().ended) {
         Some(stream) => stream,
         None => {
-            if !app.bus.request(&live_path(name), crate::http::ON_DEMAND_WAIT).await {
+            if !app.bus.request(&path, crate::http::ON_DEMAND_WAIT).await {
                 // An ended stream's playlists stay up (with ENDLIST) for a while.
                 return app.packagers.get(name).ok_or_else(not_live);
             }

@@ -262,13 +262,14 @@ async fn serve(config: Config) -> Result<()> {
 /// transcoder's shared Opus feed, started while a viewer holds it.
 async fn start_webrtc(config: &Config, bus: &Bus) -> Result<rill_webrtc::WebRtc> {
     let feeds = rill_transcode::audio::OpusFeeds::new(bus.clone());
-    let opus_feed: rill_webrtc::OpusFeedFn = Arc::new(move |_bus: &Bus, path: &str| match feeds.acquire(path) {
-        Ok(guard) => Some(Box::new(guard) as Box<dyn std::any::Any + Send>),
-        Err(e) => {
-            tracing::warn!(stream = path, error = %e, "no Opus audio for WebRTC viewers");
-            None
-        }
-    });
+    let opus_feed: rill_webrtc::OpusFeedFn =
+        Arc::new(move |_bus: &Bus, path: &rill_media::StreamPath| match feeds.acquire(path) {
+            Ok(guard) => Some(Box::new(guard) as Box<dyn std::any::Any + Send>),
+            Err(e) => {
+                tracing::warn!(stream = %path, error = %e, "no Opus audio for WebRTC viewers");
+                None
+            }
+        });
     let c = &config.webrtc;
     let webrtc_config = rill_webrtc::WebRtcConfig {
         udp_listen: c.udp_listen,

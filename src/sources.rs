@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use rill_ingest::rtsp::{self, RtspSettings, SourceHandle, SourceState, SourceStatus};
-use rill_media::path::live_path;
 use rill_media::Bus;
+use rill_media::StreamPath;
 use rill_relay::packager::Packagers;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -145,10 +145,11 @@ impl Sources {
     fn spawn(&self, stored: StoredSource, origin: Origin) -> Result<Entry, String> {
         let config = SourceConfig { name: stored.name.clone(), url: stored.url.clone(), mode: stored.mode };
         let url = config.check()?;
+        let path = StreamPath::live(&stored.name).map_err(|e| e.to_string())?;
         let handle = match stored.mode {
-            SourceMode::Always => Some(rtsp::spawn(self.bus.clone(), &stored.name, url, self.settings.clone())),
+            SourceMode::Always => Some(rtsp::spawn(self.bus.clone(), &path.name, url, self.settings.clone())),
             SourceMode::OnDemand => {
-                self.bus.set_on_demand(&live_path(&stored.name), true);
+                self.bus.set_on_demand(&path, true);
                 None
             }
         };
@@ -178,8 +179,11 @@ impl Sources {
         });
     }
 
-    fn start_on_demand(&self, path: &str) {
-        let Some(name) = path.strip_prefix("live/") else { return };
+    fn start_on_demand(&self, path: &StreamPath) {
+        if !path.is_source() {
+            return;
+        }
+        let name = path.name.as_str();
         let mut entries = self.lock();
         let Some(entry) = entries.get_mut(name) else { return };
         if entry.stored.mode != SourceMode::OnDemand || entry.handle.is_some() {
@@ -188,7 +192,7 @@ impl Sources {
         let config = SourceConfig { name: name.to_string(), url: entry.stored.url.clone(), mode: entry.stored.mode };
         let Ok(url) = config.check() else { return };
         tracing::info!(source = %name, "a viewer asked for the stream: pulling the camera");
-        entry.handle = Some(rtsp::spawn(self.bus.clone(), name, url, self.settings.clone()));
+        entry.handle = Some(rtsp::spawn(self.bus.clone(), &path.name, url, self.settings.clone()));
         entry.running_since = Instant::now();
     }
 
@@ -199,7 +203,8 @@ impl Sources {
                 continue;
             }
             let Some(handle) = &entry.handle else { continue };
-            let viewers = self.bus.stream_snapshot(&live_path(name)).map_or(0, |s| s.viewers.values().sum::<usize>());
+            let snapshot = StreamPath::live(name).ok().and_then(|path| self.bus.stream_snapshot(&path));
+            let viewers = snapshot.map_or(0, |s| s.viewers.values().sum::<usize>());
             let packaged_watched = packagers.get(name).is_some_and(|p| p.unwatched_for() < self.on_demand_idle);
             if viewers > 0 || packaged_watched {
                 continue;
@@ -250,7 +255,9 @@ impl Sources {
             .collect();
         self.store(&all)?;
         if let Some(entry) = entries.remove(name) {
-            self.bus.set_on_demand(&live_path(name), false);
+            if let Ok(path) = StreamPath::live(name) {
+                self.bus.set_on_demand(&path, false);
+            }
             if let Some(handle) = entry.handle {
                 handle.stop();
                 self.removed_reconnects.fetch_add(handle.status().reconnects, Ordering::Relaxed);

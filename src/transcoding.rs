@@ -7,8 +7,8 @@
 
 use crate::config::Config;
 use dashmap::DashMap;
-use rill_media::path::{live_path, split_live_path};
 use rill_media::Bus;
+use rill_media::StreamPath;
 use rill_transcode::ladder::{run_ladder, LadderConfig, LadderSnapshot, LadderStatus, Rung};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,8 +84,8 @@ impl Transcoding {
         let this = transcoding.clone();
         tokio::spawn(async move {
             bus.for_each_started_stream(|path| {
-                if let Some((name, None)) = split_live_path(path) {
-                    this.start(name);
+                if path.is_source() {
+                    this.start(path.name.as_str());
                 }
             })
             .await
@@ -119,7 +119,8 @@ impl Transcoding {
         let (task_status, task_name) = (status.clone(), name.to_string());
         self.stats.ladders_started.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(async move {
-            let result = run_ladder(this.bus.clone(), &live_path(&task_name), config, task_status).await;
+            let Ok(source) = StreamPath::live(&task_name) else { return };
+            let result = run_ladder(this.bus.clone(), source, config, task_status).await;
             if result.is_err() {
                 this.stats.ladders_failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -159,7 +160,7 @@ impl Transcoding {
         }
         self.overrides.insert(name.to_string(), over);
         self.stop(name);
-        if self.bus.contains(&live_path(name)) {
+        if StreamPath::live(name).is_ok_and(|path| self.bus.contains(&path)) {
             tracing::info!(stream = name, "transcoding settings changed: restarting the ladder");
             self.start(name);
         }

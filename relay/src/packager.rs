@@ -8,8 +8,7 @@ use dashmap::DashMap;
 use rill_media::cmaf::fmp4;
 use rill_media::cmaf::{CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
 use rill_media::manifest::TrackDescription;
-use rill_media::path::{split_live_path, OPUS_FEED};
-use rill_media::Bus;
+use rill_media::{Bus, Feed, StreamPath};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, Weak};
@@ -84,7 +83,7 @@ impl Packagers {
     pub fn live_names(&self) -> Vec<String> {
         self.streams
             .iter()
-            .filter(|entry| !entry.key().contains('/') && !entry.value().state().ended)
+            .filter(|entry| entry.value().path.is_source() && !entry.value().state().ended)
             .map(|entry| entry.key().clone())
             .collect()
     }
@@ -113,15 +112,12 @@ impl Packagers {
         renditions.into_iter().map(|(_, stream)| stream).collect()
     }
 
-    fn start(self: &Arc<Self>, bus: &Bus, path: &str) {
+    fn start(self: &Arc<Self>, bus: &Bus, path: &StreamPath) {
         // Live streams `live/<name>` and their video renditions `live/<name>/<rendition>`.
-        let Some((name, rendition)) = split_live_path(path) else { return };
-        if rendition == Some(OPUS_FEED) {
-            return; // derived audio for WebRTC, not a rendition players choose
-        }
-        let key = match rendition {
-            Some(rendition) => format!("{name}/{rendition}"),
-            None => name.to_string(),
+        let key = match &path.feed {
+            Feed::Source => path.name.to_string(),
+            Feed::Rendition(rendition) => format!("{}/{rendition}", path.name),
+            Feed::Opus => return, // derived audio for WebRTC, not a rendition players choose
         };
         if let Some(existing) = self.streams.get(&key) {
             if !existing.state().ended {
@@ -129,9 +125,9 @@ impl Packagers {
             }
         }
         let Ok(subscriber) = bus.subscribe_service(path) else { return };
-        let mut stream = LiveStream::new(key.clone(), self.config, self.stats.clone());
-        if rendition.is_some() {
-            stream.source = self.get(name);
+        let mut stream = LiveStream::new(key.clone(), path.clone(), self.config, self.stats.clone());
+        if !path.is_source() {
+            stream.source = self.get(path.name.as_str());
         }
         let stream = Arc::new(stream);
         if let Some(source) = &stream.source {
@@ -165,6 +161,8 @@ impl Packagers {
 pub struct LiveStream {
     /// `<name>`, or `<name>/<rendition>` for a rendition.
     pub name: String,
+    /// The Bus path it packages.
+    pub path: StreamPath,
     pub config: PackagerConfig,
     state: RwLock<LiveState>,
     version: watch::Sender<u64>,
@@ -309,11 +307,12 @@ impl TrackTimeline {
 }
 
 impl LiveStream {
-    fn new(name: String, config: PackagerConfig, stats: Arc<PackagerStats>) -> LiveStream {
+    fn new(name: String, path: StreamPath, config: PackagerConfig, stats: Arc<PackagerStats>) -> LiveStream {
         let epoch = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let state = RwLock::new(LiveState { epoch, ..LiveState::default() });
         LiveStream {
             name,
+            path,
             config,
             state,
             version: watch::Sender::new(0),

@@ -16,9 +16,8 @@ use dashmap::DashMap;
 use rill_media::cmaf::scan::scan_fragments;
 use rill_media::cmaf::{fmp4, CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
 use rill_media::manifest::TrackDescription;
-use rill_media::path::live_path;
 use rill_media::wallclock::iso8601;
-use rill_media::Bus;
+use rill_media::{Bus, StreamPath};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,6 +93,8 @@ pub struct Recorder {
     /// The current (or last, until the stream starts again) recording of each stream.
     recordings: DashMap<String, Arc<ActiveRecording>>,
     pub stats: RecorderStats,
+    /// Recordings being written ([`RecorderStats::active`]), for [`Recorder::wait_idle`].
+    running: watch::Sender<u64>,
 }
 
 impl Recorder {
@@ -112,6 +113,7 @@ impl Recorder {
             policy,
             recordings: DashMap::new(),
             stats: RecorderStats::default(),
+            running: watch::Sender::new(0),
         });
         let this = recorder.clone();
         tokio::spawn(async move { bus.for_each_started_stream(|path| this.start(&bus, path)).await });
@@ -126,10 +128,16 @@ impl Recorder {
     /// Waits (up to `timeout`) until no recording is running: at shutdown, after the streams
     /// were closed, so the last segments are indexed and the videos marked ready.
     pub async fn wait_idle(&self, timeout: std::time::Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while self.stats.active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let mut running = self.running.subscribe();
+        let _ = tokio::time::timeout(timeout, running.wait_for(|n| *n == 0)).await;
+    }
+
+    /// Counts a recording in (`true`) or out of [`RecorderStats::active`].
+    fn set_running(&self, running: bool) {
+        self.running.send_modify(|n| {
+            *n = if running { *n + 1 } else { n.saturating_sub(1) };
+            self.stats.active.store(*n, Ordering::Relaxed);
+        });
     }
 
     /// Whether `id` is being written now.
@@ -137,8 +145,11 @@ impl Recorder {
         self.recordings.iter().any(|r| r.video_id == id && !r.failed())
     }
 
-    fn start(self: &Arc<Self>, bus: &Bus, path: &str) {
-        let Some(name) = path.strip_prefix("live/").filter(|n| !n.contains('/')) else { return };
+    fn start(self: &Arc<Self>, bus: &Bus, path: &StreamPath) {
+        if !path.is_source() {
+            return; // renditions and derived feeds are not recorded
+        }
+        let name = path.name.as_str();
         if !(self.policy)(name) {
             return;
         }
@@ -161,7 +172,7 @@ impl Recorder {
                 // The announcement may be a lagging duplicate of this session, or a new session
                 // whose predecessor is still indexing its last segment: decide once it is done.
                 let mut done = current.get().done.subscribe();
-                let (this, bus, path) = (self.clone(), bus.clone(), path.to_string());
+                let (this, bus, path) = (self.clone(), bus.clone(), path.clone());
                 tokio::spawn(async move {
                     let _ = done.wait_for(|done| *done).await;
                     if bus.contains(&path) {
@@ -178,7 +189,7 @@ impl Recorder {
         if !fresh {
             return;
         }
-        let Ok(subscriber) = bus.subscribe_service(&live_path(name)) else {
+        let Ok(subscriber) = bus.subscribe_service(path) else {
             self.recordings.remove_if(name, |_, r| Arc::ptr_eq(r, &recording));
             return;
         };
@@ -214,7 +225,7 @@ impl Recorder {
         }
         tracing::info!("recording started");
         self.stats.started.fetch_add(1, Ordering::Relaxed);
-        self.stats.active.fetch_add(1, Ordering::Relaxed);
+        self.set_running(true);
         let mut writer = RecordingWriter::new(id, self.storage.clone(), self.catalog.clone(), recording.clone());
         writer.thumbnailer = self.config.thumbnailer.clone();
         let outcome = async {
@@ -227,7 +238,7 @@ impl Recorder {
         }
         .await;
         drop(cmaf); // a failed recording stops reading the stream at once
-        self.stats.active.fetch_sub(1, Ordering::Relaxed);
+        self.set_running(false);
         let end = match outcome {
             Ok(()) if writer.segments > 0 => {
                 tracing::info!(segments = writer.segments, "recording ready");
