@@ -93,12 +93,6 @@ macro_rules! name_traits {
                 &self.0
             }
         }
-
-        impl std::borrow::Borrow<str> for $name {
-            fn borrow(&self) -> &str {
-                &self.0
-            }
-        }
     };
 }
 

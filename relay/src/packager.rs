@@ -58,12 +58,19 @@ pub struct Packagers {
     streams: DashMap<String, Arc<LiveStream>>,
     config: PackagerConfig,
     pub stats: Arc<PackagerStats>,
+    /// Bumped whenever a stream's packaging starts, for [`Packagers::packaged`].
+    started: watch::Sender<()>,
 }
 
 impl Packagers {
     /// Packages every stream that starts on `bus` from now on (and those already live).
     pub fn spawn(bus: Bus, config: PackagerConfig) -> Arc<Packagers> {
-        let packagers = Arc::new(Packagers { streams: DashMap::new(), config, stats: Arc::default() });
+        let packagers = Arc::new(Packagers {
+            streams: DashMap::new(),
+            config,
+            stats: Arc::default(),
+            started: watch::Sender::new(()),
+        });
         let this = packagers.clone();
         tokio::spawn(async move { bus.for_each_started_stream(|path| this.start(&bus, path)).await });
         packagers
@@ -77,6 +84,19 @@ impl Packagers {
     /// lingering after its end.
     pub fn get(&self, name: &str) -> Option<Arc<LiveStream>> {
         self.streams.get(name).map(|s| s.clone())
+    }
+
+    /// Waits until stream `name` (or rendition `name/rendition`) is packaged and not ended: a
+    /// stream's packaging starts just after the stream (callers bound the wait).
+    pub async fn packaged(&self, name: &str) -> Arc<LiveStream> {
+        let mut started = self.started.subscribe();
+        loop {
+            started.borrow_and_update();
+            if let Some(stream) = self.get(name).filter(|s| !s.state().ended) {
+                return stream;
+            }
+            let _ = started.changed().await; // cannot fail: `self` holds the sender
+        }
     }
 
     /// The names of the streams (not renditions) being packaged and not ended.
@@ -138,6 +158,7 @@ impl Packagers {
         let name = key.as_str();
         self.streams.insert(key.clone(), stream.clone());
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
+        self.started.send_modify(|_| {});
         let this = self.clone();
         let span = tracing::info_span!("packager", stream = name);
         tokio::spawn(tracing::Instrument::instrument(
@@ -593,5 +614,31 @@ pub(crate) mod fixtures {
         }
         state.ended = ended;
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rill_media::{PublisherInfo, RenditionName, StreamName};
+
+    #[tokio::test]
+    async fn waits_for_a_stream_to_be_packaged() {
+        let bus = Bus::default();
+        let packagers = Packagers::spawn(bus.clone(), PackagerConfig::default());
+        let waiting = {
+            let packagers = packagers.clone();
+            tokio::spawn(async move { packagers.packaged("a/360p").await })
+        };
+        let info = || PublisherInfo { protocol: "test", peer: String::new() };
+        let name = StreamName::new("a").unwrap();
+        let _source = bus.publish(&StreamPath::source(name.clone()), info()).unwrap();
+        let _opus = bus.publish(&StreamPath::opus(name.clone()), info()).unwrap();
+        let rendition = StreamPath::rendition(name, RenditionName::new("360p").unwrap());
+        let _rendition = bus.publish(&rendition, info()).unwrap();
+        let packaged = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken").unwrap();
+        assert_eq!(packaged.path, rendition);
+        assert_eq!(packaged.source.as_ref().map(|s| s.name.as_str()), Some("a"));
+        assert_eq!(packagers.live_names(), ["a"], "the Opus feed is not packaged");
     }
 }
