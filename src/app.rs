@@ -12,7 +12,7 @@ use crate::thumbnails::LiveThumbnails;
 use anyhow::{Context, Result};
 use rill_ingest::rtmp::{RtmpContext, RtmpStats, SessionConfig};
 use rill_media::cmaf::SegmenterConfig;
-use rill_media::{Bus, BusConfig};
+use rill_media::{Bus, BusConfig, StreamPath};
 use rill_relay::packager::{PackagerConfig, Packagers};
 use rill_relay::RelayStats;
 use rill_vod::catalog::Catalog;
@@ -173,15 +173,16 @@ impl App {
         let app = crate::http::router(state).into_make_service_with_connect_info::<PeerAddr>();
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signalled = stopping.clone();
-        let server = axum::serve(TimeoutListener { inner: http_listener, write_timeout }, app)
-            .with_graceful_shutdown(async move {
+        let server = axum::serve(TimeoutListener { inner: http_listener, write_timeout }, app).with_graceful_shutdown(
+            async move {
                 shutdown.await;
                 // End every stream so HTTP-FLV bodies finish and graceful shutdown can complete.
                 for stream in bus.snapshot() {
                     bus.close(&stream.path);
                 }
                 signalled.notify_one();
-            });
+            },
+        );
         tokio::select! {
             served = server => served.context("HTTP server failed")?,
             _ = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
@@ -199,10 +200,10 @@ impl App {
 /// transcoder's shared Opus feed, started while a viewer holds it.
 async fn start_webrtc(config: &Config, bus: &Bus) -> Result<rill_webrtc::WebRtc> {
     let feeds = rill_transcode::audio::OpusFeeds::new(bus.clone());
-    let opus_feed: rill_webrtc::OpusFeedFn = Arc::new(move |_bus: &Bus, path: &str| match feeds.acquire(path) {
+    let opus_feed: rill_webrtc::OpusFeedFn = Arc::new(move |_bus: &Bus, path: &StreamPath| match feeds.acquire(path) {
         Ok(guard) => Some(Box::new(guard) as Box<dyn std::any::Any + Send>),
         Err(e) => {
-            tracing::warn!(stream = path, error = %e, "no Opus audio for WebRTC viewers");
+            tracing::warn!(stream = %path, error = %e, "no Opus audio for WebRTC viewers");
             None
         }
     });

@@ -134,7 +134,10 @@ impl StreamRegistry {
     /// Applies `edit` to a copy of the entries, stores the API-created ones atomically (temp
     /// file + fsync + rename) and only then makes the copy current: readers never wait for the
     /// disk, and a failed write changes nothing.
-    fn change<T>(&self, edit: impl FnOnce(&mut Vec<StreamEntry>) -> Result<T, RegistryError>) -> Result<T, RegistryError> {
+    fn change<T>(
+        &self,
+        edit: impl FnOnce(&mut Vec<StreamEntry>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut next = self.list();
         let answer = edit(&mut next)?;

@@ -43,4 +43,3 @@ pub fn thumbnailer(width: u32) -> Option<rill_vod::recorder::Thumbnailer> {
 
 /// Width of video thumbnails in pixels.
 pub const THUMBNAIL_WIDTH: u32 = 320;
-

@@ -5,9 +5,9 @@
 
 use rill::app::App;
 use rill::config::Config;
-use rill_media::testing::{avc_aac_tracks, SyntheticStream};
 use rill_media::cmaf::TrackKind;
-use rill_media::PublisherInfo;
+use rill_media::testing::{avc_aac_tracks, SyntheticStream};
+use rill_media::{PublisherInfo, StreamPath};
 use rill_relay::packager::LiveState;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -111,8 +111,8 @@ async fn a_published_stream_is_served_to_players_operators_and_scrapers() {
     assert_eq!(get(addr, "/live/nobody/index.m3u8", &[], None).await.status, 404);
     assert_eq!(get(addr, "/live/bad%20name/index.m3u8", &[], None).await.status, 400);
 
-    let publisher =
-        state.bus.publish("live/demo", PublisherInfo { protocol: "rtmp", peer: "127.0.0.1:1".into() }).unwrap();
+    let path = StreamPath::live("demo").unwrap();
+    let publisher = state.bus.publish(&path, PublisherInfo { protocol: "rtmp", peer: "127.0.0.1:1".into() }).unwrap();
     publisher.set_tracks(avc_aac_tracks(true));
     // Pushed a GOP at a time, each once the packager has taken the previous one (a burst of
     // several GOPs would fall out of the Bus's ring, as for any subscriber that far behind).
@@ -186,7 +186,7 @@ async fn a_published_stream_is_served_to_players_operators_and_scrapers() {
 
     // The publisher leaves: after the grace period the playlist ends.
     drop(publisher);
-    state.bus.close("live/demo");
+    state.bus.close(&path);
     packaged.wait_for(Instant::now() + Duration::from_secs(10), |st| st.ended.then_some(())).await.expect("ended");
     let ended = get(addr, "/live/demo/video/media.m3u8", &[], None).await;
     assert!(ended.text().ends_with("#EXT-X-ENDLIST\n"), "{}", ended.text());

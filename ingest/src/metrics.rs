@@ -46,7 +46,13 @@ impl RtmpStats {
 
 impl SrtStats {
     pub fn write_metrics(&self, out: &mut Exposition) {
-        out.labelled("rill_bytes_received_total", Kind::Counter, BYTES_IN, &[("protocol", "srt")], count(&self.bytes_in));
+        out.labelled(
+            "rill_bytes_received_total",
+            Kind::Counter,
+            BYTES_IN,
+            &[("protocol", "srt")],
+            count(&self.bytes_in),
+        );
         out.sample(
             "rill_srt_connections_total",
             Kind::Counter,

@@ -1,4 +1,5 @@
-//! The Bus: an in-memory fan-out of live streams, keyed by path (`live/<name>`).
+//! The Bus: an in-memory fan-out of live streams, keyed by [`StreamPath`] (`live/<name>`,
+//! `live/<name>/<rendition>`, `live/<name>/opus`).
 //!
 //! Each stream keeps its track configuration and a bounded ring of recent frames (the GOP
 //! cache) that always reaches back to the latest keyframe, so a new subscriber starts on a
@@ -10,17 +11,25 @@
 //! `Bytes` handles, never as payload. A publisher that drops and comes back within
 //! [`BusConfig::reconnect_grace`] keeps the stream's subscribers; its timestamps are rebased to
 //! continue the previous session's timeline.
+//!
+//! Time is read only through tokio's clock ([`tokio::time::Instant`]), so a paused test clock
+//! drives it. Grace periods are deadlines that one Bus-owned task (started with the first
+//! grace period inside a runtime) ends when they pass. Waiting for a Bus condition (a publisher,
+//! a stream's end) is a notification ([`Bus::published`], [`Bus::live`], [`Bus::ended`]),
+//! never a poll.
 
 use crate::frame::Frame;
+use crate::path::StreamPath;
 use crate::time::MediaTime;
 use crate::track::Tracks;
 use dashmap::DashMap;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{broadcast, watch, Notify};
+use tokio::time::Instant;
 
 /// Bounds and timings of the Bus.
 #[derive(Clone, Debug)]
@@ -65,9 +74,9 @@ pub struct BusStats {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum BusError {
     #[error("stream {0} already has a publisher")]
-    AlreadyPublishing(String),
+    AlreadyPublishing(StreamPath),
     #[error("stream {0} is not live")]
-    NotLive(String),
+    NotLive(StreamPath),
     #[error("subscriber stayed behind the live edge for over {0:?} and was disconnected")]
     TooSlow(Duration),
 }
@@ -95,7 +104,7 @@ pub enum Delivery {
 /// A point-in-time view of a stream, for the API and metrics.
 #[derive(Clone, Debug)]
 pub struct StreamSnapshot {
-    pub path: String,
+    pub path: StreamPath,
     /// `None` while waiting for the publisher to reconnect.
     pub publisher: Option<PublisherInfo>,
     pub publishing_for: Option<Duration>,
@@ -114,14 +123,35 @@ pub struct Bus {
 }
 
 struct BusInner {
-    streams: DashMap<String, Arc<Stream>>,
+    streams: DashMap<StreamPath, Arc<Stream>>,
     config: BusConfig,
     stats: BusStats,
     /// Paths of streams as they start (not when a publisher reconnects within the grace period).
-    started: broadcast::Sender<String>,
+    started: broadcast::Sender<StreamPath>,
     /// Paths a service can start when asked (on-demand camera pulls), and where requests go.
-    on_demand: DashMap<String, ()>,
-    demand: broadcast::Sender<String>,
+    on_demand: DashMap<StreamPath, ()>,
+    demand: broadcast::Sender<StreamPath>,
+    /// Sent whenever a publisher attaches or leaves and whenever a stream starts or ends: what
+    /// [`Bus::published`], [`Bus::live`] and [`Bus::ended`] wait on.
+    changes: watch::Sender<()>,
+    graces: Arc<Graces>,
+}
+
+/// The reconnect grace periods in flight, and the one task that ends them.
+#[derive(Default)]
+struct Graces {
+    pending: Mutex<Vec<Grace>>,
+    /// Wakes the driver: a grace period started, or the Bus is gone.
+    changed: Notify,
+    driver_running: AtomicBool,
+}
+
+/// A stream whose publisher (of session `generation`) left: it ends at `deadline` unless a
+/// publisher came back.
+struct Grace {
+    deadline: Instant,
+    stream: Arc<Stream>,
+    generation: u64,
 }
 
 impl Default for BusInner {
@@ -139,12 +169,96 @@ impl BusInner {
             started: broadcast::channel(256).0,
             on_demand: DashMap::new(),
             demand: broadcast::channel(256).0,
+            changes: watch::Sender::new(()),
+            graces: Arc::default(),
+        }
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|_| {});
+    }
+
+    /// Ends `stream` if its publisher of session `generation` has not come back.
+    fn end_if_abandoned(&self, stream: &Arc<Stream>, generation: u64) {
+        let mut st = stream.lock();
+        if st.generation != generation || st.publisher.is_some() || st.ended {
+            return;
+        }
+        st.ended = true;
+        drop(st);
+        self.streams.remove_if(&stream.path, |_, s| Arc::ptr_eq(s, stream));
+        stream.wake.send_modify(|_| {});
+        self.changed();
+    }
+
+    /// Ends the streams whose grace period is over; the earliest deadline still pending.
+    fn expire_graces(&self, now: Instant) -> Option<Instant> {
+        let expired: Vec<Grace> = {
+            let mut pending = lock(&self.graces.pending);
+            let (expired, rest) = std::mem::take(&mut *pending).into_iter().partition(|g| g.deadline <= now);
+            *pending = rest;
+            expired
+        };
+        for grace in expired {
+            self.end_if_abandoned(&grace.stream, grace.generation);
+        }
+        lock(&self.graces.pending).iter().map(|g| g.deadline).min()
+    }
+
+    /// Makes sure the grace driver runs; false when it cannot (no runtime here, none yet).
+    fn ensure_grace_driver(self: &Arc<Self>) -> bool {
+        if self.graces.driver_running.load(Ordering::Acquire) {
+            return true;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return false };
+        if self.graces.driver_running.swap(true, Ordering::AcqRel) {
+            return true;
+        }
+        runtime.spawn(drive_graces(self.graces.clone(), Arc::downgrade(self)));
+        true
+    }
+}
+
+impl Drop for BusInner {
+    fn drop(&mut self) {
+        self.graces.changed.notify_one(); // the driver sees the Bus gone and stops
+    }
+}
+
+/// The grace driver: sleeps until the earliest deadline (or a new grace period), ends what is
+/// due, until the Bus is dropped. Holds the Bus only while ending streams.
+async fn drive_graces(graces: Arc<Graces>, bus: Weak<BusInner>) {
+    /// Lets a later grace period start a new driver should this one stop (Bus dropped, or its
+    /// runtime shut down).
+    struct Running(Arc<Graces>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.driver_running.store(false, Ordering::Release);
+        }
+    }
+    let running = Running(graces);
+    let graces = &running.0;
+    loop {
+        let changed = graces.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let Some(next) = bus.upgrade().map(|bus| bus.expire_graces(Instant::now())) else { return };
+        match next {
+            Some(deadline) => tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = changed => {}
+            },
+            None => changed.await,
         }
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Stream {
-    path: String,
+    path: StreamPath,
     state: Mutex<State>,
     wake: watch::Sender<()>,
     viewers: Mutex<BTreeMap<&'static str, usize>>,
@@ -233,18 +347,18 @@ impl Bus {
 
     /// Claims `path` for a publisher. A stream waiting for its publisher to reconnect is taken
     /// over with its subscribers; a stream with an active publisher is refused.
-    pub fn publish(&self, path: &str, info: PublisherInfo) -> Result<Publisher, BusError> {
+    pub fn publish(&self, path: &StreamPath, info: PublisherInfo) -> Result<Publisher, BusError> {
         let kick = Arc::new(Notify::new());
         loop {
             let mut created = false;
             let stream = self
                 .inner
                 .streams
-                .entry(path.to_string())
+                .entry(path.clone())
                 .or_insert_with(|| {
                     created = true;
                     Arc::new(Stream {
-                        path: path.to_string(),
+                        path: path.clone(),
                         state: Mutex::new(State::default()),
                         wake: watch::Sender::new(()),
                         viewers: Mutex::default(),
@@ -260,7 +374,7 @@ impl Bus {
                     continue;
                 }
                 if st.publisher.is_some() {
-                    return Err(BusError::AlreadyPublishing(path.to_string()));
+                    return Err(BusError::AlreadyPublishing(path.clone()));
                 }
                 st.generation += 1;
                 st.publisher = Some(ActivePublisher { info, since: Instant::now(), kick: kick.clone() });
@@ -276,22 +390,23 @@ impl Bus {
             };
             stream.wake.send_modify(|_| {});
             if created {
-                let _ = self.inner.started.send(path.to_string());
+                let _ = self.inner.started.send(path.clone());
             }
+            self.inner.changed();
             return Ok(Publisher { bus: self.inner.clone(), stream, generation, kick });
         }
     }
 
     /// Paths of streams as they start, for services that follow every stream (packagers,
     /// recorders). A receiver that lags should reconcile with [`Bus::snapshot`].
-    pub fn started_streams(&self) -> broadcast::Receiver<String> {
+    pub fn started_streams(&self) -> broadcast::Receiver<StreamPath> {
         self.inner.started.subscribe()
     }
 
     /// Calls `on_start` with the path of every stream live now and of every stream that starts
     /// later, until the Bus is dropped: how a service (packager, recorder) follows all streams.
     /// A path may be reported again after a lagging announcement; `on_start` must be idempotent.
-    pub async fn for_each_started_stream(&self, mut on_start: impl FnMut(&str)) {
+    pub async fn for_each_started_stream(&self, mut on_start: impl FnMut(&StreamPath)) {
         let mut started = self.started_streams();
         for snapshot in self.snapshot() {
             on_start(&snapshot.path);
@@ -310,50 +425,83 @@ impl Bus {
     }
 
     /// Declares that `path` can be started on request ([`Bus::request`]), or no longer (`false`).
-    pub fn set_on_demand(&self, path: &str, on_demand: bool) {
+    pub fn set_on_demand(&self, path: &StreamPath, on_demand: bool) {
         if on_demand {
-            self.inner.on_demand.insert(path.to_string(), ());
+            self.inner.on_demand.insert(path.clone(), ());
         } else {
             self.inner.on_demand.remove(path);
         }
     }
 
     /// Requests for on-demand paths, for the service that starts them.
-    pub fn demanded_streams(&self) -> broadcast::Receiver<String> {
+    pub fn demanded_streams(&self) -> broadcast::Receiver<StreamPath> {
         self.inner.demand.subscribe()
     }
 
     /// Makes sure `path` has a publisher if it can: when it has none but is on demand, asks for
     /// it and waits up to `timeout` for its publisher. True when the stream is published.
-    pub async fn request(&self, path: &str, timeout: Duration) -> bool {
-        let published = || self.inner.streams.get(path).is_some_and(|s| s.lock().publisher.is_some());
-        if published() {
+    pub async fn request(&self, path: &StreamPath, timeout: Duration) -> bool {
+        if self.is_published(path) {
             return true;
         }
-        if !self.inner.on_demand.contains_key(path) || self.inner.demand.send(path.to_string()).is_err() {
+        if !self.inner.on_demand.contains_key(path) || self.inner.demand.send(path.clone()).is_err() {
             return false;
         }
-        let deadline = Instant::now() + timeout;
-        while !published() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::timeout(timeout, self.published(path)).await.is_ok()
+    }
+
+    /// Whether `path` has a publisher now (not waiting for one to reconnect).
+    pub fn is_published(&self, path: &StreamPath) -> bool {
+        self.stream(path).is_some_and(|s| s.lock().publisher.is_some())
+    }
+
+    /// Resolves once `path` has a publisher (at once if it has one).
+    pub async fn published(&self, path: &StreamPath) {
+        self.wait_until(|bus| bus.is_published(path)).await
+    }
+
+    /// Resolves once `path` is on the Bus (at once if it is).
+    pub async fn live(&self, path: &StreamPath) {
+        self.wait_until(|bus| bus.contains(path)).await
+    }
+
+    /// Resolves once `path` is no longer on the Bus: closed, or its grace period over (at once
+    /// if it is not there).
+    pub async fn ended(&self, path: &StreamPath) {
+        self.wait_until(|bus| !bus.contains(path)).await
+    }
+
+    /// Resolves once `done` holds; checked now and after every change of publishers or streams.
+    async fn wait_until(&self, mut done: impl FnMut(&Bus) -> bool) {
+        let mut changes = self.inner.changes.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if done(self) {
+                return;
+            }
+            // Cannot fail: the sender lives as long as `self`.
+            let _ = changes.changed().await;
         }
-        published()
     }
 
     /// Subscribes to `path`, starting at the latest keyframe. `protocol` labels the viewer count.
-    pub fn subscribe(&self, path: &str, protocol: &'static str) -> Result<Subscriber, BusError> {
+    pub fn subscribe(&self, path: &StreamPath, protocol: &'static str) -> Result<Subscriber, BusError> {
         self.attach(path, Some(protocol))
     }
 
     /// Subscribes a service of the server itself (a packager, a recorder): it is not a viewer.
-    pub fn subscribe_service(&self, path: &str) -> Result<Subscriber, BusError> {
+    pub fn subscribe_service(&self, path: &StreamPath) -> Result<Subscriber, BusError> {
         self.attach(path, None)
     }
 
-    fn attach(&self, path: &str, protocol: Option<&'static str>) -> Result<Subscriber, BusError> {
-        let stream = self.inner.streams.get(path).map(|s| s.clone()).ok_or_else(|| BusError::NotLive(path.into()))?;
+    fn stream(&self, path: &StreamPath) -> Option<Arc<Stream>> {
+        self.inner.streams.get(path).map(|s| s.clone())
+    }
+
+    fn attach(&self, path: &StreamPath, protocol: Option<&'static str>) -> Result<Subscriber, BusError> {
+        let stream = self.stream(path).ok_or_else(|| BusError::NotLive(path.clone()))?;
         if let Some(protocol) = protocol {
-            *stream.viewers.lock().unwrap_or_else(|e| e.into_inner()).entry(protocol).or_default() += 1;
+            *lock(&stream.viewers).entry(protocol).or_default() += 1;
         }
         let wake = stream.wake.subscribe();
         Ok(Subscriber {
@@ -370,8 +518,8 @@ impl Bus {
     }
 
     /// Asks the publisher of `path` to disconnect. Returns false when nobody publishes it.
-    pub fn kick(&self, path: &str) -> bool {
-        let Some(stream) = self.inner.streams.get(path).map(|s| s.clone()) else { return false };
+    pub fn kick(&self, path: &StreamPath) -> bool {
+        let Some(stream) = self.stream(path) else { return false };
         let st = stream.lock();
         match &st.publisher {
             Some(p) => {
@@ -384,7 +532,7 @@ impl Bus {
 
     /// Ends `path` now: its publisher is asked to leave, its subscribers receive
     /// [`Delivery::Ended`], and no grace period applies. Returns false when it did not exist.
-    pub fn close(&self, path: &str) -> bool {
+    pub fn close(&self, path: &StreamPath) -> bool {
         let Some((_, stream)) = self.inner.streams.remove(path) else { return false };
         {
             let mut st = stream.lock();
@@ -394,24 +542,25 @@ impl Bus {
             }
         }
         stream.wake.send_modify(|_| {});
+        self.inner.changed();
         true
     }
 
     /// Whether `path` exists (live, or waiting for its publisher to reconnect).
-    pub fn contains(&self, path: &str) -> bool {
+    pub fn contains(&self, path: &StreamPath) -> bool {
         self.inner.streams.contains_key(path)
     }
 
-    /// A snapshot of every stream, sorted by path.
+    /// A snapshot of every stream, sorted by path (as text).
     pub fn snapshot(&self) -> Vec<StreamSnapshot> {
         let streams: Vec<Arc<Stream>> = self.inner.streams.iter().map(|e| e.value().clone()).collect();
         let mut out: Vec<StreamSnapshot> = streams.iter().map(|s| s.snapshot()).collect();
-        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.sort_by_cached_key(|s| s.path.to_string());
         out
     }
 
-    pub fn stream_snapshot(&self, path: &str) -> Option<StreamSnapshot> {
-        self.inner.streams.get(path).map(|s| s.clone()).map(|s| s.snapshot())
+    pub fn stream_snapshot(&self, path: &StreamPath) -> Option<StreamSnapshot> {
+        self.stream(path).map(|s| s.snapshot())
     }
 }
 
@@ -419,11 +568,11 @@ impl Stream {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the ring inconsistent in a way that
         // matters more than losing the stream, so recover rather than poison every viewer.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     fn snapshot(&self) -> StreamSnapshot {
-        let viewers = self.viewers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let viewers = lock(&self.viewers).clone();
         let st = self.lock();
         StreamSnapshot {
             path: self.path.clone(),
@@ -448,7 +597,7 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &StreamPath {
         &self.stream.path
     }
 
@@ -554,28 +703,16 @@ impl Drop for Publisher {
             st.publisher = None;
         }
         self.stream.wake.send_modify(|_| {});
-        let bus = self.bus.clone();
-        let stream = self.stream.clone();
-        let generation = self.generation;
-        let end = move || {
-            let mut st = stream.lock();
-            if st.generation == generation && st.publisher.is_none() {
-                st.ended = true;
-                drop(st);
-                bus.streams.remove_if(&stream.path, |_, s| Arc::ptr_eq(s, &stream));
-                stream.wake.send_modify(|_| {});
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                let grace = self.bus.config.reconnect_grace;
-                rt.spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    end();
-                });
-            }
-            Err(_) => end(),
+        self.bus.changed();
+        if !self.bus.ensure_grace_driver() {
+            // No runtime to wait in (and no driver started before): no grace period.
+            self.bus.end_if_abandoned(&self.stream, self.generation);
+            return;
         }
+        let deadline = Instant::now() + self.bus.config.reconnect_grace;
+        let grace = Grace { deadline, stream: self.stream.clone(), generation: self.generation };
+        lock(&self.bus.graces.pending).push(grace);
+        self.bus.graces.changed.notify_one();
     }
 }
 
@@ -595,8 +732,29 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &StreamPath {
         &self.stream.path
+    }
+
+    /// Waits until the stream's tracks are known (its publisher announced them) and returns
+    /// them; `None` if the stream ends first. Consumes nothing: [`Subscriber::recv`] still
+    /// delivers them first.
+    pub async fn announced_tracks(&mut self) -> Option<Arc<Tracks>> {
+        loop {
+            self.wake.borrow_and_update();
+            {
+                let st = self.stream.lock();
+                if st.tracks.video.is_some() || st.tracks.audio.is_some() {
+                    return Some(st.tracks.clone());
+                }
+                if st.ended {
+                    return None;
+                }
+            }
+            if self.wake.changed().await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// The next delivery. Cancel-safe: dropping the future loses nothing.
@@ -670,7 +828,7 @@ impl Subscriber {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         let Some(protocol) = self.protocol else { return };
-        let mut viewers = self.stream.viewers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut viewers = lock(&self.stream.viewers);
         if let Some(n) = viewers.get_mut(protocol) {
             *n -= 1;
             if *n == 0 {
@@ -705,6 +863,10 @@ mod tests {
         PublisherInfo { protocol: "test", peer: "127.0.0.1:1".into() }
     }
 
+    fn live(name: &str) -> StreamPath {
+        StreamPath::live(name).unwrap()
+    }
+
     async fn frames(sub: &mut Subscriber) -> Vec<Frame> {
         match tokio::time::timeout(Duration::from_secs(1), sub.recv()).await.expect("delivery in time").unwrap() {
             Delivery::Frames(f) => f,
@@ -712,31 +874,94 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn requests_start_only_on_demand_streams() {
         let bus = Bus::default();
-        assert!(!bus.request("live/nobody", Duration::from_millis(50)).await, "not on demand: no wait");
-        bus.set_on_demand("live/cam", true);
+        let (cam, nobody) = (live("cam"), live("nobody"));
+        assert!(!bus.request(&nobody, Duration::from_millis(50)).await, "not on demand: no wait");
+        bus.set_on_demand(&cam, true);
         let mut demanded = bus.demanded_streams();
         let starter = bus.clone();
         let service = tokio::spawn(async move {
             let path = demanded.recv().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(700)).await; // the camera takes a while
             starter.publish(&path, info()).unwrap()
         });
-        assert!(bus.request("live/cam", Duration::from_secs(5)).await, "started on request");
+        let asked = Instant::now();
+        assert!(bus.request(&cam, Duration::from_secs(5)).await, "started on request");
+        assert_eq!(asked.elapsed(), Duration::from_millis(700), "woken when published, not on a poll tick");
         let publisher = service.await.unwrap();
-        assert!(bus.request("live/cam", Duration::ZERO).await, "already published: no request");
+        assert!(bus.request(&cam, Duration::ZERO).await, "already published: no request");
         drop(publisher);
-        bus.set_on_demand("live/cam", false);
-        assert!(!bus.request("live/cam", Duration::from_millis(50)).await, "no longer on demand");
+        bus.set_on_demand(&cam, false);
+        assert!(!bus.request(&cam, Duration::from_millis(50)).await, "no longer on demand");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn request_gives_up_after_its_timeout() {
+        let bus = Bus::default();
+        bus.set_on_demand(&live("cam"), true);
+        let _demanded = bus.demanded_streams();
+        let asked = Instant::now();
+        assert!(!bus.request(&live("cam"), Duration::from_secs(2)).await);
+        assert_eq!(asked.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_are_woken_by_bus_changes() {
+        let bus = Bus::default();
+        let a = live("a");
+        let watcher = bus.clone();
+        let path = a.clone();
+        let waits = tokio::spawn(async move {
+            let start = Instant::now();
+            watcher.live(&path).await;
+            let live_at = start.elapsed();
+            watcher.published(&path).await;
+            watcher.ended(&path).await;
+            (live_at, start.elapsed())
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let publisher = bus.publish(&a, info()).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waits.is_finished(), "still live");
+        drop(publisher);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waits.is_finished(), "waiting for its publisher to come back");
+        assert!(bus.close(&a));
+        let (live_at, ended_at) = waits.await.unwrap();
+        assert_eq!(live_at, Duration::from_millis(300));
+        assert_eq!(ended_at, Duration::from_millis(700));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn subscriber_waits_for_announced_tracks() {
+        let bus = Bus::default();
+        let publisher = bus.publish(&live("a"), info()).unwrap();
+        let mut sub = bus.subscribe(&live("a"), "test").unwrap();
+        let announce = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            publisher.set_tracks(tracks());
+            publisher
+        });
+        let start = Instant::now();
+        assert_eq!(sub.announced_tracks().await.as_deref(), Some(&tracks()));
+        assert_eq!(start.elapsed(), Duration::from_millis(250));
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)), "still delivered by recv");
+        let publisher = announce.await.unwrap();
+        assert!(bus.close(publisher.path()));
+        let publisher = bus.publish(&live("b"), info()).unwrap();
+        let mut late = bus.subscribe(&live("b"), "test").unwrap();
+        drop(publisher);
+        assert_eq!(late.announced_tracks().await, None, "ended (grace over) before any tracks");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn subscriber_receives_the_same_payload_memory() {
         let bus = Bus::default();
-        let publisher = bus.publish("live/a", info()).unwrap();
+        let publisher = bus.publish(&live("a"), info()).unwrap();
         publisher.set_tracks(tracks());
-        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        let mut sub = bus.subscribe(&live("a"), "test").unwrap();
         let frame = video(0, true);
         let ptr = frame.payload.as_ptr();
         publisher.push(frame);
@@ -745,28 +970,28 @@ mod tests {
         assert_eq!(got[0].payload.as_ptr(), ptr, "zero-copy: same memory in and out");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn new_subscriber_starts_at_latest_keyframe() {
         let bus = Bus::default();
-        let publisher = bus.publish("live/a", info()).unwrap();
+        let publisher = bus.publish(&live("a"), info()).unwrap();
         publisher.set_tracks(tracks());
         for (i, key) in [true, false, false, true, false].into_iter().enumerate() {
             publisher.push(video(i as i64 * 40, key));
         }
-        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        let mut sub = bus.subscribe(&live("a"), "test").unwrap();
         assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
         let got = frames(&mut sub).await;
         assert_eq!(got.iter().map(|f| f.dts.as_millis()).collect::<Vec<_>>(), vec![120, 160]);
         assert!(got[0].keyframe);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn slow_subscriber_skips_to_keyframe_then_is_disconnected() {
         let config = BusConfig { slow_subscriber_timeout: Duration::from_millis(50), ..Default::default() };
         let bus = Bus::new(config);
-        let publisher = bus.publish("live/a", info()).unwrap();
+        let publisher = bus.publish(&live("a"), info()).unwrap();
         publisher.set_tracks(tracks());
-        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        let mut sub = bus.subscribe(&live("a"), "test").unwrap();
         assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
         // Three GOPs go by while the subscriber does not read.
         for i in 0..12 {
@@ -778,7 +1003,7 @@ mod tests {
         assert_eq!(bus.stats().frames_skipped.load(Ordering::Relaxed), 8);
         // It keeps falling behind, skipping every 30 ms, for longer than the 50 ms bound.
         for round in 1..3 {
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            tokio::time::advance(Duration::from_millis(30)).await;
             for i in 12 * round..12 * (round + 1) {
                 publisher.push(video(i * 40, i % 4 == 0));
             }
@@ -790,12 +1015,31 @@ mod tests {
         assert_eq!(bus.stats().slow_disconnects.load(Ordering::Relaxed), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn skips_far_apart_are_not_a_streak() {
+        let config = BusConfig { slow_subscriber_timeout: Duration::from_millis(50), ..Default::default() };
+        let bus = Bus::new(config);
+        let publisher = bus.publish(&live("a"), info()).unwrap();
+        publisher.set_tracks(tracks());
+        let mut sub = bus.subscribe(&live("a"), "test").unwrap();
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        for round in 0..4 {
+            for i in 12 * round..12 * (round + 1) {
+                publisher.push(video(i * 40, i % 4 == 0));
+            }
+            assert!(frames(&mut sub).await[0].keyframe, "skipped, not disconnected");
+            tokio::time::advance(Duration::from_millis(60)).await;
+        }
+        assert_eq!(bus.stats().subscriber_skips.load(Ordering::Relaxed), 4);
+        assert_eq!(bus.stats().slow_disconnects.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn audio_waits_for_video_but_not_for_long() {
         let bus = Bus::default();
-        let publisher = bus.publish("live/a", info()).unwrap();
+        let publisher = bus.publish(&live("a"), info()).unwrap();
         publisher.set_tracks(tracks());
-        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        let mut sub = bus.subscribe(&live("a"), "test").unwrap();
         assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
         // A viewer task waiting for frames, reporting each delivery's size.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -804,6 +1048,7 @@ mod tests {
                 let _ = tx.send(f.len());
             }
         });
+        // With the clock paused, a sleep returns once every other task is idle.
         let settle = || tokio::time::sleep(Duration::from_millis(30));
         publisher.push(video(0, true));
         settle().await;
@@ -823,10 +1068,11 @@ mod tests {
         assert_eq!(rx.try_recv(), Ok(4), "a video pause does not hold audio back");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn audio_only_streams_cache_about_a_second() {
         let bus = Bus::default();
-        let publisher = bus.publish("live/radio", info()).unwrap();
+        let radio = live("radio");
+        let publisher = bus.publish(&radio, info()).unwrap();
         publisher.set_tracks(Tracks {
             video: None,
             audio: Some(CodecConfig::Opus { channels: 2, sample_rate: 48000 }),
@@ -835,61 +1081,91 @@ mod tests {
         for i in 0..200 {
             publisher.push(Frame { track: TrackId::AUDIO, keyframe: true, ..video(i * 20, false) });
         }
-        let cached = bus.stream_snapshot("live/radio").unwrap().cached_frames;
+        let cached = bus.stream_snapshot(&radio).unwrap().cached_frames;
         assert!((50..=100).contains(&cached), "1–2 s of 20 ms frames cached, got {cached}");
-        let mut sub = bus.subscribe("live/radio", "test").unwrap();
+        let mut sub = bus.subscribe(&radio, "test").unwrap();
         assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
         assert!(frames(&mut sub).await.len() >= 40, "a new listener starts up to a second back");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn rates_and_publishing_time_follow_the_clock() {
+        let bus = Bus::default();
+        let publisher = bus.publish(&live("a"), info()).unwrap();
+        publisher.set_tracks(tracks());
+        for i in 0..=25 {
+            publisher.push(video(i * 40, i % 25 == 0));
+            tokio::time::advance(Duration::from_millis(40)).await;
+        }
+        let snapshot = bus.stream_snapshot(&live("a")).unwrap();
+        // 26 frames of 100 bytes within the first second.
+        assert_eq!(snapshot.video_fps, 26.0);
+        assert_eq!(snapshot.ingest_kbps, 2600.0 * 8.0 / 1000.0);
+        assert_eq!(snapshot.publishing_for, Some(Duration::from_millis(26 * 40)));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn publish_never_attaches_to_a_closed_stream() {
         let bus = Bus::default();
-        let first = bus.publish("live/a", info()).unwrap();
-        assert!(bus.close("live/a"));
-        let second = bus.publish("live/a", info()).unwrap();
-        assert!(bus.contains("live/a"), "the new publisher's stream is on the map");
-        assert!(bus.kick("live/a"), "and reachable");
+        let a = live("a");
+        let first = bus.publish(&a, info()).unwrap();
+        assert!(bus.close(&a));
+        let second = bus.publish(&a, info()).unwrap();
+        assert!(bus.contains(&a), "the new publisher's stream is on the map");
+        assert!(bus.kick(&a), "and reachable");
         drop(first);
-        assert!(
-            bus.stream_snapshot("live/a").unwrap().publisher.is_some(),
-            "the old publisher's drop does not touch it"
-        );
+        assert!(bus.stream_snapshot(&a).unwrap().publisher.is_some(), "the old publisher's drop does not touch it");
         drop(second);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn cache_is_bounded() {
         let config = BusConfig { max_cache_frames: 10, ..Default::default() };
         let bus = Bus::new(config);
-        let publisher = bus.publish("live/a", info()).unwrap();
+        let publisher = bus.publish(&live("a"), info()).unwrap();
         publisher.set_tracks(tracks());
         for i in 0..1000 {
             publisher.push(video(i * 40, i % 250 == 0));
         }
-        assert_eq!(bus.stream_snapshot("live/a").unwrap().cached_frames, 10);
+        assert_eq!(bus.stream_snapshot(&live("a")).unwrap().cached_frames, 10);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn second_publisher_is_refused() {
         let bus = Bus::default();
-        let _p = bus.publish("live/a", info()).unwrap();
-        assert!(matches!(bus.publish("live/a", info()), Err(BusError::AlreadyPublishing(_))));
+        let _p = bus.publish(&live("a"), info()).unwrap();
+        assert_eq!(bus.publish(&live("a"), info()).err(), Some(BusError::AlreadyPublishing(live("a"))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn streams_are_keyed_by_typed_paths() {
+        let bus = Bus::default();
+        let mut started = bus.started_streams();
+        let source = bus.publish(&live("a"), info()).unwrap();
+        let opus = bus.publish(&StreamPath::opus(source.path().name.clone()), info()).unwrap();
+        assert_eq!(started.recv().await.unwrap(), live("a"));
+        assert_eq!(started.recv().await.unwrap().to_string(), "live/a/opus");
+        assert_eq!(opus.path().to_source(), *source.path());
+        let paths: Vec<String> = bus.snapshot().iter().map(|s| s.path.to_string()).collect();
+        assert_eq!(paths, ["live/a", "live/a/opus"]);
+        assert_eq!(bus.subscribe(&live("b"), "test").err(), Some(BusError::NotLive(live("b"))));
+        assert_eq!(BusError::NotLive(live("b")).to_string(), "stream live/b is not live");
     }
 
     #[tokio::test(start_paused = true)]
     async fn reconnect_within_grace_keeps_subscribers_and_timeline() {
         let bus = Bus::default();
-        let publisher = bus.publish("live/a", info()).unwrap();
+        let a = live("a");
+        let publisher = bus.publish(&a, info()).unwrap();
         publisher.set_tracks(tracks());
-        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        let mut sub = bus.subscribe(&a, "test").unwrap();
         publisher.push(video(5000, true));
         assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
         assert_eq!(frames(&mut sub).await.len(), 1);
         drop(publisher);
         tokio::time::sleep(Duration::from_secs(3)).await;
-        assert!(bus.stream_snapshot("live/a").unwrap().publisher.is_none());
-        let publisher = bus.publish("live/a", info()).unwrap();
+        assert!(bus.stream_snapshot(&a).unwrap().publisher.is_none());
+        let publisher = bus.publish(&a, info()).unwrap();
         publisher.set_tracks(tracks());
         publisher.push(video(0, false)); // the new session starts mid-GOP: not delivered
         publisher.push(video(40, true));
@@ -899,31 +1175,83 @@ mod tests {
         assert!(got[0].keyframe);
         assert_eq!(got[0].dts.as_millis(), 5060, "timeline continues after the first session");
         assert_eq!(bus.snapshot()[0].viewers.get("test"), Some(&1));
-    }
-
-    #[tokio::test]
-    async fn close_ends_subscribers_and_kicks_publisher() {
-        let bus = Bus::default();
-        let publisher = bus.publish("live/a", info()).unwrap();
-        publisher.set_tracks(tracks());
-        let mut sub = bus.subscribe("live/a", "test").unwrap();
-        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
-        assert!(bus.close("live/a"));
-        assert!(matches!(sub.recv().await.unwrap(), Delivery::Ended));
-        tokio::time::timeout(Duration::from_secs(1), publisher.kicked()).await.expect("publisher kicked");
-        assert!(!bus.contains("live/a"));
-        assert!(!bus.close("live/a"));
+        // The first session's grace deadline passes: it does not end the new session.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(bus.stream_snapshot(&a).unwrap().publisher.is_some());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn stream_ends_after_grace() {
+    async fn close_ends_subscribers_and_kicks_publisher() {
         let bus = Bus::default();
-        let publisher = bus.publish("live/a", info()).unwrap();
+        let a = live("a");
+        let publisher = bus.publish(&a, info()).unwrap();
         publisher.set_tracks(tracks());
-        let mut sub = bus.subscribe("live/a", "test").unwrap();
+        let mut sub = bus.subscribe(&a, "test").unwrap();
         assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
-        drop(publisher);
+        assert!(bus.close(&a));
         assert!(matches!(sub.recv().await.unwrap(), Delivery::Ended));
-        assert!(!bus.contains("live/a"));
+        tokio::time::timeout(Duration::from_secs(1), publisher.kicked()).await.expect("publisher kicked");
+        assert!(!bus.contains(&a));
+        assert!(!bus.close(&a));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stream_ends_when_its_grace_period_is_over() {
+        let grace = Duration::from_secs(10);
+        let bus = Bus::new(BusConfig { reconnect_grace: grace, ..Default::default() });
+        let (a, b) = (live("a"), live("b"));
+        let publisher = bus.publish(&a, info()).unwrap();
+        publisher.set_tracks(tracks());
+        let mut sub = bus.subscribe(&a, "test").unwrap();
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        let left = Instant::now();
+        drop(publisher);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        drop(bus.publish(&b, info()).unwrap()); // a later grace period, on the same driver
+        tokio::time::sleep(grace - Duration::from_secs(4) - Duration::from_millis(1)).await;
+        assert!(bus.contains(&a), "still within its grace period");
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Ended), "woken by the grace driver");
+        assert_eq!(left.elapsed(), grace, "exactly at the deadline");
+        assert!(!bus.contains(&a));
+        assert!(bus.contains(&b));
+        bus.ended(&b).await;
+        assert_eq!(left.elapsed(), grace + Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_publisher_dropped_outside_a_runtime_ends_its_stream_at_once() {
+        let bus = Bus::default();
+        let publisher = bus.publish(&live("a"), info()).unwrap();
+        drop(publisher);
+        assert!(!bus.contains(&live("a")), "no runtime to wait in: no grace period");
+    }
+
+    #[test]
+    fn grace_driver_stops_with_its_runtime_and_starts_again() {
+        let bus = Bus::new(BusConfig { reconnect_grace: Duration::from_secs(10), ..Default::default() });
+        let runtime =
+            || tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        runtime().block_on(async {
+            drop(bus.publish(&live("a"), info()).unwrap());
+            tokio::task::yield_now().await;
+        });
+        assert!(bus.contains(&live("a")), "its runtime ended before the grace period did");
+        runtime().block_on(async {
+            drop(bus.publish(&live("b"), info()).unwrap());
+            bus.ended(&live("b")).await;
+            assert!(!bus.contains(&live("a")), "the new driver also ends the earlier stream");
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_grace_driver_stops_with_the_bus() {
+        let bus = Bus::default();
+        drop(bus.publish(&live("a"), info()).unwrap());
+        let graces = bus.inner.graces.clone();
+        tokio::task::yield_now().await;
+        assert!(graces.driver_running.load(Ordering::Acquire));
+        drop(bus);
+        tokio::task::yield_now().await;
+        assert!(!graces.driver_running.load(Ordering::Acquire), "no task outlives the Bus");
     }
 }

@@ -12,6 +12,7 @@
 //! - [`sync`]: mutex locking that survives a panic elsewhere.
 //! - [`mpegts`]: MPEG-TS demux and mux (SRT ingest and playback), 33-bit PTS unwrapping.
 //! - [`flv`]: FLV tag bodies in and out (shared by RTMP ingest, RTMP play and HTTP-FLV).
+//! - [`path`]: stream names and [`StreamPath`], the typed Bus key (`live/<name>[/<feed>]`).
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
 //! - [`cmaf`]: fragmented MP4 (CMAF) tracks, and the segmenter of segments and low-latency parts.
 //! - [`metrics`]: the Prometheus text exposition each subsystem writes its metrics into.
@@ -43,5 +44,6 @@ pub mod wallclock;
 
 pub use bus::{Bus, BusConfig, BusError, Delivery, Publisher, PublisherInfo, StreamSnapshot, Subscriber};
 pub use frame::{Frame, TrackId};
+pub use path::{Feed, PathError, RenditionName, StreamName, StreamPath};
 pub use time::{MediaTime, Timebase};
 pub use track::{AacConfig, AvcConfig, CodecConfig, Tracks};

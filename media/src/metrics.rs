@@ -123,11 +123,22 @@ impl Bus {
             out.labelled("rill_publishers", Kind::Gauge, help, &[("protocol", protocol)], n as f64);
         }
         for (protocol, n) in viewers {
-            out.labelled("rill_viewers", Kind::Gauge, "Connected viewers by protocol.", &[("protocol", protocol)], n as f64);
+            out.labelled(
+                "rill_viewers",
+                Kind::Gauge,
+                "Connected viewers by protocol.",
+                &[("protocol", protocol)],
+                n as f64,
+            );
         }
         let stats = self.stats();
         out.sample("rill_ingest_frames_total", Kind::Counter, "Frames pushed onto the Bus.", count(&stats.frames_in));
-        out.sample("rill_ingest_payload_bytes_total", Kind::Counter, "Payload bytes pushed onto the Bus.", count(&stats.bytes_in));
+        out.sample(
+            "rill_ingest_payload_bytes_total",
+            Kind::Counter,
+            "Payload bytes pushed onto the Bus.",
+            count(&stats.bytes_in),
+        );
         out.sample(
             "rill_slow_viewer_frames_dropped_total",
             Kind::Counter,

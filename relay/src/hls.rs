@@ -5,10 +5,10 @@
 //! for parts and segments not yet written ([`find_part`], [`find_segment`]: wait, serve or 404).
 
 use crate::packager::{LiveState, PackagerConfig, Segment, TrackTimeline};
+use bytes::Bytes;
 use rill_media::cmaf::TrackKind;
 use rill_media::manifest::{hls_multivariant, HlsTrack, TrackDescription};
 use rill_media::wallclock::iso8601;
-use bytes::Bytes;
 use std::fmt::Write as _;
 use std::time::Duration;
 

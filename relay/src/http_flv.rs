@@ -147,10 +147,11 @@ mod tests {
     #[tokio::test]
     async fn body_hands_out_the_publishers_payload_memory() {
         let bus = Bus::new(BusConfig { reconnect_grace: std::time::Duration::ZERO, ..Default::default() });
-        let publisher = bus.publish("live/z", PublisherInfo { protocol: "test", peer: String::new() }).unwrap();
+        let path = rill_media::StreamPath::live("z").unwrap();
+        let publisher = bus.publish(&path, PublisherInfo { protocol: "test", peer: String::new() }).unwrap();
         let asc = rill_media::AacConfig::from_asc(Bytes::from_static(&[0x12, 0x10])).unwrap();
         publisher.set_tracks(Tracks { video: None, audio: Some(CodecConfig::Aac(asc)), encoder: None });
-        let sub = bus.subscribe("live/z", "http-flv").unwrap();
+        let sub = bus.subscribe(&path, "http-flv").unwrap();
         let payload = Bytes::from(vec![7u8; 1000]);
         let time = MediaTime::from_millis(100);
         publisher.push(Frame { track: TrackId::AUDIO, pts: time, dts: time, keyframe: true, payload: payload.clone() });

@@ -7,9 +7,8 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use rill_media::cmaf::fmp4;
 use rill_media::cmaf::{CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
-use rill_media::path::{split_live_path, OPUS_FEED};
 use rill_media::sync::{lock, read, write};
-use rill_media::Bus;
+use rill_media::{Bus, Feed, StreamPath};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
@@ -61,8 +60,8 @@ pub struct Packagers {
     streams: DashMap<String, Arc<LiveStream>>,
     config: PackagerConfig,
     pub stats: Arc<PackagerStats>,
-    /// Woken whenever a stream starts being packaged.
-    started: tokio::sync::Notify,
+    /// Bumped whenever a stream's packaging starts, for [`Packagers::packaged`].
+    started: watch::Sender<()>,
 }
 
 impl Packagers {
@@ -72,7 +71,7 @@ impl Packagers {
             streams: DashMap::new(),
             config,
             stats: Arc::default(),
-            started: tokio::sync::Notify::new(),
+            started: watch::Sender::new(()),
         });
         let this = packagers.clone();
         tokio::spawn(async move { bus.for_each_started_stream(|path| this.start(&bus, path)).await });
@@ -89,20 +88,23 @@ impl Packagers {
         self.streams.get(name).map(|s| s.clone())
     }
 
+    /// Waits until stream `name` (or rendition `name/rendition`) is packaged and not ended: a
+    /// stream's packaging starts just after the stream (callers bound the wait).
+    pub async fn packaged(&self, name: &str) -> Arc<LiveStream> {
+        let mut started = self.started.subscribe();
+        loop {
+            started.borrow_and_update();
+            if let Some(stream) = self.get(name).filter(|s| !s.state().ended) {
+                return stream;
+            }
+            let _ = started.changed().await; // cannot fail: `self` holds the sender
+        }
+    }
+
     /// The packaged stream `name` once it is live (not ended), waiting for its packager to
     /// start until `deadline` (a stream just published registers a moment later).
     pub async fn wait_live(&self, name: &str, deadline: tokio::time::Instant) -> Option<Arc<LiveStream>> {
-        loop {
-            let started = self.started.notified();
-            tokio::pin!(started);
-            started.as_mut().enable();
-            if let Some(stream) = self.get(name).filter(|s| !s.state().ended) {
-                return Some(stream);
-            }
-            if tokio::time::timeout_at(deadline, started).await.is_err() {
-                return None;
-            }
-        }
+        tokio::time::timeout_at(deadline, self.packaged(name)).await.ok()
     }
 
     /// `EXT-X-RENDITION-REPORT`s of the other renditions of the stream `stream` belongs to, for
@@ -144,7 +146,7 @@ impl Packagers {
     pub fn live_names(&self) -> Vec<String> {
         self.streams
             .iter()
-            .filter(|entry| !entry.key().contains('/') && !entry.value().state().ended)
+            .filter(|entry| entry.value().path.is_source() && !entry.value().state().ended)
             .map(|entry| entry.key().clone())
             .collect()
     }
@@ -173,15 +175,12 @@ impl Packagers {
         renditions.into_iter().map(|(_, stream)| stream).collect()
     }
 
-    fn start(self: &Arc<Self>, bus: &Bus, path: &str) {
+    fn start(self: &Arc<Self>, bus: &Bus, path: &StreamPath) {
         // Live streams `live/<name>` and their video renditions `live/<name>/<rendition>`.
-        let Some((name, rendition)) = split_live_path(path) else { return };
-        if rendition == Some(OPUS_FEED) {
-            return; // derived audio for WebRTC, not a rendition players choose
-        }
-        let key = match rendition {
-            Some(rendition) => format!("{name}/{rendition}"),
-            None => name.to_string(),
+        let key = match &path.feed {
+            Feed::Source => path.name.to_string(),
+            Feed::Rendition(rendition) => format!("{}/{rendition}", path.name),
+            Feed::Opus => return, // derived audio for WebRTC, not a rendition players choose
         };
         if let Some(existing) = self.streams.get(&key) {
             if !existing.state().ended {
@@ -189,10 +188,9 @@ impl Packagers {
             }
         }
         let Ok(subscriber) = bus.subscribe_service(path) else { return };
-        let path = path.to_string();
-        let mut stream = LiveStream::new(key.clone(), self.config, self.stats.clone());
-        if rendition.is_some() {
-            stream.source = self.get(name);
+        let mut stream = LiveStream::new(key.clone(), path.clone(), self.config, self.stats.clone());
+        if !path.is_source() {
+            stream.source = self.get(path.name.as_str());
         }
         let stream = Arc::new(stream);
         if let Some(source) = &stream.source {
@@ -203,9 +201,8 @@ impl Packagers {
         let name = key.as_str();
         self.streams.insert(key.clone(), stream.clone());
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
-        self.started.notify_waiters();
-        let this = self.clone();
-        let bus = bus.clone();
+        self.started.send_modify(|_| {});
+        let (this, bus, path) = (self.clone(), bus.clone(), path.clone());
         let span = tracing::info_span!("packager", stream = name);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
@@ -240,6 +237,8 @@ impl Packagers {
 pub struct LiveStream {
     /// `<name>`, or `<name>/<rendition>` for a rendition.
     pub name: String,
+    /// The Bus path it packages.
+    pub path: StreamPath,
     pub config: PackagerConfig,
     state: RwLock<LiveState>,
     version: watch::Sender<u64>,
@@ -384,11 +383,12 @@ impl TrackTimeline {
 }
 
 impl LiveStream {
-    fn new(name: String, config: PackagerConfig, stats: Arc<PackagerStats>) -> LiveStream {
+    fn new(name: String, path: StreamPath, config: PackagerConfig, stats: Arc<PackagerStats>) -> LiveStream {
         let epoch = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let state = RwLock::new(LiveState { epoch, ..LiveState::default() });
         LiveStream {
             name,
+            path,
             config,
             state,
             version: watch::Sender::new(0),
@@ -727,5 +727,31 @@ pub(crate) mod fixtures {
         }
         state.ended = ended;
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rill_media::{PublisherInfo, RenditionName, StreamName};
+
+    #[tokio::test]
+    async fn waits_for_a_stream_to_be_packaged() {
+        let bus = Bus::default();
+        let packagers = Packagers::spawn(bus.clone(), PackagerConfig::default());
+        let waiting = {
+            let packagers = packagers.clone();
+            tokio::spawn(async move { packagers.packaged("a/360p").await })
+        };
+        let info = || PublisherInfo { protocol: "test", peer: String::new() };
+        let name = StreamName::new("a").unwrap();
+        let _source = bus.publish(&StreamPath::source(name.clone()), info()).unwrap();
+        let _opus = bus.publish(&StreamPath::opus(name.clone()), info()).unwrap();
+        let rendition = StreamPath::rendition(name, RenditionName::new("360p").unwrap());
+        let _rendition = bus.publish(&rendition, info()).unwrap();
+        let packaged = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken").unwrap();
+        assert_eq!(packaged.path, rendition);
+        assert_eq!(packaged.source.as_ref().map(|s| s.name.as_str()), Some("a"));
+        assert_eq!(packagers.live_names(), ["a"], "the Opus feed is not packaged");
     }
 }

@@ -4,8 +4,7 @@ use crate::feed::FlvFeed;
 use crate::RelayStats;
 use rill_ingest::rtmp::driver::ConnError;
 use rill_ingest::rtmp::{PlayRequest, SessionEvent};
-use rill_media::path::{is_valid_stream_name, live_path};
-use rill_media::{Bus, BusError};
+use rill_media::{Bus, BusError, StreamPath};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -16,14 +15,16 @@ const ON_DEMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Serves one RTMP player until it leaves, the stream ends or the player is too slow.
 pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>) {
     let PlayRequest { app, name, mut conn } = request;
-    let subscription = if app != "live" {
-        Err(("NetStream.Play.StreamNotFound", "application not served (use rtmp://HOST/live/<name>)"))
-    } else if !is_valid_stream_name(&name) {
-        Err(("NetStream.Play.StreamNotFound", "invalid stream name"))
-    } else {
-        // An on-demand source (a camera) starts for its first viewer.
-        bus.request(&live_path(&name), ON_DEMAND_WAIT).await;
-        bus.subscribe(&live_path(&name), "rtmp").map_err(|_| ("NetStream.Play.StreamNotFound", "stream is not live"))
+    let subscription = match StreamPath::live(&name) {
+        _ if app != "live" => {
+            Err(("NetStream.Play.StreamNotFound", "application not served (use rtmp://HOST/live/<name>)"))
+        }
+        Err(_) => Err(("NetStream.Play.StreamNotFound", "invalid stream name")),
+        Ok(path) => {
+            // An on-demand source (a camera) starts for its first viewer.
+            bus.request(&path, ON_DEMAND_WAIT).await;
+            bus.subscribe(&path, "rtmp").map_err(|_| ("NetStream.Play.StreamNotFound", "stream is not live"))
+        }
     };
     let sub = match subscription {
         Ok(sub) => sub,

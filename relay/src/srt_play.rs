@@ -13,7 +13,6 @@ use futures_util::{SinkExt, StreamExt};
 use rill_ingest::srt::driver::SocketStatistics;
 use rill_ingest::srt::SrtReadRequest;
 use rill_media::mpegts::{TsMuxer, PACKET_SIZE};
-use rill_media::path::live_path;
 use rill_media::{Bus, BusError, Delivery};
 use std::io;
 use std::sync::atomic::Ordering;
@@ -33,8 +32,8 @@ const HANDSHAKE_GRACE: Duration = Duration::from_millis(20);
 
 /// Serves one SRT reader until it leaves, the stream ends or the reader is too slow.
 pub async fn serve(request: SrtReadRequest, bus: Bus, stats: Arc<RelayStats>) {
-    let SrtReadRequest { mut socket, .. } = request;
-    let mut sub = match bus.subscribe(&live_path(&request.name), "srt") {
+    let SrtReadRequest { mut socket, path, .. } = request;
+    let mut sub = match bus.subscribe(&path, "srt") {
         Ok(sub) => sub,
         Err(e) => {
             info!(reason = %e, "SRT read refused");

@@ -215,7 +215,8 @@ fn a_track_that_cannot_be_packaged_is_noted_once() {
 }
 
 fn publish(bus: &Bus, path: &str, tracks: &Tracks) -> Publisher {
-    let publisher = bus.publish(path, PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
+    let path: rill_media::StreamPath = path.parse().unwrap();
+    let publisher = bus.publish(&path, PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
     publisher.set_tracks(tracks.clone());
     publisher
 }

@@ -7,7 +7,7 @@ use rill_ingest::rtmp::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits, OutHeade
 use rill_ingest::rtmp::demux::{Demuxed, MediaDemuxer};
 use rill_media::avc::DecoderConfigRecord;
 use rill_media::flv::frame_body;
-use rill_media::{Bus, BusConfig, Delivery, PublisherInfo};
+use rill_media::{Bus, BusConfig, Delivery, PublisherInfo, StreamPath};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +41,10 @@ async fn payload_memory_is_shared_from_rtmp_ingest_to_both_egresses() {
     decoder.push(&wire.concat());
     let mut demux = MediaDemuxer::default();
     let bus = Bus::new(BusConfig { reconnect_grace: Duration::ZERO, ..Default::default() });
-    let publisher = bus.publish("live/zc", PublisherInfo { protocol: "rtmp", peer: "test".into() }).unwrap();
-    let mut http_viewer = bus.subscribe("live/zc", "http-flv").unwrap();
-    let mut rtmp_viewer = bus.subscribe("live/zc", "rtmp").unwrap();
+    let path = StreamPath::live("zc").unwrap();
+    let publisher = bus.publish(&path, PublisherInfo { protocol: "rtmp", peer: "test".into() }).unwrap();
+    let mut http_viewer = bus.subscribe(&path, "http-flv").unwrap();
+    let mut rtmp_viewer = bus.subscribe(&path, "rtmp").unwrap();
     let mut ingest_memory = None;
     while let Some(message) = decoder.next_message().unwrap() {
         match demux.video(message.timestamp, &message.payload).unwrap() {
@@ -61,7 +62,7 @@ async fn payload_memory_is_shared_from_rtmp_ingest_to_both_egresses() {
 
     // HTTP-FLV: the body pieces the HTTP server writes (vectored) include the ingest memory.
     let pieces: Vec<Bytes> = rill_relay::http_flv::body(
-        std::mem::replace(&mut http_viewer, bus.subscribe("live/zc", "spare").unwrap()),
+        std::mem::replace(&mut http_viewer, bus.subscribe(&path, "spare").unwrap()),
         Arc::default(),
     )
     .map(|p| p.unwrap())

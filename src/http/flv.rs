@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
-use rill_media::path::{is_valid_stream_name, live_path};
+use rill_media::StreamPath;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,10 +24,9 @@ pub async fn live_file(
     let Some(name) = file.strip_suffix(".flv") else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    if !is_valid_stream_name(name) {
+    let Ok(path) = StreamPath::live(name) else {
         return error(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME);
-    }
-    let path = live_path(name);
+    };
     app.bus.request(&path, ON_DEMAND_WAIT).await;
     if let Some(why) = app.bus.stream_snapshot(&path).and_then(|s| rill_relay::http_flv::refusal(name, &s.tracks)) {
         return error(StatusCode::NOT_ACCEPTABLE, why);
@@ -61,4 +60,3 @@ impl Drop for ViewerLog {
         self.span.in_scope(|| tracing::info!(watched_s = self.started.elapsed().as_secs(), "viewer stopped"));
     }
 }
-

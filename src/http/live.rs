@@ -2,7 +2,9 @@
 //! `/live/<name>/…` from the packager, with blocking requests, CDN-friendly caching headers
 //! and CORS; and `/time` for DASH clock sync.
 
-use crate::http::response::{error, httpdate, not_modified, origin, respond, set_header, INVALID_STREAM_NAME, MPD, PLAYLIST, SEGMENT};
+use crate::http::response::{
+    error, httpdate, not_modified, origin, respond, set_header, INVALID_STREAM_NAME, MPD, PLAYLIST, SEGMENT,
+};
 use crate::http::ON_DEMAND_WAIT;
 use crate::state::AppState;
 use axum::body::Body;
@@ -13,11 +15,12 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use rill_media::cmaf::{fmp4, TrackKind};
-use rill_media::path::{is_valid_stream_name, live_path};
+use rill_media::path::is_valid_stream_name;
 use rill_media::wallclock::iso8601;
+use rill_media::StreamPath;
+use rill_relay::dash;
 use rill_relay::hls;
 use rill_relay::packager::{LiveState, LiveStream, TrackFile};
-use rill_relay::dash;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -53,14 +56,14 @@ impl From<Refusal> for Response {
 /// The packaged stream `name` (an on-demand source is started and waited for), marked as
 /// watched.
 async fn lookup(app: &AppState, name: &str) -> Result<Arc<LiveStream>, Refusal> {
-    if !is_valid_stream_name(name) {
+    let Ok(path) = StreamPath::live(name) else {
         return Err(Refusal(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME.into()));
-    }
+    };
     let not_live = || Refusal(StatusCode::NOT_FOUND, format!("stream {name} is not live"));
     let stream = match app.packagers.get(name).filter(|s| !s.state().ended) {
         Some(stream) => stream,
         None => {
-            if !app.bus.request(&live_path(name), ON_DEMAND_WAIT).await {
+            if !app.bus.request(&path, ON_DEMAND_WAIT).await {
                 // An ended stream's playlists stay up (with ENDLIST) for a while.
                 return app.packagers.get(name).ok_or_else(not_live);
             }

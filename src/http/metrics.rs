@@ -34,7 +34,12 @@ pub fn render(app: &AppState) -> String {
         out.labelled(name, Kind::Counter, help, &[("outcome", "failed")], count(&thumbnails.failed));
     }
     let http = &app.http_stats;
-    out.sample("rill_vod_requests_total", Kind::Counter, "VOD manifest and segment requests served.", count(&http.vod_requests));
+    out.sample(
+        "rill_vod_requests_total",
+        Kind::Counter,
+        "VOD manifest and segment requests served.",
+        count(&http.vod_requests),
+    );
     out.sample("rill_vod_bytes_out_total", Kind::Counter, "VOD segment bytes sent.", count(&http.vod_bytes_out));
     out.labelled(
         "rill_auth_failures_total",
@@ -51,4 +56,3 @@ pub fn render(app: &AppState) -> String {
     );
     out.render()
 }
-

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use rill_ingest::keys::{PublishRefusal, StreamKeys};
-use rill_media::path::{is_valid_stream_name, live_path};
+use rill_media::StreamPath;
 use rill_webrtc::WebRtcError;
 use std::sync::Arc;
 
@@ -106,13 +106,9 @@ fn created(app: &AppState, kind: &str, name: &str, c: rill_webrtc::Created) -> R
     cors(r)
 }
 
-/// A 400 for a stream name that cannot be one.
-fn valid_name(name: &str) -> Result<(), Response> {
-    if is_valid_stream_name(name) {
-        Ok(())
-    } else {
-        Err(error(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME))
-    }
+/// The Bus path of stream `name`; a 400 for a name that cannot be one.
+fn valid_name(name: &str) -> Result<StreamPath, Response> {
+    StreamPath::live(name).map_err(|_| error(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME))
 }
 
 /// `POST /whip/<name>`: go live from a browser or OBS.
@@ -123,9 +119,10 @@ async fn whip(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = valid_name(&name) {
-        return r;
-    }
+    let path = match valid_name(&name) {
+        Ok(path) => path,
+        Err(r) => return r,
+    };
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(key) = auth.strip_prefix("Bearer ").map(str::trim).filter(|k| !k.is_empty()) else {
         let mut r = error(StatusCode::UNAUTHORIZED, "WHIP needs `Authorization: Bearer <stream-key>`");
@@ -145,7 +142,7 @@ async fn whip(
         Ok(s) => s,
         Err(r) => return r,
     };
-    match app.webrtc.whip(&live_path(&name), &sdp, &peer.to_string()) {
+    match app.webrtc.whip(&path, &sdp, &peer.to_string()) {
         Ok(c) => created(&app, "whip", &name, c),
         Err(e) => {
             tracing::info!(%peer, stream = name, error = %e, "WHIP offer refused");
@@ -162,11 +159,11 @@ async fn whep(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let sdp = match valid_name(&name).and_then(|()| offer(&headers, &body)) {
+    let (path, sdp) = match valid_name(&name).and_then(|path| Ok((path, offer(&headers, &body)?))) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    match app.webrtc.whep(&live_path(&name), &sdp, &peer.to_string()).await {
+    match app.webrtc.whep(&path, &sdp, &peer.to_string()).await {
         Ok(c) => {
             app.relay_stats.viewers_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             created(&app, "whep", &name, c)

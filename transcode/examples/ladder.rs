@@ -41,10 +41,11 @@ async fn main() {
         encode_delay: Duration::ZERO,
     };
     let bus = Bus::new(BusConfig { reconnect_grace: Duration::from_millis(10), ..Default::default() });
-    let publisher = bus.publish("live/bench", PublisherInfo { protocol: "file", peer: file.clone() }).unwrap();
+    let source = rill_media::StreamPath::live("bench").unwrap();
+    let publisher = bus.publish(&source, PublisherInfo { protocol: "file", peer: file.clone() }).unwrap();
     publisher.set_tracks(tracks);
     let status = LadderStatus::new();
-    let ladder = tokio::spawn(run_ladder(bus.clone(), "live/bench", config, status.clone()));
+    let ladder = tokio::spawn(run_ladder(bus.clone(), source.clone(), config, status.clone()));
     // Wait for the renditions, and count each one's frames as a Bus subscriber would.
     while status.snapshot().rungs.is_empty() {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -1,5 +1,5 @@
 //! AAC → Opus for consumers that need Opus (WebRTC viewers): one transcode per source stream,
-//! shared by every consumer, published on the Bus as `<source>/opus` (one Opus audio track,
+//! shared by every consumer, published on the Bus as `live/<name>/opus` (one Opus audio track,
 //! 48 kHz, 20 ms frames, 96 kbit/s), running while at least one [`OpusFeedGuard`] is held.
 //!
 //! `appsrc (raw AAC + ASC) ! aacparse ! avdec_aac ! audioconvert ! audioresample
@@ -15,7 +15,7 @@ use gstreamer::prelude::*;
 use gstreamer_app::{AppSink, AppSinkCallbacks, AppSrc};
 use rill_media::sync::lock;
 use rill_media::{AacConfig, Bus, BusError, CodecConfig, Delivery, Frame, Publisher, PublisherInfo, Subscriber};
-use rill_media::{Timebase, TrackId, Tracks};
+use rill_media::{Feed, StreamPath, Timebase, TrackId, Tracks};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -30,24 +30,20 @@ const OPUS_FRAME: gst::ClockTime = gst::ClockTime::from_mseconds(20);
 /// AAC frames waiting in the appsrc beyond which input is dropped.
 const MAX_QUEUED_INPUT: u64 = 200;
 
-/// The Bus path of the Opus feed of `source_path`.
-pub fn opus_path(source_path: &str) -> String {
-    format!("{source_path}/opus")
-}
-
 /// The shared Opus feeds of a Bus. Cheap to clone.
 #[derive(Clone)]
 pub struct OpusFeeds {
     bus: Bus,
-    feeds: Arc<Mutex<HashMap<String, Weak<Feed>>>>,
+    feeds: Arc<Mutex<HashMap<StreamPath, Weak<FeedTaskHandle>>>>,
 }
 
-struct Feed {
+/// A running transcode; stops when the last guard lets go of it.
+struct FeedTaskHandle {
     stop: Mutex<Option<oneshot::Sender<()>>>,
     done: Arc<AtomicBool>,
 }
 
-impl Drop for Feed {
+impl Drop for FeedTaskHandle {
     fn drop(&mut self) {
         if let Some(stop) = lock(&self.stop).take() {
             let _ = stop.send(());
@@ -57,14 +53,14 @@ impl Drop for Feed {
 
 /// A consumer's hold on an Opus feed. The feed stops when the last guard is dropped.
 pub struct OpusFeedGuard {
-    path: String,
-    feed: Option<Arc<Feed>>,
+    path: StreamPath,
+    feed: Option<Arc<FeedTaskHandle>>,
 }
 
 impl OpusFeedGuard {
-    /// Where the Opus audio is on the Bus: `<source>/opus`, or the source itself when its
+    /// Where the Opus audio is on the Bus: `live/<name>/opus`, or the source itself when its
     /// audio already is Opus.
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &StreamPath {
         &self.path
     }
 
@@ -84,16 +80,16 @@ impl OpusFeeds {
         OpusFeeds { bus, feeds: Arc::default() }
     }
 
-    /// Makes sure `<source_path>/opus` exists on the Bus (starting the transcode if needed) and
+    /// Makes sure `live/<name>/opus` exists on the Bus (starting the transcode if needed) and
     /// holds it until the guard drops. The source must be live with its tracks known; when its
     /// audio is Opus already the guard points at the source. Must be called within a tokio
     /// runtime. When it returns, the Opus stream is published with its tracks set.
-    pub fn acquire(&self, source_path: &str) -> Result<OpusFeedGuard, TranscodeError> {
+    pub fn acquire(&self, source_path: &StreamPath) -> Result<OpusFeedGuard, TranscodeError> {
         let bus_error = |source| TranscodeError::Bus { stream: source_path.to_string(), source };
         let snapshot =
-            self.bus.stream_snapshot(source_path).ok_or_else(|| bus_error(BusError::NotLive(source_path.into())))?;
+            self.bus.stream_snapshot(source_path).ok_or_else(|| bus_error(BusError::NotLive(source_path.clone())))?;
         let aac = match &snapshot.tracks.audio {
-            Some(CodecConfig::Opus { .. }) => return Ok(OpusFeedGuard { path: source_path.to_string(), feed: None }),
+            Some(CodecConfig::Opus { .. }) => return Ok(OpusFeedGuard { path: source_path.clone(), feed: None }),
             Some(CodecConfig::Aac(aac)) => aac.clone(),
             other => {
                 return Err(TranscodeError::Unsupported {
@@ -104,7 +100,7 @@ impl OpusFeeds {
                 })
             }
         };
-        let path = opus_path(source_path);
+        let path = source_path.with_feed(Feed::Opus);
         let mut feeds = lock(&self.feeds);
         feeds.retain(|_, f| f.strong_count() > 0);
         if let Some(feed) = feeds.get(source_path).and_then(Weak::upgrade) {
@@ -117,7 +113,7 @@ impl OpusFeeds {
         let publisher = self
             .bus
             .publish(&path, PublisherInfo { protocol: "transcode", peer: source_path.to_string() })
-            .map_err(|e| TranscodeError::Bus { stream: path.clone(), source: e })?;
+            .map_err(|e| TranscodeError::Bus { stream: path.to_string(), source: e })?;
         let channels = opus_channels(&aac);
         publisher.set_tracks(Tracks {
             video: None,
@@ -127,8 +123,8 @@ impl OpusFeeds {
         let publisher = Arc::new(publisher);
         let (stop, stopped) = oneshot::channel();
         let done = Arc::new(AtomicBool::new(false));
-        let feed = Arc::new(Feed { stop: Mutex::new(Some(stop)), done: done.clone() });
-        feeds.insert(source_path.to_string(), Arc::downgrade(&feed));
+        let feed = Arc::new(FeedTaskHandle { stop: Mutex::new(Some(stop)), done: done.clone() });
+        feeds.insert(source_path.clone(), Arc::downgrade(&feed));
         let span = tracing::info_span!("opus", stream = %source_path);
         let task = FeedTask { bus: self.bus.clone(), source: source_path.to_string(), path: path.clone(), channels };
         tokio::spawn(
@@ -159,8 +155,9 @@ fn opus_channels(aac: &AacConfig) -> u8 {
 
 struct FeedTask {
     bus: Bus,
+    /// The source path as text, for errors and logs.
     source: String,
-    path: String,
+    path: StreamPath,
     channels: u8,
 }
 

@@ -37,7 +37,7 @@ use gstreamer::prelude::*;
 use gstreamer_app::{AppSink, AppSinkCallbacks, AppSrc};
 use rill_media::sync::lock;
 use rill_media::{AvcConfig, Bus, BusError, CodecConfig, Delivery, Frame, MediaTime, Publisher, PublisherInfo};
-use rill_media::{Subscriber, TrackId, Tracks};
+use rill_media::{RenditionName, StreamPath, Subscriber, TrackId, Tracks};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -167,8 +167,8 @@ impl RungState {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RungSnapshot {
     pub name: String,
-    /// Its Bus path, `<source>/<name>`.
-    pub path: String,
+    /// Its Bus path, `live/<stream>/<name>`.
+    pub path: StreamPath,
     pub width: u32,
     pub height: u32,
     pub video_kbps: u32,
@@ -207,7 +207,7 @@ pub struct LadderStatus {
 #[derive(Debug)]
 struct RungStatus {
     rung: Rung,
-    path: String,
+    path: StreamPath,
     state: AtomicU8,
     frames: AtomicU64,
     fps_milli: AtomicU64,
@@ -256,19 +256,19 @@ impl LadderStatus {
     }
 }
 
-/// Runs the ladder of `source_path` until the source ends (`Ok`), a GStreamer error, or an
+/// Runs the ladder of `source` until the source ends (`Ok`), a GStreamer error, or an
 /// overload that dropped every rung (`Err`). Renditions are published as
-/// `<source_path>/<rung>`; `status` is updated as it goes. Call it again to restart.
+/// `live/<stream>/<rung>`; `status` is updated as it goes. Call it again to restart.
 pub async fn run_ladder(
     bus: Bus,
-    source_path: &str,
+    source: StreamPath,
     config: LadderConfig,
     status: Arc<LadderStatus>,
 ) -> Result<(), TranscodeError> {
-    let span = tracing::info_span!("ladder", stream = %source_path);
+    let span = tracing::info_span!("ladder", stream = %source);
     *lock(&status.error) = None;
     let mut ladder =
-        Ladder { bus, path: source_path.to_string(), config, status: status.clone(), outputs: HashMap::new() };
+        Ladder { bus, path: source.to_string(), source, config, status: status.clone(), outputs: HashMap::new() };
     let result = ladder.run().instrument(span.clone()).await;
     let final_state = if result.is_ok() { RungState::Ended } else { RungState::Failed };
     for (_, output) in ladder.outputs.drain() {
@@ -288,7 +288,7 @@ pub async fn run_ladder(
 
 /// A rendition's Bus publisher, kept across pipeline rebuilds while its rung stays the same.
 struct Output {
-    path: String,
+    path: StreamPath,
     rung: Rung,
     publisher: Mutex<Option<Publisher>>,
     /// The avcC currently announced.
@@ -307,6 +307,8 @@ impl Output {
 
 struct Ladder {
     bus: Bus,
+    source: StreamPath,
+    /// `source` as text, for errors and logs.
     path: String,
     config: LadderConfig,
     status: Arc<LadderStatus>,
@@ -344,7 +346,7 @@ impl Ladder {
                 message: format!("invalid encoder element name {:?}", self.config.encoder),
             });
         }
-        let mut sub = self.bus.subscribe_service(&self.path).map_err(|e| self.bus_error(e))?;
+        let mut sub = self.bus.subscribe_service(&self.source).map_err(|e| self.bus_error(e))?;
         let mut tracks = loop {
             match sub.recv().await.map_err(|e| self.bus_error(e))? {
                 Delivery::Tracks(t) => break t,
@@ -398,7 +400,9 @@ impl Ladder {
             if self.outputs.contains_key(&rung.name) {
                 continue;
             }
-            let path = format!("{}/{}", self.path, rung.name);
+            let rendition = RenditionName::new(rung.name.as_str())
+                .map_err(|e| TranscodeError::Pipeline { stream: self.path.clone(), message: e.to_string() })?;
+            let path = StreamPath::rendition(self.source.name.clone(), rendition);
             let publisher = self
                 .bus
                 .publish(&path, PublisherInfo { protocol: "transcode", peer: self.path.clone() })

@@ -9,9 +9,9 @@
 
 use crate::ladder::{run_ladder, LadderConfig, LadderSnapshot, LadderStatus, RungSnapshot};
 use crate::TranscodeError;
-use rill_media::path::{live_path, split_live_path};
 use rill_media::metrics::{count, Exposition, Kind};
 use rill_media::Bus;
+use rill_media::StreamPath;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
@@ -97,11 +97,11 @@ pub type LadderTask = Pin<Box<dyn Future<Output = Result<(), TranscodeError>> + 
 
 /// Runs the ladder of a source path with a config, updating the status as it goes:
 /// [`run_ladder`] in the server; tests pass a fake.
-pub type LadderRunner = Arc<dyn Fn(Bus, String, LadderConfig, Arc<LadderStatus>) -> LadderTask + Send + Sync>;
+pub type LadderRunner = Arc<dyn Fn(Bus, StreamPath, LadderConfig, Arc<LadderStatus>) -> LadderTask + Send + Sync>;
 
 /// The runner that transcodes with GStreamer.
 pub fn gstreamer_runner() -> LadderRunner {
-    Arc::new(|bus, path, config, status| Box::pin(async move { run_ladder(bus, &path, config, status).await }))
+    Arc::new(|bus, path, config, status| Box::pin(run_ladder(bus, path, config, status)))
 }
 
 /// Counters for metrics.
@@ -152,9 +152,9 @@ impl LadderManager {
     }
 
     /// A Bus stream started: a live stream (not a rendition) gets its ladder.
-    fn on_stream_started(self: &Arc<Self>, path: &str) {
-        if let Some((name, None)) = split_live_path(path) {
-            self.start(name);
+    fn on_stream_started(self: &Arc<Self>, path: &StreamPath) {
+        if path.is_source() {
+            self.start(path.name.as_str());
         }
     }
 
@@ -164,10 +164,11 @@ impl LadderManager {
         if ladders.get(name).is_some_and(|l| !l.task.is_finished()) {
             return; // a lagged announcement, or the initial scan
         }
+        let Ok(path) = StreamPath::live(name) else { return };
         let Some(config) = lock(&self.policy).ladder_for(name) else { return };
         let status = LadderStatus::new();
         self.stats.ladders_started.fetch_add(1, Ordering::Relaxed);
-        let run = (self.runner)(self.bus.clone(), live_path(name), config, status.clone());
+        let run = (self.runner)(self.bus.clone(), path, config, status.clone());
         let this = self.clone();
         let task = tokio::spawn(async move {
             if run.await.is_err() {
@@ -201,7 +202,7 @@ impl LadderManager {
             return Ok(());
         }
         self.stop(name);
-        if self.bus.contains(&live_path(name)) {
+        if StreamPath::live(name).is_ok_and(|path| self.bus.contains(&path)) {
             tracing::info!(stream = name, "transcoding settings changed: restarting the ladder");
             self.start(name);
         }
@@ -229,7 +230,8 @@ impl LadderManager {
     /// The `rill_transcode_*` metrics.
     pub fn write_metrics(&self, out: &mut Exposition) {
         out.sample("rill_transcode_ladders", Kind::Gauge, "Live ABR ladders running now.", self.running() as f64);
-        let help = "Ladders started, and those that failed (GStreamer error, unsupported input, or every rung dropped).";
+        let help =
+            "Ladders started, and those that failed (GStreamer error, unsupported input, or every rung dropped).";
         let total = "rill_transcode_ladders_total";
         out.labelled(total, Kind::Counter, help, &[("outcome", "started")], count(&self.stats.ladders_started));
         out.labelled(total, Kind::Counter, help, &[("outcome", "failed")], count(&self.stats.ladders_failed));
@@ -382,7 +384,7 @@ mod tests {
     fn rung_snapshot(name: &str, state: RungState) -> RungSnapshot {
         RungSnapshot {
             name: name.into(),
-            path: format!("live/cam/{name}"),
+            path: format!("live/cam/{name}").parse().unwrap(),
             width: 640,
             height: 360,
             video_kbps: 800,
@@ -456,6 +458,7 @@ mod tests {
         Arc::new(move |_bus, path, config, _status| {
             let record = record.clone();
             lock(&record.events).push(format!("start {path} {}", rung_names(&config).join(",")));
+            let path = path.to_string();
             Box::pin(async move {
                 let _stopped = Stopped(record, path.clone());
                 if path.contains("bad") {
@@ -482,17 +485,21 @@ mod tests {
         PublisherInfo { protocol: "test", peer: name.to_string() }
     }
 
+    fn p(path: &str) -> StreamPath {
+        path.parse().unwrap()
+    }
+
     #[tokio::test]
     async fn ladders_follow_live_streams_and_restart_on_a_changed_override() {
         let bus = Bus::new(Default::default());
         let record = Arc::new(Record::default());
-        let _live_before = bus.publish("live/early", publisher("early")).unwrap();
+        let _live_before = bus.publish(&p("live/early"), publisher("early")).unwrap();
         let manager = LadderManager::spawn_with_runner(bus.clone(), policy(true), fake_runner(record.clone()));
         settle().await;
         assert_eq!(events(&record), ["start live/early 720p,360p"]);
 
-        let _cam = bus.publish("live/cam", publisher("cam")).unwrap();
-        let _rendition = bus.publish("live/cam/360p", publisher("ladder")).unwrap();
+        let _cam = bus.publish(&p("live/cam"), publisher("cam")).unwrap();
+        let _rendition = bus.publish(&p("live/cam/360p"), publisher("ladder")).unwrap();
         settle().await;
         assert_eq!(events(&record)[1..], ["start live/cam 720p,360p"]);
         assert_eq!(manager.running(), 2);
@@ -517,12 +524,12 @@ mod tests {
     async fn failures_are_counted_and_the_metrics_keep_their_names() {
         let bus = Bus::new(Default::default());
         let record = Arc::new(Record::default());
-        let mut p = policy(false);
-        p.overrides.insert("bad".into(), over(Some(true), None));
-        let manager = LadderManager::spawn_with_runner(bus.clone(), p, fake_runner(record.clone()));
+        let mut bad_only = policy(false);
+        bad_only.overrides.insert("bad".into(), over(Some(true), None));
+        let manager = LadderManager::spawn_with_runner(bus.clone(), bad_only, fake_runner(record.clone()));
         settle().await;
-        let _off = bus.publish("live/off", publisher("off")).unwrap();
-        let _bad = bus.publish("live/bad", publisher("bad")).unwrap();
+        let _off = bus.publish(&p("live/off"), publisher("off")).unwrap();
+        let _bad = bus.publish(&p("live/bad"), publisher("bad")).unwrap();
         settle().await;
         assert_eq!(events(&record), ["start live/bad 720p,360p", "stop live/bad"]);
         let mut exposition = rill_media::metrics::Exposition::new();

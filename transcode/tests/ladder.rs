@@ -46,14 +46,14 @@ async fn renditions_have_the_source_keyframes_and_pts() {
     ];
     let ladder = tokio::spawn(run_ladder(
         bus.clone(),
-        "live/ladder",
+        p("live/ladder"),
         config(rungs, "veryfast", Duration::from_secs(10)),
         status.clone(),
     ));
     wait_for(&bus, &["live/ladder/480p", "live/ladder/360p"]).await;
-    assert!(!bus.contains("live/ladder/1080p"));
-    let r480 = collect(bus.subscribe_service("live/ladder/480p").unwrap(), Duration::from_secs(30));
-    let r360 = collect(bus.subscribe_service("live/ladder/360p").unwrap(), Duration::from_secs(30));
+    assert!(!bus.contains(&p("live/ladder/1080p")));
+    let r480 = collect(bus.subscribe_service(&p("live/ladder/480p")).unwrap(), Duration::from_secs(30));
+    let r360 = collect(bus.subscribe_service(&p("live/ladder/360p")).unwrap(), Duration::from_secs(30));
     let pushed = push_paced(&source, &frames, 1.0, 1).await;
     let running = status.snapshot();
     drop(source);
@@ -111,12 +111,12 @@ async fn renditions_have_the_source_keyframes_and_pts() {
     let source = publish(&bus, "live/ladder", &tracks);
     let ladder = tokio::spawn(run_ladder(
         bus.clone(),
-        "live/ladder",
+        p("live/ladder"),
         config(vec![Rung::new("360p", 640, 360, 600)], "ultrafast", Duration::from_secs(10)),
         status.clone(),
     ));
     wait_for(&bus, &["live/ladder/360p"]).await;
-    let again = collect(bus.subscribe_service("live/ladder/360p").unwrap(), Duration::from_secs(30));
+    let again = collect(bus.subscribe_service(&p("live/ladder/360p")).unwrap(), Duration::from_secs(30));
     push_paced(&source, &frames[..frames.len() / 3], 2.0, 1).await;
     drop(source);
     ladder.await.unwrap().expect("restarted ladder ends cleanly");
@@ -136,11 +136,11 @@ async fn garbage_input_ends_only_its_own_ladder() {
     let good_status = LadderStatus::new();
     let bad_status = LadderStatus::new();
     let cfg = |r| config(r, "ultrafast", Duration::from_secs(10));
-    let good_ladder = tokio::spawn(run_ladder(bus.clone(), "live/good", cfg(rungs()), good_status.clone()));
-    let bad_ladder = tokio::spawn(run_ladder(bus.clone(), "live/bad", cfg(rungs()), bad_status.clone()));
+    let good_ladder = tokio::spawn(run_ladder(bus.clone(), p("live/good"), cfg(rungs()), good_status.clone()));
+    let bad_ladder = tokio::spawn(run_ladder(bus.clone(), p("live/bad"), cfg(rungs()), bad_status.clone()));
     wait_for(&bus, &["live/good/360p", "live/bad/360p"]).await;
-    let good_out = collect(bus.subscribe_service("live/good/360p").unwrap(), Duration::from_secs(30));
-    let bad_out = collect(bus.subscribe_service("live/bad/360p").unwrap(), Duration::from_secs(30));
+    let good_out = collect(bus.subscribe_service(&p("live/good/360p")).unwrap(), Duration::from_secs(30));
+    let bad_out = collect(bus.subscribe_service(&p("live/bad/360p")).unwrap(), Duration::from_secs(30));
 
     // One second of good video into both, then a run of garbage NAL units into one.
     let second: Vec<Frame> = frames.iter().filter(|f| f.dts.as_millis() < 1000).cloned().collect();
@@ -169,8 +169,8 @@ async fn garbage_input_ends_only_its_own_ladder() {
     eprintln!("bad ladder: {err}");
     assert!(matches!(err, TranscodeError::Element { .. } | TranscodeError::Pipeline { .. }), "{err:?}");
     assert!(err.to_string().contains("live/bad"), "the error names the stream: {err}");
-    assert!(!bus.contains("live/bad/360p"), "its rendition ended");
-    assert!(bus.contains("live/bad"), "its source keeps going");
+    assert!(!bus.contains(&p("live/bad/360p")), "its rendition ended");
+    assert!(bus.contains(&p("live/bad")), "its source keeps going");
     let bad_snapshot = bad_status.snapshot();
     assert_eq!(bad_snapshot.rungs[0].state, RungState::Failed);
     assert!(bad_snapshot.error.is_some());
@@ -200,9 +200,9 @@ async fn overload_drops_the_most_expensive_rung_first() {
     let rungs = vec![Rung::new("576p", 1024, 576, 2000), Rung::new("360p", 640, 360, 600)];
     let mut cfg = config(rungs, "ultrafast", Duration::from_millis(300));
     cfg.encode_delay = Duration::from_millis(100);
-    let ladder = tokio::spawn(run_ladder(bus.clone(), "live/busy", cfg, status.clone()));
+    let ladder = tokio::spawn(run_ladder(bus.clone(), p("live/busy"), cfg, status.clone()));
     wait_for(&bus, &["live/busy/576p", "live/busy/360p"]).await;
-    let top = collect(bus.subscribe_service("live/busy/576p").unwrap(), Duration::from_secs(60));
+    let top = collect(bus.subscribe_service(&p("live/busy/576p")).unwrap(), Duration::from_secs(60));
     let feeder = push_paced(&source, &frames, 1.0, 4);
     let watcher = async {
         loop {
@@ -223,7 +223,7 @@ async fn overload_drops_the_most_expensive_rung_first() {
     assert_eq!(dropped, ["576p"], "the most expensive rung goes first");
     assert!(snapshot.rungs[1].frames > 0, "the other rung was running");
     assert!(top.await.unwrap().ended, "its Bus stream ended");
-    assert!(!bus.contains("live/busy/576p"));
+    assert!(!bus.contains(&p("live/busy/576p")));
     drop(source);
     match ladder.await.unwrap() {
         Ok(()) => assert_eq!(status.snapshot().rungs[1].state, RungState::Ended),
@@ -241,12 +241,12 @@ async fn a_missing_encoder_fails_cleanly() {
     let status = LadderStatus::new();
     let mut cfg = config(vec![Rung::new("360p", 640, 360, 500)], "veryfast", Duration::from_secs(1));
     cfg.encoder = "nosuchh264enc".into();
-    let err = run_ladder(bus.clone(), "live/hw", cfg.clone(), status.clone()).await.expect_err("no such element");
+    let err = run_ladder(bus.clone(), p("live/hw"), cfg.clone(), status.clone()).await.expect_err("no such element");
     assert!(matches!(err, TranscodeError::Pipeline { .. }), "{err:?}");
-    assert!(!bus.contains("live/hw/360p"), "no rendition left behind");
+    assert!(!bus.contains(&p("live/hw/360p")), "no rendition left behind");
     assert_eq!(status.snapshot().rungs[0].state, RungState::Failed);
     cfg.encoder = "x264enc ! fakesink".into();
-    let err = run_ladder(bus.clone(), "live/hw", cfg, status).await.expect_err("not an element name");
+    let err = run_ladder(bus.clone(), p("live/hw"), cfg, status).await.expect_err("not an element name");
     assert!(err.to_string().contains("invalid encoder"), "{err}");
 }
 
@@ -264,12 +264,12 @@ async fn a_reconnecting_source_with_new_settings_rebuilds_the_ladder() {
     let rungs = vec![Rung::new("480p", 854, 480, 900), Rung::new("360p", 640, 360, 500)];
     let ladder = tokio::spawn(run_ladder(
         bus.clone(),
-        "live/re",
+        p("live/re"),
         config(rungs, "ultrafast", Duration::from_secs(10)),
         status.clone(),
     ));
     wait_for(&bus, &["live/re/480p", "live/re/360p"]).await;
-    let r480 = collect(bus.subscribe_service("live/re/480p").unwrap(), Duration::from_secs(30));
+    let r480 = collect(bus.subscribe_service(&p("live/re/480p")).unwrap(), Duration::from_secs(30));
     push_paced(&source, &hd_frames, 2.0, 1).await;
     // The publisher reconnects within the grace period at 960x540: same rungs, new decoder.
     drop(source);
@@ -277,7 +277,7 @@ async fn a_reconnecting_source_with_new_settings_rebuilds_the_ladder() {
     push_paced(&source, &qhd_frames, 2.0, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(status.snapshot().rungs.len(), 2);
-    assert!(bus.contains("live/re/480p"), "the same renditions go on");
+    assert!(bus.contains(&p("live/re/480p")), "the same renditions go on");
     // And again at 640x360: no rung below it, the renditions end, the ladder waits.
     drop(source);
     let source = publish(&bus, "live/re", &small);
@@ -310,7 +310,7 @@ async fn hevc_sources_on_a_90khz_clock_are_transcoded_too() {
     let status = LadderStatus::new();
     let ladder = tokio::spawn(run_ladder(
         bus.clone(),
-        "live/hevc",
+        p("live/hevc"),
         config(
             vec![Rung::new("360p", 640, 360, 500), Rung::new("720p", 1280, 720, 3000)],
             "ultrafast",
@@ -319,8 +319,8 @@ async fn hevc_sources_on_a_90khz_clock_are_transcoded_too() {
         status.clone(),
     ));
     wait_for(&bus, &["live/hevc/360p"]).await;
-    assert!(!bus.contains("live/hevc/720p"), "the source's own height is not a rung");
-    let r360 = collect(bus.subscribe_service("live/hevc/360p").unwrap(), Duration::from_secs(30));
+    assert!(!bus.contains(&p("live/hevc/720p")), "the source's own height is not a rung");
+    let r360 = collect(bus.subscribe_service(&p("live/hevc/360p")).unwrap(), Duration::from_secs(30));
     push_paced(&source, &frames, 1.0, 1).await;
     drop(source);
     ladder.await.unwrap().expect("ends with the source");
@@ -342,7 +342,7 @@ async fn hevc_sources_on_a_90khz_clock_are_transcoded_too() {
     let rungs = vec![Rung::new("240p", 0, 240, 300), Rung::new("270p", 0, 270, 400)];
     let ladder = tokio::spawn(run_ladder(
         bus.clone(),
-        "live/hevc-small",
+        p("live/hevc-small"),
         config(rungs, "ultrafast", Duration::from_secs(10)),
         status.clone(),
     ));
@@ -363,13 +363,13 @@ async fn an_aborted_ladder_ends_its_renditions_at_once() {
     let source = publish(&bus, "live/stop", &tracks);
     let status = LadderStatus::new();
     let cfg = config(vec![Rung::new("360p", 640, 360, 500)], "ultrafast", Duration::from_secs(10));
-    let ladder = tokio::spawn(run_ladder(bus.clone(), "live/stop", cfg, status.clone()));
+    let ladder = tokio::spawn(run_ladder(bus.clone(), p("live/stop"), cfg, status.clone()));
     wait_for(&bus, &["live/stop/360p"]).await;
-    let out = collect(bus.subscribe_service("live/stop/360p").unwrap(), Duration::from_secs(2));
+    let out = collect(bus.subscribe_service(&p("live/stop/360p")).unwrap(), Duration::from_secs(2));
     push_paced(&source, &frames[..15], 2.0, 1).await;
     ladder.abort();
     let received = out.await.unwrap();
     assert!(received.ended, "the rendition ended without waiting for the Bus grace period");
-    assert!(!bus.contains("live/stop/360p"));
+    assert!(!bus.contains(&p("live/stop/360p")));
     assert_eq!(status.snapshot().rungs[0].state, RungState::Ended);
 }

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use rill_media::{CodecConfig, Frame, TrackId, Tracks};
-use rill_transcode::audio::{opus_path, OpusFeeds};
-use std::time::{Duration, Instant};
+use rill_transcode::audio::OpusFeeds;
+use std::time::Duration;
 
 fn audio_ms(frames: &[Frame]) -> Vec<i64> {
     frames.iter().filter(|f| f.track == TrackId::AUDIO).map(|f| f.pts.as_millis()).collect()
@@ -20,9 +20,9 @@ async fn aac_becomes_shared_opus_on_the_source_timeline() {
     let bus = bus();
     let source = publish(&bus, "live/talk", &tracks);
     let feeds = OpusFeeds::new(bus.clone());
-    let first = feeds.acquire("live/talk").unwrap();
-    let second = feeds.clone().acquire("live/talk").unwrap();
-    assert_eq!(first.path(), "live/talk/opus");
+    let first = feeds.acquire(&p("live/talk")).unwrap();
+    let second = feeds.clone().acquire(&p("live/talk")).unwrap();
+    assert_eq!(first.path().to_string(), "live/talk/opus");
     assert_eq!(second.path(), first.path(), "one feed shared by every consumer");
     assert!(!first.is_passthrough());
     let opus = collect(bus.subscribe_service(first.path()).unwrap(), Duration::from_secs(30));
@@ -64,25 +64,23 @@ async fn the_feed_stops_with_its_last_guard_and_restarts() {
             source
         })
     };
-    let a = feeds.acquire("live/radio").unwrap();
-    let b = feeds.acquire("live/radio").unwrap();
-    assert!(bus.contains(&opus_path("live/radio")));
+    let a = feeds.acquire(&p("live/radio")).unwrap();
+    let b = feeds.acquire(&p("live/radio")).unwrap();
+    assert!(bus.contains(&p("live/radio").with_feed(rill_media::Feed::Opus)));
     drop(a);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(bus.contains("live/radio/opus"), "still held by one guard");
-    let sub = collect(bus.subscribe_service("live/radio/opus").unwrap(), Duration::from_secs(10));
+    assert!(bus.contains(&p("live/radio/opus")), "still held by one guard");
+    let sub = collect(bus.subscribe_service(&p("live/radio/opus")).unwrap(), Duration::from_secs(10));
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(b);
     let received = sub.await.unwrap();
     assert!(received.ended, "the last guard stops the feed and ends its stream");
     assert!(!received.frames.is_empty());
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while bus.contains("live/radio/opus") {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(2), bus.ended(&p("live/radio/opus")))
+        .await
+        .expect("the feed's stream ends");
     // A new consumer starts it again.
-    let c = feeds.acquire("live/radio").unwrap();
+    let c = feeds.acquire(&p("live/radio")).unwrap();
     let again = collect(bus.subscribe_service(c.path()).unwrap(), Duration::from_secs(1));
     assert!(!again.await.unwrap().frames.is_empty());
     drop(c);
@@ -96,13 +94,13 @@ async fn opus_sources_need_nothing_and_others_are_refused() {
     let opus =
         Tracks { video: None, audio: Some(CodecConfig::Opus { channels: 2, sample_rate: 48_000 }), encoder: None };
     let _whip = publish(&bus, "live/whip", &opus);
-    let guard = feeds.acquire("live/whip").unwrap();
+    let guard = feeds.acquire(&p("live/whip")).unwrap();
     assert!(guard.is_passthrough());
-    assert_eq!(guard.path(), "live/whip");
-    assert!(!bus.contains("live/whip/opus"));
-    assert!(feeds.acquire("live/nobody").is_err());
+    assert_eq!(guard.path().to_string(), "live/whip");
+    assert!(!bus.contains(&p("live/whip/opus")));
+    assert!(feeds.acquire(&p("live/nobody")).is_err());
     let video_only = rill_media::testing::avc_aac_tracks(false);
     let _silent = publish(&bus, "live/silent", &video_only);
-    let err = feeds.acquire("live/silent").err().expect("no audio to transcode");
+    let err = feeds.acquire(&p("live/silent")).err().expect("no audio to transcode");
     assert!(err.to_string().contains("live/silent"), "{err}");
 }

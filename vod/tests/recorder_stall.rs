@@ -97,7 +97,9 @@ async fn setup(spool: SpoolConfig, spill: bool) -> Setup {
 }
 
 fn publisher(bus: &Bus) -> rill_media::Publisher {
-    let publisher = bus.publish("live/cam", PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
+    let publisher = bus
+        .publish(&rill_media::StreamPath::live("cam").unwrap(), PublisherInfo { protocol: "test", peer: "test".into() })
+        .unwrap();
     publisher.set_tracks(avc_aac_tracks(true));
     publisher
 }

@@ -9,9 +9,8 @@ use crate::udp_mux::{Route, UdpMux};
 use crate::whep::AudioSource;
 use crate::whip::IngestAction;
 use bytes::BytesMut;
-use rill_media::path::{rendition_path, split_live_path, OPUS_FEED};
 use rill_media::sync::lock;
-use rill_media::{Bus, BusError, Delivery, Publisher, PublisherInfo, Subscriber};
+use rill_media::{Bus, BusError, Delivery, Feed, Publisher, PublisherInfo, StreamPath, Subscriber};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +35,7 @@ pub struct WebRtcConfig {
 
 /// Starts (and keeps while held) the derived Opus feed of a stream (`live/<name>/opus`) for a
 /// source whose audio is not Opus: the transcoder's `OpusFeeds::acquire`, supplied by the binary.
-pub type OpusFeedFn = Arc<dyn Fn(&Bus, &str) -> Option<Box<dyn std::any::Any + Send>> + Send + Sync>;
+pub type OpusFeedFn = Arc<dyn Fn(&Bus, &StreamPath) -> Option<Box<dyn std::any::Any + Send>> + Send + Sync>;
 
 /// Counters and gauges over all sessions, for metrics.
 #[derive(Debug, Default)]
@@ -68,7 +67,7 @@ pub struct WebRtcStats {
 pub struct SessionInfo {
     pub id: String,
     pub role: Role,
-    pub path: String,
+    pub path: StreamPath,
     pub peer: String,
     pub connected: bool,
     pub started: Instant,
@@ -102,7 +101,7 @@ struct Inner {
     sessions: Mutex<HashMap<u64, Entry>>,
     ids: Mutex<HashMap<String, u64>>,
     /// WHIP publishers by Bus path: viewers' keyframe requests go here.
-    keyframe_by_path: Mutex<HashMap<String, Arc<Notify>>>,
+    keyframe_by_path: Mutex<HashMap<StreamPath, Arc<Notify>>>,
     next: AtomicU64,
     stats: Arc<WebRtcStats>,
     opus_feed: Option<OpusFeedFn>,
@@ -229,7 +228,7 @@ impl WebRtc {
     fn register(
         &self,
         role: Role,
-        path: &str,
+        path: &StreamPath,
         peer: &str,
         ufrag: &str,
         audio: &'static str,
@@ -240,7 +239,7 @@ impl WebRtc {
         let info = SessionInfo {
             id: id.clone(),
             role,
-            path: path.to_owned(),
+            path: path.clone(),
             peer: peer.to_owned(),
             connected: false,
             started: Instant::now(),
@@ -266,7 +265,7 @@ impl WebRtc {
     }
 
     /// `POST /whip/<name>`: a publisher's offer for Bus path `path` (auth is the caller's).
-    pub fn whip(&self, path: &str, offer_sdp: &str, peer: &str) -> Result<Created, WebRtcError> {
+    pub fn whip(&self, path: &StreamPath, offer_sdp: &str, peer: &str) -> Result<Created, WebRtcError> {
         let offer = Offer::parse(offer_sdp.as_bytes())?;
         self.check_limit()?;
         let params = self.params();
@@ -274,13 +273,13 @@ impl WebRtc {
         let publisher = match self.inner.bus.publish(path, PublisherInfo { protocol: "webrtc", peer: peer.to_owned() })
         {
             Ok(p) => p,
-            Err(BusError::AlreadyPublishing(_)) => return Err(WebRtcError::AlreadyLive(path.to_owned())),
+            Err(BusError::AlreadyPublishing(_)) => return Err(WebRtcError::AlreadyLive(path.to_string())),
             Err(e) => return Err(WebRtcError::Rtc(e.to_string())),
         };
         let keyframe = Arc::new(Notify::new());
-        lock(&self.inner.keyframe_by_path).insert(path.to_owned(), keyframe.clone());
+        lock(&self.inner.keyframe_by_path).insert(path.clone(), keyframe.clone());
         let (n, id, entry, rx) = self.register(Role::Whip, path, peer, &params.ufrag, "opus");
-        let span = tracing::info_span!("webrtc", role = "whip", id = %id, stream = path, %peer);
+        let span = tracing::info_span!("webrtc", role = "whip", id = %id, stream = %path, %peer);
         span.in_scope(|| tracing::info!("publisher offered; answering"));
         let media = Media::Whip { publisher, keyframe };
         tokio::spawn(run(self.inner.clone(), n, session, rx, entry, media).instrument(span));
@@ -288,25 +287,22 @@ impl WebRtc {
     }
 
     /// `POST /whep/<name>`: a viewer's offer for Bus path `path`.
-    pub async fn whep(&self, path: &str, offer_sdp: &str, peer: &str) -> Result<Created, WebRtcError> {
+    pub async fn whep(&self, path: &StreamPath, offer_sdp: &str, peer: &str) -> Result<Created, WebRtcError> {
         let offer = Offer::parse(offer_sdp.as_bytes())?;
         self.check_limit()?;
         let bus = &self.inner.bus;
+        let not_live = || WebRtcError::NotLive(path.to_string());
         if !bus.contains(path) {
             bus.request(path, Duration::from_secs(10)).await;
         }
-        let sub = bus.subscribe(path, "webrtc").map_err(|_| WebRtcError::NotLive(path.to_owned()))?;
+        let mut sub = bus.subscribe(path, "webrtc").map_err(|_| not_live())?;
         // The tracks are known once the publisher announced them.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let tracks = loop {
-            let snapshot = bus.stream_snapshot(path).ok_or_else(|| WebRtcError::NotLive(path.to_owned()))?;
-            if snapshot.tracks.video.is_some() || snapshot.tracks.audio.is_some() || Instant::now() > deadline {
-                break snapshot.tracks;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let tracks = match tokio::time::timeout(Duration::from_secs(5), sub.announced_tracks()).await {
+            Ok(Some(tracks)) => tracks,
+            Ok(None) => return Err(not_live()),
+            Err(_) => bus.stream_snapshot(path).ok_or_else(not_live)?.tracks,
         };
-        let feed_path =
-            split_live_path(path).filter(|(_, r)| r.is_none()).map(|(name, _)| rendition_path(name, OPUS_FEED));
+        let feed_path = path.is_source().then(|| path.with_feed(Feed::Opus));
         let feed_possible = feed_path.as_ref().is_some_and(|f| self.inner.opus_feed.is_some() || bus.contains(f));
         let params = self.params();
         let (session, answer, audio_source) =
@@ -317,7 +313,7 @@ impl WebRtc {
             AudioSource::None => "none",
         };
         let (n, id, entry, rx) = self.register(Role::Whep, path, peer, &params.ufrag, audio);
-        let span = tracing::info_span!("webrtc", role = "whep", id = %id, stream = path, %peer);
+        let span = tracing::info_span!("webrtc", role = "whep", id = %id, stream = %path, %peer);
         span.in_scope(|| tracing::info!(audio, "viewer offered; answering"));
         let feed = match (audio_source, feed_path) {
             (AudioSource::OpusFeed, Some(f)) => Some(f),
@@ -337,7 +333,7 @@ enum Media {
     },
     Whep {
         sub: Subscriber,
-        feed: Option<String>,
+        feed: Option<StreamPath>,
         feed_sub: Option<Subscriber>,
         _guard: Option<Box<dyn std::any::Any + Send>>,
     },
@@ -384,6 +380,14 @@ async fn recv_opt(sub: &mut Option<Subscriber>) -> Result<Delivery, BusError> {
     }
 }
 
+/// Resolves once `path` is on the Bus; never without a path.
+async fn live_opt(bus: &Bus, path: Option<&StreamPath>) {
+    match path {
+        Some(path) => bus.live(path).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn run(
     inner: Arc<Inner>,
     n: u64,
@@ -398,7 +402,6 @@ async fn run(
     let mut last_keyframe_request: Option<Instant> = None;
     let mut reported = crate::session::SessionCounters::default();
     let mut reported_dropped = 0u64;
-    let mut feed_retry = tokio::time::interval(Duration::from_millis(500));
     let mut end_reason = "closed by peer";
     let (publisher, keyframe, mut sub, feed, mut feed_sub, mut _guard) = match media {
         Media::Whip { publisher, keyframe } => (Some(publisher), Some(keyframe), None, None, None, None),
@@ -520,10 +523,10 @@ async fn run(
                     Ok(Delivery::Ended) | Err(_) => feed_sub = None,
                 }
             }
-            _ = feed_retry.tick(), if wants_feed => {
-                if let Some(f) = feed.as_deref() {
+            _ = live_opt(&inner.bus, feed.as_ref()), if wants_feed => {
+                if let Some(f) = &feed {
                     if let Ok(s) = inner.bus.subscribe_service(f) {
-                        tracing::info!(feed = f, "audio from the Opus feed");
+                        tracing::info!(feed = %f, "audio from the Opus feed");
                         feed_sub = Some(s);
                     }
                 }

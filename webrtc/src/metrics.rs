@@ -21,7 +21,13 @@ impl WebRtc {
             ("unroutable", &w.datagrams_unroutable),
             ("dropped", &w.datagrams_dropped),
         ] {
-            out.labelled("rill_webrtc_datagrams_total", Kind::Counter, datagrams, &[("direction", direction)], count(counter));
+            out.labelled(
+                "rill_webrtc_datagrams_total",
+                Kind::Counter,
+                datagrams,
+                &[("direction", direction)],
+                count(counter),
+            );
         }
         let bytes = "Bytes on the WebRTC media port.";
         out.labelled("rill_webrtc_bytes_total", Kind::Counter, bytes, &[("direction", "in")], count(&w.bytes_in));
@@ -33,7 +39,13 @@ impl WebRtc {
             count(&w.nacks_received),
         );
         let plis = "Keyframe requests (PLI/FIR) received from viewers and sent to WHIP publishers.";
-        out.labelled("rill_webrtc_plis_total", Kind::Counter, plis, &[("direction", "received")], count(&w.plis_received));
+        out.labelled(
+            "rill_webrtc_plis_total",
+            Kind::Counter,
+            plis,
+            &[("direction", "received")],
+            count(&w.plis_received),
+        );
         out.labelled("rill_webrtc_plis_total", Kind::Counter, plis, &[("direction", "sent")], count(&w.plis_sent));
         out.sample(
             "rill_webrtc_packets_lost_total",

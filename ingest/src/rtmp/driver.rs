@@ -6,8 +6,7 @@
 use super::demux::{Demuxed, MediaDemuxer};
 use super::session::{ServerSession, SessionConfig, SessionError, SessionEvent};
 use bytes::{Buf, Bytes};
-use rill_media::path::live_path;
-use rill_media::{Bus, BusError, PublisherInfo};
+use rill_media::{Bus, BusError, PublisherInfo, StreamPath};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -358,8 +357,9 @@ async fn publish(
         refusal
     };
     let granted = ctx.keys.resolve_publish(app, key).map_err(refuse).and_then(|name| {
+        let path = StreamPath::live(&name).map_err(|_| refuse(PublishRefusal::InvalidName))?;
         let info = PublisherInfo { protocol, peer: conn.peer.to_string() };
-        match ctx.bus.publish(&live_path(&name), info) {
+        match ctx.bus.publish(&path, info) {
             Ok(publisher) => Ok((name, publisher)),
             Err(e) => Err(refuse(e.into())),
         }

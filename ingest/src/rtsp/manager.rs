@@ -7,15 +7,16 @@
 use super::config::{InvalidSource, SourceConfig, SourceMode};
 use super::source::{spawn, RtspSettings, SourceHandle, SourceState, SourceStatus};
 use super::url::{redact, CameraUrl};
-use rill_media::path::{live_path, split_live_path};
-use rill_media::persist::write_private;
 use rill_media::metrics::{Exposition, Kind};
+use rill_media::persist::write_private;
+use rill_media::sync::lock;
 use rill_media::Bus;
+use rill_media::{StreamName, StreamPath};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 use tokio::time::Instant;
@@ -133,7 +134,7 @@ impl Table {
 }
 
 /// Starts pulling a camera onto the Bus ([`spawn`] in the server; a fake in tests).
-type Pull = Box<dyn Fn(&Bus, &str, CameraUrl, &RtspSettings) -> Arc<SourceHandle> + Send + Sync>;
+type Pull = Box<dyn Fn(&Bus, &StreamName, CameraUrl, &RtspSettings) -> Arc<SourceHandle> + Send + Sync>;
 
 /// Every camera source.
 pub struct Cameras {
@@ -149,8 +150,9 @@ pub struct Cameras {
     pull: Pull,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// The Bus path of source `name` (names are checked when a source is defined).
+fn live_path(name: &str) -> Option<StreamPath> {
+    StreamPath::live(name).ok()
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -218,10 +220,15 @@ impl Cameras {
     fn activate(&self, entry: &mut Entry, url: CameraUrl) {
         match entry.stored.mode {
             SourceMode::Always => {
-                entry.handle = Some((self.pull)(&self.bus, &entry.stored.name, url, &self.settings));
+                let Some(path) = live_path(&entry.stored.name) else { return };
+                entry.handle = Some((self.pull)(&self.bus, &path.name, url, &self.settings));
                 entry.running_since = Instant::now();
             }
-            SourceMode::OnDemand => self.bus.set_on_demand(&live_path(&entry.stored.name), true),
+            SourceMode::OnDemand => {
+                if let Some(path) = live_path(&entry.stored.name) {
+                    self.bus.set_on_demand(&path, true);
+                }
+            }
         }
     }
 
@@ -256,8 +263,11 @@ impl Cameras {
     }
 
     /// A viewer asked for Bus path `path`: pulls its on-demand source if it is idle.
-    pub fn start_on_demand(&self, path: &str) {
-        let Some((name, None)) = split_live_path(path) else { return };
+    pub fn start_on_demand(&self, path: &StreamPath) {
+        if !path.is_source() {
+            return;
+        }
+        let name = path.name.as_str();
         let mut table = lock(&self.table);
         let Some(entry) = table.entries.get_mut(name) else { return };
         if entry.stored.mode != SourceMode::OnDemand || entry.handle.is_some() {
@@ -265,7 +275,7 @@ impl Cameras {
         }
         let Ok(url) = entry.stored.config().check() else { return };
         tracing::info!(source = %name, "a viewer asked for the stream: pulling the camera");
-        entry.handle = Some((self.pull)(&self.bus, name, url, &self.settings));
+        entry.handle = Some((self.pull)(&self.bus, &path.name, url, &self.settings));
         entry.running_since = Instant::now();
     }
 
@@ -278,7 +288,8 @@ impl Cameras {
                 continue;
             }
             let Some(handle) = &entry.handle else { continue };
-            let viewers = self.bus.stream_snapshot(&live_path(name)).map_or(0, |s| s.viewers.values().sum::<usize>());
+            let snapshot = live_path(name).and_then(|path| self.bus.stream_snapshot(&path));
+            let viewers = snapshot.map_or(0, |s| s.viewers.values().sum::<usize>());
             if !is_idle(now, entry.running_since, self.on_demand_idle, viewers, watched.unwatched_for(name)) {
                 continue;
             }
@@ -365,8 +376,8 @@ impl Cameras {
             return Err(e.into());
         }
         let table = lock(&self.table);
-        if !table.entries.contains_key(name) {
-            self.bus.set_on_demand(&live_path(name), false);
+        if let Some(path) = live_path(name).filter(|_| !table.entries.contains_key(name)) {
+            self.bus.set_on_demand(&path, false);
         }
         drop(table);
         if let Some(handle) = &removed.handle {
@@ -422,7 +433,12 @@ impl Cameras {
         }
         let reconnects =
             statuses.iter().map(|s| s.reconnects).sum::<u64>() + self.removed_reconnects.load(Ordering::Relaxed);
-        out.sample("rill_rtsp_reconnects_total", Kind::Counter, "Reconnection attempts of RTSP sources.", reconnects as f64);
+        out.sample(
+            "rill_rtsp_reconnects_total",
+            Kind::Counter,
+            "Reconnection attempts of RTSP sources.",
+            reconnects as f64,
+        );
     }
 }
 
@@ -510,7 +526,7 @@ mod tests {
     /// A pull that connects nowhere: a handle in state `connecting`, with 2 reconnects.
     fn fake_pull(pulls: Arc<Mutex<Vec<Arc<SourceHandle>>>>) -> Pull {
         Box::new(move |_bus, name, url, _settings| {
-            let handle = SourceHandle::fake(name, &url, 2);
+            let handle = SourceHandle::fake(name.as_str(), &url, 2);
             lock(&pulls).push(handle.clone());
             handle
         })
@@ -633,19 +649,21 @@ mod tests {
         let dir = tempdir("on-demand");
         let (cameras, pulls) = start(&dir, vec![source("cam", "rtsp://cam/x", SourceMode::OnDemand)]);
         let never_watched = |_: &str| None;
-        cameras.start_on_demand("live/other");
-        cameras.start_on_demand("live/cam/360p");
+        cameras.start_on_demand(&"live/other".parse().unwrap());
+        cameras.start_on_demand(&"live/cam/360p".parse().unwrap());
         assert!(lock(&pulls).is_empty());
-        cameras.start_on_demand("live/cam");
-        cameras.start_on_demand("live/cam"); // already pulling
+        cameras.start_on_demand(&"live/cam".parse().unwrap());
+        cameras.start_on_demand(&"live/cam".parse().unwrap()); // already pulling
         assert_eq!(lock(&pulls).len(), 1);
 
         tokio::time::advance(IDLE / 2).await;
         assert!(cameras.stop_idle(Instant::now(), &never_watched).is_empty(), "started just now");
         tokio::time::advance(IDLE).await;
-        let publisher =
-            cameras.bus.publish("live/cam", PublisherInfo { protocol: "rtsp", peer: "cam".into() }).unwrap();
-        let viewer = cameras.bus.subscribe("live/cam", "flv").unwrap();
+        let publisher = cameras
+            .bus
+            .publish(&"live/cam".parse().unwrap(), PublisherInfo { protocol: "rtsp", peer: "cam".into() })
+            .unwrap();
+        let viewer = cameras.bus.subscribe(&"live/cam".parse().unwrap(), "flv").unwrap();
         assert!(cameras.stop_idle(Instant::now(), &never_watched).is_empty(), "a viewer");
         drop(viewer);
         let watched_by_hls = |_: &str| Some(Duration::from_secs(1));

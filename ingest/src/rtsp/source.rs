@@ -12,9 +12,8 @@ use retina::client::{
     Credentials, InitialTimestampPolicy, PlayOptions, SessionOptions, SetupOptions, TeardownPolicy, Transport,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
-use rill_media::path::live_path;
 use rill_media::sync::lock;
-use rill_media::{Bus, BusError, PublisherInfo};
+use rill_media::{Bus, BusError, PublisherInfo, StreamName, StreamPath};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
@@ -107,7 +106,7 @@ pub struct SourceStatus {
 
 /// The handle the server keeps per source: its status, and stopping it.
 pub struct SourceHandle {
-    name: String,
+    path: StreamPath,
     url: String,
     status: Mutex<SourceStatus>,
     stop: watch::Sender<bool>,
@@ -115,7 +114,7 @@ pub struct SourceHandle {
 
 impl SourceHandle {
     pub fn name(&self) -> &str {
-        &self.name
+        self.path.name.as_str()
     }
 
     /// The camera URL without credentials.
@@ -154,7 +153,7 @@ impl SourceHandle {
     /// A handle with no task behind it (`connecting`, with `reconnects`), for tests.
     pub(crate) fn fake(name: &str, url: &CameraUrl, reconnects: u64) -> Arc<SourceHandle> {
         Arc::new(SourceHandle {
-            name: name.to_string(),
+            path: StreamPath::live(name).expect("a valid test name"),
             url: url.redacted().to_string(),
             status: Mutex::new(SourceStatus {
                 state: SourceState::Connecting,
@@ -173,12 +172,12 @@ impl SourceHandle {
     }
 }
 
-/// Starts pulling `url` onto the Bus as `live/<name>` (the name must be valid) and returns
-/// its handle. The task runs until [`SourceHandle::stop`].
-pub fn spawn(bus: Bus, name: &str, url: CameraUrl, settings: RtspSettings) -> Arc<SourceHandle> {
+/// Starts pulling `url` onto the Bus as `live/<name>` and returns its handle. The task runs
+/// until [`SourceHandle::stop`].
+pub fn spawn(bus: Bus, name: &StreamName, url: CameraUrl, settings: RtspSettings) -> Arc<SourceHandle> {
     let (stop, stopped) = watch::channel(false);
     let handle = Arc::new(SourceHandle {
-        name: name.to_string(),
+        path: StreamPath::source(name.clone()),
         url: url.redacted().to_string(),
         status: Mutex::new(SourceStatus {
             state: SourceState::Connecting,
@@ -202,7 +201,7 @@ async fn run(
     handle: Arc<SourceHandle>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let path = live_path(&handle.name);
+    let path = handle.path.clone();
     let mut backoff = Backoff::new(settings.retry_min, settings.retry_max, settings.healthy_after);
     let mut last_error: Option<String> = None;
     let mut published = false;
@@ -253,7 +252,7 @@ async fn run(
 /// frames onto the Bus until the camera stops or stalls.
 async fn connect_and_pump(
     bus: &Bus,
-    path: &str,
+    path: &StreamPath,
     url: &CameraUrl,
     settings: &RtspSettings,
     handle: &SourceHandle,

@@ -9,7 +9,7 @@ use super::streamid::{Mode, StreamIdError, StreamIdRequest};
 use crate::keys::{PublishRefusal, SrtPassphrases, StreamKeys};
 use futures_util::StreamExt;
 use rill_media::mpegts::{TsDemuxer, TsEvent};
-use rill_media::path::{is_valid_stream_name, live_path};
+use rill_media::StreamPath;
 use rill_media::{Bus, PublisherInfo};
 use srt_protocol::settings::KeySettings;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
@@ -60,7 +60,8 @@ pub struct SrtContext {
 
 /// A read caller, accepted, handed to the read handler with its socket.
 pub struct SrtReadRequest {
-    pub name: String,
+    /// The source it reads: `live/<name>`.
+    pub path: StreamPath,
     pub peer: SocketAddr,
     pub socket: SrtSocket,
 }
@@ -144,20 +145,21 @@ pub async fn bind(listen: SocketAddr, latency: Duration) -> io::Result<(SrtListe
 
 /// What a caller asked for, once allowed.
 enum Decision {
-    Publish { name: String, keys: Option<KeySettings> },
-    Read { name: String, keys: Option<KeySettings> },
+    Publish { path: StreamPath, keys: Option<KeySettings> },
+    Read { path: StreamPath, keys: Option<KeySettings> },
 }
 
 /// Decides on a caller from its handshake alone (sans-IO).
 fn decide(ctx: &SrtContext, stream_id: Option<&[u8]>, key_size: KeySize) -> Result<Decision, Refusal> {
     let request = StreamIdRequest::parse(stream_id.unwrap_or_default())?;
-    let name = match request.mode {
+    let path = match request.mode {
         Mode::Publish => {
             let name = ctx.keys.resolve_publish(&request.app, &request.key)?;
-            if ctx.bus.stream_snapshot(&live_path(&name)).is_some_and(|s| s.publisher.is_some()) {
+            let path = StreamPath::live(&name).map_err(|_| PublishRefusal::InvalidName)?;
+            if ctx.bus.is_published(&path) {
                 return Err(PublishRefusal::AlreadyPublishing.into());
             }
-            name
+            path
         }
         Mode::Read => {
             if !ctx.playback {
@@ -166,19 +168,17 @@ fn decide(ctx: &SrtContext, stream_id: Option<&[u8]>, key_size: KeySize) -> Resu
             if request.app != "live" {
                 return Err(PublishRefusal::UnknownApp.into());
             }
-            if !is_valid_stream_name(&request.key) {
-                return Err(PublishRefusal::InvalidName.into());
-            }
-            if !ctx.bus.contains(&live_path(&request.key)) {
+            let path = StreamPath::live(&request.key).map_err(|_| PublishRefusal::InvalidName)?;
+            if !ctx.bus.contains(&path) {
                 return Err(Refusal::NotLive);
             }
-            request.key
+            path
         }
     };
     // The handshake's key size is "unspecified" both for a caller without a passphrase and for
     // one with the default key length (libsrt's pbkeylen=0, AES-128), so a stream's passphrase is
     // always offered; the handshake then refuses a missing or wrong one (`accept` fails).
-    let keys = match (ctx.passphrases.srt_passphrase(&name), key_size) {
+    let keys = match (ctx.passphrases.srt_passphrase(path.name.as_str()), key_size) {
         (None, KeySize::Unspecified) => None,
         // srt-protocol 0.4.4 panics on an encrypted caller of an unencrypted stream: refuse first.
         (None, _) => return Err(Refusal::NotEncrypted),
@@ -188,8 +188,8 @@ fn decide(ctx: &SrtContext, stream_id: Option<&[u8]>, key_size: KeySize) -> Resu
         }),
     };
     Ok(match request.mode {
-        Mode::Publish => Decision::Publish { name, keys },
-        Mode::Read => Decision::Read { name, keys },
+        Mode::Publish => Decision::Publish { path, keys },
+        Mode::Read => Decision::Read { path, keys },
     })
 }
 
@@ -232,9 +232,9 @@ where
 {
     let stream_id = request.stream_id().map(|s| s.as_bytes().to_vec());
     let decision = decide(&ctx, stream_id.as_deref(), request.key_size());
-    let (name, keys, publish) = match decision {
-        Ok(Decision::Publish { name, keys }) => (name, keys, true),
-        Ok(Decision::Read { name, keys }) => (name, keys, false),
+    let (path, keys, publish) = match decision {
+        Ok(Decision::Publish { path, keys }) => (path, keys, true),
+        Ok(Decision::Read { path, keys }) => (path, keys, false),
         Err(refusal) => {
             refusal.count(&ctx.stats);
             warn!(reason = %refusal, "SRT caller refused");
@@ -242,7 +242,7 @@ where
             return;
         }
     };
-    tracing::Span::current().record("stream", name.as_str());
+    tracing::Span::current().record("stream", path.name.as_str());
     let encrypted = keys.is_some();
     let socket = match request.accept(keys).await {
         Ok(socket) => socket,
@@ -258,17 +258,17 @@ where
         }
     };
     if publish {
-        run_publisher(socket, peer, &name, &ctx).await;
+        run_publisher(socket, peer, &path, &ctx).await;
     } else {
         ctx.stats.readers_open.fetch_add(1, Ordering::Relaxed);
-        on_read(SrtReadRequest { name, peer, socket }).await;
+        on_read(SrtReadRequest { path, peer, socket }).await;
         ctx.stats.readers_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-async fn run_publisher(mut socket: SrtSocket, peer: SocketAddr, name: &str, ctx: &SrtContext) {
+async fn run_publisher(mut socket: SrtSocket, peer: SocketAddr, path: &StreamPath, ctx: &SrtContext) {
     let info = PublisherInfo { protocol: "srt", peer: peer.to_string() };
-    let publisher = match ctx.bus.publish(&live_path(name), info) {
+    let publisher = match ctx.bus.publish(path, info) {
         Ok(publisher) => publisher,
         Err(e) => {
             warn!(reason = %Refusal::Publish(e.into()), "SRT publish refused");
@@ -370,7 +370,7 @@ mod tests {
         let id = |s: &str| s.as_bytes().to_vec();
         assert!(matches!(
             decide(&c, Some(&id("publish:live/sk_good")), KeySize::AES128),
-            Ok(Decision::Publish { ref name, keys: Some(_) }) if name == "studio"
+            Ok(Decision::Publish { ref path, keys: Some(_) }) if path.to_string() == "live/studio"
         ));
         assert!(matches!(
             decide(&c, Some(&id("publish:live/sk_good")), KeySize::Unspecified),
@@ -386,7 +386,10 @@ mod tests {
             refusal(decide(&c, Some(&id("read:live/../x")), KeySize::Unspecified)),
             Refusal::Publish(PublishRefusal::InvalidName)
         );
-        let _publisher = c.bus.publish("live/other", PublisherInfo { protocol: "rtmp", peer: "p".into() }).unwrap();
+        let _publisher = c
+            .bus
+            .publish(&StreamPath::live("other").unwrap(), PublisherInfo { protocol: "rtmp", peer: "p".into() })
+            .unwrap();
         assert!(matches!(
             decide(&c, Some(&id("#!::r=live/other,m=request")), KeySize::Unspecified),
             Ok(Decision::Read { keys: None, .. })

@@ -31,7 +31,7 @@ impl CmafSubscriber {
     }
 
     /// The stream path subscribed to.
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &crate::path::StreamPath {
         self.subscriber.path()
     }
 
@@ -95,12 +95,13 @@ mod tests {
         events.into_iter().filter_map(|e| if let SegmenterEvent::Part(p) = e { Some(p) } else { None }).collect()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn falling_behind_is_an_error_and_a_resubscription_goes_on_after_a_discontinuity() {
         let bus = Bus::new(BusConfig { slow_subscriber_timeout: Duration::from_millis(50), ..Default::default() });
-        let publisher = bus.publish("live/a", PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
+        let path = crate::path::StreamPath::live("a").unwrap();
+        let publisher = bus.publish(&path, PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
         publisher.set_tracks(avc_aac_tracks(false));
-        let mut cmaf = CmafSubscriber::new(bus.subscribe_service("live/a").unwrap(), SegmenterConfig::default());
+        let mut cmaf = CmafSubscriber::new(bus.subscribe_service(&path).unwrap(), SegmenterConfig::default());
         let stream = SyntheticStream { gop_ms: 1000, cts_ms: 0, audio: false, video_bytes: 100 };
         let mut frames = stream.frames(0, 60_000).into_iter();
         assert!(cmaf.next().await.unwrap().is_some(), "the tracks");
@@ -116,9 +117,9 @@ mod tests {
             assert!(before.len() < 1000, "never fell behind");
         };
         assert_eq!(behind.path, "live/a");
-        assert!(bus.contains("live/a"), "the stream is still live");
+        assert!(bus.contains(&path), "the stream is still live");
 
-        cmaf.resubscribe(bus.subscribe_service("live/a").unwrap());
+        cmaf.resubscribe(bus.subscribe_service(&path).unwrap());
         frames.by_ref().take(120).for_each(|f| publisher.push(f));
         let mut after = Vec::new();
         while after.iter().all(|p: &Part| !p.discontinuity) {
@@ -129,7 +130,7 @@ mod tests {
         assert!(resumed.msn > last_before && resumed.index == 0 && resumed.independent, "{resumed:?}");
         assert!(before.iter().all(|p| !p.discontinuity));
         // Only the stream's end ends it.
-        assert!(bus.close("live/a"));
+        assert!(bus.close(&path));
         while cmaf.next().await.expect("an end, not an error").is_some() {}
     }
 }

@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rill_media::path::{is_valid_stream_name, live_path, split_live_path};
+use rill_media::path::is_valid_stream_name;
+use rill_media::StreamPath;
 use rill_media::StreamSnapshot;
 use serde::Deserialize;
 use serde_json::json;
@@ -80,6 +81,11 @@ fn stream_view(
     }
 }
 
+/// The Bus's view of stream `name`, while it is live or reconnecting.
+fn snapshot(app: &AppState, name: &str) -> Option<StreamSnapshot> {
+    app.bus.stream_snapshot(&StreamPath::live(name).ok()?)
+}
+
 async fn list_streams(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let base = url_base(&app, &headers);
     let entries = app.registry.list();
@@ -87,16 +93,14 @@ async fn list_streams(State(app): State<Arc<AppState>>, headers: HeaderMap) -> R
     let names: BTreeSet<String> = entries
         .iter()
         .map(|e| e.name.clone())
-        .chain(live.iter().filter_map(|s| match split_live_path(&s.path) {
-            Some((name, None)) => Some(name.to_string()),
-            _ => None, // renditions are shown in their source's entry
-        }))
+        // Renditions and derived feeds are shown in their source's entry.
+        .chain(live.iter().filter(|s| s.path.is_source()).map(|s| s.path.name.to_string()))
         .collect();
     let streams: Vec<StreamView> = names
         .iter()
         .map(|name| {
             let entry = entries.iter().find(|e| &e.name == name);
-            let snapshot = live.iter().find(|s| s.path == live_path(name));
+            let snapshot = live.iter().find(|s| s.path.is_source() && s.path.name.as_str() == name);
             stream_view(&app, &base, name, entry, snapshot)
         })
         .collect();
@@ -105,7 +109,7 @@ async fn list_streams(State(app): State<Arc<AppState>>, headers: HeaderMap) -> R
 
 async fn get_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
     let entry = app.registry.get(&name);
-    let live = app.bus.stream_snapshot(&live_path(&name));
+    let live = snapshot(&app, &name);
     if entry.is_none() && live.is_none() {
         return error(StatusCode::NOT_FOUND, format!("stream {name:?} does not exist"));
     }
@@ -145,7 +149,7 @@ async fn patch_stream(
         tracing::info!(stream = %name, "transcoding settings changed");
     }
     let entry = app.registry.get(&name);
-    let live = app.bus.stream_snapshot(&live_path(&name));
+    let live = snapshot(&app, &name);
     Json(stream_view(&app, &url_base(&app, &headers), &name, entry.as_ref(), live.as_ref())).into_response()
 }
 
@@ -177,7 +181,9 @@ async fn create_stream(
 async fn delete_stream(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
     match app.registry.delete(&name) {
         Ok(()) => {
-            app.bus.close(&live_path(&name));
+            if let Ok(path) = StreamPath::live(&name) {
+                app.bus.close(&path);
+            }
             tracing::info!(stream = %name, "stream deleted");
             StatusCode::NO_CONTENT.into_response()
         }
@@ -186,7 +192,7 @@ async fn delete_stream(State(app): State<Arc<AppState>>, Path(name): Path<String
 }
 
 async fn kick(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    if app.bus.kick(&live_path(&name)) {
+    if StreamPath::live(&name).is_ok_and(|path| app.bus.kick(&path)) {
         tracing::info!(stream = %name, "publisher kicked");
         StatusCode::NO_CONTENT.into_response()
     } else {

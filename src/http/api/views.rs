@@ -258,7 +258,10 @@ impl LiveView {
             AudioView { codec: a.name(), codecs: a.rfc6381(), sample_rate, channels }
         });
         LiveView {
-            publisher: snapshot.publisher.as_ref().map(|p| PublisherView { protocol: p.protocol, address: p.peer.clone() }),
+            publisher: snapshot
+                .publisher
+                .as_ref()
+                .map(|p| PublisherView { protocol: p.protocol, address: p.peer.clone() }),
             uptime_s: snapshot.publishing_for.map_or(0, |d| d.as_secs()),
             video,
             audio,
@@ -296,7 +299,7 @@ mod tests {
     fn snapshot(publisher: bool) -> StreamSnapshot {
         let tracks = Tracks { encoder: Some("obs-output module".into()), ..rill_media::testing::avc_aac_tracks(true) };
         StreamSnapshot {
-            path: "live/studio".into(),
+            path: "live/studio".parse().unwrap(),
             publisher: publisher.then(|| PublisherInfo { protocol: "rtmp", peer: "10.0.0.7:50000".into() }),
             publishing_for: publisher.then_some(Duration::from_secs(42)),
             tracks: Arc::new(tracks),

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use rill_media::Delivery;
-use rill_media::{Bus, BusConfig, Frame, MediaTime, Publisher, PublisherInfo, Subscriber, Tracks};
+use rill_media::{Bus, BusConfig, Frame, MediaTime, Publisher, PublisherInfo, StreamPath, Subscriber, Tracks};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -48,8 +48,13 @@ pub fn clip_sized(size: (u32, u32), seconds: u32, audio: bool) -> (Tracks, Vec<F
     rill_transcode::flv_file::read(data).expect("ffmpeg's FLV reads back")
 }
 
+/// `s` as a Bus path (`live/<name>[/<feed>]`).
+pub fn p(s: &str) -> StreamPath {
+    s.parse().unwrap()
+}
+
 pub fn publish(bus: &Bus, path: &str, tracks: &Tracks) -> Publisher {
-    let publisher = bus.publish(path, PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
+    let publisher = bus.publish(&p(path), PublisherInfo { protocol: "test", peer: "test".into() }).unwrap();
     publisher.set_tracks(tracks.clone());
     publisher
 }
@@ -116,11 +121,12 @@ pub fn collect(mut sub: Subscriber, limit: Duration) -> tokio::task::JoinHandle<
 
 /// Waits until every path exists on the Bus.
 pub async fn wait_for(bus: &Bus, paths: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !paths.iter().all(|p| bus.contains(p)) {
-        assert!(Instant::now() < deadline, "{paths:?} never appeared");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let all = async {
+        for path in paths {
+            bus.live(&p(path)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), all).await.unwrap_or_else(|_| panic!("{paths:?} never appeared"));
 }
 
 /// Serializes the CPU-heavy tests of one test binary: an overload test running beside a

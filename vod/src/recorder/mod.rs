@@ -32,9 +32,8 @@ use dashmap::DashMap;
 use rill_media::cmaf::scan::scan_fragments;
 use rill_media::cmaf::{fmp4, CmafSubscriber, CmafTrack, Part, SegmenterConfig, SegmenterEvent, TrackKind};
 use rill_media::manifest::TrackDescription;
-use rill_media::path::live_path;
 use rill_media::wallclock::iso8601;
-use rill_media::Bus;
+use rill_media::{Bus, StreamPath};
 use spool::{Entry, Gap, SpoolConfig};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -127,6 +126,8 @@ pub struct Recorder {
     /// The current (or last, until the stream starts again) recording of each stream.
     recordings: DashMap<String, Arc<ActiveRecording>>,
     pub stats: RecorderStats,
+    /// Recordings being written ([`RecorderStats::active`]), for [`Recorder::wait_idle`].
+    running: watch::Sender<u64>,
 }
 
 impl Recorder {
@@ -154,6 +155,7 @@ impl Recorder {
             policy,
             recordings: DashMap::new(),
             stats: RecorderStats::default(),
+            running: watch::Sender::new(0),
         });
         let this = recorder.clone();
         tokio::spawn(async move { bus.for_each_started_stream(|path| this.start(&bus, path)).await });
@@ -168,10 +170,16 @@ impl Recorder {
     /// Waits (up to `timeout`) until no recording is running: at shutdown, after the streams
     /// were closed, so the last segments are indexed and the videos marked ready.
     pub async fn wait_idle(&self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while self.stats.active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let mut running = self.running.subscribe();
+        let _ = tokio::time::timeout(timeout, running.wait_for(|n| *n == 0)).await;
+    }
+
+    /// Counts a recording in (`true`) or out of [`RecorderStats::active`].
+    fn set_running(&self, running: bool) {
+        self.running.send_modify(|n| {
+            *n = if running { *n + 1 } else { n.saturating_sub(1) };
+            self.stats.active.store(*n, Ordering::Relaxed);
+        });
     }
 
     /// Whether `id` is being written now.
@@ -179,8 +187,11 @@ impl Recorder {
         self.recordings.iter().any(|r| r.video_id == id && !r.failed())
     }
 
-    fn start(self: &Arc<Self>, bus: &Bus, path: &str) {
-        let Some(name) = path.strip_prefix("live/").filter(|n| !n.contains('/')) else { return };
+    fn start(self: &Arc<Self>, bus: &Bus, path: &StreamPath) {
+        if !path.is_source() {
+            return; // renditions and derived feeds are not recorded
+        }
+        let name = path.name.as_str();
         if !(self.policy)(name) {
             return;
         }
@@ -204,7 +215,7 @@ impl Recorder {
                 // The announcement may be a lagging duplicate of this session, or a new session
                 // whose predecessor is still indexing its last segment: decide once it is done.
                 let mut done = current.get().done.subscribe();
-                let (this, bus, path) = (self.clone(), bus.clone(), path.to_string());
+                let (this, bus, path) = (self.clone(), bus.clone(), path.clone());
                 tokio::spawn(async move {
                     let _ = done.wait_for(|done| *done).await;
                     if bus.contains(&path) {
@@ -221,7 +232,7 @@ impl Recorder {
         if !fresh {
             return;
         }
-        let Ok(subscriber) = bus.subscribe_service(&live_path(name)) else {
+        let Ok(subscriber) = bus.subscribe_service(path) else {
             self.recordings.remove_if(name, |_, r| Arc::ptr_eq(r, &recording));
             return;
         };
@@ -245,7 +256,7 @@ impl Recorder {
     async fn record(self: &Arc<Self>, bus: &Bus, name: &str, recording: &Arc<ActiveRecording>, cmaf: CmafSubscriber) {
         let dir = self.config.spool_dir.as_ref().map(|d| d.join(recording.video_id.as_str()));
         let buffer = Buffer::new(self.config.spool.clone(), dir);
-        self.stats.active.fetch_add(1, Ordering::Relaxed);
+        self.set_running(true);
         let this = self.clone();
         let spiller = tokio::spawn(tracing::Instrument::in_current_span(buffer.clone().spill(move |bytes| {
             this.stats.spilled_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -267,7 +278,7 @@ impl Recorder {
                 tracing::error!(error = %e, "cannot mark the recording as ended; it is recovered at the next start");
             }
         }
-        self.stats.active.fetch_sub(1, Ordering::Relaxed);
+        self.set_running(false);
     }
 
     /// How a recording ends: ready only if its stream ended and something was recorded;
