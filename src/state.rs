@@ -14,7 +14,7 @@ use rill_vod::library::Library;
 use rill_vod::recorder::Recorder;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// State shared by HTTP handlers.
 pub struct AppState {
@@ -47,3 +47,6 @@ pub struct HttpStats {
     pub vod_bytes_out: AtomicU64,
     pub api_auth_failures: AtomicU64,
 }
+
+/// How long a viewer's request waits for an on-demand source (a camera) to start.
+pub const ON_DEMAND_WAIT: Duration = Duration::from_secs(10);

@@ -22,57 +22,6 @@ const PUBLISHED_FRAMES: u64 = PUBLISH_S as u64 * 30;
 const STALL_FROM: Duration = Duration::from_secs(10);
 const STALL: Duration = Duration::from_secs(25);
 
-/// A fresh database on the test cluster, dropped at the end.
-struct PostgresDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl PostgresDatabase {
-    fn create() -> Option<PostgresDatabase> {
-        let Ok(admin_url) = std::env::var("RILL_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("RILL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "RILL_REQUIRE_POSTGRES=1 but RILL_TEST_POSTGRES_URL is unset"
-            );
-            eprintln!("skipped: RILL_TEST_POSTGRES_URL unset (scripts/test.sh sets it)");
-            return None;
-        };
-        let database = PostgresDatabase { admin_url, name: format!("rill_stall_{}", std::process::id()) };
-        database.psql(&format!("DROP DATABASE IF EXISTS {}", database.name));
-        database.psql(&format!("CREATE DATABASE {}", database.name));
-        Some(database)
-    }
-
-    fn url(&self) -> String {
-        let base = self.admin_url.rsplit_once('/').map_or(self.admin_url.as_str(), |(base, _)| base);
-        format!("{base}/{}", self.name)
-    }
-
-    fn psql(&self, sql: &str) -> String {
-        let out = Command::new("psql").args([self.admin_url.as_str(), "-v", "ON_ERROR_STOP=1", "-Atqc", sql]).output();
-        let out = out.expect("psql is installed with postgresql");
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// The cluster's postmaster: the first line of `postmaster.pid` in its data directory
-    /// (asked of the server itself, so any cluster the URL names works).
-    fn postmaster_pid(&self) -> u32 {
-        let data = self.psql("SHOW data_directory");
-        let pid_file = std::fs::read_to_string(format!("{data}/postmaster.pid")).expect("postmaster.pid readable");
-        pid_file.lines().next().and_then(|l| l.trim().parse().ok()).expect("a pid in postmaster.pid")
-    }
-}
-
-impl Drop for PostgresDatabase {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([self.admin_url.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
-            .output();
-    }
-}
-
 /// Processes whose parent is `pid` (from /proc: every backend, the checkpointer, the WAL
 /// writer… of a postmaster).
 fn children(pid: u32) -> Vec<u32> {
@@ -140,7 +89,7 @@ fn video(server: &Server, id: &str) -> Value {
 #[test]
 fn a_recording_keeps_every_frame_while_the_catalog_database_is_frozen() {
     let _serial = serial();
-    let Some(database) = PostgresDatabase::create() else { return };
+    let Some(database) = PostgresDatabase::create("rill_stall") else { return };
     let postmaster = database.postmaster_pid();
     let url = database.url();
     let server = Server::start("open", &[("RILL_BUS_RECONNECT_GRACE_S", "2"), ("RILL_DATABASE_URL", &url)]);

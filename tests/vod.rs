@@ -330,54 +330,10 @@ fn hostile_requests_get_clear_errors_and_private_videos_stay_private() {
     assert_eq!(server.api("DELETE", &path, None).0, 404);
 }
 
-/// The server's catalog on a real PostgreSQL (`RILL_TEST_POSTGRES_URL`, started by
-/// scripts/test.sh): a fresh database per run, dropped at the end.
-struct PostgresDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl PostgresDatabase {
-    fn create() -> Option<PostgresDatabase> {
-        let Ok(admin_url) = std::env::var("RILL_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("RILL_REQUIRE_POSTGRES").is_err(),
-                "RILL_REQUIRE_POSTGRES is set but RILL_TEST_POSTGRES_URL is not"
-            );
-            eprintln!("skipped: RILL_TEST_POSTGRES_URL unset (scripts/test.sh sets it)");
-            return None;
-        };
-        let name = format!("rill_e2e_{}", std::process::id());
-        let database = PostgresDatabase { admin_url, name };
-        database.psql(&format!("DROP DATABASE IF EXISTS {}", database.name));
-        database.psql(&format!("CREATE DATABASE {}", database.name));
-        Some(database)
-    }
-
-    fn url(&self) -> String {
-        let base = self.admin_url.rsplit_once('/').map_or(self.admin_url.as_str(), |(base, _)| base);
-        format!("{base}/{}", self.name)
-    }
-
-    fn psql(&self, sql: &str) {
-        let out = Command::new("psql").args([self.admin_url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql]).output();
-        let out = out.expect("psql is installed with postgresql");
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-impl Drop for PostgresDatabase {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([self.admin_url.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
-            .output();
-    }
-}
-
 #[test]
 fn the_catalog_on_postgresql_records_searches_and_survives_a_restart() {
     let _serial = serial();
-    let Some(database) = PostgresDatabase::create() else { return };
+    let Some(database) = PostgresDatabase::create("rill_e2e") else { return };
     let url = database.url();
     let server = Server::start("open", &[GRACE, ("RILL_DATABASE_URL", &url)]);
     publish(&server.rtmp_url("harbour"), 6, "320x240").wait(T);

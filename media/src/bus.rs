@@ -514,6 +514,7 @@ impl Bus {
             cursor: 0,
             awaiting_sync: true,
             skip_streak: None,
+            skipped: 0,
         })
     }
 
@@ -729,6 +730,8 @@ pub struct Subscriber {
     awaiting_sync: bool,
     /// Start of the current run of skips, and the latest skip.
     skip_streak: Option<(Instant, Instant)>,
+    /// Frames this subscriber lost to skips since [`Subscriber::take_skipped`] last asked.
+    skipped: u64,
 }
 
 impl Subscriber {
@@ -755,6 +758,12 @@ impl Subscriber {
                 return None;
             }
         }
+    }
+
+    /// Frames lost to skips (the cursor fell out of the ring and jumped to the newest
+    /// keyframe) since the last call: a viewer just goes on, a recorder must say it lost them.
+    pub fn take_skipped(&mut self) -> u64 {
+        std::mem::take(&mut self.skipped)
     }
 
     /// The next delivery. Cancel-safe: dropping the future loses nothing.
@@ -799,6 +808,7 @@ impl Subscriber {
                 }
                 stats.subscriber_skips.fetch_add(1, Ordering::Relaxed);
                 stats.frames_skipped.fetch_add(target - self.cursor, Ordering::Relaxed);
+                self.skipped += target - self.cursor;
                 tracing::debug!(stream = %self.stream.path, protocol = self.protocol.unwrap_or("service"), skipped = target - self.cursor, "slow subscriber skipped to keyframe");
                 self.cursor = target;
                 self.awaiting_sync = st.sync_seq.is_none();
@@ -1001,6 +1011,8 @@ mod tests {
         assert_eq!(got[0].dts.as_millis(), 320, "skipped to the newest keyframe");
         assert_eq!(bus.stats().subscriber_skips.load(Ordering::Relaxed), 1);
         assert_eq!(bus.stats().frames_skipped.load(Ordering::Relaxed), 8);
+        assert_eq!(sub.take_skipped(), 8, "the subscriber knows what it lost");
+        assert_eq!(sub.take_skipped(), 0);
         // It keeps falling behind, skipping every 30 ms, for longer than the 50 ms bound.
         for round in 1..3 {
             tokio::time::advance(Duration::from_millis(30)).await;

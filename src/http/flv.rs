@@ -3,8 +3,7 @@
 
 use crate::http::listener::PeerAddr;
 use crate::http::response::{error, INVALID_STREAM_NAME};
-use crate::http::ON_DEMAND_WAIT;
-use crate::state::AppState;
+use crate::state::{AppState, ON_DEMAND_WAIT};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};

@@ -5,8 +5,7 @@
 use crate::http::response::{
     error, httpdate, not_modified, origin, respond, set_header, INVALID_STREAM_NAME, MPD, PLAYLIST, SEGMENT,
 };
-use crate::http::ON_DEMAND_WAIT;
-use crate::state::AppState;
+use crate::state::{AppState, ON_DEMAND_WAIT};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

@@ -27,7 +27,6 @@ use crate::state::AppState;
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use listener::{PeerAddr, TimeoutListener};
 
@@ -44,6 +43,3 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api::router(state.clone()))
         .with_state(state)
 }
-
-/// How long a viewer's request waits for an on-demand source (a camera) to start.
-pub const ON_DEMAND_WAIT: Duration = Duration::from_secs(10);

@@ -395,3 +395,57 @@ pub fn browser_probe(script: &str, args: &[&str], env: &[(&str, &str)], timeout:
     serde_json::from_str(stdout.lines().last().unwrap_or("null"))
         .unwrap_or_else(|e| panic!("{script} output ({e}): {stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
 }
+
+/// A fresh database on the test PostgreSQL cluster (`RILL_TEST_POSTGRES_URL`, started by
+/// scripts/test.sh), dropped at the end. `None` (the test is skipped, and says so) when no
+/// cluster is given, unless `RILL_REQUIRE_POSTGRES` is set.
+pub struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    pub fn create(prefix: &str) -> Option<PostgresDatabase> {
+        let Ok(admin_url) = std::env::var("RILL_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("RILL_REQUIRE_POSTGRES").is_err(),
+                "RILL_REQUIRE_POSTGRES is set but RILL_TEST_POSTGRES_URL is not"
+            );
+            eprintln!("skipped: RILL_TEST_POSTGRES_URL unset (scripts/test.sh sets it)");
+            return None;
+        };
+        let database = PostgresDatabase { admin_url, name: format!("{prefix}_{}", std::process::id()) };
+        database.psql(&format!("DROP DATABASE IF EXISTS {}", database.name));
+        database.psql(&format!("CREATE DATABASE {}", database.name));
+        Some(database)
+    }
+
+    pub fn url(&self) -> String {
+        let base = self.admin_url.rsplit_once('/').map_or(self.admin_url.as_str(), |(base, _)| base);
+        format!("{base}/{}", self.name)
+    }
+
+    /// Runs `sql` on the cluster's admin database; its output, one value per line.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql").args([self.admin_url.as_str(), "-v", "ON_ERROR_STOP=1", "-Atqc", sql]).output();
+        let out = out.expect("psql is installed with postgresql");
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The cluster's postmaster: the first line of `postmaster.pid` in its data directory
+    /// (asked of the server itself, so any cluster the URL names works).
+    pub fn postmaster_pid(&self) -> u32 {
+        let data = self.psql("SHOW data_directory");
+        let pid_file = std::fs::read_to_string(format!("{data}/postmaster.pid")).expect("postmaster.pid readable");
+        pid_file.lines().next().and_then(|l| l.trim().parse().ok()).expect("a pid in postmaster.pid")
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([self.admin_url.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .output();
+    }
+}

@@ -8,14 +8,19 @@ use super::{Segmenter, SegmenterConfig, SegmenterEvent};
 use crate::bus::{BusError, Delivery, Subscriber};
 use std::time::SystemTime;
 
-/// The subscription fell so far behind the live edge that the Bus dropped it; frames were
-/// lost. The stream may well still be live: [`CmafSubscriber::resubscribe`] continues it.
+/// The subscription fell behind the live edge and frames were lost: the Bus skipped it to the
+/// newest keyframe, or dropped it. The stream may well still be live:
+/// [`CmafSubscriber::resubscribe`] continues it.
 #[derive(Debug, thiserror::Error)]
-#[error("fell behind the live edge of {path} and lost frames: {source}")]
-pub struct FellBehind {
-    pub path: String,
-    #[source]
-    pub source: BusError,
+pub enum FellBehind {
+    #[error("fell behind the live edge of {path} and skipped {frames} frames to the newest keyframe")]
+    Skipped { path: String, frames: u64 },
+    #[error("fell behind the live edge of {path} and was dropped: {source}")]
+    Dropped {
+        path: String,
+        #[source]
+        source: BusError,
+    },
 }
 
 /// A [`Subscriber`] whose deliveries come out as [`SegmenterEvent`]s.
@@ -51,6 +56,13 @@ impl CmafSubscriber {
         match delivery {
             Ok(Delivery::Tracks(tracks)) => self.segmenter.set_tracks(&tracks),
             Ok(Delivery::Frames(frames)) => {
+                let skipped = self.subscriber.take_skipped();
+                if skipped > 0 {
+                    // Never silent: what follows the gap comes on a new subscription, after a
+                    // discontinuity, and the caller counts the loss.
+                    self.segmenter.discontinue();
+                    return Err(FellBehind::Skipped { path: self.path().to_string(), frames: skipped });
+                }
                 for frame in &frames {
                     self.segmenter.push(frame, now);
                 }
@@ -61,7 +73,7 @@ impl CmafSubscriber {
             }
             Err(source) => {
                 self.segmenter.discontinue();
-                return Err(FellBehind { path: self.path().to_string(), source });
+                return Err(FellBehind::Dropped { path: self.path().to_string(), source });
             }
         }
         Ok(Some(self.segmenter.drain().collect()))
@@ -116,7 +128,9 @@ mod tests {
             }
             assert!(before.len() < 1000, "never fell behind");
         };
-        assert_eq!(behind.path, "live/a");
+        assert!(
+            matches!(&behind, FellBehind::Skipped { path, .. } | FellBehind::Dropped { path, .. } if path == "live/a")
+        );
         assert!(bus.contains(&path), "the stream is still live");
 
         cmaf.resubscribe(bus.subscribe_service(&path).unwrap());
