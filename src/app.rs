@@ -312,12 +312,20 @@ fn print_banner(config: &Config, registry: &StreamRegistry, admin_token: &str, g
     }
 }
 
+/// SIGINT or SIGTERM (SIGINT only, said once, if SIGTERM cannot be watched).
 async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => term.recv().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
+                std::future::pending().await
+            }
+        }
+    };
     tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
     }
     tracing::info!("shutting down");
 }
