@@ -290,6 +290,8 @@ struct State {
     /// frame would shrink the GOP cache to two frames).
     sync_seq: Option<u64>,
     prev_sync_seq: Option<u64>,
+    /// The first sync point of the publisher's session: what comes before it is never delivered.
+    session_sync_seq: Option<u64>,
     sync_dts: Option<MediaTime>,
     rebase_pending: bool,
     offset: Option<MediaTime>,
@@ -384,6 +386,7 @@ impl Bus {
                 st.ring_bytes = 0;
                 st.sync_seq = None;
                 st.prev_sync_seq = None;
+                st.session_sync_seq = None;
                 st.rebase_pending = st.last_dts.is_some();
                 st.offset = None;
                 st.generation
@@ -645,6 +648,7 @@ impl Publisher {
             if sync {
                 st.prev_sync_seq = st.sync_seq;
                 st.sync_seq = Some(seq);
+                st.session_sync_seq.get_or_insert(seq);
                 st.sync_dts = Some(frame.dts);
             }
             if st.last_dts.is_none_or(|last| frame.dts.as_millis() > last.as_millis()) {
@@ -730,7 +734,8 @@ pub struct Subscriber {
     awaiting_sync: bool,
     /// Start of the current run of skips, and the latest skip.
     skip_streak: Option<(Instant, Instant)>,
-    /// Frames this subscriber lost to skips since [`Subscriber::take_skipped`] last asked.
+    /// Frames this subscriber lost to skips (from the session's first sync point on) since
+    /// [`Subscriber::take_skipped`] last asked.
     skipped: u64,
 }
 
@@ -808,7 +813,10 @@ impl Subscriber {
                 }
                 stats.subscriber_skips.fetch_add(1, Ordering::Relaxed);
                 stats.frames_skipped.fetch_add(target - self.cursor, Ordering::Relaxed);
-                self.skipped += target - self.cursor;
+                // Frames before the session's first sync point were never going to be delivered
+                // (e.g. audio evicted when the stream's first keyframe arrives): no loss.
+                let from = st.session_sync_seq.map_or(target, |first| first.max(self.cursor));
+                self.skipped += target.saturating_sub(from);
                 tracing::debug!(stream = %self.stream.path, protocol = self.protocol.unwrap_or("service"), skipped = target - self.cursor, "slow subscriber skipped to keyframe");
                 self.cursor = target;
                 self.awaiting_sync = st.sync_seq.is_none();
@@ -1025,6 +1033,26 @@ mod tests {
         }
         assert_eq!(sub.recv().await.unwrap_err(), BusError::TooSlow(Duration::from_millis(50)));
         assert_eq!(bus.stats().slow_disconnects.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_before_the_first_keyframe_are_no_loss_but_a_skipped_gop_is() {
+        let bus = Bus::new(BusConfig::default());
+        let publisher = bus.publish(&live("a"), info()).unwrap();
+        publisher.set_tracks(tracks());
+        let mut sub = bus.subscribe_service(&live("a")).unwrap();
+        assert!(matches!(sub.recv().await.unwrap(), Delivery::Tracks(_)));
+        // A frame before the first keyframe is evicted when the keyframe arrives.
+        publisher.push(video(0, false));
+        publisher.push(video(40, true));
+        assert_eq!(frames(&mut sub).await[0].dts.as_millis(), 40);
+        assert_eq!(sub.take_skipped(), 0, "nothing before the first keyframe was ever deliverable");
+        // Three GOPs go by unread: the skip to the newest keyframe is a loss.
+        for i in 2..14 {
+            publisher.push(video(i * 40, i % 4 == 1));
+        }
+        assert_eq!(frames(&mut sub).await[0].dts.as_millis(), 520);
+        assert_eq!(sub.take_skipped(), 11);
     }
 
     #[tokio::test(start_paused = true)]
