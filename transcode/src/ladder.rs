@@ -396,6 +396,9 @@ impl Ladder {
             }
             keep
         });
+        // The status lists every rung before any new rendition appears on the Bus, so whoever
+        // sees a rendition (a player, the API) also finds its status.
+        let mut fresh = Vec::new();
         for rung in rungs {
             if self.outputs.contains_key(&rung.name) {
                 continue;
@@ -403,10 +406,6 @@ impl Ladder {
             let rendition = RenditionName::new(rung.name.as_str())
                 .map_err(|e| TranscodeError::Pipeline { stream: self.path.clone(), message: e.to_string() })?;
             let path = StreamPath::rendition(self.source.name.clone(), rendition);
-            let publisher = self
-                .bus
-                .publish(&path, PublisherInfo { protocol: "transcode", peer: self.path.clone() })
-                .map_err(|e| self.bus_error(e))?;
             let status = Arc::new(RungStatus {
                 rung: rung.clone(),
                 path: path.clone(),
@@ -417,6 +416,20 @@ impl Ladder {
                 latency_ms: AtomicU64::new(0),
                 out_arrival_ns: AtomicU64::new(0),
             });
+            fresh.push((rung.clone(), path, status));
+        }
+        *lock(&self.status.rungs) = rungs
+            .iter()
+            .filter_map(|r| match self.outputs.get(&r.name) {
+                Some(output) => Some(output.status.clone()),
+                None => fresh.iter().find(|(rung, ..)| rung.name == r.name).map(|(.., status)| status.clone()),
+            })
+            .collect();
+        for (rung, path, status) in fresh {
+            let publisher = self
+                .bus
+                .publish(&path, PublisherInfo { protocol: "transcode", peer: self.path.clone() })
+                .map_err(|e| self.bus_error(e))?;
             let output = Output {
                 path,
                 rung: rung.clone(),
@@ -426,8 +439,6 @@ impl Ladder {
             };
             self.outputs.insert(rung.name.clone(), Arc::new(output));
         }
-        *lock(&self.status.rungs) =
-            rungs.iter().filter_map(|r| self.outputs.get(&r.name)).map(|o| o.status.clone()).collect();
         Ok(())
     }
 }
