@@ -1,6 +1,6 @@
 //! RTSP sources (cameras Rill pulls from): [`rill_ingest::rtsp::manager`] configured from
 //! `[rtsp]` and `[[sources]]`, fed with the packagers' "last watched". The `/api/v1/sources`
-//! routes are [`crate::http::api::sources`].
+//! routes are in the HTTP layer (`http::api::sources`).
 
 use crate::config::Config;
 use rill_ingest::rtsp::manager::{Cameras, CamerasConfig, StartError};

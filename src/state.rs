@@ -1,6 +1,6 @@
 //! The state every HTTP handler reads: the configuration and a handle on each running
 //! subsystem (Bus, stream registry, packagers, catalog, recorder, ladders, cameras, WebRTC,
-//! live thumbnails), built by [`crate::app`].
+//! live thumbnails), built by the composition root (`app`).
 
 use crate::config::Config;
 use crate::streams::StreamRegistry;
