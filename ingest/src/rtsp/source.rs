@@ -148,23 +148,29 @@ impl SourceHandle {
     }
 }
 
+impl SourceHandle {
+    /// A handle that is connecting, with no error and no reconnect yet.
+    fn new(path: StreamPath, url: &CameraUrl, stop: watch::Sender<bool>) -> SourceHandle {
+        let status = SourceStatus {
+            state: SourceState::Connecting,
+            since: SystemTime::now(),
+            last_error: None,
+            next_retry: None,
+            reconnects: 0,
+            ignored: Vec::new(),
+        };
+        SourceHandle { path, url: url.redacted().to_string(), status: Mutex::new(status), stop }
+    }
+}
+
 #[cfg(test)]
 impl SourceHandle {
     /// A handle with no task behind it (`connecting`, with `reconnects`), for tests.
     pub(crate) fn fake(name: &str, url: &CameraUrl, reconnects: u64) -> Arc<SourceHandle> {
-        Arc::new(SourceHandle {
-            path: StreamPath::live(name).expect("a valid test name"),
-            url: url.redacted().to_string(),
-            status: Mutex::new(SourceStatus {
-                state: SourceState::Connecting,
-                since: SystemTime::now(),
-                last_error: None,
-                next_retry: None,
-                reconnects,
-                ignored: Vec::new(),
-            }),
-            stop: watch::channel(false).0,
-        })
+        let handle =
+            SourceHandle::new(StreamPath::live(name).expect("a valid test name"), url, watch::channel(false).0);
+        lock(&handle.status).reconnects = reconnects;
+        Arc::new(handle)
     }
 
     pub(crate) fn is_stopped(&self) -> bool {
@@ -176,19 +182,7 @@ impl SourceHandle {
 /// until [`SourceHandle::stop`].
 pub fn spawn(bus: Bus, name: &StreamName, url: CameraUrl, settings: RtspSettings) -> Arc<SourceHandle> {
     let (stop, stopped) = watch::channel(false);
-    let handle = Arc::new(SourceHandle {
-        path: StreamPath::source(name.clone()),
-        url: url.redacted().to_string(),
-        status: Mutex::new(SourceStatus {
-            state: SourceState::Connecting,
-            since: SystemTime::now(),
-            last_error: None,
-            next_retry: None,
-            reconnects: 0,
-            ignored: Vec::new(),
-        }),
-        stop,
-    });
+    let handle = Arc::new(SourceHandle::new(StreamPath::source(name.clone()), &url, stop));
     let span = tracing::info_span!("rtsp", source = %name, url = %url.redacted());
     tokio::spawn(run(bus, url, settings, handle.clone(), stopped).instrument(span));
     handle
