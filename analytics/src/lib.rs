@@ -1,0 +1,14 @@
+//! `rill-analytics`: who watches what, for how long, and how well.
+//!
+//! A sans-IO core fed by every egress (server-side sessions of the stateful protocols) and by
+//! players (CMCD, CTA-5004, in request mode on media requests and in event mode at the
+//! collector), and a store in the catalog database that the reports read.
+//!
+//! - [`cmcd`]: the CMCD parser (request-mode query argument and headers, event-mode lines).
+//! - [`cmsd`]: the `CMSD-Static` response header.
+//! - [`client`]: what a request says about its viewer (country, device, referrer) and the
+//!   daily-salted visitor hash that counts uniques without storing addresses.
+
+pub mod client;
+pub mod cmcd;
+pub mod cmsd;
