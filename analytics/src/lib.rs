@@ -6,9 +6,13 @@
 //!
 //! - [`cmcd`]: the CMCD parser (request-mode query argument and headers, event-mode lines).
 //! - [`cmsd`]: the `CMSD-Static` response header.
+//! - [`session`]: viewer sessions (sans-IO) and their records.
+//! - [`score`]: QoE scores and their formulas.
 //! - [`client`]: what a request says about its viewer (country, device, referrer) and the
 //!   daily-salted visitor hash that counts uniques without storing addresses.
 
 pub mod client;
 pub mod cmcd;
 pub mod cmsd;
+pub mod score;
+pub mod session;
