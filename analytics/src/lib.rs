@@ -8,11 +8,16 @@
 //! - [`cmsd`]: the `CMSD-Static` response header.
 //! - [`session`]: viewer sessions (sans-IO) and their records.
 //! - [`score`]: QoE scores and their formulas.
+//! - [`service`]: the running analytics (tracker, queue, writer task, metrics).
+//! - [`store`]: the analytics tables in the catalog database; [`report`]: what the API reads.
 //! - [`client`]: what a request says about its viewer (country, device, referrer) and the
 //!   daily-salted visitor hash that counts uniques without storing addresses.
 
 pub mod client;
 pub mod cmcd;
 pub mod cmsd;
+pub mod report;
 pub mod score;
+pub mod service;
 pub mod session;
+pub mod store;

@@ -461,7 +461,8 @@ impl Session {
             return;
         }
         let short_done = self.content.duration_ms.is_some_and(|d| {
-            d < SHORT_VIDEO_MS && (self.playing_ms * 2 > d || self.watched.count_ones() as usize * 2 > RETENTION_BUCKETS)
+            d < SHORT_VIDEO_MS
+                && (self.playing_ms * 2 > d || self.watched.count_ones() as usize * 2 > RETENTION_BUCKETS)
         });
         if self.playing_ms >= VIEW_AFTER_MS || short_done {
             self.view_at = Some(at);
@@ -549,7 +550,12 @@ pub struct TrackerConfig {
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        TrackerConfig { idle_ms: 20_000, event_idle_ms: 45_000, max_sessions: 100_000, weights: ScoreWeights::default() }
+        TrackerConfig {
+            idle_ms: 20_000,
+            event_idle_ms: 45_000,
+            max_sessions: 100_000,
+            weights: ScoreWeights::default(),
+        }
     }
 }
 
@@ -700,10 +706,12 @@ impl Tracker {
 
     /// The sessions that changed since the last call, as they are now (connections brought
     /// up to `now`).
-    pub fn take_changed(&mut self, now: i64) -> Vec<SessionRecord> {
+    /// `with_connections`: also every open connection (they play on without reporting).
+    pub fn take_changed(&mut self, now: i64, with_connections: bool) -> Vec<SessionRecord> {
         let mut ids = std::mem::take(&mut self.changed);
-        // Connections play on without reporting: they change every tick.
-        ids.extend(self.sessions.values().filter(|s| s.driver == Driver::Connection).map(|s| s.id.clone()));
+        if with_connections {
+            ids.extend(self.sessions.values().filter(|s| s.driver == Driver::Connection).map(|s| s.id.clone()));
+        }
         ids.sort_unstable();
         ids.dedup();
         let weights = self.config.weights;
@@ -757,7 +765,13 @@ mod tests {
     use super::*;
 
     fn viewer() -> Viewer {
-        Viewer { visitor: "v1".into(), device: "desktop".into(), browser: "Chrome".into(), os: "Linux".into(), ..Default::default() }
+        Viewer {
+            visitor: "v1".into(),
+            device: "desktop".into(),
+            browser: "Chrome".into(),
+            os: "Linux".into(),
+            ..Default::default()
+        }
     }
 
     fn open_live() -> (Protocol, Content, Viewer) {
@@ -840,7 +854,12 @@ mod tests {
     #[test]
     fn bitrate_is_time_weighted_and_switches_are_counted() {
         let mut t = Tracker::new(TrackerConfig::default());
-        let r = |at, br| Report { at_ms: at, bitrate_kbps: Some(br), state: Some(PlayState::Playing), ..Default::default() };
+        let r = |at, br| Report {
+            at_ms: at,
+            bitrate_kbps: Some(br),
+            state: Some(PlayState::Playing),
+            ..Default::default()
+        };
         t.observe("b", open_live, &r(0, 1000), true).unwrap();
         t.observe("b", open_live, &r(10_000, 3000), true).unwrap();
         t.observe("b", open_live, &r(20_000, 2000), true).unwrap();
@@ -867,7 +886,8 @@ mod tests {
     fn retention_marks_what_the_playhead_crossed() {
         let mut t = Tracker::new(TrackerConfig::default());
         let open = || (Protocol::Dash, Content::video("v", 100_000), viewer());
-        let r = |at, pt| Report { at_ms: at, playhead_ms: Some(pt), state: Some(PlayState::Playing), ..Default::default() };
+        let r =
+            |at, pt| Report { at_ms: at, playhead_ms: Some(pt), state: Some(PlayState::Playing), ..Default::default() };
         t.observe("r", open, &r(0, 0), true).unwrap();
         t.observe("r", open, &r(10_000, 10_000), true).unwrap();
         t.observe("r", open, &r(20_000, 19_500), true).unwrap();

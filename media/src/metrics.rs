@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering::Relaxed;
 pub enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 impl Kind {
@@ -20,6 +21,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -28,8 +30,9 @@ struct Family {
     name: &'static str,
     kind: Kind,
     help: &'static str,
-    /// `(labels, value)`, labels already rendered as `{k="v",…}` or empty.
-    samples: Vec<(String, f64)>,
+    /// `(suffix, labels, value)`: the suffix (`_bucket`, `_sum`, `_count`) of histograms'
+    /// samples, labels already rendered as `{k="v",…}` or empty.
+    samples: Vec<(&'static str, String, f64)>,
 }
 
 /// Metric families being collected, in the order they were first named.
@@ -56,7 +59,7 @@ impl Exposition {
 
     /// A sample without labels.
     pub fn sample(&mut self, name: &'static str, kind: Kind, help: &'static str, value: f64) {
-        self.family(name, kind, help).samples.push((String::new(), value));
+        self.family(name, kind, help).samples.push(("", String::new(), value));
     }
 
     /// A sample with labels (`[("protocol", "rtmp")]`); label values are escaped.
@@ -68,16 +71,27 @@ impl Exposition {
         labels: &[(&str, &str)],
         value: f64,
     ) {
-        let mut rendered = String::from("{");
-        for (i, (key, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                rendered.push(',');
-            }
-            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-            let _ = write!(rendered, "{key}=\"{escaped}\"");
+        let rendered = render_labels(labels);
+        self.family(name, kind, help).samples.push(("", rendered, value));
+    }
+
+    /// A histogram's samples (`_bucket` per bound, `+Inf`, `_sum`, `_count`) with labels.
+    pub fn histogram(&mut self, name: &'static str, help: &'static str, labels: &[(&str, &str)], h: &Histogram) {
+        let family = self.family(name, Kind::Histogram, help);
+        let mut cumulative = 0;
+        for (i, bound) in h.bounds.iter().enumerate() {
+            cumulative += h.counts[i].load(Relaxed);
+            let le = bound.to_string();
+            let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+            with_le.push(("le", &le));
+            family.samples.push(("_bucket", render_labels(&with_le), cumulative as f64));
         }
-        rendered.push('}');
-        self.family(name, kind, help).samples.push((rendered, value));
+        let count = cumulative + h.counts[h.bounds.len()].load(Relaxed);
+        let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+        with_le.push(("le", "+Inf"));
+        family.samples.push(("_bucket", render_labels(&with_le), count as f64));
+        family.samples.push(("_sum", render_labels(labels), f64::from_bits(h.sum.load(Relaxed))));
+        family.samples.push(("_count", render_labels(labels), count as f64));
     }
 
     /// A family that has samples only sometimes is still declared (an empty family is legal).
@@ -90,8 +104,8 @@ impl Exposition {
         let mut out = String::with_capacity(64 * 1024);
         for f in &self.families {
             let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {}", f.name, f.help, f.name, f.kind.as_str());
-            for (labels, value) in &f.samples {
-                let _ = writeln!(out, "{}{labels} {value}", f.name);
+            for (suffix, labels, value) in &f.samples {
+                let _ = writeln!(out, "{}{suffix}{labels} {value}", f.name);
             }
         }
         out
@@ -157,6 +171,45 @@ impl Bus {
             "Viewers disconnected for staying behind.",
             count(&stats.slow_disconnects),
         );
+    }
+}
+
+/// `{k="v",…}` with escaped values (empty for no labels).
+fn render_labels(labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let mut rendered = String::from("{");
+    for (i, (key, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            rendered.push(',');
+        }
+        let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let _ = write!(rendered, "{key}=\"{escaped}\"");
+    }
+    rendered.push('}');
+    rendered
+}
+
+/// A Prometheus histogram with fixed bounds, observed without locks.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// One per bound, and one above the last.
+    counts: Vec<AtomicU64>,
+    /// The sum of observations, as `f64` bits.
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram { bounds, counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum: AtomicU64::new(0) }
+    }
+
+    pub fn observe(&self, value: f64) {
+        let i = self.bounds.iter().position(|&b| value <= b).unwrap_or(self.bounds.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        let _ = self.sum.fetch_update(Relaxed, Relaxed, |bits| Some((f64::from_bits(bits) + value).to_bits()));
     }
 }
 

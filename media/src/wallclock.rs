@@ -18,6 +18,12 @@ pub fn iso8601(at: SystemTime) -> String {
     )
 }
 
+/// `2026-11-21`: the UTC date of a day number (days since 1970-01-01).
+pub fn date_of_day(days: i64) -> String {
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -43,5 +49,6 @@ mod tests {
         assert_eq!(iso8601(t), "2026-11-21T11:56:27.123Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(iso8601(leap), "2000-02-29T00:00:00.000Z");
+        assert_eq!(date_of_day(951_782_400 / 86_400), "2000-02-29");
     }
 }

@@ -13,6 +13,9 @@ mod schema;
 mod search;
 mod sql;
 
+pub use schema::{migrate_set, Migration, Step};
+pub use sql::{Arg, Bindings};
+
 pub use model::{
     InitRow, NewVideo, SegmentRow, Video, VideoEnd, VideoPage, VideoPatch, VideoQuery, VideoStatus, Visibility,
     DEFAULT_PAGE_SIZE, MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_TAGS, MAX_TAG_CHARS, MAX_TITLE_CHARS,
@@ -20,7 +23,6 @@ pub use model::{
 
 use crate::VideoId;
 use model::{check_description, checked_title, joined_tags, normalized_tags, recording_title, split_tags};
-use sql::Bindings;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 use std::path::{Path, PathBuf};
@@ -191,6 +193,12 @@ impl Catalog {
     /// The connected database's dialect.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The connection pool, for subsystems that keep their own tables in the catalog
+    /// database (with [`migrate_set`]).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Adds a video in [`VideoStatus::Recording`], with no description, tags or segments yet.

@@ -26,17 +26,17 @@ use super::{now_ms, CatalogError, Dialect};
 use sqlx::AnyPool;
 
 /// One statement of a migration, and which dialects run it.
-enum Step {
+pub enum Step {
     Both(&'static str),
     Sqlite(&'static str),
     Postgres(&'static str),
 }
 
 /// One schema change.
-struct Migration {
-    version: i64,
+pub struct Migration {
+    pub version: i64,
     /// Run in order; each dialect skips the other's steps.
-    steps: &'static [Step],
+    pub steps: &'static [Step],
 }
 
 impl Migration {
@@ -203,41 +203,63 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// The newest schema version this binary knows.
+#[cfg(test)]
 pub(crate) fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |migration| migration.version)
 }
 
-/// Brings the database to [`latest_version`].
+/// Brings the catalog's tables to [`latest_version`].
 pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), CatalogError> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
+    migrate_set(pool, dialect, CATALOG_LEDGER, MIGRATIONS).await
+}
+
+/// The table that records the catalog's applied migrations.
+const CATALOG_LEDGER: &str = "schema_migrations";
+
+/// Brings one set of tables to its newest version, recording applied versions in the table
+/// `ledger` (one per set: the catalog's, and those of other subsystems that keep their tables
+/// in the catalog database, such as analytics). `migrations` are numbered from 1.
+pub async fn migrate_set(
+    pool: &AnyPool,
+    dialect: Dialect,
+    ledger: &'static str,
+    migrations: &[Migration],
+) -> Result<(), CatalogError> {
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {ledger} (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"
+    ))
     .execute(pool)
     .await?;
-    let current = current_version(pool).await?;
-    let known = latest_version();
+    let current = current_version(pool, ledger).await?;
+    let known = migrations.last().map_or(0, |migration| migration.version);
     if current > known {
         return Err(CatalogError::SchemaTooNew { found: current, known });
     }
-    for migration in MIGRATIONS.iter().filter(|migration| migration.version > current) {
-        apply(pool, dialect, migration).await?;
+    for migration in migrations.iter().filter(|migration| migration.version > current) {
+        apply(pool, dialect, ledger, migration).await?;
     }
     Ok(())
 }
 
-/// The highest applied version, 0 for a new database.
-pub(crate) async fn current_version(pool: &AnyPool) -> Result<i64, CatalogError> {
-    let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(pool).await?;
+/// The highest applied version of a set, 0 for a new database.
+pub(crate) async fn current_version(pool: &AnyPool, ledger: &'static str) -> Result<i64, CatalogError> {
+    let version: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT MAX(version) FROM {ledger}")).fetch_one(pool).await?;
     Ok(version.unwrap_or(0))
 }
 
 /// Applies one migration in a transaction. Its version row is inserted first: that takes the
 /// write lock, and if another process is applying the same migration concurrently, the insert
 /// waits for it and then fails as a duplicate, which means the migration is already there.
-async fn apply(pool: &AnyPool, dialect: Dialect, migration: &Migration) -> Result<(), CatalogError> {
+async fn apply(
+    pool: &AnyPool,
+    dialect: Dialect,
+    ledger: &'static str,
+    migration: &Migration,
+) -> Result<(), CatalogError> {
     let failed = |source| CatalogError::Migration { version: migration.version, source };
     let mut tx = pool.begin().await?;
-    let claimed = sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+    let claimed = sqlx::query(&format!("INSERT INTO {ledger} (version, applied_at) VALUES ($1, $2)"))
         .bind(migration.version)
         .bind(now_ms())
         .execute(&mut *tx)

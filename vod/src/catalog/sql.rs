@@ -7,9 +7,10 @@ use sqlx::query::Query;
 
 /// A value bound to a placeholder. `None` is a NULL of that type (PostgreSQL needs to know it).
 #[derive(Clone, Debug)]
-pub(crate) enum Arg {
+pub enum Arg {
     Int(Option<i64>),
     Text(Option<String>),
+    Float(Option<f64>),
 }
 
 impl From<i64> for Arg {
@@ -21,6 +22,18 @@ impl From<i64> for Arg {
 impl From<Option<i64>> for Arg {
     fn from(value: Option<i64>) -> Arg {
         Arg::Int(value)
+    }
+}
+
+impl From<f64> for Arg {
+    fn from(value: f64) -> Arg {
+        Arg::Float(Some(value))
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(value: Option<String>) -> Arg {
+        Arg::Text(value)
     }
 }
 
@@ -44,20 +57,21 @@ impl From<Option<&str>> for Arg {
 
 /// The values of one statement, in placeholder order.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Bindings(Vec<Arg>);
+pub struct Bindings(Vec<Arg>);
 
 impl Bindings {
     /// Adds a value; returns its placeholder (`$1`, `$2`, …).
-    pub(crate) fn push(&mut self, value: impl Into<Arg>) -> String {
+    pub fn push(&mut self, value: impl Into<Arg>) -> String {
         self.0.push(value.into());
         format!("${}", self.0.len())
     }
 
     /// `sql` with every value bound.
-    pub(crate) fn query<'q>(&self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
+    pub fn query<'q>(&self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
         self.0.iter().fold(sqlx::query(sql), |query, arg| match arg {
             Arg::Int(value) => query.bind(*value),
             Arg::Text(value) => query.bind(value.clone()),
+            Arg::Float(value) => query.bind(*value),
         })
     }
 }
