@@ -197,3 +197,87 @@ mod tests {
         }
     }
 }
+
+/// Appends `param` (`key=value`, already URL-safe) to a URI, after `?` or `&`.
+fn with_param(uri: &str, param: &str) -> String {
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}{param}")
+}
+
+/// An HLS playlist whose every URI (URI lines and `URI="…"` attributes: maps, parts,
+/// preload hints, rendition reports, media) carries `param`, so that a player that sends no
+/// cookie and no header still names its session (or its token) on every request it builds
+/// from the playlist.
+pub fn hls_with_param(playlist: &str, param: &str) -> String {
+    let mut out = String::with_capacity(playlist.len() + 64);
+    for line in playlist.split_inclusive('\n') {
+        let text = line.strip_suffix('\n').map_or(line, |t| t.strip_suffix('\r').unwrap_or(t));
+        let newline = &line[text.len()..];
+        if text.is_empty() {
+            out.push_str(line);
+        } else if !text.starts_with('#') {
+            out.push_str(&with_param(text, param));
+            out.push_str(newline);
+        } else {
+            let mut rest = text;
+            while let Some(at) = rest.find("URI=\"") {
+                let start = at + "URI=\"".len();
+                let Some(len) = rest[start..].find('"') else { break };
+                out.push_str(&rest[..start]);
+                out.push_str(&with_param(&rest[start..start + len], param));
+                rest = &rest[start + len..];
+            }
+            out.push_str(rest);
+            out.push_str(newline);
+        }
+    }
+    out
+}
+
+/// A DASH MPD whose segment templates (`media`, `initialization`) carry `param`.
+pub fn mpd_with_param(mpd: &str, param: &str) -> String {
+    let mut out = String::with_capacity(mpd.len() + 64);
+    let mut rest = mpd;
+    loop {
+        let next = ["media=\"", "initialization=\""]
+            .iter()
+            .filter_map(|attr| rest.find(attr).map(|at| (at, attr.len())))
+            .min();
+        let Some((at, attr_len)) = next else { break };
+        let start = at + attr_len;
+        let Some(len) = rest[start..].find('"') else { break };
+        out.push_str(&rest[..start]);
+        out.push_str(&with_param(&rest[start..start + len], param));
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod param_tests {
+    use super::*;
+
+    #[test]
+    fn every_hls_uri_carries_the_param() {
+        let playlist = "#EXTM3U\n#EXT-X-MAP:URI=\"7-init-1.mp4\"\n#EXT-X-PART:DURATION=0.2,URI=\"7-3.0.m4s\"\n\
+            #EXTINF:2.0,\n7-3.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"7-4.1.m4s\"\n\
+            #EXT-X-RENDITION-REPORT:URI=\"../audio/media.m3u8?a=1\",LAST-MSN=3\nvideo/index.m3u8\r\n";
+        let out = hls_with_param(playlist, "rs=abc");
+        assert_eq!(
+            out,
+            "#EXTM3U\n#EXT-X-MAP:URI=\"7-init-1.mp4?rs=abc\"\n#EXT-X-PART:DURATION=0.2,URI=\"7-3.0.m4s?rs=abc\"\n\
+            #EXTINF:2.0,\n7-3.m4s?rs=abc\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"7-4.1.m4s?rs=abc\"\n\
+            #EXT-X-RENDITION-REPORT:URI=\"../audio/media.m3u8?a=1&rs=abc\",LAST-MSN=3\nvideo/index.m3u8?rs=abc\r\n"
+        );
+    }
+
+    #[test]
+    fn mpd_templates_carry_the_param() {
+        let mpd = r#"<SegmentTemplate timescale="90000" initialization="video/7-init-1.mp4" media="video/7-$Number$.m4s" startNumber="0">"#;
+        assert_eq!(
+            mpd_with_param(mpd, "rs=x"),
+            r#"<SegmentTemplate timescale="90000" initialization="video/7-init-1.mp4?rs=x" media="video/7-$Number$.m4s?rs=x" startNumber="0">"#
+        );
+    }
+}
