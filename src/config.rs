@@ -30,6 +30,27 @@ pub struct Config {
     pub transcode: TranscodeSection,
     pub thumbnails: ThumbnailsSection,
     pub webrtc: WebRtcSection,
+    pub analytics: AnalyticsSection,
+}
+
+/// `[analytics]`: viewer sessions, CMCD, QoE (README "Analytics").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSection {
+    pub enabled: bool,
+    pub raw_retention_days: u64,
+    pub max_sessions: usize,
+    pub max_queue: usize,
+    pub max_body_kb: usize,
+    pub client_rate: f64,
+    pub client_burst: f64,
+    pub session_param: bool,
+    pub node: String,
+    pub geoip_mmdb: String,
+    pub visitor_secret: String,
+    pub weight_startup: f64,
+    pub weight_smoothness: f64,
+    pub weight_success: f64,
 }
 
 /// `[webrtc]`: WHIP ingest and WHEP playback (media on one UDP port).
@@ -286,6 +307,19 @@ impl Config {
         }
         if self.webrtc.session_timeout_s == 0 || self.webrtc.max_sessions == 0 {
             bail!("webrtc.session_timeout_s and webrtc.max_sessions must be at least 1");
+        }
+        let a = &self.analytics;
+        if a.max_sessions == 0 || a.max_queue == 0 || a.max_body_kb == 0 {
+            bail!("analytics.max_sessions, max_queue and max_body_kb must be at least 1");
+        }
+        if !(a.client_rate > 0.0 && a.client_burst >= 1.0) {
+            bail!("analytics.client_rate must be positive and analytics.client_burst at least 1");
+        }
+        if [a.weight_startup, a.weight_smoothness, a.weight_success].iter().any(|w| !(0.0..=100.0).contains(w)) {
+            bail!("analytics.weight_* must be between 0 and 100");
+        }
+        if !a.visitor_secret.is_empty() && (a.visitor_secret.len() != 64 || !a.visitor_secret.bytes().all(|b| b.is_ascii_hexdigit())) {
+            bail!("analytics.visitor_secret must be 64 hex digits (32 bytes), or empty to use data/analytics_secret");
         }
         if !(20..=10_000).contains(&self.srt.latency_ms) {
             bail!("srt.latency_ms must be between 20 and 10000");

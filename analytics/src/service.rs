@@ -228,18 +228,15 @@ impl Analytics {
     }
 
     /// The writer: flushes every `flush_every` (or sooner when the queue fills), samples
-    /// concurrency every 10 s, expires sessions, purges old raw reports hourly. Runs until
-    /// `shutdown`, then flushes everything once more.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    /// concurrency every 10 s, expires sessions, and purges old raw reports hourly.
+    pub async fn run(self: Arc<Self>) {
         let mut last_sample = 0i64;
         let mut last_purge = 0i64;
         loop {
-            let stopping = tokio::select! {
-                _ = &mut shutdown => true,
-                _ = tokio::time::sleep(self.config.flush_every) => false,
-                _ = self.wake.notified() => false,
-            };
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.flush_every) => {}
+                _ = self.wake.notified() => {}
+            }
             let now = now_ms();
             let sample_due = now / SAMPLE_MS > last_sample / SAMPLE_MS;
             if sample_due {
@@ -255,16 +252,19 @@ impl Analytics {
                     Err(e) => tracing::warn!(error = %e, "cannot purge old analytics events"),
                 }
             }
-            if stopping {
-                // Close what is open: a restart starts new sessions.
-                let ids: Vec<String> = lock(&self.tracker).snapshot().into_iter().map(|s| s.id).collect();
-                for id in ids {
-                    self.close_connection(&id, false);
-                }
-                self.flush(now_ms(), false).await;
-                return;
+        }
+    }
+
+    /// At shutdown: ends every open session and writes what is pending.
+    pub async fn finish(&self) {
+        let now = now_ms();
+        {
+            let mut tracker = lock(&self.tracker);
+            for record in tracker.snapshot() {
+                tracker.close(&record.id, now, false);
             }
         }
+        self.flush(now, false).await;
     }
 
     /// One batch: queued raw reports, changed and ended sessions, and (when due) this

@@ -6,6 +6,7 @@
 //!   and their picture sizes.
 //! - [`avc`], [`aac`]: bitstream helpers (AVCC ↔ Annex B, SPS, AudioSpecificConfig).
 //! - [`bits`]: the bit reader every codec parser uses.
+//! - [`ratelimit`]: per-client token buckets.
 //! - [`wallclock`]: wall-clock times as ISO 8601 text (HLS program dates, DASH timing).
 //! - [`hevc`]: the HEVC decoder configuration record (hvcC) from and to parameter sets, picture size.
 //! - [`av1`], [`vp9`]: av1C from a sequence header OBU and vpcC from a key frame's header.
@@ -34,6 +35,7 @@ pub mod metrics;
 pub mod mpegts;
 pub mod path;
 pub mod persist;
+pub mod ratelimit;
 pub mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
