@@ -3,6 +3,7 @@
 //! the ABR ladders, live thumbnails, WebRTC — hands them to the HTTP router and serves until
 //! SIGINT/SIGTERM, then ends every stream and lets recordings finish.
 
+use crate::audience::Audience;
 use crate::config::{AuthMode, Config};
 use crate::http::{PeerAddr, TimeoutListener};
 use crate::state::{AppState, HttpStats};
@@ -10,6 +11,7 @@ use crate::streams::{self, StreamRegistry};
 use crate::thumbnailer::{thumbnailer, THUMBNAIL_WIDTH};
 use crate::thumbnails::LiveThumbnails;
 use anyhow::{Context, Result};
+use rill_analytics::session::Protocol;
 use rill_ingest::rtmp::{RtmpContext, RtmpStats, SessionConfig};
 use rill_media::cmaf::SegmenterConfig;
 use rill_media::{Bus, BusConfig, StreamPath};
@@ -81,9 +83,24 @@ impl App {
             write_timeout: Duration::from_secs(config.rtmp.write_timeout_s),
             stats: rtmp_stats.clone(),
         });
+        let segmenter = SegmenterConfig {
+            segment_target: Duration::from_secs_f64(config.packager.segment_s),
+            part_target: Duration::from_millis(config.packager.part_ms),
+        };
+        let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
+        let audience = Audience::start(&config, library.clone(), recorder.clone()).await?;
         let play_bus = bus.clone();
         let play_stats = relay_stats.clone();
-        let play = move |request| rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone());
+        let play_audience = audience.clone();
+        let play = move |request: rill_ingest::rtmp::PlayRequest| {
+            let session = (request.app == "live")
+                .then(|| play_audience.connect(Protocol::Rtmp, &request.name, request.conn.peer(), "", None));
+            let serve = rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone());
+            async move {
+                serve.await;
+                drop(session);
+            }
+        };
         if config.rtmps.enabled() {
             let tls = rill_ingest::rtmp::tls::acceptor_from_pem_files(&config.rtmps.cert, &config.rtmps.key)
                 .context("loading the [rtmps] certificate")?;
@@ -111,20 +128,20 @@ impl App {
             playback: config.srt.playback,
             stats: srt_stats.clone(),
         });
-        let (srt_bus, srt_relay_stats) = (bus.clone(), relay_stats.clone());
+        let (srt_bus, srt_relay_stats, srt_audience) = (bus.clone(), relay_stats.clone(), audience.clone());
         tokio::spawn(rill_ingest::srt::serve(srt_incoming, srt, move |request| {
-            rill_relay::srt_play::serve(request, srt_bus.clone(), srt_relay_stats.clone())
+            let session = srt_audience.connect(Protocol::Srt, request.path.name.as_str(), request.peer, "", None);
+            let serve = rill_relay::srt_play::serve(request, srt_bus.clone(), srt_relay_stats.clone());
+            async move {
+                serve.await;
+                drop(session);
+            }
         }));
 
-        let segmenter = SegmenterConfig {
-            segment_target: Duration::from_secs_f64(config.packager.segment_s),
-            part_target: Duration::from_millis(config.packager.part_ms),
-        };
         let packagers = Packagers::spawn(
             bus.clone(),
             PackagerConfig { segmenter, window_segments: config.packager.window_segments, ..PackagerConfig::default() },
         );
-        let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
         let rtsp_sources =
             crate::sources::start(&config, bus.clone(), packagers.clone()).context("starting RTSP sources")?;
         let transcoding = crate::transcoding::spawn(bus.clone(), &config);
@@ -137,6 +154,7 @@ impl App {
             _ => None,
         };
         let webrtc = start_webrtc(&config, &bus).await?;
+        audience.follow_whep(webrtc.clone());
         let state = Arc::new(AppState {
             config,
             bus,
@@ -154,6 +172,7 @@ impl App {
             thumbnails: live_thumbnails,
             transcoding,
             webrtc,
+            audience,
         });
         Ok(App { state, http_listener, admin_token_generated: generated })
     }
@@ -169,6 +188,7 @@ impl App {
         let App { state, http_listener, .. } = self;
         let write_timeout = Duration::from_secs(state.config.http.write_timeout_s);
         let recorder = state.recorder.clone();
+        let audience = state.audience.clone();
         let bus = state.bus.clone();
         let app = crate::http::router(state).into_make_service_with_connect_info::<PeerAddr>();
         let stopping = Arc::new(tokio::sync::Notify::new());
@@ -191,6 +211,7 @@ impl App {
         }
         // Let recordings index their last segments and mark their videos ready.
         recorder.wait_idle(SHUTDOWN_GRACE).await;
+        audience.service.finish().await;
         tracing::info!("shut down");
         Ok(())
     }

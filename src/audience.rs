@@ -108,7 +108,13 @@ impl Audience {
         };
         let device = client::device(user_agent);
         let referrer = referrer
-            .and_then(|r| if r.contains('/') { client::referrer_host(r) } else { client::referrer_host(&format!("https://{r}/")) })
+            .and_then(|r| {
+                if r.contains('/') {
+                    client::referrer_host(r)
+                } else {
+                    client::referrer_host(&format!("https://{r}/"))
+                }
+            })
             .filter(|host| own_host.is_none_or(|own| !host.eq_ignore_ascii_case(own.split(':').next().unwrap_or(own))));
         Viewer {
             visitor,
@@ -200,7 +206,11 @@ fn is_token(value: &str) -> bool {
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "rill".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "rill".into())
 }
 
 /// The visitor hash's secret: configured, or made once and kept in `data/analytics_secret`.
@@ -211,7 +221,8 @@ fn visitor_secret(config: &Config) -> Result<[u8; 32]> {
             Ok(text) => text.trim().to_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
-                getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the visitor secret: {e}"))?;
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| anyhow::anyhow!("no randomness for the visitor secret: {e}"))?;
                 let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 rill_media::persist::write_private(&path, hex.as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;

@@ -318,7 +318,9 @@ impl Config {
         if [a.weight_startup, a.weight_smoothness, a.weight_success].iter().any(|w| !(0.0..=100.0).contains(w)) {
             bail!("analytics.weight_* must be between 0 and 100");
         }
-        if !a.visitor_secret.is_empty() && (a.visitor_secret.len() != 64 || !a.visitor_secret.bytes().all(|b| b.is_ascii_hexdigit())) {
+        if !a.visitor_secret.is_empty()
+            && (a.visitor_secret.len() != 64 || !a.visitor_secret.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
             bail!("analytics.visitor_secret must be 64 hex digits (32 bytes), or empty to use data/analytics_secret");
         }
         if !(20..=10_000).contains(&self.srt.latency_ms) {

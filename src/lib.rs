@@ -3,10 +3,12 @@
 //!
 //! Modules depend one way: [`app`] (the composition root) → [`http`] (every HTTP surface) →
 //! [`state`] (what handlers share) → the subsystems' wiring ([`streams`], [`sources`],
-//! [`transcoding`], [`thumbnails`]) → [`config`]. The domain rules live in the crates
-//! (`rill-media`, `rill-ingest`, `rill-relay`, `rill-vod`, `rill-transcode`, `rill-webrtc`).
+//! [`transcoding`], [`thumbnails`], [`audience`]) → [`config`]. The domain rules live in the crates
+//! (`rill-media`, `rill-ingest`, `rill-relay`, `rill-vod`, `rill-transcode`, `rill-webrtc`,
+//! `rill-analytics`).
 
 pub mod app;
+pub mod audience;
 pub mod config;
 pub mod http;
 pub mod sources;

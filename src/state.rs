@@ -1,6 +1,6 @@
 //! The state every HTTP handler reads: the configuration and a handle on each running
 //! subsystem (Bus, stream registry, packagers, catalog, recorder, ladders, cameras, WebRTC,
-//! live thumbnails), built by the composition root (`app`).
+//! live thumbnails, analytics), built by the composition root (`app`).
 
 use crate::config::Config;
 use crate::streams::StreamRegistry;
@@ -36,6 +36,8 @@ pub struct AppState {
     pub thumbnails: Option<Arc<LiveThumbnails>>,
     /// WHIP/WHEP sessions on the WebRTC media port.
     pub webrtc: rill_webrtc::WebRtc,
+    /// Viewer analytics.
+    pub audience: Arc<crate::audience::Audience>,
     pub http_stats: HttpStats,
     pub started: Instant,
 }

@@ -145,7 +145,9 @@ async fn a_published_stream_is_served_to_players_operators_and_scrapers() {
     let part = get(addr, &format!("/live/demo/video/{part_uri}"), &[], None).await;
     assert_eq!((part.status, part.header("cache-control")), (200, Some("public, max-age=86400, immutable")));
     assert!(!part.body.is_empty());
-    let segment_uri = text.lines().find(|l| l.ends_with(".m4s") && !l.starts_with('#')).unwrap().to_string();
+    // A player that names no session gets one, carried in every URI of its playlists.
+    assert!(part_uri.contains("?rs="), "{text}");
+    let segment_uri = text.lines().find(|l| l.contains(".m4s?rs=") && !l.starts_with('#')).unwrap().to_string();
     let segment = get(addr, &format!("/live/demo/video/{segment_uri}"), &[], None).await;
     assert_eq!(segment.status, 200);
     assert_eq!(&segment.body[4..8], b"styp");
@@ -173,12 +175,17 @@ async fn a_published_stream_is_served_to_players_operators_and_scrapers() {
     assert_eq!(stream["video"]["width"], 1280);
     assert_eq!(stream["publisher"]["protocol"], "rtmp");
     assert!(stream["packaging"]["tracks"].as_array().unwrap().len() == 2, "{stream}");
+    // LL-HLS and DASH players are viewers too (sessions from their requests).
+    assert!(stream["viewers_now"]["hls"].as_u64().unwrap() >= 1, "{stream}");
+    assert_eq!(stream["viewers_now"]["dash"], 1, "{stream}");
     let metrics = get(addr, "/metrics", &[], None).await.text();
     for line in [
         "rill_streams{state=\"live\"} 1",
         "rill_publishers{protocol=\"rtmp\"} 1",
         "rill_auth_failures_total{kind=\"admin_token\"} 1",
         "rill_packaged_streams 1",
+        "rill_viewers_now{protocol=\"dash\"} 1",
+        "# TYPE rill_qoe_startup_seconds histogram",
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }

@@ -6,6 +6,7 @@
 //!
 //! - [`cmcd`]: the CMCD parser (request-mode query argument and headers, event-mode lines).
 //! - [`cmsd`]: the `CMSD-Static` response header.
+//! - [`observe`]: what a CMCD report says about its session.
 //! - [`session`]: viewer sessions (sans-IO) and their records.
 //! - [`score`]: QoE scores and their formulas.
 //! - [`service`]: the running analytics (tracker, queue, writer task, metrics).
@@ -16,6 +17,7 @@
 pub mod client;
 pub mod cmcd;
 pub mod cmsd;
+pub mod observe;
 pub mod report;
 pub mod score;
 pub mod service;

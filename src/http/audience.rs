@@ -131,10 +131,8 @@ fn request_cmcd(query: &str, headers: &HeaderMap) -> Option<(Result<Cmcd, cmcd::
         let raw = query_param(query, cmcd::QUERY_ARG).unwrap_or_default().to_owned();
         return Some((parsed, raw));
     }
-    let shards: Vec<(&str, &[u8])> = cmcd::HEADERS
-        .iter()
-        .filter_map(|name| headers.get(*name).map(|v| (*name, v.as_bytes())))
-        .collect();
+    let shards: Vec<(&str, &[u8])> =
+        cmcd::HEADERS.iter().filter_map(|name| headers.get(*name).map(|v| (*name, v.as_bytes()))).collect();
     let parsed = cmcd::from_headers(shards.iter().copied())?;
     let raw = shards.iter().map(|(_, v)| String::from_utf8_lossy(v)).collect::<Vec<_>>().join(",");
     Some((parsed, raw))
@@ -221,7 +219,8 @@ pub async fn observe_media(
         }
     };
     let now = rill_analytics::service::now_ms();
-    let mut report = cmcd.as_ref().map_or_else(|| Report { at_ms: now, ..Report::default() }, |(c, _)| observe::report(c, now));
+    let mut report =
+        cmcd.as_ref().map_or_else(|| Report { at_ms: now, ..Report::default() }, |(c, _)| observe::report(c, now));
     report.at_ms = now;
     report.media = target.file == FileKind::Media && response.status() == StatusCode::OK;
     report.bytes = if report.media {

@@ -53,7 +53,10 @@ async fn collect(
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or(cmcd::MIME_TYPE);
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case(cmcd::MIME_TYPE) && !mime.eq_ignore_ascii_case("text/plain") {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("send {} (one CMCD dictionary per line)", cmcd::MIME_TYPE));
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("send {} (one CMCD dictionary per line)", cmcd::MIME_TYPE),
+        );
     }
     let body = match axum::body::to_bytes(body, audience.max_body).await {
         Ok(body) => body,

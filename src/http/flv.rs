@@ -6,7 +6,7 @@ use crate::http::response::{error, INVALID_STREAM_NAME};
 use crate::state::{AppState, ON_DEMAND_WAIT};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
 use rill_media::StreamPath;
@@ -19,6 +19,7 @@ pub async fn live_file(
     State(app): State<Arc<AppState>>,
     ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     Path(file): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(name) = file.strip_suffix(".flv") else {
         return error(StatusCode::NOT_FOUND, "not found");
@@ -36,7 +37,15 @@ pub async fn live_file(
     app.relay_stats.viewers_total.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("http-flv", %peer, stream = name);
     span.in_scope(|| tracing::info!("viewer started"));
-    let guard = ViewerLog { span, started: Instant::now() };
+    let text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
+    let session = app.audience.connect(
+        rill_analytics::session::Protocol::Flv,
+        name,
+        peer,
+        text(header::USER_AGENT).unwrap_or(""),
+        text(header::REFERER),
+    );
+    let guard = ViewerLog { span, started: Instant::now(), _session: session };
     let body = rill_relay::http_flv::body(sub, app.relay_stats.clone()).map(move |piece| {
         let _ = &guard;
         piece
@@ -49,9 +58,11 @@ pub async fn live_file(
         .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
+/// Lives as long as the viewer's body: logs its end and ends its analytics session.
 struct ViewerLog {
     span: tracing::Span,
     started: Instant,
+    _session: Option<rill_analytics::service::ConnectionSession>,
 }
 
 impl Drop for ViewerLog {

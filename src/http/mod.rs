@@ -9,11 +9,16 @@
 //! - [`webrtc`]: WHIP/WHEP signalling.
 //! - [`player`]: the viewer pages and their assets.
 //! - [`api`]: the REST API under `/api/v1`.
+//! - [`collector`]: `POST /analytics/cmcd`, players' CMCD event reports.
 //! - [`metrics`]: `/metrics` (Prometheus).
+//!
+//! [`audience`] is a layer over the LL-HLS, DASH and VOD routes that counts their viewers.
 //! - [`listener`]: the listener with write timeouts.
 
 pub mod api;
+pub mod audience;
 pub mod auth;
+pub mod collector;
 pub mod flv;
 pub mod listener;
 pub mod live;
@@ -36,8 +41,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::handler))
         .route("/live/{file}", get(flv::live_file))
-        .merge(live::routes())
-        .merge(vod::routes())
+        .merge(
+            live::routes()
+                .merge(vod::routes())
+                .layer(axum::middleware::from_fn_with_state(state.clone(), audience::observe_media)),
+        )
+        .merge(collector::routes())
         .merge(player::router())
         .merge(webrtc::routes())
         .nest("/api/v1", api::router(state.clone()))

@@ -166,6 +166,15 @@ async fn whep(
     match app.webrtc.whep(&path, &sdp, &peer.to_string()).await {
         Ok(c) => {
             app.relay_stats.viewers_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let text = |h| headers.get(h).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+            let viewer = app.audience.viewer(
+                peer.ip(),
+                text(axum::http::header::USER_AGENT).unwrap_or(""),
+                text(axum::http::header::REFERER),
+                None,
+                text(axum::http::header::HOST),
+            );
+            app.audience.whep_started(&c.id, &name, viewer);
             created(&app, "whep", &name, c)
         }
         Err(e) => {

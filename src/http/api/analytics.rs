@@ -103,7 +103,8 @@ async fn overview(State(app): State<Arc<AppState>>, Query(query): Query<HashMap<
 
 /// The filter of a sessions query, or the reason it is malformed.
 fn session_filter(query: &HashMap<String, String>) -> Result<SessionFilter, String> {
-    const ALLOWED: [&str; 9] = ["stream", "video", "protocol", "country", "outcome", "since", "until", "before", "limit"];
+    const ALLOWED: [&str; 9] =
+        ["stream", "video", "protocol", "country", "outcome", "since", "until", "before", "limit"];
     if let Some(unknown) = query.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
         return Err(format!("unknown query parameter {:?}", unknown.chars().take(40).collect::<String>()));
     }

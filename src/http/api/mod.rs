@@ -1,10 +1,12 @@
 //! The REST API under `/api/v1`: JSON in and out, errors as `{"error": "…"}`.
 //!
+//! - [`analytics`]: viewer analytics reports (admin token).
 //! - [`streams`]: streams, keys, kicking publishers, transcoding settings (admin token).
 //! - [`videos`]: the catalog (public videos readable without the token).
 //! - [`sources`]: RTSP cameras (admin token).
 //! - [`views`]: the JSON shapes, as types.
 
+pub mod analytics;
 pub mod sources;
 pub mod streams;
 pub mod videos;
@@ -19,6 +21,7 @@ use std::sync::Arc;
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .merge(streams::router())
+        .merge(analytics::router())
         .layer(middleware::from_fn_with_state(state, require_admin))
         .merge(videos::router())
         .merge(sources::router())

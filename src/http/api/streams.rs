@@ -75,6 +75,7 @@ fn stream_view(
         origin: entry.map(|e| e.origin),
         urls: PlayUrls::new(base, name),
         live: live_view,
+        viewers_now: app.audience.service.viewers_now(name).into(),
         recording: app.recorder.recording(name).map(|r| RecordingView::new(base, &r)),
         transcode: app.transcoding.view(name, |rung| format!("{http}/live/{name}/{rung}/video/media.m3u8")),
         packaging: app.packagers.get(name).map(|p| PackagingView::from(&*p.state())),

@@ -98,6 +98,8 @@ pub struct StreamView {
     pub urls: PlayUrls,
     #[serde(flatten)]
     pub live: Option<LiveView>,
+    /// Viewers now by protocol, LL-HLS and DASH included (from analytics sessions).
+    pub viewers_now: rill_analytics::report::ViewersNow,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingView>,
     pub transcode: TranscodeView,
@@ -320,6 +322,7 @@ mod tests {
             origin: Some(Origin::Api),
             urls: PlayUrls::new(&base(), "studio"),
             live: Some(LiveView::new(&live, Vec::new())),
+            viewers_now: rill_analytics::report::ViewersNow::from([2, 0, 0, 0, 3, 0]),
             recording: None,
             transcode: TranscodeView { enabled: false, ladder: None, ladder_state: None },
             packaging: Some(PackagingView::from(&LiveState::default())),
@@ -332,6 +335,10 @@ mod tests {
         assert_eq!(v["ingest_kbps"], 3000.0);
         assert_eq!(v["viewers"], json!({ "http-flv": 2, "rtmp": 1 }));
         assert_eq!(v["viewers_total"], 3);
+        assert_eq!(
+            v["viewers_now"],
+            json!({ "flv": 2, "rtmp": 0, "srt": 0, "webrtc": 0, "hls": 3, "dash": 0, "total": 5 })
+        );
         assert_eq!(v["video"]["codec"], "h264");
         assert_eq!(v["video"]["fps"], 29.97);
         assert!(v["video"]["width"].as_u64().unwrap() > 0 && v["video"]["height"].as_u64().unwrap() > 0);
@@ -352,6 +359,7 @@ mod tests {
             origin: Some(Origin::Config),
             urls: PlayUrls::new(&base(), "studio"),
             live: None,
+            viewers_now: Default::default(),
             recording: None,
             transcode: TranscodeView { enabled: true, ladder: Some(vec!["360p".into()]), ladder_state: None },
             packaging: None,
