@@ -107,7 +107,63 @@ window.RillPage = (function () {
     });
   }
 
+  // ---- Analytics (CMCD v2, CTA-5004-B) --------------------------------------------------------
+
+  // Player events sent to Rill's collector: play state changes, errors, bitrate changes, and a
+  // heartbeat every 10 s. Request mode (the CMCD query argument on every request) rides along.
+  const CMCD_EVENTS = ['ps', 'e', 't', 'bc'];
+  const CMCD_INTERVAL_S = 10;
+  const CMCD_EVENT_KEYS = ['e', 'ts', 'sid', 'cid', 'sta', 'msd', 'bl', 'br', 'pb', 'pt', 'ltc', 'dfa', 'bsa', 'bsd', 'bsda', 'sf', 'st', 'v'];
+
+  // The host of another site that sent the viewer here, kept for this browser session: the
+  // Referer of media requests is this page itself.
+  (function rememberReferrer() {
+    try {
+      const from = document.referrer ? new URL(document.referrer).host : '';
+      if (from && from !== location.host) document.cookie = 'rill_ref=' + encodeURIComponent(from) + '; path=/; SameSite=Lax';
+    } catch (_) { /* no referrer */ }
+  })();
+
+  function newSessionId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return 'xxxxxxxxxxxx4xxxyxxxxxxxxxxxxxxx'.replace(/[xy]/g, function () { return (Math.random() * 16 | 0).toString(16); });
+  }
+
+  // One CMCD session per player start: { sid, cid, url } for `live/<name>` or `vod/<id>`.
+  function cmcdSession(contentId) {
+    return { sid: newSessionId(), cid: contentId, url: location.origin + '/analytics/cmcd' };
+  }
+
+  // hls.js 1.7 `cmcd` settings.
+  function hlsCmcd(session) {
+    return {
+      version: 2,
+      sessionId: session.sid,
+      contentId: session.cid,
+      useHeaders: false,
+      eventTargets: [{ url: session.url, events: CMCD_EVENTS, interval: CMCD_INTERVAL_S, batchSize: 1 }],
+    };
+  }
+
+  // dash.js 5.2 `streaming.cmcd` settings.
+  function dashCmcd(session) {
+    return {
+      enabled: true,
+      version: 2,
+      sid: session.sid,
+      cid: session.cid,
+      mode: 'query',
+      eventTargets: [{
+        enabled: true, url: session.url, events: CMCD_EVENTS, interval: CMCD_INTERVAL_S, batchSize: 1,
+        enabledKeys: CMCD_EVENT_KEYS,
+      }],
+    };
+  }
+
   return {
+    cmcdSession: cmcdSession,
+    hlsCmcd: hlsCmcd,
+    dashCmcd: dashCmcd,
     loadScript: loadScript,
     resetVideo: resetVideo,
     bufferAhead: bufferAhead,

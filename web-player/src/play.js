@@ -39,6 +39,7 @@
     fatalError: null, // last unrecovered fatal error (cleared when playback resumes)
     errors: 0, // every error the player reported, fatal or not
     lastError: null,
+    analyticsSession: null, // the CMCD session id of the running player (hls, dash)
     webrtc: null, // WebRTC mode: { framesDecoded, packetsLost, audioPacketsReceived, audioPacketsLost, rttMs, jitterBufferMs, connection }
   };
   window.rillStats = Object.assign({}, stats);
@@ -100,7 +101,14 @@
     }
     // lowLatencyMode: parts, preload hints and blocking reloads; the target latency comes from the
     // playlist (PART-HOLD-BACK). Up to 1.5x speed to catch up after a stall instead of a jump.
-    const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30 });
+    const cmcd = RillPage.cmcdSession('live/' + name);
+    stats.analyticsSession = cmcd.sid;
+    const hls = new Hls({
+      lowLatencyMode: true,
+      maxLiveSyncPlaybackRate: 1.5,
+      backBufferLength: 30,
+      cmcd: RillPage.hlsCmcd(cmcd),
+    });
     let measured = null; // kbps from the last loaded fragment or part (when BANDWIDTH is unknown)
 
     hls.on(Hls.Events.MANIFEST_PARSED, function () {
@@ -158,9 +166,12 @@
   function startDash(url, my) {
     const dashjs = window.dashjs;
     const dash = dashjs.MediaPlayer().create();
+    const cmcd = RillPage.cmcdSession('live/' + name);
+    stats.analyticsSession = cmcd.sid;
     dash.updateSettings({
       debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
       streaming: {
+        cmcd: RillPage.dashCmcd(cmcd),
         delay: { liveDelay: DASH_LIVE_DELAY_S },
         liveCatchup: { enabled: true, mode: 'liveCatchupModeDefault', maxDrift: 3, playbackRate: { min: -0.3, max: 0.3 } },
         buffer: { fastSwitchEnabled: true },

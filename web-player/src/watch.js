@@ -54,6 +54,7 @@
     lastError: null,
     fatalError: null, // last unrecovered fatal error (cleared when playback resumes)
     status: null, // the video's status from the API: recording | ready | failed
+    analyticsSession: null, // the CMCD session id of the running player
   };
   window.rillWatch = Object.assign({}, stats);
 
@@ -205,11 +206,14 @@
     // starts near the live edge, never jumps back there by itself (liveMaxLatencyDuration is
     // unset) and, with liveDurationInfinity off, gives the element a finite duration that grows
     // with the playlist, so the native seek bar covers the whole recording.
+    const cmcd = RillPage.cmcdSession('vod/' + id);
+    stats.analyticsSession = cmcd.sid;
     const hls = new Hls({
       lowLatencyMode: false,
       startPosition: startAt != null ? startAt : -1,
       liveDurationInfinity: false,
       backBufferLength: 60,
+      cmcd: RillPage.hlsCmcd(cmcd),
     });
 
     hls.on(Hls.Events.MANIFEST_PARSED, function () {
@@ -253,10 +257,12 @@
   function startDash(url, my, startAt) {
     const dashjs = window.dashjs;
     const dash = dashjs.MediaPlayer().create();
+    const cmcd = RillPage.cmcdSession('vod/' + id);
+    stats.analyticsSession = cmcd.sid;
     dash.updateSettings({
       debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
       // A viewer who went back in a recording stays there: no catch-up towards the live edge.
-      streaming: { liveCatchup: { enabled: false } },
+      streaming: { liveCatchup: { enabled: false }, cmcd: RillPage.dashCmcd(cmcd) },
     });
     const events = dashjs.MediaPlayer.events;
     dash.on(events.ERROR, function (e) {
