@@ -46,10 +46,9 @@ fn play_state(state: PlayerState) -> PlayState {
     }
 }
 
-/// The report of one CMCD dictionary received at `now_ms` (an event's own `ts` is used when it
-/// is within a day of `now_ms`: batched events keep their order and spacing).
-pub fn report(cmcd: &Cmcd, now_ms: i64) -> Report {
-    let at_ms = cmcd.ts.filter(|ts| (ts - now_ms).abs() < 86_400_000).unwrap_or(now_ms);
+/// The report of one CMCD dictionary, dated `at_ms` on the server's clock (see
+/// [`arrival_times`]).
+pub fn report(cmcd: &Cmcd, at_ms: i64) -> Report {
     let video_object = matches!(cmcd.ot, Some(ObjectType::Video | ObjectType::Muxed));
     Report {
         at_ms,
@@ -65,6 +64,20 @@ pub fn report(cmcd: &Cmcd, now_ms: i64) -> Report {
         error: cmcd.event == Some(EventType::Error) || cmcd.ec.is_some(),
         ..Report::default()
     }
+}
+
+/// Server times for the reports of one request received at `now_ms`: the newest is dated
+/// `now_ms` and the others keep their spacing (`ts`) before it, up to a day. Players' clocks
+/// are never trusted absolutely: a viewer whose clock is an hour off is still live now.
+pub fn arrival_times(stamps: &[Option<i64>], now_ms: i64) -> Vec<i64> {
+    let newest = stamps.iter().flatten().max().copied();
+    stamps
+        .iter()
+        .map(|ts| match (ts, newest) {
+            (Some(ts), Some(newest)) => now_ms - (newest - ts).clamp(0, 86_400_000),
+            _ => now_ms,
+        })
+        .collect()
 }
 
 /// The protocol a report's `sf` names.
@@ -101,7 +114,7 @@ mod tests {
             "bl=(21300),br=(3200),e=ps,ltc=1800,msd=450,ot=v,pt=12000,sid=\"6e2fb550\",sta=p,ts=1700000001000,v=2",
         )
         .unwrap();
-        let r = report(&cmcd, 1_700_000_002_000);
+        let r = report(&cmcd, 1_700_000_001_000);
         assert_eq!(r.at_ms, 1_700_000_001_000);
         assert_eq!(r.state, Some(PlayState::Playing));
         assert_eq!(r.startup_ms, Some(450));
@@ -112,8 +125,12 @@ mod tests {
     }
 
     #[test]
-    fn a_far_timestamp_is_not_trusted() {
-        let cmcd = crate::cmcd::parse("e=t,sid=\"x\",ts=5,v=2").unwrap();
-        assert_eq!(report(&cmcd, 1_700_000_000_000).at_ms, 1_700_000_000_000);
+    fn players_clocks_give_spacing_not_dates() {
+        let now = 1_700_000_000_000;
+        // A clock an hour behind: the newest report is now, the others keep their spacing.
+        let behind = now - 3_600_000;
+        assert_eq!(arrival_times(&[Some(behind - 15_000), Some(behind), None], now), vec![now - 15_000, now, now]);
+        assert_eq!(arrival_times(&[Some(5), Some(5 + 3 * 86_400_000)], now), vec![now - 86_400_000, now]);
+        assert_eq!(arrival_times(&[], now), Vec::<i64>::new());
     }
 }

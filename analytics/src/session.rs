@@ -377,7 +377,8 @@ impl Session {
             }
         }
         self.bytes += report.bytes;
-        if report.starved && self.played {
+        // `bs` counts for players that report no states (their stalls are `r` states).
+        if report.starved && self.played && !self.stated {
             self.stalls_seen += 1;
         }
         self.stalls_reported = self.stalls_reported.max(report.stalls.unwrap_or(0));

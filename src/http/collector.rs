@@ -65,21 +65,22 @@ async fn collect(
         }
     };
     let now = now_ms();
+    let lines = body.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).filter(|l| !l.is_empty());
+    let mut parsed = Vec::new();
+    for line in lines {
+        match (line.len() <= cmcd::MAX_LINE).then(|| cmcd::parse_bytes(line).ok()).flatten() {
+            Some(report) if report.sid.is_some() => parsed.push((line, report)),
+            _ => audience.service.rejected_line(),
+        }
+    }
+    let stamps: Vec<Option<i64>> = parsed.iter().map(|(_, r)| r.ts).collect();
+    let times = observe::arrival_times(&stamps, now);
     // Reports grouped by session, in order; contents resolved once per content id.
     let mut by_session: Vec<(String, Option<ContentRef>, Option<Protocol>, Vec<_>)> = Vec::new();
-    let lines = body.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).filter(|l| !l.is_empty());
-    for line in lines {
-        let parsed = if line.len() > cmcd::MAX_LINE { None } else { cmcd::parse_bytes(line).ok() };
-        let Some(report) = parsed else {
-            audience.service.rejected_line();
-            continue;
-        };
-        let Some(sid) = report.sid.clone() else {
-            audience.service.rejected_line();
-            continue;
-        };
+    for ((line, report), at) in parsed.into_iter().zip(times) {
+        let sid = report.sid.clone().unwrap_or_default();
         let raw = RawEvent {
-            at: now,
+            at,
             session_id: sid.clone(),
             kind: observe::kind(&report).to_owned(),
             data: String::from_utf8_lossy(line).into_owned(),
@@ -96,7 +97,7 @@ async fn collect(
         let entry = &mut by_session[index];
         entry.1 = entry.1.take().or(target);
         entry.2 = entry.2.or(protocol);
-        entry.3.push((observe::report(&report, now), raw));
+        entry.3.push((observe::report(&report, at), raw));
     }
     let mut contents: HashMap<ContentRef, Option<Content>> = HashMap::new();
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
