@@ -138,6 +138,12 @@ impl Audience {
         Some(Content::video(id, index.video.duration_ms.max(0) as u64))
     }
 
+    /// Where video segment `sequence` of video `id` lies in its media time (ms).
+    pub async fn video_segment_range(&self, id: &str, sequence: i64) -> Option<(u64, u64)> {
+        let index = self.library.index(VideoId::parse(id)?).await.ok()??;
+        index.track(rill_media::cmaf::TrackKind::Video)?.media_range_ms(sequence)
+    }
+
     /// Whether the collector takes another request from `ip` now.
     pub fn allow(&self, ip: IpAddr) -> bool {
         let allowed = self.limiter.allow(ip, Instant::now());

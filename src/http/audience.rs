@@ -42,6 +42,8 @@ pub struct MediaTarget {
     /// A live ladder rung (`None`: the source).
     pub rendition: Option<String>,
     pub file: FileKind,
+    /// A VOD video segment's sequence number (for the retention curve).
+    pub video_segment: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +77,11 @@ impl MediaTarget {
             (observe::ContentRef::Live(_), 3) => Some(rest[0].to_owned()),
             _ => None,
         };
-        (rest.len() <= 3).then_some(MediaTarget { content, rendition, file: kind })
+        let video_segment = match (&content, rest.as_slice()) {
+            (observe::ContentRef::Video(_), ["video", file]) => file.strip_suffix(".m4s").and_then(|n| n.parse().ok()),
+            _ => None,
+        };
+        (rest.len() <= 3).then_some(MediaTarget { content, rendition, file: kind, video_segment })
     }
 
     fn is_manifest(&self) -> bool {
@@ -231,6 +237,11 @@ pub async fn observe_media(
     if matches!(target.content, observe::ContentRef::Live(_)) && target.file != FileKind::Mpd {
         report.rendition = Some(target.rendition.clone().unwrap_or_else(|| "source".into()));
     }
+    if let (observe::ContentRef::Video(video), Some(sequence), true) =
+        (&target.content, target.video_segment, report.media)
+    {
+        report.media_range_ms = audience.video_segment_range(video, sequence).await;
+    }
     report.content = Some(content.clone());
     let protocol = cmcd.as_ref().and_then(|(c, _)| observe::protocol(c)).unwrap_or_else(|| target.protocol());
     let raw = cmcd.as_ref().map(|(c, raw)| RawEvent {
@@ -285,6 +296,9 @@ mod tests {
         assert_eq!((t.rendition, t.file), (None, FileKind::Init));
         let t = MediaTarget::parse("/vod/abc123/manifest.mpd").unwrap();
         assert_eq!((t.content, t.file), (ContentRef::Video("abc123".into()), FileKind::Mpd));
+        let t = MediaTarget::parse("/vod/abc123/video/42.m4s").unwrap();
+        assert_eq!((t.file, t.video_segment), (FileKind::Media, Some(42)));
+        assert_eq!(MediaTarget::parse("/vod/abc123/audio/42.m4s").unwrap().video_segment, None);
         assert!(MediaTarget::parse("/live/cam/thumbnail.jpg").is_none());
         assert!(MediaTarget::parse("/time").is_none());
         assert!(MediaTarget::parse("/live/../etc/passwd.m3u8").is_none());

@@ -34,6 +34,15 @@ impl TrackIndex {
         self.segments.binary_search_by_key(&sequence, |s| s.sequence).ok().map(|i| &self.segments[i])
     }
 
+    /// Where segment `sequence` lies in the video's media time (ms from its start, end
+    /// excluded): the segments before it, back to back.
+    pub fn media_range_ms(&self, sequence: i64) -> Option<(u64, u64)> {
+        let index = self.segments.binary_search_by_key(&sequence, |s| s.sequence).ok()?;
+        let start: f64 = self.segments[..index].iter().map(seconds).sum();
+        let end = start + seconds(&self.segments[index]);
+        Some(((start * 1000.0) as u64, (end * 1000.0) as u64))
+    }
+
     pub fn has_init(&self, version: i64) -> bool {
         self.inits.iter().any(|(v, _)| *v == version)
     }
