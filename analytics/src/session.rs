@@ -29,9 +29,10 @@ pub const SHORT_VIDEO_MS: u64 = 20_000;
 pub const RETENTION_BUCKETS: usize = 100;
 
 /// How a viewer receives the stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    #[default]
     Hls,
     Dash,
     Flv,
@@ -127,9 +128,10 @@ pub struct Viewer {
 }
 
 /// How a session is driven (see the module doc).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Driver {
     /// HTTP requests and player events.
+    #[default]
     Player,
     /// An open connection.
     Connection,
@@ -222,7 +224,7 @@ impl SessionRecord {
 }
 
 /// One viewer session.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Session {
     id: String,
     driver: Driver,
@@ -274,36 +276,8 @@ impl Session {
             viewer,
             started_ms: at_ms,
             last_seen_ms: at_ms,
-            first_media_ms: None,
-            closed_ms: None,
-            stated: false,
-            state: None,
             state_since_ms: at_ms,
-            playing_ms: 0,
-            rebuffer_ms: 0,
-            stalls_seen: 0,
-            stalls_reported: 0,
-            stall_ms_reported: 0,
-            startup_ms: None,
-            played: false,
-            failed: false,
-            errors: 0,
-            bitrate: None,
-            bitrate_weight: 0.0,
-            bitrate_time_ms: 0,
-            switches_up: 0,
-            switches_down: 0,
-            dropped_frames: 0,
-            latency_sum: 0,
-            latency_n: 0,
-            rtt_ms: None,
-            lost_packets: 0,
-            bytes: 0,
-            renditions: Vec::new(),
-            rendition: None,
-            watched: 0,
-            last_playhead: None,
-            view_at: None,
+            ..Session::default()
         }
     }
 
