@@ -20,7 +20,9 @@ fn wait_for_playlist(server: &Server, path: &str) {
 /// `(msn, part)` of the last `EXT-X-PART` and of the preload hint.
 fn live_edge(playlist: &str) -> ((u64, u32), (u64, u32)) {
     let parse = |uri: &str| {
-        let stem = uri.split('"').nth(1).unwrap().trim_end_matches(".m4s");
+        // Without the session parameter Rill carries into URIs (`?rs=…`).
+        let file = uri.split('"').nth(1).unwrap().split('?').next().unwrap();
+        let stem = file.trim_end_matches(".m4s");
         let (_, numbers) = stem.split_once('-').unwrap();
         let (msn, part) = numbers.split_once('.').unwrap();
         (msn.parse().unwrap(), part.parse().unwrap())

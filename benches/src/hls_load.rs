@@ -175,7 +175,8 @@ fn key(msn: u64, idx: u32) -> u64 {
 
 /// `"<epoch>-<msn>.<idx>.m4s"` → (epoch, msn, idx).
 fn parse_part_uri(uri: &str) -> Option<(u64, u64, u32)> {
-    let stem = uri.strip_suffix(".m4s")?;
+    // Without a query (the session parameter Rill carries into URIs for clients without CMCD).
+    let stem = uri.split('?').next()?.strip_suffix(".m4s")?;
     let (epoch, rest) = stem.split_once('-')?;
     let (msn, idx) = rest.split_once('.')?;
     Some((epoch.parse().ok()?, msn.parse().ok()?, idx.parse().ok()?))
