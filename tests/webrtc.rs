@@ -386,3 +386,40 @@ fn refusals_and_hostile_input() {
     let mut server = server;
     assert!(server.alive());
 }
+
+/// Chromium's WHEP offer as `whep_offer.mjs` makes it (`env`: VIDEO=0, H264=42e01f, …) for
+/// stream `name`, over `seconds` at most.
+fn whep_offer(server: &Server, name: &str, env: &[(&str, &str)], seconds: u32) -> Value {
+    let base = format!("http://127.0.0.1:{}", server.http);
+    let timeout = Duration::from_secs(seconds as u64 + 40);
+    browser_probe("whep_offer.mjs", &[&base, name, &seconds.to_string()], env, timeout)
+}
+
+fn audio_packets(out: &Value) -> u64 {
+    out["final"]["audio"]["packetsReceived"].as_u64().unwrap_or(0)
+}
+
+fn frames_decoded(out: &Value) -> u64 {
+    out["final"]["video"]["framesDecoded"].as_u64().unwrap_or(0)
+}
+
+/// The sessions that used to deliver nothing: an audio-only session whose offer lists video
+/// first (the answer rejects the video section, and webrtc-rs wrote the ICE candidates into
+/// that rejected section, so the browser never connected), and an offer with no video at all.
+#[test]
+fn audio_only_sessions_get_audio_packets() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let _publisher = publish_profile(&server.rtmp_url("hi"), 90, "640x360", Profile::High, 48_000);
+    wait_live(&server, "hi", Duration::from_secs(20));
+    let out = whep_offer(&server, "hi", &[("VIDEO", "0")], 15);
+    assert_eq!(out["status"], 201, "{out}\n{}", server.log());
+    assert!(audio_packets(&out) > 50, "audio-only offer: {out}\n{}", server.log());
+    assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+    // Video first, audio second, as Chromium's player page offers: the audio section carries
+    // the candidates whatever happens to the video section.
+    let out = whep_offer(&server, "hi", &[], 15);
+    assert_eq!(out["status"], 201, "{out}\n{}", server.log());
+    assert_eq!(out["final"]["connection"], "connected", "{out}");
+    assert!(audio_packets(&out) > 50, "video+audio offer: {out}\n{}", server.log());
+}

@@ -336,6 +336,39 @@ pub fn choose_opus(section: &MediaSection) -> Option<OfferedCodec> {
     section.codecs.iter().find(|c| c.is("opus") && c.clock_rate == 48_000).cloned()
 }
 
+/// Puts the ICE candidates of an answer where the viewer reads them. webrtc-rs writes them into
+/// the first media section even when that section is rejected (port 0: e.g. the viewer's video
+/// comes first in its offer and nothing is sent on it), and browsers ignore a rejected
+/// section's attributes: the session would never connect. Moves `a=candidate` and
+/// `a=end-of-candidates` lines out of rejected sections into the first accepted one (the
+/// BUNDLE tag), unless it has its own.
+pub fn candidates_in_accepted_section(answer: &str) -> String {
+    let mut sections: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in answer.split("\r\n").filter(|l| !l.is_empty()) {
+        if line.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        sections.last_mut().expect("one section at least").push(line);
+    }
+    let rejected = |s: &[&str]| s.first().and_then(|m| m.split_ascii_whitespace().nth(1)) == Some("0");
+    fn is_candidate(l: &&str) -> bool {
+        l.starts_with("a=candidate:") || *l == "a=end-of-candidates"
+    }
+    let mut moved: Vec<&str> = Vec::new();
+    for section in sections.iter_mut().skip(1).filter(|s| rejected(s)) {
+        moved.extend(section.iter().filter(|l| is_candidate(l)));
+        section.retain(|l| !is_candidate(l));
+    }
+    if let Some(first) = sections.iter_mut().skip(1).find(|s| !rejected(s)) {
+        if !first.iter().any(is_candidate) {
+            first.extend(moved);
+        }
+    }
+    let mut out = sections.concat().join("\r\n");
+    out.push_str("\r\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +447,23 @@ a=rtpmap:45 AV1/90000\r\n";
         // H.264 still wins when offered (the browser offer lists VP8 first).
         let offer = Offer::parse(CHROME_OFFER.as_bytes()).unwrap();
         assert_eq!(choose_whip(offer.section(Kind::Video).unwrap()).unwrap().payload_type, 127);
+    }
+
+    #[test]
+    fn candidates_leave_a_rejected_first_section() {
+        let answer =
+            "v=0\r\ns=-\r\na=group:BUNDLE 1\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+a=candidate:1 1 udp 2130706431 127.0.0.1 8189 typ host\r\na=end-of-candidates\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=rtpmap:111 opus/48000/2\r\na=sendonly\r\n";
+        let fixed = candidates_in_accepted_section(answer);
+        let (video, audio) = fixed.split_once("m=audio").unwrap();
+        assert!(!video.contains("a=candidate"), "{fixed}");
+        assert!(
+            audio.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 8189 typ host\r\na=end-of-candidates\r\n"),
+            "{fixed}"
+        );
+        // An answer whose first section is accepted is unchanged.
+        let ok = "v=0\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=candidate:1 1 udp 1 127.0.0.1 8189 typ host\r\n";
+        assert_eq!(candidates_in_accepted_section(ok), ok);
     }
 }

@@ -189,7 +189,7 @@ impl Session {
         let answer = pc.create_answer(None)?;
         pc.set_local_description(now, answer)?;
         let local = pc.local_description().ok_or_else(|| WebRtcError::Rtc("no local description".into()))?;
-        Ok(local.sdp)
+        Ok(sdp::candidates_in_accepted_section(&local.sdp))
     }
 
     fn new(pc: RTCPeerConnection, role: Role, params: &SessionParams) -> Session {
