@@ -306,15 +306,93 @@ pub fn choose_whip(section: &MediaSection) -> Option<OfferedCodec> {
     }
 }
 
-/// Whether a viewer that offered `offered` (profile, constraints, level) can decode a source
-/// with `source` (profile, constraints): same profile, or a source that is Constrained
-/// Baseline (decodable by every Baseline/Main/High decoder). Level is not compared: a viewer
-/// with `level-asymmetry-allowed=1` takes any level, and browsers decode above the offered level.
+/// Whether an H.264 stream of `source` (profile_idc, constraint flags) conforms to the
+/// profile `profile` (H.264 Annex A: the constraint_set flags 0..2 say a stream also conforms
+/// to Baseline, Main or Extended; Constrained Baseline is Baseline and Main at once).
+fn h264_conforms(source: (u8, u8), profile: u8) -> bool {
+    let (p, c) = source;
+    let baseline = p == 0x42 || c & 0x80 != 0;
+    let main = p == 0x4d || c & 0x40 != 0;
+    match profile {
+        0x42 => baseline,
+        0x4d => main,
+        0x58 => p == 0x58 || c & 0x20 != 0 || baseline,
+        _ => false,
+    }
+}
+
+/// Whether a viewer that offered `offered` (profile_idc, constraint flags, level) decodes a
+/// source of `source` (profile_idc, constraint flags), per H.264 Annex A: a Constrained
+/// Baseline decoder (`42e0xx`, or `4d80xx`… with constraint_set0) takes Constrained Baseline
+/// streams; Baseline takes Baseline; Main takes Main (and Constrained Baseline); Extended
+/// takes Baseline and Extended; High takes Main and High; High 10 / 4:2:2 / 4:4:4 Predictive
+/// (`6e`/`7a`/`f4`) also take the High profiles below them. A Progressive or Constrained High
+/// entry (`64` with constraint_set4/5) only takes streams that say they keep those constraints.
+/// The level is not compared: RFC 6184's `level-asymmetry-allowed=1` (every browser offers
+/// it) lets the sender's level differ, and browsers decode above the level they offer.
 pub fn h264_compatible(offered: (u8, u8, u8), source: (u8, u8)) -> bool {
-    let (op, _, _) = offered;
-    let (sp, sflags) = source;
-    let source_constrained_baseline = sp == 0x42 && sflags & 0x40 != 0 || sp == 0x4d && sflags & 0x80 != 0;
-    op == sp || source_constrained_baseline && matches!(op, 0x42 | 0x4d | 0x58 | 0x64)
+    let (op, oc, _) = offered;
+    let (sp, sc) = source;
+    let constrained_baseline = h264_conforms(source, 0x42) && h264_conforms(source, 0x4d);
+    // An offered entry with constraint_set1 on Baseline, or constraint_set0 on Main: a
+    // Constrained Baseline decoder.
+    if (op == 0x42 && oc & 0x40 != 0) || (op == 0x4d && oc & 0x80 != 0) {
+        return constrained_baseline;
+    }
+    let high_family = |p: u8| match p {
+        0x64 => Some(0),
+        0x6e => Some(1),
+        0x7a => Some(2),
+        0xf4 => Some(3),
+        _ => None,
+    };
+    match op {
+        0x42 | 0x4d | 0x58 => h264_conforms(source, op),
+        0x64 if oc & 0x0c != 0 => {
+            // Progressive (set4) / Constrained (set4+set5) High: the stream must keep them.
+            constrained_baseline || (sp == 0x64 && sc & oc & 0x0c == oc & 0x0c)
+        }
+        _ => match (high_family(op), high_family(sp)) {
+            (Some(o), Some(s)) => s <= o,
+            (Some(_), None) => h264_conforms(source, 0x4d) || constrained_baseline,
+            _ => op == sp,
+        },
+    }
+}
+
+/// A short name of an H.264 profile (profile_idc, constraint flags), for messages.
+pub fn h264_profile_name(profile: u8, constraints: u8) -> &'static str {
+    match profile {
+        0x42 if constraints & 0x40 != 0 => "Constrained Baseline",
+        0x42 => "Baseline",
+        0x4d if constraints & 0x80 != 0 => "Constrained Baseline",
+        0x4d => "Main",
+        0x58 => "Extended",
+        0x64 if constraints & 0x0c == 0x0c => "Constrained High",
+        0x64 if constraints & 0x08 != 0 => "Progressive High",
+        0x64 => "High",
+        0x6e => "High 10",
+        0x7a => "High 4:2:2",
+        0xf4 => "High 4:4:4 Predictive",
+        _ => "unknown",
+    }
+}
+
+/// The `profile-level-id`s of an offered section's packetization-mode=1 H.264 entries, for
+/// messages (`42001f, 42e01f, 4d001f`), or `no H.264 with packetization-mode=1`.
+pub fn offered_h264(section: Option<&MediaSection>) -> String {
+    let ids: Vec<String> = section
+        .into_iter()
+        .flat_map(|s| s.codecs.iter())
+        .filter(|c| c.is_h264_mode1())
+        .filter_map(|c| c.h264_profile())
+        .map(|(p, c, l)| format!("{p:02x}{c:02x}{l:02x}"))
+        .collect();
+    if ids.is_empty() {
+        "no H.264 with packetization-mode=1".to_string()
+    } else {
+        format!("H.264 {}", ids.join(", "))
+    }
 }
 
 /// The viewer's H.264 payload type for a source of `source` (profile, constraints): an
@@ -329,6 +407,12 @@ pub fn choose_whep_h264(section: &MediaSection, source: (u8, u8)) -> Option<Offe
         .collect();
     let exact = candidates.iter().find(|(_, (p, flags, _))| (*p, *flags) == source);
     exact.or(candidates.first()).map(|(c, _)| (*c).clone())
+}
+
+/// The viewer's H.264 payload type for a Constrained Baseline stream (the WebRTC rendition):
+/// a `42e0xx` entry first, then any entry that decodes it.
+pub fn choose_whep_baseline(section: &MediaSection) -> Option<OfferedCodec> {
+    choose_whep_h264(section, (0x42, 0xe0))
 }
 
 /// The viewer's Opus payload type.
@@ -400,12 +484,48 @@ a=rtpmap:125 H264/90000\r\na=fmtp:125 level-asymmetry-allowed=1;packetization-mo
     fn whep_profile_matching() {
         let offer = Offer::parse(CHROME_OFFER.as_bytes()).unwrap();
         let video = offer.section(Kind::Video).unwrap();
-        // x264 High 4.0 (640028) → the High entry.
-        assert_eq!(choose_whep_h264(video, (0x64, 0x00)).unwrap().payload_type, 125);
+        // The offer's High entry is Constrained High (640c1f): a Constrained High source takes
+        // it, a plain High one (x264 640028, B-frames allowed) has no entry.
+        assert_eq!(choose_whep_h264(video, (0x64, 0x0c)).unwrap().payload_type, 125);
+        assert_eq!(choose_whep_h264(video, (0x64, 0x00)), None);
         // Constrained Baseline → the exact 42e0xx mode-1 entry.
         assert_eq!(choose_whep_h264(video, (0x42, 0xe0)).unwrap().payload_type, 127);
         // Main (4d0028) is not offered and not decodable by a Baseline-only decoder.
         assert_eq!(choose_whep_h264(video, (0x4d, 0x00)), None);
+        assert_eq!(choose_whep_baseline(video).unwrap().payload_type, 127);
+    }
+
+    #[test]
+    fn h264_decoder_profiles() {
+        let cb = (0x42, 0xe0);
+        let baseline = (0x42, 0x00);
+        let main = (0x4d, 0x00);
+        let main_cb = (0x4d, 0x80 | 0x40);
+        let high = (0x64, 0x00);
+        let high10 = (0x6e, 0x00);
+        // Chromium's H.264 entries.
+        let chromium = [(0x42, 0x00, 0x1f), (0x42, 0xe0, 0x1f), (0x4d, 0x00, 0x1f), (0xf4, 0x00, 0x1f)];
+        let takes = |source| chromium.iter().filter(|o| h264_compatible(**o, source)).count();
+        assert_eq!(takes(cb), 4, "every decoder takes Constrained Baseline");
+        assert_eq!(takes(main), 2, "Main: the 4d entry, and High 4:4:4 Predictive");
+        assert_eq!(takes(high), 1, "High: only High 4:4:4 Predictive (Annex A.2.11)");
+        assert_eq!(takes(baseline), 1, "Baseline (not constrained): the 42 entry");
+        // Firefox offers Constrained Baseline and Baseline only.
+        let firefox = [(0x42, 0xe0, 0x1f), (0x42, 0x00, 0x1f)];
+        assert!(firefox.iter().all(|o| !h264_compatible(*o, high) && !h264_compatible(*o, main)));
+        assert!(firefox.iter().all(|o| h264_compatible(*o, cb) && h264_compatible(*o, main_cb)));
+        // A Main source with constraint_set1 decodes on Main and High, not on Baseline-only.
+        assert!(h264_compatible((0x64, 0x00, 0x28), main));
+        assert!(!h264_compatible((0x64, 0x00, 0x28), high10));
+        assert!(h264_compatible((0x6e, 0x00, 0x28), high));
+        // Constrained High entries take Constrained Baseline, not plain High.
+        assert!(h264_compatible((0x64, 0x0c, 0x1f), cb));
+        assert!(!h264_compatible((0x64, 0x0c, 0x1f), high));
+        assert!(h264_compatible((0x64, 0x0c, 0x1f), (0x64, 0x0c)));
+        // A Main entry with constraint_set0 is a Constrained Baseline decoder.
+        assert!(!h264_compatible((0x4d, 0x80, 0x1f), main));
+        assert_eq!(h264_profile_name(0x64, 0), "High");
+        assert_eq!(h264_profile_name(0x42, 0xe0), "Constrained Baseline");
     }
 
     #[test]
