@@ -415,6 +415,70 @@ pub fn choose_whep_baseline(section: &MediaSection) -> Option<OfferedCodec> {
     choose_whep_h264(section, (0x42, 0xe0))
 }
 
+/// Where a WHEP viewer's video comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoOrigin {
+    /// The source's own video, passed through.
+    Source,
+    /// The WebRTC rendition (`live/<name>/webrtc`): Constrained Baseline H.264 transcoded for
+    /// viewers that cannot decode the source's video.
+    Rendition,
+}
+
+/// The video of a WHEP session: the offered codec it is sent as, from where, and why (for the API).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WhepVideo {
+    pub codec: OfferedCodec,
+    pub origin: VideoOrigin,
+    pub reason: String,
+}
+
+/// Which video a WHEP viewer gets, from its offered video `section` and the source's `video`:
+/// the source's when an offered entry decodes it, else the WebRTC rendition when `rendition`
+/// (transcoding available) and the offer takes Constrained Baseline H.264. `Ok(None)`: no
+/// video (the source has none, or the offer asks for none). `Err`: the viewer asked for video
+/// it cannot get; the reason names the source's codec/profile and what the offer lacks.
+pub fn plan_whep_video(
+    section: Option<&MediaSection>,
+    video: Option<&rill_media::CodecConfig>,
+    rendition: bool,
+) -> Result<Option<WhepVideo>, String> {
+    use rill_media::CodecConfig;
+    let (Some(section), Some(video)) = (section, video) else { return Ok(None) };
+    let offered = offered_h264(Some(section));
+    let source = match video {
+        CodecConfig::Avc(avc) => {
+            let (p, c, l) = (avc.sps.profile_idc, avc.sps.constraint_flags, avc.sps.level_idc);
+            let name = format!("H.264 {} (profile-level-id {p:02x}{c:02x}{l:02x})", h264_profile_name(p, c));
+            if let Some(codec) = choose_whep_h264(section, (p, c)) {
+                let reason = format!(
+                    "the source's {name}, sent as offered {}",
+                    codec.fmtp_param("profile-level-id").unwrap_or("42000a")
+                );
+                return Ok(Some(WhepVideo { codec, origin: VideoOrigin::Source, reason }));
+            }
+            name
+        }
+        other => format!("{} video", other.name()),
+    };
+    let transcodable = matches!(video, CodecConfig::Avc(_) | CodecConfig::Hevc { .. });
+    let lacks = format!("the offer's video ({offered}) cannot decode the stream's {source}");
+    if !transcodable {
+        return Err(format!("{lacks}, and WebRTC playback sends it only as it is"));
+    }
+    if !rendition {
+        return Err(format!("{lacks}, and WebRTC transcoding is disabled ([webrtc] transcode = false)"));
+    }
+    match choose_whep_baseline(section) {
+        Some(codec) => Ok(Some(WhepVideo {
+            codec,
+            origin: VideoOrigin::Rendition,
+            reason: format!("{lacks}: it gets the WebRTC rendition (Constrained Baseline H.264, transcoded)"),
+        })),
+        None => Err(format!("{lacks}, nor the Constrained Baseline H.264 it could be transcoded to")),
+    }
+}
+
 /// The viewer's Opus payload type.
 pub fn choose_opus(section: &MediaSection) -> Option<OfferedCodec> {
     section.codecs.iter().find(|c| c.is("opus") && c.clock_rate == 48_000).cloned()
@@ -493,6 +557,56 @@ a=rtpmap:125 H264/90000\r\na=fmtp:125 level-asymmetry-allowed=1;packetization-mo
         // Main (4d0028) is not offered and not decodable by a Baseline-only decoder.
         assert_eq!(choose_whep_h264(video, (0x4d, 0x00)), None);
         assert_eq!(choose_whep_baseline(video).unwrap().payload_type, 127);
+    }
+
+    fn avc(profile: u8, constraints: u8) -> rill_media::CodecConfig {
+        // A 320x240 SPS with the profile and constraint bytes replaced.
+        let mut sps = vec![
+            0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03,
+            0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
+        ];
+        sps[1] = profile;
+        sps[2] = constraints;
+        let record = rill_media::avc::DecoderConfigRecord::build(&sps, &[0x68, 0xcb, 0x83, 0xcb, 0x20]).unwrap();
+        rill_media::CodecConfig::Avc(rill_media::AvcConfig::from_record(record).unwrap())
+    }
+
+    #[test]
+    fn whep_video_plan() {
+        let firefox = "v=0\r\na=fingerprint:sha-256 AA\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 97 126\r\na=rtpmap:126 H264/90000\r\n\
+a=fmtp:126 profile-level-id=42e01f;level-asymmetry-allowed=1;packetization-mode=1\r\n\
+a=rtpmap:97 H264/90000\r\na=fmtp:97 profile-level-id=42e01f;level-asymmetry-allowed=1\r\n";
+        let offer = Offer::parse(firefox.as_bytes()).unwrap();
+        let video = offer.section(Kind::Video);
+        let high = avc(0x64, 0x00);
+        // Baseline-only viewer of a High source: the rendition, as the mode-1 entry.
+        let plan = plan_whep_video(video, Some(&high), true).unwrap().unwrap();
+        assert_eq!((plan.origin, plan.codec.payload_type), (VideoOrigin::Rendition, 126));
+        assert!(
+            plan.reason.contains("H.264 42e01f") && plan.reason.contains("High (profile-level-id 64000d)"),
+            "{}",
+            plan.reason
+        );
+        // Transcoding disabled: refused, saying what the source is and what the offer has.
+        let refused = plan_whep_video(video, Some(&high), false).unwrap_err();
+        assert!(refused.contains("High") && refused.contains("42e01f") && refused.contains("disabled"), "{refused}");
+        // A Constrained Baseline source goes straight through.
+        let cb = avc(0x42, 0xc0);
+        assert_eq!(plan_whep_video(video, Some(&cb), true).unwrap().unwrap().origin, VideoOrigin::Source);
+        // Chromium: High plays as High 4:4:4 Predictive, Main as Main; no transcoding.
+        let offer =
+            Offer::parse(CHROME_OFFER.replace("640c1f", "f4001f").replace("42001f", "4d001f").as_bytes()).unwrap();
+        let video = offer.section(Kind::Video);
+        let plan = plan_whep_video(video, Some(&high), true).unwrap().unwrap();
+        assert_eq!((plan.origin, plan.codec.payload_type), (VideoOrigin::Source, 125));
+        assert_eq!(plan_whep_video(video, Some(&avc(0x4d, 0)), true).unwrap().unwrap().codec.payload_type, 102);
+        // No video asked for, or none to send: audio only.
+        assert_eq!(plan_whep_video(None, Some(&high), true), Ok(None));
+        assert_eq!(plan_whep_video(video, None, true), Ok(None));
+        // VP8 video is not transcoded.
+        let vp8 = rill_media::CodecConfig::Vp8 { width: 640, height: 360 };
+        assert!(plan_whep_video(video, Some(&vp8), true).unwrap_err().contains("vp8 video"));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! take their RTP time from the frame's pts (90 kHz / 48 kHz), so they share the source's
 //! timeline, and the RTCP sender reports the peer connection sends map both to one clock.
 //! A viewer starts on a fresh keyframe and, after a PLI/FIR, restarts at the next one.
+//! Video comes from the source or from the WebRTC rendition (`live/<name>/webrtc`, same
+//! timeline), audio from the source or the Opus feed: each batch says which Bus stream it is from.
 
+pub use crate::sdp::VideoOrigin;
 use bytes::Bytes;
 use rill_media::avc::{avcc_nalus, DecoderConfigRecord};
 use rill_media::time::Timebase;
@@ -72,6 +75,17 @@ pub enum AudioSource {
     None,
 }
 
+/// Which Bus stream a batch of frames (or tracks) comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The source, `live/<name>`.
+    Source,
+    /// The WebRTC rendition, `live/<name>/webrtc`.
+    Rendition,
+    /// The Opus feed, `live/<name>/opus`.
+    OpusFeed,
+}
+
 /// Counters of one viewer.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EgressCounters {
@@ -87,6 +101,7 @@ pub struct Egress {
     video: Option<(RtpOut, H264Payloader)>,
     audio: Option<RtpOut>,
     audio_source: AudioSource,
+    video_origin: VideoOrigin,
     params: Vec<Bytes>,
     length_size: u8,
     waiting_keyframe: bool,
@@ -98,11 +113,18 @@ pub struct Egress {
 
 impl Egress {
     /// `video`/`audio`: (payload type, SSRC) negotiated for each track, if any.
-    pub fn new(video: Option<(u8, u32)>, audio: Option<(u8, u32)>, audio_source: AudioSource, random: u32) -> Egress {
+    pub fn new(
+        video: Option<(u8, u32)>,
+        audio: Option<(u8, u32)>,
+        audio_source: AudioSource,
+        video_origin: VideoOrigin,
+        random: u32,
+    ) -> Egress {
         Egress {
             video: video.map(|(pt, ssrc)| (RtpOut::new(pt, ssrc, Timebase::MPEG, random), H264Payloader::default())),
             audio: audio.map(|(pt, ssrc)| RtpOut::new(pt, ssrc, Timebase::OPUS, random.wrapping_mul(0x9e37_79b9))),
             audio_source,
+            video_origin,
             params: Vec::new(),
             length_size: 4,
             waiting_keyframe: true,
@@ -112,8 +134,19 @@ impl Egress {
         }
     }
 
-    /// The stream's tracks (first, and whenever they change): takes the parameter sets.
-    pub fn set_tracks(&mut self, tracks: &Tracks) {
+    fn is_video_origin(&self, origin: Origin) -> bool {
+        matches!(
+            (self.video_origin, origin),
+            (VideoOrigin::Source, Origin::Source) | (VideoOrigin::Rendition, Origin::Rendition)
+        )
+    }
+
+    /// Tracks of the stream `origin` (first, and whenever they change): takes the parameter
+    /// sets of the stream the video comes from.
+    pub fn set_tracks(&mut self, tracks: &Tracks, origin: Origin) {
+        if !self.is_video_origin(origin) {
+            return;
+        }
         if let Some(CodecConfig::Avc(avc)) = &tracks.video {
             self.set_avc(avc);
         }
@@ -142,10 +175,11 @@ impl Egress {
         self.video.is_some() && self.waiting_keyframe
     }
 
-    /// Packets for a batch of frames from the stream (`from_feed`: from the Opus feed's path).
-    pub fn frames(&mut self, frames: &[Frame], from_feed: bool) -> Vec<(Media, Packet)> {
+    /// Packets for a batch of frames from the Bus stream `origin`.
+    pub fn frames(&mut self, frames: &[Frame], origin: Origin) -> Vec<(Media, Packet)> {
         let mut out = Vec::new();
-        if !from_feed && !self.started {
+        let video_origin = self.is_video_origin(origin);
+        if video_origin && !self.started {
             self.started = true;
             // A stale cached GOP: wait for the next keyframe instead of bursting it.
             let first_key = frames.iter().find(|f| f.is_video() && f.keyframe).map(|f| f.dts);
@@ -161,14 +195,13 @@ impl Egress {
         }
         for frame in frames {
             if frame.is_video() {
-                if from_feed {
-                    continue;
+                if video_origin {
+                    self.video_frame(frame, &mut out);
                 }
-                self.video_frame(frame, &mut out);
             } else {
                 let wanted = match self.audio_source {
-                    AudioSource::Source => !from_feed,
-                    AudioSource::OpusFeed => from_feed,
+                    AudioSource::Source => origin == Origin::Source,
+                    AudioSource::OpusFeed => origin == Origin::OpusFeed,
                     AudioSource::None => false,
                 };
                 // Before the first picture, audio would play alone; keep the start aligned.
@@ -262,10 +295,10 @@ mod tests {
 
     #[test]
     fn keyframe_gets_stap_a_then_fu_a_with_marker_on_the_last() {
-        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::Source, 7);
-        e.set_tracks(&tracks());
+        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::Source, VideoOrigin::Source, 7);
+        e.set_tracks(&tracks(), Origin::Source);
         let idr: Vec<u8> = std::iter::once(0x65).chain(std::iter::repeat_n(0xaa, 3000)).collect();
-        let packets = e.frames(&[video(0, true, &idr), audio(0)], false);
+        let packets = e.frames(&[video(0, true, &idr), audio(0)], Origin::Source);
         let v: Vec<&Packet> = packets.iter().filter(|(m, _)| *m == Media::Video).map(|(_, p)| p).collect();
         assert_eq!(v[0].payload[0] & 0x1f, 24, "STAP-A first");
         assert!(v[1..].iter().all(|p| p.payload[0] & 0x1f == 28), "then FU-A");
@@ -285,10 +318,10 @@ mod tests {
 
     #[test]
     fn rtp_time_follows_pts_on_both_tracks() {
-        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::Source, 0);
-        e.set_tracks(&tracks());
-        let a = e.frames(&[video(1000, true, &[0x65, 1]), audio(1000)], false);
-        let b = e.frames(&[video(1040, false, &[0x41, 1]), audio(1040)], false);
+        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::Source, VideoOrigin::Source, 0);
+        e.set_tracks(&tracks(), Origin::Source);
+        let a = e.frames(&[video(1000, true, &[0x65, 1]), audio(1000)], Origin::Source);
+        let b = e.frames(&[video(1040, false, &[0x41, 1]), audio(1040)], Origin::Source);
         let ts = |v: &Vec<(Media, Packet)>, m| v.iter().find(|(k, _)| *k == m).unwrap().1.header.timestamp;
         assert_eq!(ts(&b, Media::Video).wrapping_sub(ts(&a, Media::Video)), 3600);
         assert_eq!(ts(&b, Media::Audio).wrapping_sub(ts(&a, Media::Audio)), 1920);
@@ -296,28 +329,43 @@ mod tests {
 
     #[test]
     fn pli_and_stale_gop_wait_for_a_keyframe() {
-        let mut e = Egress::new(Some((102, 1)), None, AudioSource::None, 0);
-        e.set_tracks(&tracks());
+        let mut e = Egress::new(Some((102, 1)), None, AudioSource::None, VideoOrigin::Source, 0);
+        e.set_tracks(&tracks(), Origin::Source);
         // A cached GOP two seconds old is skipped.
         let stale: Vec<Frame> =
             (0..60).map(|i| video(i * 33, i == 0, &[if i == 0 { 0x65 } else { 0x41 }, 1])).collect();
-        assert!(e.frames(&stale, false).is_empty());
-        assert!(e.frames(&[video(2000, false, &[0x41, 1])], false).is_empty());
-        assert!(!e.frames(&[video(2033, true, &[0x65, 1])], false).is_empty());
-        assert!(!e.frames(&[video(2066, false, &[0x41, 1])], false).is_empty());
+        assert!(e.frames(&stale, Origin::Source).is_empty());
+        assert!(e.frames(&[video(2000, false, &[0x41, 1])], Origin::Source).is_empty());
+        assert!(!e.frames(&[video(2033, true, &[0x65, 1])], Origin::Source).is_empty());
+        assert!(!e.frames(&[video(2066, false, &[0x41, 1])], Origin::Source).is_empty());
         e.keyframe_requested();
-        assert!(e.frames(&[video(2100, false, &[0x41, 1])], false).is_empty());
-        assert!(!e.frames(&[video(2133, true, &[0x65, 1])], false).is_empty());
+        assert!(e.frames(&[video(2100, false, &[0x41, 1])], Origin::Source).is_empty());
+        assert!(!e.frames(&[video(2133, true, &[0x65, 1])], Origin::Source).is_empty());
     }
 
     #[test]
     fn opus_feed_audio_only_from_the_feed() {
-        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::OpusFeed, 0);
-        e.set_tracks(&tracks());
+        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::OpusFeed, VideoOrigin::Source, 0);
+        e.set_tracks(&tracks(), Origin::Source);
         let aac = Frame { track: TrackId::AUDIO, ..audio(0) };
-        let from_source = e.frames(&[video(0, true, &[0x65, 1]), aac], false);
+        let from_source = e.frames(&[video(0, true, &[0x65, 1]), aac], Origin::Source);
         assert!(from_source.iter().all(|(m, _)| *m == Media::Video));
-        let from_feed = e.frames(&[audio(20)], true);
+        let from_feed = e.frames(&[audio(20)], Origin::OpusFeed);
         assert_eq!(from_feed.len(), 1);
+    }
+
+    #[test]
+    fn rendition_viewer_takes_video_only_from_the_rendition() {
+        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::OpusFeed, VideoOrigin::Rendition, 0);
+        // The source's parameter sets are not the rendition's: only the rendition's are taken.
+        e.set_tracks(&tracks(), Origin::Source);
+        assert!(e.params.is_empty());
+        e.set_tracks(&tracks(), Origin::Rendition);
+        assert_eq!(e.params.len(), 2);
+        let aac = Frame { track: TrackId::AUDIO, ..audio(0) };
+        assert!(e.frames(&[video(0, true, &[0x65, 1]), aac], Origin::Source).is_empty());
+        let v = e.frames(&[video(0, true, &[0x65, 1])], Origin::Rendition);
+        assert!(!v.is_empty() && v.iter().all(|(m, _)| *m == Media::Video));
+        assert_eq!(e.frames(&[audio(20)], Origin::OpusFeed).len(), 1);
     }
 }

@@ -156,6 +156,11 @@ pub struct WebRtcSessionView {
     pub state: &'static str,
     pub age_s: u64,
     pub audio: &'static str,
+    /// WHEP: `source`, `webrtc rendition` (Constrained Baseline transcoded for this viewer) or `none`.
+    pub video: &'static str,
+    /// WHEP: why: the source's profile and the offered entry it is sent as, or what the offer lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_reason: Option<String>,
     pub rtt_ms: Option<f64>,
     pub packets_lost: u64,
     pub nacks_received: u64,
@@ -172,6 +177,8 @@ impl From<&SessionInfo> for WebRtcSessionView {
             state: if s.connected { "connected" } else { "connecting" },
             age_s: s.started.elapsed().as_secs(),
             audio: s.audio,
+            video: s.video,
+            video_reason: s.video_reason.clone(),
             rtt_ms: s.rtt_ms.map(|r| (r * 10.0).round() / 10.0),
             packets_lost: s.packets_lost,
             nacks_received: s.nacks_received,
