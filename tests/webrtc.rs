@@ -423,3 +423,141 @@ fn audio_only_sessions_get_audio_packets() {
     assert_eq!(out["final"]["connection"], "connected", "{out}");
     assert!(audio_packets(&out) > 50, "video+audio offer: {out}\n{}", server.log());
 }
+
+/// The WHEP sessions of stream `name` in the API.
+fn whep_sessions(server: &Server, name: &str) -> Vec<Value> {
+    let stream = server.stream(name);
+    stream["webrtc_sessions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s["kind"] == "whep")
+        .collect()
+}
+
+/// Publishers as encoders send them: Constrained Baseline (x264 `ultrafast`), Main, and High
+/// (x264 `veryfast`, OBS's default), with 44.1 and 48 kHz AAC. Chromium plays each over WHEP
+/// with its own offer: video frames decoded and Opus packets received, the source's video
+/// passed through (Chromium decodes Main as `4d001f` and High as High 4:4:4 Predictive `f4001f`).
+#[test]
+fn every_profile_plays_in_chromium_over_whep() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let cases = [
+        ("base44", Profile::Baseline, 44_100, "42"),
+        ("main48", Profile::Main, 48_000, "4d"),
+        ("high48", Profile::High, 48_000, "64"),
+        ("high44", Profile::High, 44_100, "64"),
+    ];
+    for (name, profile, rate, idc) in cases {
+        let _publisher = publish_profile(&server.rtmp_url(name), 60, "480x270", profile, rate);
+        let stream = wait_live(&server, name, Duration::from_secs(20));
+        let codecs = stream["video"]["codecs"].as_str().unwrap_or("").to_string();
+        assert!(codecs.starts_with(&format!("avc1.{idc}")), "{profile:?} publisher: {stream}");
+        assert_eq!(stream["audio"]["sample_rate"], rate, "{stream}");
+        let out = whep_offer(&server, name, &[("ENOUGH", "4")], 25);
+        assert_eq!(out["status"], 201, "{profile:?}: {out}\n{}", server.log());
+        assert!(frames_decoded(&out) > 30, "{profile:?} ({codecs}): {out}\n{}", server.log());
+        assert!(audio_packets(&out) > 50, "{profile:?} {rate} Hz: {out}");
+        assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+        eprintln!(
+            "{profile:?} {codecs} {rate} Hz: first frame {} ms after the POST, {} frames, {} audio packets, as {}",
+            out["firstFrameMs"],
+            frames_decoded(&out),
+            audio_packets(&out),
+            out["final"]["video"]["codec"]
+        );
+    }
+    assert!(
+        !server.log().contains("WebRTC rendition (Constrained Baseline H.264) started"),
+        "no transcoding for Chromium"
+    );
+}
+
+/// A viewer offering only Constrained Baseline (`42e01f`, as Firefox does) of a High-profile
+/// source gets the WebRTC rendition: one transcode shared by its viewers, listed in the API
+/// with the reason, stopped when the last one leaves.
+#[test]
+fn baseline_only_offer_gets_the_webrtc_rendition() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let _publisher = publish_profile(&server.rtmp_url("obs"), 90, "640x360", Profile::High, 48_000);
+    wait_live(&server, "obs", Duration::from_secs(20));
+    let base = format!("http://127.0.0.1:{}", server.http);
+    let viewers: Vec<_> = (0..2)
+        .map(|_| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                browser_probe(
+                    "whep_offer.mjs",
+                    &[&base, "obs", "25"],
+                    &[("H264", "42e01f"), ("ENOUGH", "8")],
+                    Duration::from_secs(70),
+                )
+            })
+        })
+        .collect();
+    // Both are listed as getting the rendition, and why.
+    let mut sessions = Vec::new();
+    let listed = eventually(Duration::from_secs(30), || {
+        sessions = whep_sessions(&server, "obs");
+        sessions.len() == 2 && sessions.iter().all(|s| s["video"] == "webrtc rendition" && s["state"] == "connected")
+    });
+    assert!(listed, "{sessions:?}\n{}", server.log());
+    let reason = sessions[0]["video_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("42e01f") && reason.contains("High"), "{reason}");
+    for v in viewers {
+        let out = v.join().unwrap();
+        assert_eq!(out["status"], 201, "{out}\n{}", server.log());
+        assert!(frames_decoded(&out) > 60, "rendition decoded: {out}\n{}", server.log());
+        assert!(audio_packets(&out) > 50, "{out}");
+        assert_eq!(out["final"]["video"]["frameWidth"], 640, "the source's size: {out}");
+        assert!(out["final"]["video"]["codec"].as_str().unwrap_or("").contains("profile-level-id=42e01f"), "{out}");
+        assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+        eprintln!("42e01f viewer of a High source: first frame {} ms after the POST", out["firstFrameMs"]);
+    }
+    let log = server.log();
+    assert_eq!(log.matches("WebRTC rendition (Constrained Baseline H.264) started").count(), 1, "shared:\n{log}");
+    assert!(
+        eventually(Duration::from_secs(20), || server.log().contains("WebRTC rendition stopped: its last viewer left")),
+        "released:\n{}",
+        server.log()
+    );
+}
+
+/// With `[webrtc] transcode = false`, an offer that cannot decode the source's profile gets a
+/// 406 naming the profile and what the offer has, not a 201 that sends nothing; one that can
+/// (Main source, Main entry) is answered.
+#[test]
+fn undecodable_offer_is_refused_when_webrtc_transcoding_is_off() {
+    let _serial = serial();
+    let server = Server::start("open", &[("RILL_WEBRTC_TRANSCODE", "false")]);
+    let _high = publish_profile(&server.rtmp_url("high"), 40, "320x240", Profile::High, 48_000);
+    let _main = publish_profile(&server.rtmp_url("main"), 40, "320x240", Profile::Main, 44_100);
+    wait_live(&server, "high", Duration::from_secs(20));
+    wait_live(&server, "main", Duration::from_secs(20));
+    let port = server.http;
+    let baseline_only = offer("recvonly", &[H264], true);
+    let (s, _, body) = sdp_request(port, "POST", "/whep/high", "application/sdp", None, &baseline_only);
+    assert_eq!(s, 406, "{body}");
+    assert!(body.contains("High") && body.contains("42e01f") && body.contains("transcode = false"), "{body}");
+    const H264_MAIN: (u8, &str, &str) =
+        (104, "H264", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f");
+    let (s, _, body) =
+        sdp_request(port, "POST", "/whep/high", "application/sdp", None, &offer("recvonly", &[H264, H264_MAIN], true));
+    assert_eq!(s, 406, "High needs a High decoder: {body}");
+    let (s, _, answer) =
+        sdp_request(port, "POST", "/whep/main", "application/sdp", None, &offer("recvonly", &[H264, H264_MAIN], true));
+    assert_eq!(s, 201, "{answer}");
+    assert!(answer.contains("profile-level-id=4d001f") && !answer.contains("42e01f"), "{answer}");
+    // An audio-only offer still plays audio.
+    let (s, _, answer) = sdp_request(port, "POST", "/whep/high", "application/sdp", None, &audio_only_offer());
+    assert_eq!(s, 201, "{answer}");
+}
+
+/// A recvonly offer with audio only.
+fn audio_only_offer() -> String {
+    let full = offer("recvonly", &[], true);
+    full.split("m=video").next().unwrap().to_string()
+}
