@@ -136,7 +136,7 @@ impl App {
             )),
             _ => None,
         };
-        let webrtc = start_webrtc(&config, &bus).await?;
+        let (webrtc, webrtc_renditions) = start_webrtc(&config, &bus).await?;
         let state = Arc::new(AppState {
             config,
             bus,
@@ -154,6 +154,7 @@ impl App {
             thumbnails: live_thumbnails,
             transcoding,
             webrtc,
+            webrtc_renditions,
         });
         Ok(App { state, http_listener, admin_token_generated: generated })
     }
@@ -199,8 +200,11 @@ impl App {
 /// WebRTC (WHIP/WHEP): binds the media port; AAC sources get their Opus audio from the
 /// transcoder's shared Opus feed, and viewers that cannot decode the source's video the shared
 /// WebRTC rendition, each started while a viewer holds it.
-async fn start_webrtc(config: &Config, bus: &Bus) -> Result<rill_webrtc::WebRtc> {
-    let (derived, _renditions) = crate::webrtc_feeds::derived_feeds(config, bus);
+async fn start_webrtc(
+    config: &Config,
+    bus: &Bus,
+) -> Result<(rill_webrtc::WebRtc, Option<rill_transcode::webrtc::BaselineFeeds>)> {
+    let (derived, renditions) = crate::webrtc_feeds::derived_feeds(config, bus);
     let c = &config.webrtc;
     let webrtc_config = rill_webrtc::WebRtcConfig {
         udp_listen: c.udp_listen,
@@ -209,9 +213,10 @@ async fn start_webrtc(config: &Config, bus: &Bus) -> Result<rill_webrtc::WebRtc>
         session_timeout: Duration::from_secs(c.session_timeout_s),
         max_sessions: c.max_sessions,
     };
-    rill_webrtc::WebRtc::bind(webrtc_config, bus.clone(), derived)
+    let webrtc = rill_webrtc::WebRtc::bind(webrtc_config, bus.clone(), derived)
         .await
-        .with_context(|| format!("binding webrtc.udp_listen {}", c.udp_listen))
+        .with_context(|| format!("binding webrtc.udp_listen {}", c.udp_listen))?;
+    Ok((webrtc, renditions))
 }
 
 /// Opens the catalog and the recordings storage, indexes what a crash left, and starts the

@@ -36,6 +36,9 @@ pub struct AppState {
     pub thumbnails: Option<Arc<LiveThumbnails>>,
     /// WHIP/WHEP sessions on the WebRTC media port.
     pub webrtc: rill_webrtc::WebRtc,
+    /// The WebRTC renditions made for viewers that cannot decode a source's video (`None` when
+    /// `[webrtc] transcode = false`).
+    pub webrtc_renditions: Option<rill_transcode::webrtc::BaselineFeeds>,
     pub http_stats: HttpStats,
     pub started: Instant,
 }

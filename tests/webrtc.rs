@@ -507,6 +507,14 @@ fn baseline_only_offer_gets_the_webrtc_rendition() {
     assert!(listed, "{sessions:?}\n{}", server.log());
     let reason = sessions[0]["video_reason"].as_str().unwrap_or("");
     assert!(reason.contains("42e01f") && reason.contains("High"), "{reason}");
+    // The stream lists the one rendition, held by both, running at the source's size.
+    let mut stream = Value::Null;
+    let shown = eventually(Duration::from_secs(10), || {
+        stream = server.stream("obs");
+        let r = &stream["webrtc_rendition"];
+        r["viewers"] == 2 && r["path"] == "live/obs/webrtc" && r["rungs"][0]["width"] == 640
+    });
+    assert!(shown, "{stream}");
     for v in viewers {
         let out = v.join().unwrap();
         assert_eq!(out["status"], 201, "{out}\n{}", server.log());
@@ -560,4 +568,71 @@ fn undecodable_offer_is_refused_when_webrtc_transcoding_is_off() {
 fn audio_only_offer() -> String {
     let full = offer("recvonly", &[], true);
     full.split("m=video").next().unwrap().to_string()
+}
+
+/// VP8, VP9 and AV1 publishers (Chromium over WHIP) play over WHEP to a Chromium viewer
+/// offering that codec, as they are; a viewer offering only H.264 is refused (406) saying
+/// what the stream is, since WebRTC transcoding takes H.264 and HEVC sources only.
+#[test]
+fn whip_vp8_vp9_av1_play_over_whep_to_viewers_offering_them() {
+    let _serial = serial();
+    for codec in ["vp9", "av1", "vp8"] {
+        let (server, _, probe) = publish_with_codec(codec);
+        let out = whep_offer(&server, "studio", &[("CODEC", codec), ("ENOUGH", "4")], 20);
+        assert_eq!(out["status"], 201, "{codec}: {out}\n{}", server.log());
+        assert!(frames_decoded(&out) > 20, "{codec} over WHEP: {out}\n{}", server.log());
+        assert!(audio_packets(&out) > 20, "{codec}: {out}");
+        let negotiated = out["final"]["video"]["codec"].as_str().unwrap_or("").to_ascii_lowercase();
+        assert!(negotiated.starts_with(&format!("video/{codec}")), "{codec}: {out}");
+        eprintln!("WHIP {codec} → WHEP {codec}: first frame {} ms after the POST", out["firstFrameMs"]);
+        let (s, _, body) = sdp_request(
+            server.http,
+            "POST",
+            "/whep/studio",
+            "application/sdp",
+            None,
+            &offer("recvonly", &[H264], true),
+        );
+        assert_eq!(s, 406, "{codec} to an H.264-only offer: {body}");
+        assert!(body.contains(&format!("{codec} video")), "{body}");
+        probe.join().unwrap();
+    }
+}
+
+/// An HEVC source (ffmpeg libx265 over SRT) plays to Chromium, which offers no H.265: the
+/// WebRTC rendition (Constrained Baseline H.264) decodes, with Opus audio.
+#[test]
+fn hevc_source_plays_to_a_browser_without_h265_through_the_rendition() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let url = format!("srt://127.0.0.1:{}?streamid=publish:live/hevc", server.srt);
+    let child = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=480x270:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-x265-params",
+            "keyint=30:log-level=error",
+        ])
+        .args(["-c:a", "aac", "-t", "60", "-f", "mpegts", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg");
+    let _publisher = Peer::new(child);
+    let stream = wait_live(&server, "hevc", Duration::from_secs(20));
+    assert_eq!(stream["video"]["codec"], "h265", "{stream}");
+    let out = whep_offer(&server, "hevc", &[("ENOUGH", "4")], 25);
+    assert_eq!(out["status"], 201, "{out}\n{}", server.log());
+    assert!(frames_decoded(&out) > 30, "{out}\n{}", server.log());
+    assert!(audio_packets(&out) > 50, "{out}");
+    assert!(out["final"]["video"]["codec"].as_str().unwrap_or("").starts_with("video/H264"), "{out}");
+    assert!(server.log().contains("video from the WebRTC rendition"), "{}", server.log());
+    eprintln!("HEVC source → WHEP H.264 rendition: first frame {} ms after the POST", out["firstFrameMs"]);
 }

@@ -409,6 +409,26 @@ pub fn choose_whep_h264(section: &MediaSection, source: (u8, u8)) -> Option<Offe
     exact.or(candidates.first()).map(|(c, _)| (*c).clone())
 }
 
+/// The video an offered section lists, for messages: its H.264 `profile-level-id`s and its
+/// other codecs (`H.264 42e01f, 42001f; VP8, VP9`).
+fn offered_video(section: &MediaSection) -> String {
+    let mut others: Vec<String> = Vec::new();
+    for c in section.codecs.iter().filter(|c| !c.is("H264")) {
+        if let Some(send) = SendCodec::of(c) {
+            let name = format!("{send:?}").to_ascii_uppercase();
+            if !others.contains(&name) {
+                others.push(name);
+            }
+        }
+    }
+    let h264 = offered_h264(Some(section));
+    if others.is_empty() {
+        h264
+    } else {
+        format!("{h264}; {}", others.join(", "))
+    }
+}
+
 /// The viewer's H.264 payload type for a Constrained Baseline stream (the WebRTC rendition):
 /// a `42e0xx` entry first, then any entry that decodes it.
 pub fn choose_whep_baseline(section: &MediaSection) -> Option<OfferedCodec> {
@@ -425,10 +445,66 @@ pub enum VideoOrigin {
     Rendition,
 }
 
+/// The video codecs WHEP sends (the source's as it is, or the rendition's H.264).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendCodec {
+    H264,
+    H265,
+    Vp8,
+    Vp9,
+    Av1,
+}
+
+impl SendCodec {
+    /// The codec of an offered entry we can send (H.264 only in packetization-mode 1).
+    pub fn of(c: &OfferedCodec) -> Option<SendCodec> {
+        if c.clock_rate != 90_000 {
+            return None;
+        }
+        match c.name.to_ascii_uppercase().as_str() {
+            "H264" if c.is_h264_mode1() => Some(SendCodec::H264),
+            "H265" => Some(SendCodec::H265),
+            "VP8" => Some(SendCodec::Vp8),
+            "VP9" => Some(SendCodec::Vp9),
+            "AV1" => Some(SendCodec::Av1),
+            _ => None,
+        }
+    }
+}
+
+/// The offered entry that decodes a non-H.264 source as it is: VP8; VP9 of the source's
+/// profile (vpcC's first byte; RFC 9628 `profile-id`, 0 when absent); AV1 of its `seq_profile`
+/// (`profile`, 0 when absent); H.265 whose `profile-id` (1 when absent) is the source's
+/// general_profile_idc, or Main 10 for a Main source.
+fn choose_whep_passthrough(section: &MediaSection, video: &rill_media::CodecConfig) -> Option<OfferedCodec> {
+    use rill_media::CodecConfig;
+    let param = |c: &OfferedCodec, key: &str, default: u8| c.fmtp_param(key).map_or(Some(default), |v| v.parse().ok());
+    section
+        .codecs
+        .iter()
+        .find(|c| match (video, SendCodec::of(c)) {
+            (CodecConfig::Vp8 { .. }, Some(SendCodec::Vp8)) => true,
+            (CodecConfig::Vp9 { record, .. }, Some(SendCodec::Vp9)) => {
+                param(c, "profile-id", 0) == record.first().copied()
+            }
+            (CodecConfig::Av1 { record }, Some(SendCodec::Av1)) => {
+                param(c, "profile", 0) == record.get(1).map(|b| b >> 5)
+            }
+            (CodecConfig::Hevc { record }, Some(SendCodec::H265)) => {
+                let source = record.get(1).map(|b| b & 0x1f);
+                let offered = param(c, "profile-id", 1);
+                offered == source || (source == Some(1) && offered == Some(2))
+            }
+            _ => false,
+        })
+        .cloned()
+}
+
 /// The video of a WHEP session: the offered codec it is sent as, from where, and why (for the API).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WhepVideo {
     pub codec: OfferedCodec,
+    pub send: SendCodec,
     pub origin: VideoOrigin,
     pub reason: String,
 }
@@ -445,7 +521,7 @@ pub fn plan_whep_video(
 ) -> Result<Option<WhepVideo>, String> {
     use rill_media::CodecConfig;
     let (Some(section), Some(video)) = (section, video) else { return Ok(None) };
-    let offered = offered_h264(Some(section));
+    let offered = offered_video(section);
     let source = match video {
         CodecConfig::Avc(avc) => {
             let (p, c, l) = (avc.sps.profile_idc, avc.sps.constraint_flags, avc.sps.level_idc);
@@ -455,11 +531,18 @@ pub fn plan_whep_video(
                     "the source's {name}, sent as offered {}",
                     codec.fmtp_param("profile-level-id").unwrap_or("42000a")
                 );
-                return Ok(Some(WhepVideo { codec, origin: VideoOrigin::Source, reason }));
+                return Ok(Some(WhepVideo { codec, send: SendCodec::H264, origin: VideoOrigin::Source, reason }));
             }
             name
         }
-        other => format!("{} video", other.name()),
+        other => {
+            if let Some(codec) = choose_whep_passthrough(section, other) {
+                let send = SendCodec::of(&codec).expect("a codec we send");
+                let reason = format!("the source's {} video, as it is", other.name());
+                return Ok(Some(WhepVideo { codec, send, origin: VideoOrigin::Source, reason }));
+            }
+            format!("{} video", other.name())
+        }
     };
     let transcodable = matches!(video, CodecConfig::Avc(_) | CodecConfig::Hevc { .. });
     let lacks = format!("the offer's video ({offered}) cannot decode the stream's {source}");
@@ -472,6 +555,7 @@ pub fn plan_whep_video(
     match choose_whep_baseline(section) {
         Some(codec) => Ok(Some(WhepVideo {
             codec,
+            send: SendCodec::H264,
             origin: VideoOrigin::Rendition,
             reason: format!("{lacks}: it gets the WebRTC rendition (Constrained Baseline H.264, transcoded)"),
         })),
@@ -604,9 +688,38 @@ a=rtpmap:97 H264/90000\r\na=fmtp:97 profile-level-id=42e01f;level-asymmetry-allo
         // No video asked for, or none to send: audio only.
         assert_eq!(plan_whep_video(None, Some(&high), true), Ok(None));
         assert_eq!(plan_whep_video(video, None, true), Ok(None));
-        // VP8 video is not transcoded.
+        // VP8 goes to a viewer offering VP8 as it is.
         let vp8 = rill_media::CodecConfig::Vp8 { width: 640, height: 360 };
-        assert!(plan_whep_video(video, Some(&vp8), true).unwrap_err().contains("vp8 video"));
+        let plan = plan_whep_video(video, Some(&vp8), true).unwrap().unwrap();
+        assert_eq!((plan.send, plan.codec.payload_type, plan.origin), (SendCodec::Vp8, 96, VideoOrigin::Source));
+        // VP9 and AV1 are not transcoded: without the codec in the offer, a refusal.
+        let vp9 = rill_media::CodecConfig::Vp9 {
+            record: bytes::Bytes::from_static(&[0, 10, 0x80, 1, 1, 1, 0, 0]),
+            size: None,
+        };
+        let refused = plan_whep_video(video, Some(&vp9), true).unwrap_err();
+        assert!(refused.contains("vp9 video") && refused.contains("VP8"), "{refused}");
+        let head = "v=0\r\na=fingerprint:sha-256 AA\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n";
+        let offer = Offer::parse(
+            format!(
+                "{head}m=video 9 UDP/TLS/RTP/SAVPF 98 100 45 49\r\na=rtpmap:98 VP9/90000\r\n\
+a=fmtp:98 profile-id=2\r\na=rtpmap:100 VP9/90000\r\na=fmtp:100 profile-id=0\r\na=rtpmap:45 AV1/90000\r\n\
+a=rtpmap:49 H265/90000\r\na=fmtp:49 level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let video = offer.section(Kind::Video);
+        assert_eq!(plan_whep_video(video, Some(&vp9), false).unwrap().unwrap().codec.payload_type, 100);
+        let av1 = rill_media::CodecConfig::Av1 { record: bytes::Bytes::from_static(&[0x81, 0x08, 0x0c, 0x00]) };
+        assert_eq!(plan_whep_video(video, Some(&av1), false).unwrap().unwrap().codec.payload_type, 45);
+        // HEVC Main to an H.265 Main entry as it is; without one, the rendition.
+        let hevc = rill_media::CodecConfig::Hevc { record: bytes::Bytes::from_static(&[1, 0x01, 0x60, 0, 0, 0]) };
+        let plan = plan_whep_video(video, Some(&hevc), false).unwrap().unwrap();
+        assert_eq!((plan.send, plan.codec.payload_type), (SendCodec::H265, 49));
+        let offer = Offer::parse(CHROME_OFFER.as_bytes()).unwrap();
+        let plan = plan_whep_video(offer.section(Kind::Video), Some(&hevc), true).unwrap().unwrap();
+        assert_eq!((plan.send, plan.origin), (SendCodec::H264, VideoOrigin::Rendition));
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! plus the WHIP [`Ingest`] or WHEP [`Egress`] it feeds. Datagrams, timeouts and Bus frames go
 //! in; datagrams to send and [`Output`]s come out. No sockets, no clock of its own.
 
-use crate::depacketize::VideoCodec;
 use crate::error::WebRtcError;
 use crate::sdp::{self, Kind, Offer, OfferedCodec};
 use crate::sdp::{VideoOrigin, WhepVideo};
@@ -16,7 +15,7 @@ use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_AV1, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
+    MediaEngine, MIME_TYPE_AV1, MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -145,12 +144,13 @@ fn feedback() -> Vec<RTCPFeedback> {
 fn codec_parameters(c: &OfferedCodec, video: bool) -> RTCRtpCodecParameters {
     RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
-            mime_type: match sdp::whip_video_codec(c) {
+            mime_type: match sdp::SendCodec::of(c) {
                 _ if !video => MIME_TYPE_OPUS,
-                Some(VideoCodec::Vp8) => MIME_TYPE_VP8,
-                Some(VideoCodec::Vp9) => MIME_TYPE_VP9,
-                Some(VideoCodec::Av1) => MIME_TYPE_AV1,
-                None => MIME_TYPE_H264,
+                Some(sdp::SendCodec::Vp8) => MIME_TYPE_VP8,
+                Some(sdp::SendCodec::Vp9) => MIME_TYPE_VP9,
+                Some(sdp::SendCodec::Av1) => MIME_TYPE_AV1,
+                Some(sdp::SendCodec::H265) => MIME_TYPE_HEVC,
+                Some(sdp::SendCodec::H264) | None => MIME_TYPE_H264,
             }
             .to_owned(),
             clock_rate: c.clock_rate,
@@ -314,6 +314,7 @@ impl Session {
         }
         let video_origin = video.as_ref().map_or(VideoOrigin::Source, |v| v.origin);
         let video_reason = video.as_ref().map(|v| v.reason.clone());
+        let video_send = video.as_ref().map_or(sdp::SendCodec::H264, |v| v.send);
         let video = video.map(|v| v.codec);
         let mut engine = MediaEngine::default();
         if let Some(v) = &video {
@@ -349,7 +350,7 @@ impl Session {
         s.audio_sender = a.map(|(id, ssrc, _)| (id, ssrc));
         let audio_source = if a.is_some() { audio_source } else { AudioSource::None };
         let mut egress = Egress::new(
-            v.map(|(_, ssrc, pt)| (pt, ssrc)),
+            v.map(|(_, ssrc, pt)| (pt, ssrc, video_send)),
             a.map(|(_, ssrc, pt)| (pt, ssrc)),
             audio_source,
             video_origin,

@@ -1,19 +1,27 @@
 //! WHEP egress, sans-IO: Bus frames become RTP packets for one viewer. H.264 passes through
 //! (AVCC → NAL units → webrtc-rs's `H264Payloader`: single NAL / FU-A, with the stream's SPS and
-//! PPS sent as a STAP-A before every keyframe); Opus frames are one packet each. Both tracks
+//! PPS sent as a STAP-A before every keyframe); H.265 likewise (hvcC's VPS/SPS/PPS before
+//! keyframes, RFC 7798 single NAL / AP / FU); VP8, VP9 and AV1 frames go whole to their
+//! payloaders (an AV1 keyframe without a sequence header gets av1C's); Opus frames are one
+//! packet each. Both tracks
 //! take their RTP time from the frame's pts (90 kHz / 48 kHz), so they share the source's
 //! timeline, and the RTCP sender reports the peer connection sends map both to one clock.
 //! A viewer starts on a fresh keyframe and, after a PLI/FIR, restarts at the next one.
 //! Video comes from the source or from the WebRTC rendition (`live/<name>/webrtc`, same
 //! timeline), audio from the source or the Opus feed: each batch says which Bus stream it is from.
 
+use crate::sdp::SendCodec;
 pub use crate::sdp::VideoOrigin;
 use bytes::Bytes;
 use rill_media::avc::{avcc_nalus, DecoderConfigRecord};
 use rill_media::time::Timebase;
 use rill_media::track::{AvcConfig, CodecConfig, Tracks};
 use rill_media::Frame;
+use rtc::rtp::codec::av1::Av1Payloader;
 use rtc::rtp::codec::h264::H264Payloader;
+use rtc::rtp::codec::h265::HevcPayloader;
+use rtc::rtp::codec::vp8::Vp8Payloader;
+use rtc::rtp::codec::vp9::Vp9Payloader;
 use rtc::rtp::header::Header;
 use rtc::rtp::packet::Packet;
 use rtc::rtp::packetizer::Payloader;
@@ -58,6 +66,51 @@ impl RtpOut {
     }
 }
 
+/// A viewer's video payloader.
+#[derive(Debug)]
+enum VideoPayloader {
+    H264(H264Payloader),
+    H265(HevcPayloader),
+    Vp8(Vp8Payloader),
+    Vp9(Vp9Payloader),
+    Av1(Av1Payloader),
+}
+
+impl VideoPayloader {
+    fn new(codec: SendCodec) -> VideoPayloader {
+        match codec {
+            SendCodec::H264 => VideoPayloader::H264(H264Payloader::default()),
+            SendCodec::H265 => VideoPayloader::H265(HevcPayloader),
+            SendCodec::Vp8 => {
+                let mut p = Vp8Payloader::default();
+                p.enable_picture_id = true;
+                VideoPayloader::Vp8(p)
+            }
+            SendCodec::Vp9 => VideoPayloader::Vp9(Vp9Payloader::default()),
+            SendCodec::Av1 => VideoPayloader::Av1(Av1Payloader::default()),
+        }
+    }
+
+    fn payload(&mut self, data: &Bytes) -> Vec<Bytes> {
+        let r = match self {
+            VideoPayloader::H264(p) => p.payload(RTP_PAYLOAD_MTU, data),
+            VideoPayloader::H265(p) => p.payload(RTP_PAYLOAD_MTU, data),
+            VideoPayloader::Vp8(p) => p.payload(RTP_PAYLOAD_MTU, data),
+            VideoPayloader::Vp9(p) => p.payload(RTP_PAYLOAD_MTU, data),
+            VideoPayloader::Av1(p) => p.payload(RTP_PAYLOAD_MTU, data),
+        };
+        r.unwrap_or_default()
+    }
+
+    /// NAL-unit codecs: whether a NAL unit is a parameter set.
+    fn is_parameter_set(&self, nalu: &[u8]) -> bool {
+        match self {
+            VideoPayloader::H264(_) => matches!(nalu[0] & 0x1f, 7 | 8),
+            _ => matches!((nalu[0] >> 1) & 0x3f, 32..=34),
+        }
+    }
+}
+
 /// Which media a packet carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Media {
@@ -98,10 +151,12 @@ pub struct EgressCounters {
 /// One viewer's packetizers.
 #[derive(Debug)]
 pub struct Egress {
-    video: Option<(RtpOut, H264Payloader)>,
+    video: Option<(RtpOut, VideoPayloader)>,
     audio: Option<RtpOut>,
     audio_source: AudioSource,
     video_origin: VideoOrigin,
+    /// H.264/H.265: the parameter sets sent before keyframes that lack them; AV1: av1C's
+    /// configOBUs (the sequence header).
     params: Vec<Bytes>,
     length_size: u8,
     waiting_keyframe: bool,
@@ -112,16 +167,17 @@ pub struct Egress {
 }
 
 impl Egress {
-    /// `video`/`audio`: (payload type, SSRC) negotiated for each track, if any.
+    /// `video`/`audio`: (payload type, SSRC) negotiated for each track, if any, and the video's codec.
     pub fn new(
-        video: Option<(u8, u32)>,
+        video: Option<(u8, u32, SendCodec)>,
         audio: Option<(u8, u32)>,
         audio_source: AudioSource,
         video_origin: VideoOrigin,
         random: u32,
     ) -> Egress {
         Egress {
-            video: video.map(|(pt, ssrc)| (RtpOut::new(pt, ssrc, Timebase::MPEG, random), H264Payloader::default())),
+            video: video
+                .map(|(pt, ssrc, codec)| (RtpOut::new(pt, ssrc, Timebase::MPEG, random), VideoPayloader::new(codec))),
             audio: audio.map(|(pt, ssrc)| RtpOut::new(pt, ssrc, Timebase::OPUS, random.wrapping_mul(0x9e37_79b9))),
             audio_source,
             video_origin,
@@ -147,8 +203,16 @@ impl Egress {
         if !self.is_video_origin(origin) {
             return;
         }
-        if let Some(CodecConfig::Avc(avc)) = &tracks.video {
-            self.set_avc(avc);
+        match &tracks.video {
+            Some(CodecConfig::Avc(avc)) => self.set_avc(avc),
+            Some(CodecConfig::Hevc { record }) => {
+                if let Ok((length_size, nalus)) = rill_media::hevc::record_nalus(record) {
+                    self.length_size = length_size;
+                    self.params = nalus.into_iter().map(|n| record.slice_ref(n)).collect();
+                }
+            }
+            Some(CodecConfig::Av1 { record }) if record.len() > 4 => self.params = vec![record.slice(4..)],
+            _ => {}
         }
     }
 
@@ -231,33 +295,54 @@ impl Egress {
             }
             self.waiting_keyframe = false;
         }
-        let mut nalus: Vec<Bytes> = Vec::new();
-        let mut has_params = false;
-        for nalu in avcc_nalus(&frame.payload, self.length_size) {
-            let Ok(nalu) = nalu else { break };
-            if nalu.is_empty() {
-                continue;
+        let payloads = match payloader {
+            VideoPayloader::H264(_) | VideoPayloader::H265(_) => {
+                let mut nalus: Vec<Bytes> = Vec::new();
+                let mut has_params = false;
+                for nalu in avcc_nalus(&frame.payload, self.length_size) {
+                    let Ok(nalu) = nalu else { break };
+                    if nalu.is_empty() {
+                        continue;
+                    }
+                    has_params |= payloader.is_parameter_set(nalu);
+                    nalus.push(frame.payload.slice_ref(nalu));
+                }
+                if frame.keyframe && !has_params {
+                    nalus.splice(0..0, self.params.iter().cloned());
+                }
+                // One NAL unit per call: the H.264 payloader holds SPS/PPS back and sends them
+                // as a STAP-A in front of the next NAL unit.
+                nalus.iter().flat_map(|nalu| payloader.payload(nalu)).collect()
             }
-            has_params |= matches!(nalu[0] & 0x1f, 7 | 8);
-            nalus.push(frame.payload.slice_ref(nalu));
-        }
-        if frame.keyframe && !has_params {
-            nalus.splice(0..0, self.params.iter().cloned());
-        }
-        let mut payloads = Vec::new();
-        for nalu in &nalus {
-            // One NAL unit per call: the payloader holds SPS/PPS back and sends them as a
-            // STAP-A in front of the next NAL unit.
-            if let Ok(p) = payloader.payload(RTP_PAYLOAD_MTU, nalu) {
-                payloads.extend(p);
+            VideoPayloader::Av1(_) if frame.keyframe && !has_sequence_header(&frame.payload) => {
+                let mut tu = bytes::BytesMut::new();
+                self.params.iter().for_each(|p| tu.extend_from_slice(p));
+                tu.extend_from_slice(&frame.payload);
+                payloader.payload(&tu.freeze())
             }
-        }
+            _ => payloader.payload(&frame.payload),
+        };
         let n = payloads.len();
         for (i, payload) in payloads.into_iter().enumerate() {
             out.push((Media::Video, rtp.packet(frame, i + 1 == n, payload)));
         }
         self.counters.frames_sent += 1;
     }
+}
+
+/// Whether an AV1 temporal unit (OBUs with size fields) carries a sequence header.
+fn has_sequence_header(mut tu: &[u8]) -> bool {
+    use rill_media::av1::{obu_type, Obu};
+    while let Ok(obu) = Obu::parse(tu) {
+        if obu.obu_type == obu_type::SEQUENCE_HEADER {
+            return true;
+        }
+        tu = &tu[obu.len.min(tu.len())..];
+        if obu.len == 0 {
+            break;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -295,7 +380,8 @@ mod tests {
 
     #[test]
     fn keyframe_gets_stap_a_then_fu_a_with_marker_on_the_last() {
-        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::Source, VideoOrigin::Source, 7);
+        let mut e =
+            Egress::new(Some((102, 1, SendCodec::H264)), Some((111, 2)), AudioSource::Source, VideoOrigin::Source, 7);
         e.set_tracks(&tracks(), Origin::Source);
         let idr: Vec<u8> = std::iter::once(0x65).chain(std::iter::repeat_n(0xaa, 3000)).collect();
         let packets = e.frames(&[video(0, true, &idr), audio(0)], Origin::Source);
@@ -318,7 +404,8 @@ mod tests {
 
     #[test]
     fn rtp_time_follows_pts_on_both_tracks() {
-        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::Source, VideoOrigin::Source, 0);
+        let mut e =
+            Egress::new(Some((102, 1, SendCodec::H264)), Some((111, 2)), AudioSource::Source, VideoOrigin::Source, 0);
         e.set_tracks(&tracks(), Origin::Source);
         let a = e.frames(&[video(1000, true, &[0x65, 1]), audio(1000)], Origin::Source);
         let b = e.frames(&[video(1040, false, &[0x41, 1]), audio(1040)], Origin::Source);
@@ -329,7 +416,7 @@ mod tests {
 
     #[test]
     fn pli_and_stale_gop_wait_for_a_keyframe() {
-        let mut e = Egress::new(Some((102, 1)), None, AudioSource::None, VideoOrigin::Source, 0);
+        let mut e = Egress::new(Some((102, 1, SendCodec::H264)), None, AudioSource::None, VideoOrigin::Source, 0);
         e.set_tracks(&tracks(), Origin::Source);
         // A cached GOP two seconds old is skipped.
         let stale: Vec<Frame> =
@@ -345,7 +432,8 @@ mod tests {
 
     #[test]
     fn opus_feed_audio_only_from_the_feed() {
-        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::OpusFeed, VideoOrigin::Source, 0);
+        let mut e =
+            Egress::new(Some((102, 1, SendCodec::H264)), Some((111, 2)), AudioSource::OpusFeed, VideoOrigin::Source, 0);
         e.set_tracks(&tracks(), Origin::Source);
         let aac = Frame { track: TrackId::AUDIO, ..audio(0) };
         let from_source = e.frames(&[video(0, true, &[0x65, 1]), aac], Origin::Source);
@@ -356,7 +444,13 @@ mod tests {
 
     #[test]
     fn rendition_viewer_takes_video_only_from_the_rendition() {
-        let mut e = Egress::new(Some((102, 1)), Some((111, 2)), AudioSource::OpusFeed, VideoOrigin::Rendition, 0);
+        let mut e = Egress::new(
+            Some((102, 1, SendCodec::H264)),
+            Some((111, 2)),
+            AudioSource::OpusFeed,
+            VideoOrigin::Rendition,
+            0,
+        );
         // The source's parameter sets are not the rendition's: only the rendition's are taken.
         e.set_tracks(&tracks(), Origin::Source);
         assert!(e.params.is_empty());

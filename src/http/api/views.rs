@@ -118,6 +118,10 @@ pub struct LiveView {
     pub viewers: BTreeMap<&'static str, usize>,
     pub viewers_total: usize,
     pub webrtc_sessions: Vec<WebRtcSessionView>,
+    /// The WebRTC rendition (Constrained Baseline H.264) while viewers that cannot decode the
+    /// source's video hold it; the sessions' `video`/`video_reason` say which and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webrtc_rendition: Option<rill_transcode::webrtc::BaselineView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -277,6 +281,7 @@ impl LiveView {
             viewers: snapshot.viewers.clone(),
             viewers_total: snapshot.viewers.values().sum(),
             webrtc_sessions,
+            webrtc_rendition: None,
         }
     }
 }
