@@ -21,7 +21,6 @@ use rtc::rtp::codec::av1::Av1Payloader;
 use rtc::rtp::codec::h264::H264Payloader;
 use rtc::rtp::codec::h265::HevcPayloader;
 use rtc::rtp::codec::vp8::Vp8Payloader;
-use rtc::rtp::codec::vp9::Vp9Payloader;
 use rtc::rtp::header::Header;
 use rtc::rtp::packet::Packet;
 use rtc::rtp::packetizer::Payloader;
@@ -77,7 +76,7 @@ enum VideoPayloader {
 }
 
 impl VideoPayloader {
-    fn new(codec: SendCodec) -> VideoPayloader {
+    fn new(codec: SendCodec, random: u32) -> VideoPayloader {
         match codec {
             SendCodec::H264 => VideoPayloader::H264(H264Payloader::default()),
             SendCodec::H265 => VideoPayloader::H265(HevcPayloader),
@@ -86,17 +85,17 @@ impl VideoPayloader {
                 p.enable_picture_id = true;
                 VideoPayloader::Vp8(p)
             }
-            SendCodec::Vp9 => VideoPayloader::Vp9(Vp9Payloader::default()),
+            SendCodec::Vp9 => VideoPayloader::Vp9(Vp9Payloader { picture_id: random as u16 & 0x7fff }),
             SendCodec::Av1 => VideoPayloader::Av1(Av1Payloader::default()),
         }
     }
 
-    fn payload(&mut self, data: &Bytes) -> Vec<Bytes> {
+    fn payload(&mut self, data: &Bytes, keyframe: bool) -> Vec<Bytes> {
         let r = match self {
             VideoPayloader::H264(p) => p.payload(RTP_PAYLOAD_MTU, data),
             VideoPayloader::H265(p) => p.payload(RTP_PAYLOAD_MTU, data),
             VideoPayloader::Vp8(p) => p.payload(RTP_PAYLOAD_MTU, data),
-            VideoPayloader::Vp9(p) => p.payload(RTP_PAYLOAD_MTU, data),
+            VideoPayloader::Vp9(p) => Ok(p.payload(RTP_PAYLOAD_MTU, data, keyframe)),
             VideoPayloader::Av1(p) => p.payload(RTP_PAYLOAD_MTU, data),
         };
         r.unwrap_or_default()
@@ -108,6 +107,47 @@ impl VideoPayloader {
             VideoPayloader::H264(_) => matches!(nalu[0] & 0x1f, 7 | 8),
             _ => matches!((nalu[0] >> 1) & 0x3f, 32..=34),
         }
+    }
+}
+
+/// VP9 (RFC 9628) in flexible mode, one spatial and temporal layer: a 15-bit picture ID on
+/// every packet and, on inter frames, the P bit with one reference, the previous picture (the
+/// frame the receiver must have to go on; the decoder tracks the real references). webrtc-rs's
+/// payloader never sets P, and Chromium then takes every frame for a keyframe and shows only
+/// the real ones.
+#[derive(Debug)]
+struct Vp9Payloader {
+    picture_id: u16,
+}
+
+impl Vp9Payloader {
+    fn payload(&mut self, mtu: usize, frame: &Bytes, keyframe: bool) -> Vec<Bytes> {
+        let header_len = if keyframe { 3 } else { 4 };
+        let chunk = mtu.saturating_sub(header_len).max(1);
+        let n = frame.len().div_ceil(chunk);
+        let mut out = Vec::with_capacity(n);
+        for (i, piece) in frame.chunks(chunk).enumerate() {
+            let mut p = bytes::BytesMut::with_capacity(header_len + piece.len());
+            // I=1 F=1, P on inter frames, B on the first packet, E on the last.
+            let mut first = 0x80 | 0x10;
+            if !keyframe {
+                first |= 0x40;
+            }
+            if i == 0 {
+                first |= 0x08;
+            }
+            if i + 1 == n {
+                first |= 0x04;
+            }
+            p.extend_from_slice(&[first, 0x80 | (self.picture_id >> 8) as u8, self.picture_id as u8]);
+            if !keyframe {
+                p.extend_from_slice(&[1 << 1]); // P_DIFF 1, N=0
+            }
+            p.extend_from_slice(piece);
+            out.push(p.freeze());
+        }
+        self.picture_id = (self.picture_id + 1) & 0x7fff;
+        out
     }
 }
 
@@ -176,8 +216,9 @@ impl Egress {
         random: u32,
     ) -> Egress {
         Egress {
-            video: video
-                .map(|(pt, ssrc, codec)| (RtpOut::new(pt, ssrc, Timebase::MPEG, random), VideoPayloader::new(codec))),
+            video: video.map(|(pt, ssrc, codec)| {
+                (RtpOut::new(pt, ssrc, Timebase::MPEG, random), VideoPayloader::new(codec, random))
+            }),
             audio: audio.map(|(pt, ssrc)| RtpOut::new(pt, ssrc, Timebase::OPUS, random.wrapping_mul(0x9e37_79b9))),
             audio_source,
             video_origin,
@@ -312,15 +353,15 @@ impl Egress {
                 }
                 // One NAL unit per call: the H.264 payloader holds SPS/PPS back and sends them
                 // as a STAP-A in front of the next NAL unit.
-                nalus.iter().flat_map(|nalu| payloader.payload(nalu)).collect()
+                nalus.iter().flat_map(|nalu| payloader.payload(nalu, frame.keyframe)).collect()
             }
             VideoPayloader::Av1(_) if frame.keyframe && !has_sequence_header(&frame.payload) => {
                 let mut tu = bytes::BytesMut::new();
                 self.params.iter().for_each(|p| tu.extend_from_slice(p));
                 tu.extend_from_slice(&frame.payload);
-                payloader.payload(&tu.freeze())
+                payloader.payload(&tu.freeze(), true)
             }
-            _ => payloader.payload(&frame.payload),
+            _ => payloader.payload(&frame.payload, frame.keyframe),
         };
         let n = payloads.len();
         for (i, payload) in payloads.into_iter().enumerate() {
@@ -461,5 +502,18 @@ mod tests {
         let v = e.frames(&[video(0, true, &[0x65, 1])], Origin::Rendition);
         assert!(!v.is_empty() && v.iter().all(|(m, _)| *m == Media::Video));
         assert_eq!(e.frames(&[audio(20)], Origin::OpusFeed).len(), 1);
+    }
+
+    #[test]
+    fn vp9_inter_frames_say_so() {
+        let mut p = Vp9Payloader { picture_id: 0x7fff };
+        let key = p.payload(1200, &Bytes::from(vec![0x82; 2500]), true);
+        assert_eq!(key.len(), 3);
+        assert_eq!(key[0][0], 0x98, "I F B");
+        assert_eq!(key[2][0], 0x94, "I F E");
+        assert_eq!(&key[0][1..3], &[0xff, 0xff]);
+        let inter = p.payload(1200, &Bytes::from_static(&[0x86, 1, 2]), false);
+        assert_eq!(inter.len(), 1);
+        assert_eq!(&inter[0][..], &[0xdc, 0x80, 0x00, 0x02, 0x86, 1, 2], "I P F B E, picture 0 after 0x7fff, P_DIFF 1");
     }
 }
