@@ -2,7 +2,10 @@
 # WebRTC numbers against a running Rill (default http://127.0.0.1:8080, open auth mode):
 #   benches/webrtc.sh latency [seconds]      glass-to-glass WHIP → WHEP in one Chromium (canvas clock)
 #   benches/webrtc.sh latency-rtmp [seconds] glass-to-glass RTMP (ffmpeg, x264 zerolatency) → WHEP:
-#                                            ffmpeg burns the wall clock into the picture
+#                                            ffmpeg burns the wall clock into the picture;
+#                                            PRESET=veryfast publishes High profile (default
+#                                            ultrafast: Constrained Baseline), H264=42e01f makes
+#                                            the viewer offer only that H.264 (the WebRTC rendition)
 #   benches/webrtc.sh load <viewers> [secs]  N WHEP viewers of live/<name> (publish one first),
 #                                            server CPU per viewer from /proc while they play
 # Env: BASE (server URL), NAME (stream, default bench), KEY (WHIP stream key, default = NAME),
@@ -24,7 +27,7 @@ case "${1:-}" in
     ffmpeg -hide_banner -nostdin -loglevel error -re -f lavfi -i "color=c=gray:s=32x8:r=30" \
       -f lavfi -i "sine=frequency=440:sample_rate=44100" \
       -vf "format=gray,geq=lum='if(lt(Y\,4)\,$bits\,255-$bits)',scale=320:240:flags=neighbor,format=yuv420p" \
-      -c:v libx264 -preset ultrafast -tune zerolatency -g 30 -b:v 800k -c:a aac -t $((secs + 20)) -f flv "$rtmp" &
+      -c:v libx264 -preset "${PRESET:-ultrafast}" -tune zerolatency -g 30 -b:v 800k -c:a aac -t $((secs + 20)) -f flv "$rtmp" &
     ff=$!
     sleep 4
     node "$here/tests/browser/webrtc_latency.mjs" "$BASE" "$NAME" - "$secs"

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use rill_analytics::session::Protocol;
 use rill_ingest::rtmp::{RtmpContext, RtmpStats, SessionConfig};
 use rill_media::cmaf::SegmenterConfig;
-use rill_media::{Bus, BusConfig, StreamPath};
+use rill_media::{Bus, BusConfig};
 use rill_relay::packager::{PackagerConfig, Packagers};
 use rill_relay::RelayStats;
 use rill_vod::catalog::Catalog;
@@ -153,7 +153,7 @@ impl App {
             )),
             _ => None,
         };
-        let webrtc = start_webrtc(&config, &bus).await?;
+        let (webrtc, webrtc_renditions) = start_webrtc(&config, &bus).await?;
         audience.follow_whep(webrtc.clone());
         let state = Arc::new(AppState {
             config,
@@ -173,6 +173,7 @@ impl App {
             transcoding,
             webrtc,
             audience,
+            webrtc_renditions,
         });
         Ok(App { state, http_listener, admin_token_generated: generated })
     }
@@ -218,16 +219,13 @@ impl App {
 }
 
 /// WebRTC (WHIP/WHEP): binds the media port; AAC sources get their Opus audio from the
-/// transcoder's shared Opus feed, started while a viewer holds it.
-async fn start_webrtc(config: &Config, bus: &Bus) -> Result<rill_webrtc::WebRtc> {
-    let feeds = rill_transcode::audio::OpusFeeds::new(bus.clone());
-    let opus_feed: rill_webrtc::OpusFeedFn = Arc::new(move |_bus: &Bus, path: &StreamPath| match feeds.acquire(path) {
-        Ok(guard) => Some(Box::new(guard) as Box<dyn std::any::Any + Send>),
-        Err(e) => {
-            tracing::warn!(stream = %path, error = %e, "no Opus audio for WebRTC viewers");
-            None
-        }
-    });
+/// transcoder's shared Opus feed, and viewers that cannot decode the source's video the shared
+/// WebRTC rendition, each started while a viewer holds it.
+async fn start_webrtc(
+    config: &Config,
+    bus: &Bus,
+) -> Result<(rill_webrtc::WebRtc, Option<rill_transcode::webrtc::BaselineFeeds>)> {
+    let (derived, renditions) = crate::webrtc_feeds::derived_feeds(config, bus);
     let c = &config.webrtc;
     let webrtc_config = rill_webrtc::WebRtcConfig {
         udp_listen: c.udp_listen,
@@ -236,9 +234,10 @@ async fn start_webrtc(config: &Config, bus: &Bus) -> Result<rill_webrtc::WebRtc>
         session_timeout: Duration::from_secs(c.session_timeout_s),
         max_sessions: c.max_sessions,
     };
-    rill_webrtc::WebRtc::bind(webrtc_config, bus.clone(), Some(opus_feed))
+    let webrtc = rill_webrtc::WebRtc::bind(webrtc_config, bus.clone(), derived)
         .await
-        .with_context(|| format!("binding webrtc.udp_listen {}", c.udp_listen))
+        .with_context(|| format!("binding webrtc.udp_listen {}", c.udp_listen))?;
+    Ok((webrtc, renditions))
 }
 
 /// Opens the catalog and the recordings storage, indexes what a crash left, and starts the

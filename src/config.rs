@@ -66,6 +66,11 @@ pub struct WebRtcSection {
     /// A session whose ICE/DTLS has not completed by then is reclaimed.
     pub session_timeout_s: u64,
     pub max_sessions: usize,
+    /// A WHEP viewer whose offer cannot decode the source's video gets a Constrained Baseline
+    /// H.264 rendition made on demand (`live/<name>/webrtc`); false: a 406 saying why.
+    pub transcode: bool,
+    /// The rendition's video bitrate.
+    pub transcode_kbps: u32,
 }
 
 /// `[transcode]`: the live ABR ladder.
@@ -323,6 +328,9 @@ impl Config {
         {
             bail!("analytics.visitor_secret must be 64 hex digits (32 bytes), or empty to use data/analytics_secret");
         }
+        if !(50..=100_000).contains(&self.webrtc.transcode_kbps) {
+            bail!("webrtc.transcode_kbps must be 50..=100000");
+        }
         if !(20..=10_000).contains(&self.srt.latency_ms) {
             bail!("srt.latency_ms must be between 20 and 10000");
         }
@@ -358,9 +366,9 @@ impl Config {
         let t = &self.transcode;
         let mut names = Vec::new();
         for rung in &t.ladder {
-            if !rill_media::path::is_valid_stream_name(&rung.name) || rung.name == rill_media::path::OPUS_FEED {
+            if rill_media::RenditionName::new(rung.name.as_str()).is_err() {
                 bail!(
-                    "transcode.ladder: rung name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}}, not \"opus\")",
+                    "transcode.ladder: rung name {:?} is invalid (allowed: [A-Za-z0-9_-]{{1,64}}, not \"opus\" or \"webrtc\")",
                     rung.name
                 );
             }

@@ -3,9 +3,9 @@
 //!
 //! Modules depend one way: [`app`] (the composition root) → [`http`] (every HTTP surface) →
 //! [`state`] (what handlers share) → the subsystems' wiring ([`streams`], [`sources`],
-//! [`transcoding`], [`thumbnails`], [`audience`]) → [`config`]. The domain rules live in the crates
-//! (`rill-media`, `rill-ingest`, `rill-relay`, `rill-vod`, `rill-transcode`, `rill-webrtc`,
-//! `rill-analytics`).
+//! [`transcoding`], [`webrtc_feeds`], [`thumbnails`], [`audience`]) → [`config`]. The domain
+//! rules live in the crates (`rill-media`, `rill-ingest`, `rill-relay`, `rill-vod`,
+//! `rill-transcode`, `rill-webrtc`, `rill-analytics`).
 
 pub mod app;
 pub mod audience;
@@ -17,3 +17,4 @@ pub mod streams;
 pub mod thumbnailer;
 pub mod thumbnails;
 pub mod transcoding;
+pub mod webrtc_feeds;

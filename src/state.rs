@@ -38,6 +38,9 @@ pub struct AppState {
     pub webrtc: rill_webrtc::WebRtc,
     /// Viewer analytics.
     pub audience: Arc<crate::audience::Audience>,
+    /// The WebRTC renditions made for viewers that cannot decode a source's video (`None` when
+    /// `[webrtc] transcode = false`).
+    pub webrtc_renditions: Option<rill_transcode::webrtc::BaselineFeeds>,
     pub http_stats: HttpStats,
     pub started: Instant,
 }

@@ -386,3 +386,253 @@ fn refusals_and_hostile_input() {
     let mut server = server;
     assert!(server.alive());
 }
+
+/// Chromium's WHEP offer as `whep_offer.mjs` makes it (`env`: VIDEO=0, H264=42e01f, …) for
+/// stream `name`, over `seconds` at most.
+fn whep_offer(server: &Server, name: &str, env: &[(&str, &str)], seconds: u32) -> Value {
+    let base = format!("http://127.0.0.1:{}", server.http);
+    let timeout = Duration::from_secs(seconds as u64 + 40);
+    browser_probe("whep_offer.mjs", &[&base, name, &seconds.to_string()], env, timeout)
+}
+
+fn audio_packets(out: &Value) -> u64 {
+    out["final"]["audio"]["packetsReceived"].as_u64().unwrap_or(0)
+}
+
+fn frames_decoded(out: &Value) -> u64 {
+    out["final"]["video"]["framesDecoded"].as_u64().unwrap_or(0)
+}
+
+/// The sessions that used to deliver nothing: an audio-only session whose offer lists video
+/// first (the answer rejects the video section, and webrtc-rs wrote the ICE candidates into
+/// that rejected section, so the browser never connected), and an offer with no video at all.
+#[test]
+fn audio_only_sessions_get_audio_packets() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let _publisher = publish_profile(&server.rtmp_url("hi"), 90, "640x360", Profile::High, 48_000);
+    wait_live(&server, "hi", Duration::from_secs(20));
+    let out = whep_offer(&server, "hi", &[("VIDEO", "0")], 15);
+    assert_eq!(out["status"], 201, "{out}\n{}", server.log());
+    assert!(audio_packets(&out) > 50, "audio-only offer: {out}\n{}", server.log());
+    assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+    // Video first, audio second, as Chromium's player page offers: the audio section carries
+    // the candidates whatever happens to the video section.
+    let out = whep_offer(&server, "hi", &[], 15);
+    assert_eq!(out["status"], 201, "{out}\n{}", server.log());
+    assert_eq!(out["final"]["connection"], "connected", "{out}");
+    assert!(audio_packets(&out) > 50, "video+audio offer: {out}\n{}", server.log());
+}
+
+/// The WHEP sessions of stream `name` in the API.
+fn whep_sessions(server: &Server, name: &str) -> Vec<Value> {
+    let stream = server.stream(name);
+    stream["webrtc_sessions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s["kind"] == "whep")
+        .collect()
+}
+
+/// Publishers as encoders send them: Constrained Baseline (x264 `ultrafast`), Main, and High
+/// (x264 `veryfast`, OBS's default), with 44.1 and 48 kHz AAC. Chromium plays each over WHEP
+/// with its own offer: video frames decoded and Opus packets received, the source's video
+/// passed through (Chromium decodes Main as `4d001f` and High as High 4:4:4 Predictive `f4001f`).
+#[test]
+fn every_profile_plays_in_chromium_over_whep() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let cases = [
+        ("base44", Profile::Baseline, 44_100, "42"),
+        ("main48", Profile::Main, 48_000, "4d"),
+        ("high48", Profile::High, 48_000, "64"),
+        ("high44", Profile::High, 44_100, "64"),
+    ];
+    for (name, profile, rate, idc) in cases {
+        let _publisher = publish_profile(&server.rtmp_url(name), 60, "480x270", profile, rate);
+        let stream = wait_live(&server, name, Duration::from_secs(20));
+        let codecs = stream["video"]["codecs"].as_str().unwrap_or("").to_string();
+        assert!(codecs.starts_with(&format!("avc1.{idc}")), "{profile:?} publisher: {stream}");
+        assert_eq!(stream["audio"]["sample_rate"], rate, "{stream}");
+        let out = whep_offer(&server, name, &[("ENOUGH", "4")], 25);
+        assert_eq!(out["status"], 201, "{profile:?}: {out}\n{}", server.log());
+        assert!(frames_decoded(&out) > 30, "{profile:?} ({codecs}): {out}\n{}", server.log());
+        assert!(audio_packets(&out) > 50, "{profile:?} {rate} Hz: {out}");
+        assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+        eprintln!(
+            "{profile:?} {codecs} {rate} Hz: first frame {} ms after the POST, {} frames, {} audio packets, as {}",
+            out["firstFrameMs"],
+            frames_decoded(&out),
+            audio_packets(&out),
+            out["final"]["video"]["codec"]
+        );
+    }
+    assert!(
+        !server.log().contains("WebRTC rendition (Constrained Baseline H.264) started"),
+        "no transcoding for Chromium"
+    );
+}
+
+/// A viewer offering only Constrained Baseline (`42e01f`, as Firefox does) of a High-profile
+/// source gets the WebRTC rendition: one transcode shared by its viewers, listed in the API
+/// with the reason, stopped when the last one leaves.
+#[test]
+fn baseline_only_offer_gets_the_webrtc_rendition() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let _publisher = publish_profile(&server.rtmp_url("obs"), 90, "640x360", Profile::High, 48_000);
+    wait_live(&server, "obs", Duration::from_secs(20));
+    let base = format!("http://127.0.0.1:{}", server.http);
+    let viewers: Vec<_> = (0..2)
+        .map(|_| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                browser_probe(
+                    "whep_offer.mjs",
+                    &[&base, "obs", "25"],
+                    &[("H264", "42e01f"), ("ENOUGH", "8")],
+                    Duration::from_secs(70),
+                )
+            })
+        })
+        .collect();
+    // Both are listed as getting the rendition, and why.
+    let mut sessions = Vec::new();
+    let listed = eventually(Duration::from_secs(30), || {
+        sessions = whep_sessions(&server, "obs");
+        sessions.len() == 2 && sessions.iter().all(|s| s["video"] == "webrtc rendition" && s["state"] == "connected")
+    });
+    assert!(listed, "{sessions:?}\n{}", server.log());
+    let reason = sessions[0]["video_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("42e01f") && reason.contains("High"), "{reason}");
+    // The stream lists the one rendition, held by both, running at the source's size.
+    let mut stream = Value::Null;
+    let shown = eventually(Duration::from_secs(10), || {
+        stream = server.stream("obs");
+        let r = &stream["webrtc_rendition"];
+        r["viewers"] == 2 && r["path"] == "live/obs/webrtc" && r["rungs"][0]["width"] == 640
+    });
+    assert!(shown, "{stream}");
+    for v in viewers {
+        let out = v.join().unwrap();
+        assert_eq!(out["status"], 201, "{out}\n{}", server.log());
+        assert!(frames_decoded(&out) > 60, "rendition decoded: {out}\n{}", server.log());
+        assert!(audio_packets(&out) > 50, "{out}");
+        assert_eq!(out["final"]["video"]["frameWidth"], 640, "the source's size: {out}");
+        assert!(out["final"]["video"]["codec"].as_str().unwrap_or("").contains("profile-level-id=42e01f"), "{out}");
+        assert!(out["consoleErrors"].as_array().unwrap().is_empty(), "{out}");
+        eprintln!("42e01f viewer of a High source: first frame {} ms after the POST", out["firstFrameMs"]);
+    }
+    let log = server.log();
+    assert_eq!(log.matches("WebRTC rendition (Constrained Baseline H.264) started").count(), 1, "shared:\n{log}");
+    assert!(
+        eventually(Duration::from_secs(20), || server.log().contains("WebRTC rendition stopped: its last viewer left")),
+        "released:\n{}",
+        server.log()
+    );
+}
+
+/// With `[webrtc] transcode = false`, an offer that cannot decode the source's profile gets a
+/// 406 naming the profile and what the offer has, not a 201 that sends nothing; one that can
+/// (Main source, Main entry) is answered.
+#[test]
+fn undecodable_offer_is_refused_when_webrtc_transcoding_is_off() {
+    let _serial = serial();
+    let server = Server::start("open", &[("RILL_WEBRTC_TRANSCODE", "false")]);
+    let _high = publish_profile(&server.rtmp_url("high"), 40, "320x240", Profile::High, 48_000);
+    let _main = publish_profile(&server.rtmp_url("main"), 40, "320x240", Profile::Main, 44_100);
+    wait_live(&server, "high", Duration::from_secs(20));
+    wait_live(&server, "main", Duration::from_secs(20));
+    let port = server.http;
+    let baseline_only = offer("recvonly", &[H264], true);
+    let (s, _, body) = sdp_request(port, "POST", "/whep/high", "application/sdp", None, &baseline_only);
+    assert_eq!(s, 406, "{body}");
+    assert!(body.contains("High") && body.contains("42e01f") && body.contains("transcode = false"), "{body}");
+    const H264_MAIN: (u8, &str, &str) =
+        (104, "H264", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f");
+    let (s, _, body) =
+        sdp_request(port, "POST", "/whep/high", "application/sdp", None, &offer("recvonly", &[H264, H264_MAIN], true));
+    assert_eq!(s, 406, "High needs a High decoder: {body}");
+    let (s, _, answer) =
+        sdp_request(port, "POST", "/whep/main", "application/sdp", None, &offer("recvonly", &[H264, H264_MAIN], true));
+    assert_eq!(s, 201, "{answer}");
+    assert!(answer.contains("profile-level-id=4d001f") && !answer.contains("42e01f"), "{answer}");
+    // An audio-only offer still plays audio.
+    let (s, _, answer) = sdp_request(port, "POST", "/whep/high", "application/sdp", None, &audio_only_offer());
+    assert_eq!(s, 201, "{answer}");
+}
+
+/// A recvonly offer with audio only.
+fn audio_only_offer() -> String {
+    let full = offer("recvonly", &[], true);
+    full.split("m=video").next().unwrap().to_string()
+}
+
+/// VP8, VP9 and AV1 publishers (Chromium over WHIP) play over WHEP to a Chromium viewer
+/// offering that codec, as they are; a viewer offering only H.264 is refused (406) saying
+/// what the stream is, since WebRTC transcoding takes H.264 and HEVC sources only.
+#[test]
+fn whip_vp8_vp9_av1_play_over_whep_to_viewers_offering_them() {
+    let _serial = serial();
+    for codec in ["vp9", "av1", "vp8"] {
+        let (server, _, probe) = publish_with_codec(codec);
+        let out = whep_offer(&server, "studio", &[("CODEC", codec), ("ENOUGH", "4")], 20);
+        assert_eq!(out["status"], 201, "{codec}: {out}\n{}", server.log());
+        assert!(frames_decoded(&out) > 20, "{codec} over WHEP: {out}\n{}", server.log());
+        assert!(audio_packets(&out) > 20, "{codec}: {out}");
+        let negotiated = out["final"]["video"]["codec"].as_str().unwrap_or("").to_ascii_lowercase();
+        assert!(negotiated.starts_with(&format!("video/{codec}")), "{codec}: {out}");
+        eprintln!("WHIP {codec} → WHEP {codec}: first frame {} ms after the POST", out["firstFrameMs"]);
+        let (s, _, body) = sdp_request(
+            server.http,
+            "POST",
+            "/whep/studio",
+            "application/sdp",
+            None,
+            &offer("recvonly", &[H264], true),
+        );
+        assert_eq!(s, 406, "{codec} to an H.264-only offer: {body}");
+        assert!(body.contains(&format!("{codec} video")), "{body}");
+        probe.join().unwrap();
+    }
+}
+
+/// An HEVC source (ffmpeg libx265 over SRT) plays to Chromium, which offers no H.265: the
+/// WebRTC rendition (Constrained Baseline H.264) decodes, with Opus audio.
+#[test]
+fn hevc_source_plays_to_a_browser_without_h265_through_the_rendition() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    let url = format!("srt://127.0.0.1:{}?streamid=publish:live/hevc", server.srt);
+    let child = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=480x270:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-x265-params",
+            "keyint=30:log-level=error",
+        ])
+        .args(["-c:a", "aac", "-t", "60", "-f", "mpegts", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg");
+    let _publisher = Peer::new(child);
+    let stream = wait_live(&server, "hevc", Duration::from_secs(20));
+    assert_eq!(stream["video"]["codec"], "h265", "{stream}");
+    let out = whep_offer(&server, "hevc", &[("ENOUGH", "4")], 25);
+    assert_eq!(out["status"], 201, "{out}\n{}", server.log());
+    assert!(frames_decoded(&out) > 30, "{out}\n{}", server.log());
+    assert!(audio_packets(&out) > 50, "{out}");
+    assert!(out["final"]["video"]["codec"].as_str().unwrap_or("").starts_with("video/H264"), "{out}");
+    assert!(server.log().contains("video from the WebRTC rendition"), "{}", server.log());
+    eprintln!("HEVC source → WHEP H.264 rendition: first frame {} ms after the POST", out["firstFrameMs"]);
+}

@@ -1,7 +1,7 @@
 //! WHIP/WHEP offer handling: our bounded SDP checks and codec choice never panic, accept only
 //! offers within the limits, and whatever they accept is also handed to webrtc-rs's own SDP
 //! parser (as `POST /whip` and `/whep` do) without a panic. The same bytes go through the UDP
-//! mux's STUN parsing.
+//! mux's STUN parsing. The WHEP video plan and the answer's candidate placement take them too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -28,8 +28,17 @@ fuzz_target!(|data: &[u8]| {
                 assert!(sdp::h264_compatible(c.h264_profile().unwrap(), source));
             }
         }
+        // The WHEP video plan sends what it says, in a codec the section offers.
+        let vp8 = rill_media::CodecConfig::Vp8 { width: 16, height: 16 };
+        if let Ok(Some(plan)) = sdp::plan_whep_video(Some(section), Some(&vp8), true) {
+            assert_eq!(plan.origin, sdp::VideoOrigin::Source);
+            assert_eq!(sdp::SendCodec::of(&plan.codec), Some(plan.send));
+        }
     }
     let _ = offer.section(Kind::Video);
     let text = std::str::from_utf8(data).expect("parse checked UTF-8");
+    // Moving candidates between sections keeps every line of the text.
+    let lines = |t: &str| t.split("\r\n").filter(|l| !l.is_empty()).count();
+    assert_eq!(lines(&sdp::candidates_in_accepted_section(text)), lines(text));
     let _ = rtc::peer_connection::sdp::RTCSessionDescription::offer(text.to_owned());
 });

@@ -23,12 +23,17 @@ pub fn is_valid_stream_name(name: &str) -> bool {
 /// WebRTC): audio only, not a rendition of the ladder, so no rendition may take this name.
 pub const OPUS_FEED: &str = "opus";
 
+/// The last path segment of the WebRTC video rendition of a stream (`live/<name>/webrtc`:
+/// Constrained Baseline H.264 made on demand for viewers that cannot decode the source's
+/// video): not a ladder rung either.
+pub const WEBRTC_FEED: &str = "webrtc";
+
 /// Why a string is not a stream name, rendition name or stream path.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum PathError {
     #[error("invalid stream name {0:?} (allowed: [A-Za-z0-9_-]{{1,64}})")]
     InvalidName(String),
-    #[error("invalid rendition name {0:?} (allowed: [A-Za-z0-9_-]{{1,64}}, not \"opus\")")]
+    #[error("invalid rendition name {0:?} (allowed: [A-Za-z0-9_-]{{1,64}}, not \"opus\" or \"webrtc\")")]
     InvalidRendition(String),
     #[error("{0:?} is not a live stream path (live/<name> or live/<name>/<rendition>)")]
     NotAStreamPath(String),
@@ -54,14 +59,14 @@ impl StreamName {
 }
 
 /// The name of a transcoded rendition (a ladder rung): a valid stream name other than
-/// [`OPUS_FEED`].
+/// [`OPUS_FEED`] or [`WEBRTC_FEED`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RenditionName(String);
 
 impl RenditionName {
     pub fn new(name: impl Into<String>) -> Result<RenditionName, PathError> {
         let name = name.into();
-        if is_valid_stream_name(&name) && name != OPUS_FEED {
+        if is_valid_stream_name(&name) && name != OPUS_FEED && name != WEBRTC_FEED {
             Ok(RenditionName(name))
         } else {
             Err(PathError::InvalidRendition(name))
@@ -108,6 +113,8 @@ pub enum Feed {
     Rendition(RenditionName),
     /// The derived Opus audio feed: `live/<name>/opus`.
     Opus,
+    /// The WebRTC video rendition (Constrained Baseline H.264): `live/<name>/webrtc`.
+    WebRtc,
 }
 
 /// The key of a stream on the Bus. Displays (and serializes) as `live/<name>`,
@@ -168,6 +175,7 @@ impl fmt::Display for StreamPath {
             Feed::Source => write!(f, "live/{}", self.name),
             Feed::Rendition(r) => write!(f, "live/{}/{r}", self.name),
             Feed::Opus => write!(f, "live/{}/{OPUS_FEED}", self.name),
+            Feed::WebRtc => write!(f, "live/{}/{WEBRTC_FEED}", self.name),
         }
     }
 }
@@ -186,6 +194,7 @@ impl FromStr for StreamPath {
         let feed = match feed {
             None => Feed::Source,
             Some(OPUS_FEED) => Feed::Opus,
+            Some(WEBRTC_FEED) => Feed::WebRtc,
             Some(r) => Feed::Rendition(RenditionName::new(r).map_err(|_| not_a_path())?),
         };
         Ok(StreamPath { name, feed })
@@ -222,6 +231,10 @@ mod tests {
         }
         assert!(RenditionName::new("720p").is_ok());
         assert_eq!(RenditionName::new(OPUS_FEED), Err(PathError::InvalidRendition("opus".into())));
+        assert_eq!(RenditionName::new(WEBRTC_FEED), Err(PathError::InvalidRendition("webrtc".into())));
+        let webrtc: StreamPath = "live/cam/webrtc".parse().unwrap();
+        assert_eq!(webrtc.feed, Feed::WebRtc);
+        assert_eq!(webrtc.to_string(), "live/cam/webrtc");
     }
 
     #[test]

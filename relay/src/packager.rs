@@ -180,7 +180,8 @@ impl Packagers {
         let key = match &path.feed {
             Feed::Source => path.name.to_string(),
             Feed::Rendition(rendition) => format!("{}/{rendition}", path.name),
-            Feed::Opus => return, // derived audio for WebRTC, not a rendition players choose
+            // Derived feeds for WebRTC, not renditions players choose.
+            Feed::Opus | Feed::WebRtc => return,
         };
         if let Some(existing) = self.streams.get(&key) {
             if !existing.state().ended {

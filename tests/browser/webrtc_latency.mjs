@@ -6,7 +6,7 @@
 // A canvas paints Date.now() as 32 black/white blocks on every frame and is published over WHIP
 // (RillWebRTC.publish on the /publish page); a second page plays the stream over WHEP and, on
 // every presented frame (requestVideoFrameCallback), reads the blocks back: latency = now −
-// painted time. Prints ONE JSON line: {"samples": n, "medianMs", "p95Ms", "minMs", "maxMs",
+// painted time. H264=<profile-level-id> makes the viewer offer only that H.264. Prints ONE JSON line: {"samples": n, "medianMs", "p95Ms", "minMs", "maxMs",
 // "errors": [...]}. Decoding errors (blurred blocks) are filtered by a checksum block row.
 import { launchChromium } from './browser.mjs';
 
@@ -48,12 +48,24 @@ try {
   const view = await browser.newPage();
   view.on('pageerror', (e) => errors.push(`viewer: ${e.message}`));
   await view.goto(`${base}/publish`, { waitUntil: 'load' }); // any page of the origin with webrtc.js
-  const samples = await view.evaluate(async ({ name, seconds, grid }) => {
+  const samples = await view.evaluate(async ({ name, seconds, grid, h264 }) => {
     const video = document.createElement('video');
     video.muted = true;
     video.autoplay = true;
     video.playsInline = true;
     document.body.appendChild(video);
+    if (h264) {
+      // Offer only H.264 of this profile-level-id (e.g. 42e01f, as Firefox): the WebRTC rendition.
+      const add = RTCPeerConnection.prototype.addTransceiver;
+      RTCPeerConnection.prototype.addTransceiver = function (kind, init) {
+        const t = add.call(this, kind, init);
+        if (kind === 'video') {
+          const want = (c) => /h264/i.test(c.mimeType) && (c.sdpFmtpLine || '').includes('profile-level-id=' + h264);
+          t.setCodecPreferences(RTCRtpReceiver.getCapabilities('video').codecs.filter(want));
+        }
+        return t;
+      };
+    }
     await RillWebRTC.play(new URL('/whep/' + name, location.href).href, video);
     const canvas = document.createElement('canvas');
     canvas.width = 320;
@@ -91,7 +103,7 @@ try {
       setTimeout(resolve, seconds * 1000 + 5000);
     });
     return out;
-  }, { name, seconds, grid: key === '-' });
+  }, { name, seconds, grid: key === '-', h264: process.env.H264 || '' });
   const good = samples.filter((x) => x >= 0 && x < 10000).sort((a, b) => a - b);
   result.samples = good.length;
   if (good.length) {

@@ -288,6 +288,38 @@ pub fn publish_as(url: &str, seconds: u32, size: &str, container: &str) -> Peer 
     Peer::new(child)
 }
 
+/// The H.264 profile an ffmpeg publisher encodes (x264 presets: `ultrafast` gives Constrained
+/// Baseline, `veryfast` High, as OBS's default x264 settings do).
+#[derive(Clone, Copy, Debug)]
+pub enum Profile {
+    Baseline,
+    Main,
+    High,
+}
+
+/// ffmpeg publishing a 30 fps test pattern over RTMP (keyframe every second) in `profile`,
+/// with AAC audio at `sample_rate` Hz, for `seconds`.
+pub fn publish_profile(url: &str, seconds: u32, size: &str, profile: Profile, sample_rate: u32) -> Peer {
+    let x264: &[&str] = match profile {
+        Profile::Baseline => &["-preset", "ultrafast"],
+        Profile::Main => &["-preset", "veryfast", "-profile:v", "main"],
+        Profile::High => &["-preset", "veryfast"],
+    };
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
+        .args(["-f", "lavfi", "-i", &format!("sine=frequency=440:sample_rate={sample_rate}")])
+        .args(["-c:v", "libx264"])
+        .args(x264)
+        .args(["-tune", "zerolatency", "-g", "30", "-b:v", "1500k", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "96k", "-t", &seconds.to_string(), "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is installed (scripts/test.sh installs it)");
+    Peer::new(child)
+}
+
 /// What a decoder saw.
 #[derive(Debug)]
 pub struct Decoded {

@@ -37,7 +37,7 @@ use gstreamer::prelude::*;
 use gstreamer_app::{AppSink, AppSinkCallbacks, AppSrc};
 use rill_media::sync::lock;
 use rill_media::{AvcConfig, Bus, BusError, CodecConfig, Delivery, Frame, MediaTime, Publisher, PublisherInfo};
-use rill_media::{RenditionName, StreamPath, Subscriber, TrackId, Tracks};
+use rill_media::{Feed, RenditionName, StreamPath, Subscriber, TrackId, Tracks};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -256,6 +256,16 @@ impl LadderStatus {
     }
 }
 
+/// What a ladder makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The ABR renditions below the source: `live/<name>/<rung>`.
+    Abr,
+    /// One Constrained Baseline rendition at the source's size, for WebRTC viewers that cannot
+    /// decode the source's video: `live/<name>/webrtc` (see [`crate::webrtc`]).
+    WebRtc { video_kbps: u32 },
+}
+
 /// Runs the ladder of `source` until the source ends (`Ok`), a GStreamer error, or an
 /// overload that dropped every rung (`Err`). Renditions are published as
 /// `live/<stream>/<rung>`; `status` is updated as it goes. Call it again to restart.
@@ -265,10 +275,36 @@ pub async fn run_ladder(
     config: LadderConfig,
     status: Arc<LadderStatus>,
 ) -> Result<(), TranscodeError> {
-    let span = tracing::info_span!("ladder", stream = %source);
+    run(bus, source, config, status, Kind::Abr).await
+}
+
+/// Runs the WebRTC rendition of `source` (`live/<name>/webrtc`: Constrained Baseline H.264 at
+/// the source's picture size, `video_kbps`, keyframes on the source's) like [`run_ladder`]
+/// runs a ladder: until the source ends, an error, or the task is dropped.
+pub async fn run_webrtc_rendition(
+    bus: Bus,
+    source: StreamPath,
+    config: LadderConfig,
+    video_kbps: u32,
+    status: Arc<LadderStatus>,
+) -> Result<(), TranscodeError> {
+    run(bus, source, config, status, Kind::WebRtc { video_kbps }).await
+}
+
+async fn run(
+    bus: Bus,
+    source: StreamPath,
+    config: LadderConfig,
+    status: Arc<LadderStatus>,
+    kind: Kind,
+) -> Result<(), TranscodeError> {
+    let span = match kind {
+        Kind::Abr => tracing::info_span!("ladder", stream = %source),
+        Kind::WebRtc { .. } => tracing::info_span!("webrtc_rendition", stream = %source),
+    };
     *lock(&status.error) = None;
     let mut ladder =
-        Ladder { bus, path: source.to_string(), source, config, status: status.clone(), outputs: HashMap::new() };
+        Ladder { bus, path: source.to_string(), source, config, status: status.clone(), outputs: HashMap::new(), kind };
     let result = ladder.run().instrument(span.clone()).await;
     let final_state = if result.is_ok() { RungState::Ended } else { RungState::Failed };
     for (_, output) in ladder.outputs.drain() {
@@ -313,6 +349,7 @@ struct Ladder {
     config: LadderConfig,
     status: Arc<LadderStatus>,
     outputs: HashMap<String, Arc<Output>>,
+    kind: Kind,
 }
 
 impl Drop for Ladder {
@@ -359,7 +396,12 @@ impl Ladder {
                 stream: self.path.clone(),
                 what: tracks.video.as_ref().map_or("a stream without video".into(), |c| format!("{} video", c.name())),
             })?;
-            let rungs = plan((video.width, video.height), &self.config.rungs);
+            let rungs = match self.kind {
+                Kind::Abr => plan((video.width, video.height), &self.config.rungs),
+                Kind::WebRtc { video_kbps } => {
+                    vec![Rung::new(rill_media::path::WEBRTC_FEED, video.width & !1, video.height & !1, video_kbps)]
+                }
+            };
             self.prepare_outputs(&rungs)?;
             let next = if rungs.is_empty() {
                 tracing::info!(width = video.width, height = video.height, "no rung below the source");
@@ -403,9 +445,14 @@ impl Ladder {
             if self.outputs.contains_key(&rung.name) {
                 continue;
             }
-            let rendition = RenditionName::new(rung.name.as_str())
-                .map_err(|e| TranscodeError::Pipeline { stream: self.path.clone(), message: e.to_string() })?;
-            let path = StreamPath::rendition(self.source.name.clone(), rendition);
+            let path = match self.kind {
+                Kind::Abr => {
+                    let rendition = RenditionName::new(rung.name.as_str())
+                        .map_err(|e| TranscodeError::Pipeline { stream: self.path.clone(), message: e.to_string() })?;
+                    StreamPath::rendition(self.source.name.clone(), rendition)
+                }
+                Kind::WebRtc { .. } => self.source.with_feed(Feed::WebRtc),
+            };
             let status = Arc::new(RungStatus {
                 rung: rung.clone(),
                 path: path.clone(),
@@ -574,6 +621,11 @@ impl Session {
              max-errors={MAX_DECODE_ERRORS} output-corrupt=false ! tee name=t allow-not-linked=true",
             video.parse_and_decode
         );
+        // The WebRTC rendition is what every WebRTC H.264 decoder takes.
+        let profile = match ladder.kind {
+            Kind::Abr => "",
+            Kind::WebRtc { .. } => "video/x-h264,profile=constrained-baseline ! ",
+        };
         let delay = match config.encode_delay.as_micros() {
             0 => String::new(),
             us => format!("identity sleep-time={} silent=true ! ", us.min(u32::MAX as u128)),
@@ -583,7 +635,7 @@ impl Session {
                 " t. ! valve name=valve{i} drop-mode=forward-sticky-events ! queue name=queue{i} leaky=downstream max-size-buffers=0 \
                  max-size-bytes=0 max-size-time={queue_ns} ! videoscale add-borders=false ! videoconvert \
                  ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! {delay}{enc} name=enc{i} \
-                 ! h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au \
+                 ! {profile}h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au \
                  ! appsink name=sink{i} sync=false",
                 w = rung.width,
                 h = rung.height,

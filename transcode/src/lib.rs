@@ -7,6 +7,9 @@
 //!   their ladders' lifecycle, API view and metrics.
 //! - [`audio`]: AAC → Opus for WebRTC viewers, one shared transcode per stream
 //!   (`<source>/opus`), running while someone holds an [`audio::OpusFeedGuard`].
+//! - [`webrtc`]: the WebRTC video rendition (Constrained Baseline H.264, `<source>/webrtc`)
+//!   for viewers that cannot decode the source's video, shared, running while someone holds a
+//!   [`webrtc::BaselineGuard`].
 //! - [`thumbnail`]: the first picture of a fragmented MP4 as a JPEG.
 //! - [`flv_file`]: an FLV file read into Bus tracks and frames (tests, examples, benchmarks).
 //!
@@ -21,6 +24,7 @@ mod overload;
 mod pipeline;
 pub mod thumbnail;
 mod timeline;
+pub mod webrtc;
 
 use std::sync::OnceLock;
 

@@ -4,9 +4,10 @@
 
 use crate::error::WebRtcError;
 use crate::sdp::Offer;
-use crate::session::{Output, Role, Session, SessionParams};
+use crate::sdp::VideoOrigin;
+use crate::session::{Output, Role, Session, SessionParams, WhepDerived};
 use crate::udp_mux::{Route, UdpMux};
-use crate::whep::AudioSource;
+use crate::whep::{AudioSource, Origin};
 use crate::whip::IngestAction;
 use bytes::BytesMut;
 use rill_media::sync::lock;
@@ -33,9 +34,22 @@ pub struct WebRtcConfig {
     pub max_sessions: usize,
 }
 
-/// Starts (and keeps while held) the derived Opus feed of a stream (`live/<name>/opus`) for a
-/// source whose audio is not Opus: the transcoder's `OpusFeeds::acquire`, supplied by the binary.
-pub type OpusFeedFn = Arc<dyn Fn(&Bus, &StreamPath) -> Option<Box<dyn std::any::Any + Send>> + Send + Sync>;
+/// Starts (and keeps while the returned guard is held) a feed derived from a source stream;
+/// `None` when it cannot be made. Supplied by the binary (this crate does not know the transcoder).
+pub type FeedFn = Arc<dyn Fn(&Bus, &StreamPath) -> Option<Box<dyn std::any::Any + Send>> + Send + Sync>;
+/// The derived Opus feed of a stream (`live/<name>/opus`) for a source whose audio is not
+/// Opus: the transcoder's `OpusFeeds::acquire`.
+pub type OpusFeedFn = FeedFn;
+
+/// What the transcoder derives for WHEP viewers.
+#[derive(Clone, Default)]
+pub struct DerivedFeeds {
+    /// `live/<name>/opus` for a source whose audio is not Opus.
+    pub opus: Option<FeedFn>,
+    /// `live/<name>/webrtc` (Constrained Baseline H.264) for viewers that cannot decode the
+    /// source's video; `None` (transcoding disabled): such viewers are refused (406).
+    pub rendition: Option<FeedFn>,
+}
 
 /// Counters and gauges over all sessions, for metrics.
 #[derive(Debug, Default)]
@@ -77,6 +91,10 @@ pub struct SessionInfo {
     pub plis_received: u64,
     pub plis_sent: u64,
     pub audio: &'static str,
+    /// WHEP: `source`, `webrtc rendition` or `none`.
+    pub video: &'static str,
+    /// WHEP: why the viewer gets that video (source profile, offered entry, what it lacks).
+    pub video_reason: Option<String>,
 }
 
 /// A created session: the resource id (for `Location`) and the SDP answer.
@@ -104,7 +122,7 @@ struct Inner {
     keyframe_by_path: Mutex<HashMap<StreamPath, Arc<Notify>>>,
     next: AtomicU64,
     stats: Arc<WebRtcStats>,
-    opus_feed: Option<OpusFeedFn>,
+    derived: DerivedFeeds,
 }
 
 /// The WebRTC service: signalling calls in, sessions on the media socket. Cheap to clone.
@@ -150,7 +168,7 @@ fn default_ips(listen: IpAddr) -> Vec<IpAddr> {
 
 impl WebRtc {
     /// Binds the media socket and starts its receive loop.
-    pub async fn bind(config: WebRtcConfig, bus: Bus, opus_feed: Option<OpusFeedFn>) -> Result<WebRtc, WebRtcError> {
+    pub async fn bind(config: WebRtcConfig, bus: Bus, derived: DerivedFeeds) -> Result<WebRtc, WebRtcError> {
         let socket = UdpSocket::bind(config.udp_listen)
             .await
             .map_err(|source| WebRtcError::Bind { addr: config.udp_listen, source })?;
@@ -169,7 +187,7 @@ impl WebRtc {
             keyframe_by_path: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             stats: Arc::new(WebRtcStats::default()),
-            opus_feed,
+            derived,
         });
         tokio::spawn(receive_loop(Arc::downgrade(&inner), inner.socket.clone()));
         Ok(WebRtc { inner })
@@ -232,6 +250,7 @@ impl WebRtc {
         peer: &str,
         ufrag: &str,
         audio: &'static str,
+        video: (&'static str, Option<String>),
     ) -> (u64, String, Entry, mpsc::Receiver<(SocketAddr, BytesMut)>) {
         let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:016x}", random_u64());
@@ -249,6 +268,8 @@ impl WebRtc {
             plis_received: 0,
             plis_sent: 0,
             audio,
+            video: video.0,
+            video_reason: video.1,
         };
         let entry = Entry { tx, close: Arc::new(Notify::new()), info: Arc::new(Mutex::new(info)) };
         let task_entry = Entry { tx: entry.tx.clone(), close: entry.close.clone(), info: entry.info.clone() };
@@ -278,7 +299,7 @@ impl WebRtc {
         };
         let keyframe = Arc::new(Notify::new());
         lock(&self.inner.keyframe_by_path).insert(path.clone(), keyframe.clone());
-        let (n, id, entry, rx) = self.register(Role::Whip, path, peer, &params.ufrag, "opus");
+        let (n, id, entry, rx) = self.register(Role::Whip, path, peer, &params.ufrag, "opus", ("source", None));
         let span = tracing::info_span!("webrtc", role = "whip", id = %id, stream = %path, %peer);
         span.in_scope(|| tracing::info!("publisher offered; answering"));
         let media = Media::Whip { publisher, keyframe };
@@ -302,24 +323,40 @@ impl WebRtc {
             Ok(None) => return Err(not_live()),
             Err(_) => bus.stream_snapshot(path).ok_or_else(not_live)?.tracks,
         };
-        let feed_path = path.is_source().then(|| path.with_feed(Feed::Opus));
-        let feed_possible = feed_path.as_ref().is_some_and(|f| self.inner.opus_feed.is_some() || bus.contains(f));
+        let derivable =
+            |f: &Option<FeedFn>, feed: Feed| path.is_source() && (f.is_some() || bus.contains(&path.with_feed(feed)));
+        let derived = WhepDerived {
+            opus_feed: derivable(&self.inner.derived.opus, Feed::Opus),
+            rendition: derivable(&self.inner.derived.rendition, Feed::WebRtc),
+        };
         let params = self.params();
-        let (session, answer, audio_source) =
-            Session::whep(offer_sdp, &offer, &tracks, feed_possible, &params, Instant::now())?;
-        let audio = match audio_source {
+        let (session, answer, plan) = Session::whep(offer_sdp, &offer, &tracks, derived, &params, Instant::now())?;
+        let audio = match plan.audio {
             AudioSource::Source => "opus",
             AudioSource::OpusFeed => "opus (transcoded)",
             AudioSource::None => "none",
         };
-        let (n, id, entry, rx) = self.register(Role::Whep, path, peer, &params.ufrag, audio);
-        let span = tracing::info_span!("webrtc", role = "whep", id = %id, stream = %path, %peer);
-        span.in_scope(|| tracing::info!(audio, "viewer offered; answering"));
-        let feed = match (audio_source, feed_path) {
-            (AudioSource::OpusFeed, Some(f)) => Some(f),
-            _ => None,
+        let video = match plan.video {
+            Some(VideoOrigin::Source) => "source",
+            Some(VideoOrigin::Rendition) => "webrtc rendition",
+            None => "none",
         };
-        let media = Media::Whep { sub, feed, feed_sub: None, _guard: None };
+        let (n, id, entry, rx) =
+            self.register(Role::Whep, path, peer, &params.ufrag, audio, (video, plan.video_reason.clone()));
+        let span = tracing::info_span!("webrtc", role = "whep", id = %id, stream = %path, %peer);
+        span.in_scope(|| {
+            tracing::info!(
+                audio,
+                video,
+                reason = plan.video_reason.as_deref().unwrap_or(""),
+                "viewer offered; answering"
+            )
+        });
+        let opus =
+            (plan.audio == AudioSource::OpusFeed).then(|| Derived::new(path.with_feed(Feed::Opus), Origin::OpusFeed));
+        let rendition = (plan.video == Some(VideoOrigin::Rendition))
+            .then(|| Derived::new(path.with_feed(Feed::WebRtc), Origin::Rendition));
+        let media = Media::Whep { sub, opus, rendition };
         tokio::spawn(run(self.inner.clone(), n, session, rx, entry, media).instrument(span));
         Ok(Created { id, answer })
     }
@@ -327,16 +364,65 @@ impl WebRtc {
 
 #[allow(clippy::large_enum_variant)] // one per session, moved once into its task
 enum Media {
-    Whip {
-        publisher: Publisher,
-        keyframe: Arc<Notify>,
-    },
-    Whep {
-        sub: Subscriber,
-        feed: Option<StreamPath>,
-        feed_sub: Option<Subscriber>,
-        _guard: Option<Box<dyn std::any::Any + Send>>,
-    },
+    Whip { publisher: Publisher, keyframe: Arc<Notify> },
+    Whep { sub: Subscriber, opus: Option<Derived>, rendition: Option<Derived> },
+}
+
+/// A WHEP viewer's derived feed (Opus audio, WebRTC rendition): its path, the transcoder's
+/// guard that keeps it made, and the subscription once it is on the Bus.
+struct Derived {
+    path: StreamPath,
+    origin: Origin,
+    sub: Option<Subscriber>,
+    guard: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl Derived {
+    fn new(path: StreamPath, origin: Origin) -> Derived {
+        Derived { path, origin, sub: None, guard: None }
+    }
+}
+
+/// What happened to a derived feed.
+enum DerivedEvent {
+    /// It is on the Bus (and not subscribed yet).
+    Live,
+    Delivery(Result<Delivery, BusError>),
+}
+
+/// The next event of a derived feed: its subscription's next delivery, or, before there is
+/// one, its appearing on the Bus. Never without a feed.
+async fn derived_next(bus: &Bus, derived: &mut Option<Derived>) -> DerivedEvent {
+    match derived {
+        Some(d) => match &mut d.sub {
+            Some(s) => DerivedEvent::Delivery(s.recv().await),
+            None => {
+                bus.live(&d.path).await;
+                DerivedEvent::Live
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Subscribes a derived feed that appeared; hands its frames and tracks to the session; at its
+/// end drops the subscription (taken again if the feed comes back).
+fn on_derived(bus: &Bus, session: &mut Session, derived: &mut Option<Derived>, event: DerivedEvent) {
+    let Some(d) = derived else { return };
+    match event {
+        DerivedEvent::Live => {
+            if let Ok(s) = bus.subscribe_service(&d.path) {
+                match d.origin {
+                    Origin::Rendition => tracing::info!(feed = %d.path, "video from the WebRTC rendition"),
+                    _ => tracing::info!(feed = %d.path, "audio from the Opus feed"),
+                }
+                d.sub = Some(s);
+            }
+        }
+        DerivedEvent::Delivery(Ok(Delivery::Frames(frames))) => session.send_frames(Instant::now(), &frames, d.origin),
+        DerivedEvent::Delivery(Ok(Delivery::Tracks(t))) => session.set_tracks(&t, d.origin),
+        DerivedEvent::Delivery(Ok(Delivery::Ended) | Err(_)) => d.sub = None,
+    }
 }
 
 async fn receive_loop(inner: std::sync::Weak<Inner>, socket: Arc<UdpSocket>) {
@@ -380,14 +466,6 @@ async fn recv_opt(sub: &mut Option<Subscriber>) -> Result<Delivery, BusError> {
     }
 }
 
-/// Resolves once `path` is on the Bus; never without a path.
-async fn live_opt(bus: &Bus, path: Option<&StreamPath>) {
-    match path {
-        Some(path) => bus.live(path).await,
-        None => std::future::pending().await,
-    }
-}
-
 async fn run(
     inner: Arc<Inner>,
     n: u64,
@@ -403,15 +481,17 @@ async fn run(
     let mut reported = crate::session::SessionCounters::default();
     let mut reported_dropped = 0u64;
     let mut end_reason = "closed by peer";
-    let (publisher, keyframe, mut sub, feed, mut feed_sub, mut _guard) = match media {
-        Media::Whip { publisher, keyframe } => (Some(publisher), Some(keyframe), None, None, None, None),
-        Media::Whep { sub, feed, feed_sub, _guard } => (None, None, Some(sub), feed, feed_sub, _guard),
+    let (publisher, keyframe, mut sub, mut opus, mut rendition) = match media {
+        Media::Whip { publisher, keyframe } => (Some(publisher), Some(keyframe), None, None, None),
+        Media::Whep { sub, opus, rendition } => (None, None, Some(sub), opus, rendition),
     };
     let path = lock(&entry.info).path.clone();
-    if let (Some(_), Some(acquire)) = (&feed, &inner.opus_feed) {
-        // Starting a transcode loads GStreamer (hundreds of ms the first time): after the
-        // answer went out, and off the runtime's worker.
-        _guard = tokio::task::block_in_place(|| acquire(&inner.bus, &path));
+    for (derived, acquire) in [(&mut opus, &inner.derived.opus), (&mut rendition, &inner.derived.rendition)] {
+        if let (Some(d), Some(acquire)) = (derived, acquire) {
+            // Starting a transcode loads GStreamer (hundreds of ms the first time): after the
+            // answer went out, and off the runtime's worker.
+            d.guard = tokio::task::block_in_place(|| acquire(&inner.bus, &path));
+        }
     }
     'run: loop {
         // Send what the core produced.
@@ -496,7 +576,6 @@ async fn run(
             wake = wake.min(deadline);
         }
         let connected = session.is_connected();
-        let wants_feed = connected && feed.is_some() && feed_sub.is_none();
         tokio::select! {
             biased;
             _ = entry.close.notified() => {
@@ -510,26 +589,15 @@ async fn run(
             _ = tokio::time::sleep_until(wake.into()) => session.handle_timeout(Instant::now()),
             r = recv_opt(&mut sub), if connected && sub.is_some() => {
                 match r {
-                    Ok(Delivery::Tracks(t)) => session.set_tracks(&t),
-                    Ok(Delivery::Frames(frames)) => session.send_frames(Instant::now(), &frames, false),
+                    Ok(Delivery::Tracks(t)) => session.set_tracks(&t, Origin::Source),
+                    Ok(Delivery::Frames(frames)) => session.send_frames(Instant::now(), &frames, Origin::Source),
                     Ok(Delivery::Ended) => { end_reason = "stream ended"; break; }
                     Err(e) => { tracing::info!(error = %e, "viewer dropped by the Bus"); end_reason = "too slow"; break; }
                 }
             }
-            r = recv_opt(&mut feed_sub), if connected && feed_sub.is_some() => {
-                match r {
-                    Ok(Delivery::Frames(frames)) => session.send_frames(Instant::now(), &frames, true),
-                    Ok(Delivery::Tracks(_)) => {}
-                    Ok(Delivery::Ended) | Err(_) => feed_sub = None,
-                }
-            }
-            _ = live_opt(&inner.bus, feed.as_ref()), if wants_feed => {
-                if let Some(f) = &feed {
-                    if let Ok(s) = inner.bus.subscribe_service(f) {
-                        tracing::info!(feed = %f, "audio from the Opus feed");
-                        feed_sub = Some(s);
-                    }
-                }
+            e = derived_next(&inner.bus, &mut opus), if connected => on_derived(&inner.bus, &mut session, &mut opus, e),
+            e = derived_next(&inner.bus, &mut rendition), if connected => {
+                on_derived(&inner.bus, &mut session, &mut rendition, e)
             }
             _ = notified_opt(&keyframe), if keyframe.is_some() => {
                 if last_keyframe_request.is_none_or(|t| t.elapsed() >= KEYFRAME_REQUEST_INTERVAL) {

@@ -11,7 +11,9 @@
 //! - [`whip`]: RTP from a publisher → `Frame`s on the Bus (H.264, VP8, VP9, AV1, Opus).
 //! - [`depacketize`]: bounded VP8/VP9/AV1 depacketizers with keyframe and config detection.
 //! - [`whep`]: Bus frames → RTP for a viewer (H.264 passthrough with SPS/PPS before
-//!   keyframes, Opus).
+//!   keyframes, Opus). A viewer whose offer cannot decode the source's H.264 profile gets the
+//!   WebRTC rendition (`live/<name>/webrtc`, Constrained Baseline) that the binary's
+//!   [`DerivedFeeds`] make on demand.
 //! - [`driver`]: the media socket, routing, and one task per session.
 //! - [`metrics`]: the Prometheus metrics of sessions and the media port.
 
@@ -25,6 +27,6 @@ pub mod udp_mux;
 pub mod whep;
 pub mod whip;
 
-pub use driver::{Created, OpusFeedFn, SessionInfo, WebRtc, WebRtcConfig, WebRtcStats};
+pub use driver::{Created, DerivedFeeds, FeedFn, OpusFeedFn, SessionInfo, WebRtc, WebRtcConfig, WebRtcStats};
 pub use error::WebRtcError;
 pub use session::Role;

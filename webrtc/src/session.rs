@@ -3,10 +3,10 @@
 //! plus the WHIP [`Ingest`] or WHEP [`Egress`] it feeds. Datagrams, timeouts and Bus frames go
 //! in; datagrams to send and [`Output`]s come out. No sockets, no clock of its own.
 
-use crate::depacketize::VideoCodec;
 use crate::error::WebRtcError;
 use crate::sdp::{self, Kind, Offer, OfferedCodec};
-use crate::whep::{AudioSource, Egress, Media};
+use crate::sdp::{VideoOrigin, WhepVideo};
+use crate::whep::{AudioSource, Egress, Media, Origin};
 use crate::whip::{Ingest, IngestAction};
 use bytes::BytesMut;
 use rill_media::track::{CodecConfig, Tracks};
@@ -15,7 +15,7 @@ use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_AV1, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
+    MediaEngine, MIME_TYPE_AV1, MIME_TYPE_H264, MIME_TYPE_HEVC, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -78,6 +78,26 @@ pub struct SessionCounters {
     pub rtp_received: u64,
 }
 
+/// What the transcoder can derive for a WHEP viewer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WhepDerived {
+    /// An Opus feed for a source whose audio is not Opus.
+    pub opus_feed: bool,
+    /// The WebRTC video rendition, for a viewer that cannot decode the source's video.
+    pub rendition: bool,
+}
+
+/// How a WHEP session was set up.
+#[derive(Clone, Debug)]
+pub struct WhepPlan {
+    pub audio: AudioSource,
+    /// Where its video comes from; `None`: no video.
+    pub video: Option<VideoOrigin>,
+    /// Why (the API shows it): the source's profile and the entry it is sent as, or what the
+    /// offer lacks that the rendition makes up for.
+    pub video_reason: Option<String>,
+}
+
 /// WHIP or WHEP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -124,12 +144,13 @@ fn feedback() -> Vec<RTCPFeedback> {
 fn codec_parameters(c: &OfferedCodec, video: bool) -> RTCRtpCodecParameters {
     RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
-            mime_type: match sdp::whip_video_codec(c) {
+            mime_type: match sdp::SendCodec::of(c) {
                 _ if !video => MIME_TYPE_OPUS,
-                Some(VideoCodec::Vp8) => MIME_TYPE_VP8,
-                Some(VideoCodec::Vp9) => MIME_TYPE_VP9,
-                Some(VideoCodec::Av1) => MIME_TYPE_AV1,
-                None => MIME_TYPE_H264,
+                Some(sdp::SendCodec::Vp8) => MIME_TYPE_VP8,
+                Some(sdp::SendCodec::Vp9) => MIME_TYPE_VP9,
+                Some(sdp::SendCodec::Av1) => MIME_TYPE_AV1,
+                Some(sdp::SendCodec::H265) => MIME_TYPE_HEVC,
+                Some(sdp::SendCodec::H264) | None => MIME_TYPE_H264,
             }
             .to_owned(),
             clock_rate: c.clock_rate,
@@ -189,7 +210,7 @@ impl Session {
         let answer = pc.create_answer(None)?;
         pc.set_local_description(now, answer)?;
         let local = pc.local_description().ok_or_else(|| WebRtcError::Rtc("no local description".into()))?;
-        Ok(local.sdp)
+        Ok(sdp::candidates_in_accepted_section(&local.sdp))
     }
 
     fn new(pc: RTCPeerConnection, role: Role, params: &SessionParams) -> Session {
@@ -261,29 +282,22 @@ impl Session {
     }
 
     /// A viewer's offer for a stream with `tracks`; `opus_feed`: a derived Opus feed exists
-    /// (or can be made) for a non-Opus audio track.
+    /// (or can be made) for a non-Opus audio track; `rendition`: the WebRTC video rendition can
+    /// be made for a viewer that cannot decode the source's video.
     pub fn whep(
         offer_sdp: &str,
         offer: &Offer,
         tracks: &Tracks,
-        opus_feed: bool,
+        derived: WhepDerived,
         params: &SessionParams,
         now: Instant,
-    ) -> Result<(Session, String, AudioSource), WebRtcError> {
-        let video = match &tracks.video {
-            Some(CodecConfig::Avc(avc)) => {
-                let source = (avc.sps.profile_idc, avc.sps.constraint_flags);
-                match offer.section(Kind::Video) {
-                    Some(section) => sdp::choose_whep_h264(section, source),
-                    None => None,
-                }
-                .map(|c| (c, avc))
-            }
-            _ => None,
-        };
+    ) -> Result<(Session, String, WhepPlan), WebRtcError> {
+        let video: Option<WhepVideo> =
+            sdp::plan_whep_video(offer.section(Kind::Video), tracks.video.as_ref(), derived.rendition)
+                .map_err(WebRtcError::NoUsableCodec)?;
         let audio_source = match &tracks.audio {
             Some(CodecConfig::Opus { .. }) => AudioSource::Source,
-            Some(_) if opus_feed => AudioSource::OpusFeed,
+            Some(_) if derived.opus_feed => AudioSource::OpusFeed,
             _ => AudioSource::None,
         };
         let audio = match audio_source {
@@ -292,18 +306,18 @@ impl Session {
         };
         if video.is_none() && audio.is_none() {
             let source = match (&tracks.video, &tracks.audio) {
-                (Some(CodecConfig::Avc(avc)), _) => format!(
-                    "H.264 profile-level-id {:02x}{:02x}{:02x}, which no packetization-mode=1 H.264 entry of the offer can decode",
-                    avc.sps.profile_idc, avc.sps.constraint_flags, avc.sps.level_idc
-                ),
-                (Some(v), _) => format!("{} video, which WebRTC playback does not send (H.264 only)", v.name()),
+                (Some(v), _) => format!("{} video and the offer asks for no video", v.name()),
                 (None, Some(a)) => format!("{} audio only, and no Opus feed is available", a.name()),
                 (None, None) => "no tracks yet".to_string(),
             };
             return Err(WebRtcError::NoUsableCodec(format!("the stream is {source}")));
         }
+        let video_origin = video.as_ref().map_or(VideoOrigin::Source, |v| v.origin);
+        let video_reason = video.as_ref().map(|v| v.reason.clone());
+        let video_send = video.as_ref().map_or(sdp::SendCodec::H264, |v| v.send);
+        let video = video.map(|v| v.codec);
         let mut engine = MediaEngine::default();
-        if let Some((v, _)) = &video {
+        if let Some(v) = &video {
             engine.register_codec(codec_parameters(v, true), RtpCodecKind::Video)?;
         }
         if let Some(a) = &audio {
@@ -312,9 +326,7 @@ impl Session {
         let mut pc = Self::build(params, engine, now)?;
         let mut senders = [None, None];
         for (i, (kind, codec)) in
-            [(RtpCodecKind::Video, video.as_ref().map(|(c, _)| c)), (RtpCodecKind::Audio, audio.as_ref())]
-                .into_iter()
-                .enumerate()
+            [(RtpCodecKind::Video, video.as_ref()), (RtpCodecKind::Audio, audio.as_ref())].into_iter().enumerate()
         {
             let Some(codec) = codec else { continue };
             let ssrc = params.random.wrapping_mul(2654435761).wrapping_add(i as u32 * 7919) | 1;
@@ -336,15 +348,18 @@ impl Session {
         let [v, a] = senders;
         s.video_sender = v.map(|(id, ssrc, _)| (id, ssrc));
         s.audio_sender = a.map(|(id, ssrc, _)| (id, ssrc));
+        let audio_source = if a.is_some() { audio_source } else { AudioSource::None };
         let mut egress = Egress::new(
-            v.map(|(_, ssrc, pt)| (pt, ssrc)),
+            v.map(|(_, ssrc, pt)| (pt, ssrc, video_send)),
             a.map(|(_, ssrc, pt)| (pt, ssrc)),
-            if a.is_some() { audio_source } else { AudioSource::None },
+            audio_source,
+            video_origin,
             params.random,
         );
-        egress.set_tracks(tracks);
+        egress.set_tracks(tracks, Origin::Source);
         s.egress = Some(egress);
-        Ok((s, answer, if a.is_some() { audio_source } else { AudioSource::None }))
+        let plan = WhepPlan { audio: audio_source, video: v.is_some().then_some(video_origin), video_reason };
+        Ok((s, answer, plan))
     }
 
     pub fn role(&self) -> Role {
@@ -410,20 +425,20 @@ impl Session {
         std::mem::take(&mut self.outputs)
     }
 
-    /// WHEP: the stream's tracks changed.
-    pub fn set_tracks(&mut self, tracks: &Tracks) {
+    /// WHEP: the tracks of the Bus stream `origin` changed.
+    pub fn set_tracks(&mut self, tracks: &Tracks, origin: Origin) {
         if let Some(e) = &mut self.egress {
-            e.set_tracks(tracks);
+            e.set_tracks(tracks, origin);
         }
     }
 
-    /// WHEP: frames from the stream (`from_feed`: from the derived Opus feed).
-    pub fn send_frames(&mut self, now: Instant, frames: &[Frame], from_feed: bool) {
+    /// WHEP: frames from the Bus stream `origin`.
+    pub fn send_frames(&mut self, now: Instant, frames: &[Frame], origin: Origin) {
         if !self.connected {
             return;
         }
         let Some(egress) = &mut self.egress else { return };
-        let packets = egress.frames(frames, from_feed);
+        let packets = egress.frames(frames, origin);
         if egress.take_keyframe_wanted() {
             self.outputs.push(Output::KeyframeRequested);
         }

@@ -66,7 +66,9 @@ fn stream_view(
     let live_view = live.map(|s| {
         let sessions = app.webrtc.sessions();
         let sessions = sessions.iter().filter(|w| w.path == s.path).map(WebRtcSessionView::from).collect();
-        LiveView::new(s, sessions)
+        let mut view = LiveView::new(s, sessions);
+        view.webrtc_rendition = app.webrtc_renditions.as_ref().and_then(|r| r.view(&s.path));
+        view
     });
     let http = base.http();
     StreamView {

@@ -120,6 +120,10 @@ pub struct LiveView {
     pub viewers: BTreeMap<&'static str, usize>,
     pub viewers_total: usize,
     pub webrtc_sessions: Vec<WebRtcSessionView>,
+    /// The WebRTC rendition (Constrained Baseline H.264) while viewers that cannot decode the
+    /// source's video hold it; the sessions' `video`/`video_reason` say which and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webrtc_rendition: Option<rill_transcode::webrtc::BaselineView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,6 +162,11 @@ pub struct WebRtcSessionView {
     pub state: &'static str,
     pub age_s: u64,
     pub audio: &'static str,
+    /// WHEP: `source`, `webrtc rendition` (Constrained Baseline transcoded for this viewer) or `none`.
+    pub video: &'static str,
+    /// WHEP: why: the source's profile and the offered entry it is sent as, or what the offer lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_reason: Option<String>,
     pub rtt_ms: Option<f64>,
     pub packets_lost: u64,
     pub nacks_received: u64,
@@ -174,6 +183,8 @@ impl From<&SessionInfo> for WebRtcSessionView {
             state: if s.connected { "connected" } else { "connecting" },
             age_s: s.started.elapsed().as_secs(),
             audio: s.audio,
+            video: s.video,
+            video_reason: s.video_reason.clone(),
             rtt_ms: s.rtt_ms.map(|r| (r * 10.0).round() / 10.0),
             packets_lost: s.packets_lost,
             nacks_received: s.nacks_received,
@@ -272,6 +283,7 @@ impl LiveView {
             viewers: snapshot.viewers.clone(),
             viewers_total: snapshot.viewers.values().sum(),
             webrtc_sessions,
+            webrtc_rendition: None,
         }
     }
 }
