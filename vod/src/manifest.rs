@@ -282,7 +282,7 @@ fn from_unix_ms(ms: i64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Visibility;
+    use crate::catalog::{VideoSource, Visibility};
     use rill_media::testing::{assert_golden, avc_aac_tracks};
 
     /// 2026-11-21T12:00:00Z, when the recordings below start.
@@ -310,6 +310,7 @@ mod tests {
             updated_at_ms: START_MS,
             frames_lost: 0,
             lost_ms: 0,
+            source: VideoSource::Recording,
         }
     }
 
