@@ -3,7 +3,7 @@
 //!
 //! Modules depend one way: [`app`] (the composition root) → [`http`] (every HTTP surface) →
 //! [`state`] (what handlers share) → the subsystems' wiring ([`streams`], [`sources`],
-//! [`transcoding`], [`thumbnails`]) → [`config`]. The domain rules live in the crates
+//! [`transcoding`], [`thumbnails`], [`uploads`]) → [`config`]. The domain rules live in the crates
 //! (`rill-media`, `rill-ingest`, `rill-relay`, `rill-vod`, `rill-transcode`, `rill-webrtc`).
 
 pub mod app;
@@ -15,3 +15,4 @@ pub mod streams;
 pub mod thumbnailer;
 pub mod thumbnails;
 pub mod transcoding;
+pub mod uploads;

@@ -72,6 +72,9 @@ async fn resume_after_a_cut_checksums_and_limits() {
     assert_eq!((status.row.state, status.received), (UploadState::Processing, 600));
     let stored = std::fs::read(root.join(&id).join("data")).unwrap();
     assert_eq!(stored, file, "the file arrived whole");
+    use sha1::Digest as _;
+    let sha1: String = sha1::Sha1::digest(file).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(status.row.sha1.as_deref(), Some(sha1.as_str()));
     let more = uploads.patch(&id, Some("600"), TYPE, None, None, body(vec![])).await;
     assert_eq!(more.unwrap_err().status(), 409);
     let _ = std::fs::remove_dir_all(root);

@@ -15,7 +15,8 @@
 //! 3. `videos.frames_lost` and `videos.lost_ms`: what a recording lost (never silently).
 //! 4. `videos.source` (`recording` or `upload`) and `uploads`: tus uploads in progress (their
 //!    length, the offset stored so far, the metadata the uploader sent, when they expire) and
-//!    what became of them (`state`, `error`, the `video_id` they become).
+//!    what became of them (`state`, `error`, the whole file's `sha1`, the `video_id` they
+//!    become).
 //!
 //! The tables are the same in both dialects except for the text search:
 //! * SQLite: `videos` has an `INTEGER PRIMARY KEY` (`seq`, a stable rowid; `id` is `UNIQUE`)
@@ -223,6 +224,7 @@ const MIGRATIONS: &[Migration] = &[
                     tags TEXT NOT NULL DEFAULT '',
                     visibility TEXT NOT NULL CHECK (visibility IN ('public', 'unlisted', 'private')),
                     filename TEXT NOT NULL DEFAULT '',
+                    sha1 TEXT,
                     created_at BIGINT NOT NULL,
                     updated_at BIGINT NOT NULL,
                     expires_at BIGINT NOT NULL

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 const UPLOAD_COLUMNS: &str = "id, video_id, state, error, length, upload_offset, title, description, tags, \
-     visibility, filename, created_at, updated_at, expires_at";
+     visibility, filename, sha1, created_at, updated_at, expires_at";
 
 /// One upload as the catalog stores it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -31,6 +31,8 @@ pub struct UploadRow {
     pub visibility: Visibility,
     /// The uploader's file name, for display only (never a path).
     pub filename: String,
+    /// SHA-1 of the whole file (hex), once complete.
+    pub sha1: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     /// An upload still [`UploadState::Uploading`] then is removed.
@@ -56,7 +58,7 @@ impl Catalog {
     pub async fn create_upload(&self, new: &NewUpload<'_>) -> Result<(), CatalogError> {
         let now = now_ms();
         sqlx::query(&format!(
-            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, NULL, $4, 0, $5, $6, $7, $8, $9, $10, $10, $11)"
+            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, NULL, $4, 0, $5, $6, $7, $8, $9, NULL, $10, $10, $11)"
         ))
         .bind(new.id.as_str())
         .bind(new.video_id.as_str())
@@ -106,6 +108,18 @@ impl Catalog {
             .bind(id.as_str())
             .bind(state.as_str())
             .bind(error)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every byte arrived: [`UploadState::Processing`], with the file's SHA-1.
+    pub async fn complete_upload(&self, id: VideoId, sha1: &str) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE uploads SET state = $2, sha1 = $3, updated_at = $4 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(UploadState::Processing.as_str())
+            .bind(sha1)
             .bind(now_ms())
             .execute(&self.pool)
             .await?;
@@ -165,6 +179,7 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRow, CatalogError> {
         tags: split_tags(&text("tags")?),
         visibility: text("visibility")?.parse().map_err(corrupt)?,
         filename: text("filename")?,
+        sha1: row.try_get("sha1")?,
         created_at_ms: row.try_get("created_at")?,
         updated_at_ms: row.try_get("updated_at")?,
         expires_at_ms: row.try_get("expires_at")?,

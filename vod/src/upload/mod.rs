@@ -127,6 +127,22 @@ impl ProcessProgress {
     }
 }
 
+/// The SHA-1 of a file (hex), read in pieces.
+fn file_sha1(path: &std::path::Path) -> std::io::Result<String> {
+    use sha1::Digest as _;
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha1::Sha1::new();
+    let mut buffer = vec![0u8; WRITE_PIECE];
+    loop {
+        match file.read(&mut buffer)? {
+            0 => break,
+            n => hasher.update(&buffer[..n]),
+        }
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// One upload being written to: its request lock and the bytes received so far in the
 /// request in progress (for progress reports).
 #[derive(Default)]
@@ -378,7 +394,9 @@ impl Uploads {
     }
 
     async fn complete(&self, id: VideoId) -> Result<(), UploadError> {
-        self.catalog.set_upload_state(id, UploadState::Processing, None).await?;
+        let path = self.root.join(id.as_str()).join("data");
+        let sha1 = tokio::task::spawn_blocking(move || file_sha1(&path)).await.map_err(std::io::Error::other)??;
+        self.catalog.complete_upload(id, &sha1).await?;
         tracing::info!(upload = %id, "upload complete; queued for processing");
         self.completed.notify_one();
         Ok(())

@@ -1,0 +1,191 @@
+//! Uploads end to end: a real tus client (tuspy, `tests/tus_client.py`) uploads an MP4 made
+//! by ffmpeg to the real server, cut off half-way and resumed; the upload limit and hostile
+//! metadata; processing into a video (probe, refusals with reasons, the ladder as CMAF).
+
+mod common;
+
+use common::{eventually, http_raw_request, serial, wait_with_timeout, Server, ADMIN_TOKEN};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Python with tuspy: the venv scripts/deps.sh makes.
+fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.pyenv/bin/python3");
+    assert!(venv.exists(), "{} is missing: run scripts/deps.sh test", venv.display());
+    venv
+}
+
+/// A `seconds`-long `size` H.264 + AAC MP4 (2 s GOPs) made by ffmpeg.
+fn make_mp4(dir: &Path, name: &str, seconds: u32, size: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "3M", "-g", "60", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "128k", "-shortest", "-movflags", "+faststart"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made {name}");
+    path
+}
+
+fn sha1_hex(path: &Path) -> String {
+    let out = Command::new("sha1sum").arg(path).output().expect("sha1sum runs");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
+}
+
+/// Uploads `file` with tuspy; returns the client's JSON (`url`, `resumed_from`).
+fn tus_upload(server: &Server, file: &Path, meta: &[&str], cut: Option<f64>) -> Value {
+    let mut command = Command::new(python());
+    command
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tus_client.py"))
+        .arg(format!("http://127.0.0.1:{}/api/v1/uploads", server.http))
+        .arg(ADMIN_TOKEN)
+        .arg(file)
+        .args(["--chunk", &(512 * 1024).to_string()]);
+    for m in meta {
+        command.args(["--meta", m]);
+    }
+    if let Some(cut) = cut {
+        command.args(["--cut", &cut.to_string()]);
+    }
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("python runs");
+    let output = wait_with_timeout(child, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "tus client failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or("null")).expect("the client prints JSON")
+}
+
+fn upload_id(client: &Value) -> String {
+    client["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+}
+
+fn upload_json(server: &Server, id: &str) -> Value {
+    let (status, json) = server.api("GET", &format!("/api/v1/uploads/{id}"), None);
+    assert_eq!(status, 200, "{json}");
+    json
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn an_upload_cut_half_way_resumes_and_arrives_whole() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let source = make_mp4(&server.dir, "source.mp4", 12, "1920x1080");
+    let size = std::fs::metadata(&source).unwrap().len();
+    let client = tus_upload(
+        &server,
+        &source,
+        &["title=Harbour at dusk", "tags=sea boats", "visibility=unlisted", "filename=harbour.mp4"],
+        Some(0.5),
+    );
+    let resumed_from = client["resumed_from"].as_u64().unwrap();
+    assert_eq!(resumed_from, size / 2, "the server kept every byte before the cut ({size} bytes in all)");
+    let id = upload_id(&client);
+    let upload = upload_json(&server, &id);
+    assert_eq!(upload["length"], size);
+    assert_eq!(upload["offset"], size);
+    assert_eq!(upload["sha1"], sha1_hex(&source), "the file arrived whole: {upload}");
+    assert_eq!(upload["title"], "Harbour at dusk");
+    assert_eq!(upload["filename"], "harbour.mp4");
+    assert!(matches!(upload["state"].as_str(), Some("processing" | "ready")), "{upload}");
+    // Writing to a complete upload is refused; HEAD still tells its offset.
+    let path = format!("/api/v1/uploads/{id}");
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let head =
+        http_raw_request(server.http, "HEAD", &path, None, &[("Authorization", &auth), ("Tus-Resumable", "1.0.0")]);
+    assert_eq!((head.status, head.header("upload-offset")), (200, Some(size.to_string().as_str())));
+}
+
+#[test]
+fn limits_versions_and_tokens_are_enforced_before_storing_anything() {
+    let _serial = serial();
+    let server = Server::start("keys", &[("RILL_VOD_MAX_UPLOAD_GB", "1")]);
+    let uploads_dir = server.dir.join("data/uploads");
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let tus = [("Authorization", auth.as_str()), ("Tus-Resumable", "1.0.0")];
+    // A 5 GB upload over a 1 GB limit: 413, nothing stored.
+    let mut headers = tus.to_vec();
+    headers.push(("Upload-Length", "5000000000"));
+    let refused = http_raw_request(server.http, "POST", "/api/v1/uploads", None, &headers);
+    assert_eq!(refused.status, 413, "{}", refused.text());
+    assert!(refused.text().contains("over the limit"), "{}", refused.text());
+    assert!(files_under(&uploads_dir).is_empty(), "nothing stored: {:?}", files_under(&uploads_dir));
+    // Discovery is open; the limit is announced.
+    let options = http_raw_request(server.http, "OPTIONS", "/api/v1/uploads", None, &[]);
+    assert_eq!(options.status, 204);
+    assert_eq!(options.header("tus-version"), Some("1.0.0"));
+    assert_eq!(options.header("tus-max-size"), Some("1000000000"));
+    assert!(options.header("tus-extension").unwrap().contains("checksum"));
+    // No token, a wrong version.
+    let anonymous = http_raw_request(
+        server.http,
+        "POST",
+        "/api/v1/uploads",
+        None,
+        &[("Tus-Resumable", "1.0.0"), ("Upload-Length", "10")],
+    );
+    assert_eq!(anonymous.status, 401);
+    let old = http_raw_request(
+        server.http,
+        "POST",
+        "/api/v1/uploads",
+        None,
+        &[("Authorization", auth.as_str()), ("Tus-Resumable", "0.2.2"), ("Upload-Length", "10")],
+    );
+    assert_eq!((old.status, old.header("tus-resumable")), (412, Some("1.0.0")));
+    assert!(files_under(&uploads_dir).is_empty());
+    // Termination removes what was stored.
+    let mut headers = tus.to_vec();
+    headers.push(("Upload-Length", "10"));
+    let created = http_raw_request(server.http, "POST", "/api/v1/uploads", None, &headers);
+    assert_eq!(created.status, 201);
+    let location = created.header("location").unwrap().to_owned();
+    let path = location.split_once("127.0.0.1").unwrap().1.split_once('/').map(|(_, p)| format!("/{p}")).unwrap();
+    assert_eq!(files_under(&uploads_dir).len(), 1);
+    assert_eq!(http_raw_request(server.http, "DELETE", &path, None, &tus).status, 204);
+    assert!(files_under(&uploads_dir).is_empty());
+    assert_eq!(http_raw_request(server.http, "HEAD", &path, None, &tus).status, 404);
+}
+
+#[test]
+fn a_traversal_in_the_file_name_stores_nothing_outside_the_upload() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let marker = format!("rill-escape-{}", std::process::id());
+    let file = server.dir.join("small.bin");
+    std::fs::write(&file, vec![7u8; 100_000]).unwrap();
+    let hostile = format!("filename=../../../../../../tmp/{marker}.mp4");
+    let client = tus_upload(&server, &file, &[&hostile, "title=../../etc/passwd"], None);
+    let upload = upload_json(&server, &upload_id(&client));
+    assert_eq!(upload["filename"], format!("{marker}.mp4"), "only the last component is kept, for display");
+    assert!(!Path::new("/tmp").join(format!("{marker}.mp4")).exists());
+    let stray: Vec<String> = files_under(&server.dir).into_iter().filter(|f| f.contains(&marker)).collect();
+    assert!(stray.is_empty(), "nothing named after the metadata: {stray:?}");
+    for f in files_under(&server.dir.join("data/uploads")) {
+        assert!(f.ends_with("/data") && f.len() == "0123456789ab/data".len(), "upload files are keyed by id: {f}");
+    }
+    assert!(eventually(Duration::from_secs(5), || upload_json(&server, &upload_id(&client))["state"] != "uploading"));
+}
