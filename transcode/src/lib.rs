@@ -7,6 +7,8 @@
 //!   their ladders' lifecycle, API view and metrics.
 //! - [`audio`]: AAC → Opus for WebRTC viewers, one shared transcode per stream
 //!   (`<source>/opus`), running while someone holds an [`audio::OpusFeedGuard`].
+//! - [`file`]: an uploaded file probed (or refused with a reason) and transcoded into the VOD
+//!   ladder (H.264 renditions with aligned keyframes, AAC audio).
 //! - [`thumbnail`]: the first picture of a fragmented MP4 as a JPEG.
 //! - [`flv_file`]: an FLV file read into Bus tracks and frames (tests, examples, benchmarks).
 //!
@@ -14,6 +16,7 @@
 //! (up to the next keyframe) rather than wait.
 
 pub mod audio;
+pub mod file;
 pub mod flv_file;
 pub mod ladder;
 pub mod manager;

@@ -2,7 +2,8 @@
 //! directory, with a stand-in processor.
 
 use bytes::Bytes;
-use rill_vod::catalog::{Catalog, UploadRow, UploadState, VideoSource, VideoStatus, Visibility};
+use rill_vod::catalog::{Catalog, SegmentRow, UploadRow, UploadState, VideoSource, VideoStatus, Visibility};
+use rill_vod::upload::package::{PackagedTrack, PackagedVideo};
 use rill_vod::upload::tus::{format_metadata, Checksum};
 use rill_vod::upload::{Process, ProcessProgress, Processed, UploadConfig, UploadError, Uploads};
 use rill_vod::VideoId;
@@ -125,7 +126,19 @@ impl Process for FakeProcess {
             progress.set(0.5, Some(Duration::from_secs(1)));
             let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
             if bytes.starts_with(b"ok") {
-                Ok(Processed { duration_ms: 1234, size_bytes: bytes.len() as i64, thumbnail: None })
+                let segment = SegmentRow {
+                    track: "video".into(),
+                    sequence: 0,
+                    init_version: 0,
+                    discontinuity: false,
+                    start_ticks: 0,
+                    duration_ticks: 111_060,
+                    timescale: 90_000,
+                    size_bytes: bytes.len() as i64,
+                    wall_clock_ms: 0,
+                };
+                let track = PackagedTrack { name: "video".into(), info: "{}".into(), segments: vec![segment] };
+                Ok(Processed { video: PackagedVideo { tracks: vec![track] }, thumbnail: None })
             } else {
                 Err("no video stream in the file".to_owned())
             }

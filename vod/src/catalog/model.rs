@@ -171,7 +171,7 @@ pub struct InitRow {
 }
 
 /// One completed media segment of a track.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentRow {
     pub track: String,
     pub sequence: i64,

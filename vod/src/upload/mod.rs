@@ -3,6 +3,7 @@
 //!
 //! - [`tus`]: the protocol core (headers, `PATCH` rules, checksums), sans-IO.
 //! - [`metadata`]: what an uploader may say about its file (`Upload-Metadata`).
+//! - [`package`]: a processed file's renditions written as CMAF and indexed like a recording.
 //! - [`Uploads`] (this module): the driver. An upload is a row in the catalog (`uploads`) and
 //!   one object in upload storage, `<upload-id>/data`, keyed only by the server's id. A `PATCH`
 //!   streams its body to storage in pieces of at most [`WRITE_PIECE`] bytes (memory per upload
@@ -17,6 +18,7 @@
 //!   reason, and removes the uploaded file.
 
 pub mod metadata;
+pub mod package;
 pub mod tus;
 
 use crate::catalog::{
@@ -85,11 +87,11 @@ pub struct UploadConfig {
     pub default_visibility: Visibility,
 }
 
-/// A video made by a [`Process`].
+/// A video made by a [`Process`]: its tracks, written to the recordings storage, to index.
 #[derive(Debug, Clone, Default)]
 pub struct Processed {
-    pub duration_ms: i64,
-    pub size_bytes: i64,
+    pub video: package::PackagedVideo,
+    /// Storage key of its thumbnail, if one was made.
     pub thumbnail: Option<String>,
 }
 
@@ -492,9 +494,9 @@ impl Uploads {
             status,
             error: error.clone(),
             stream: String::new(),
-            duration_ms: processed.duration_ms,
-            size_bytes: processed.size_bytes,
-            thumbnail: processed.thumbnail,
+            duration_ms: 0,
+            size_bytes: 0,
+            thumbnail: processed.thumbnail.clone(),
             created_at_ms: upload.created_at_ms,
             ended_at_ms: Some(now),
             updated_at_ms: now,
@@ -502,9 +504,14 @@ impl Uploads {
             lost_ms: 0,
             source: VideoSource::Upload,
         };
-        match self.catalog.insert_video(&video).await {
-            Ok(()) | Err(CatalogError::VideoExists(_)) => {}
-            Err(e) => return Err(e.into()),
+        // A crash while indexing left a partial video: index it again from the start.
+        self.catalog.delete(video_id).await?;
+        self.catalog.insert_video(&video).await?;
+        for track in &processed.video.tracks {
+            self.catalog.add_init(video_id, &track.name, package::INIT_VERSION, &track.info).await?;
+            for segment in &track.segments {
+                self.catalog.add_segment(video_id, segment, track.name == "video").await?;
+            }
         }
         let state = if status == VideoStatus::Ready { UploadState::Ready } else { UploadState::Failed };
         self.catalog.set_upload_state(id, state, error.as_deref()).await?;
