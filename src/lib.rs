@@ -3,12 +3,13 @@
 //!
 //! Modules depend one way: [`app`] (the composition root) → [`http`] (every HTTP surface) →
 //! [`state`] (what handlers share) → the subsystems' wiring ([`streams`], [`sources`],
-//! [`transcoding`], [`thumbnails`], [`uploads`]) → [`config`]. The domain rules live in the crates
+//! [`transcoding`], [`thumbnails`], [`uploads`], [`processing`]) → [`config`]. The domain rules live in the crates
 //! (`rill-media`, `rill-ingest`, `rill-relay`, `rill-vod`, `rill-transcode`, `rill-webrtc`).
 
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod processing;
 pub mod sources;
 pub mod state;
 pub mod streams;

@@ -120,7 +120,7 @@ impl Process for FakeProcess {
         _upload: &'a UploadRow,
         _video_id: VideoId,
         file: PathBuf,
-        progress: &'a ProcessProgress,
+        progress: Arc<ProcessProgress>,
     ) -> Pin<Box<dyn Future<Output = Result<Processed, String>> + Send + 'a>> {
         Box::pin(async move {
             progress.set(0.5, Some(Duration::from_secs(1)));

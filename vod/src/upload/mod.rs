@@ -104,7 +104,7 @@ pub trait Process: Send + Sync + 'static {
         upload: &'a UploadRow,
         video_id: VideoId,
         file: PathBuf,
-        progress: &'a ProcessProgress,
+        progress: Arc<ProcessProgress>,
     ) -> Pin<Box<dyn Future<Output = Result<Processed, String>> + Send + 'a>>;
 }
 
@@ -181,8 +181,8 @@ pub struct Uploads {
     active: DashMap<VideoId, Arc<Active>>,
     /// Woken when an upload becomes complete.
     completed: tokio::sync::Notify,
-    /// The running job: (upload id, its progress).
-    job: std::sync::Mutex<Option<(VideoId, Arc<ProcessProgress>)>>,
+    /// The running jobs and their progress.
+    jobs: std::sync::Mutex<std::collections::HashMap<VideoId, Arc<ProcessProgress>>>,
 }
 
 fn data_key(id: VideoId) -> String {
@@ -200,7 +200,7 @@ impl Uploads {
             config,
             active: DashMap::new(),
             completed: tokio::sync::Notify::new(),
-            job: std::sync::Mutex::new(None),
+            jobs: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -276,10 +276,7 @@ impl Uploads {
     pub async fn status(&self, id: &str) -> Result<UploadStatus, UploadError> {
         let (id, row) = self.live_row(id).await?;
         let receiving = self.active.get(&id).map_or(0, |a| a.receiving.load(Ordering::Relaxed));
-        let processing = rill_media::sync::lock(&self.job)
-            .as_ref()
-            .filter(|(job, _)| *job == id)
-            .map(|(_, progress)| progress.get());
+        let processing = rill_media::sync::lock(&self.jobs).get(&id).map(|progress| progress.get());
         let received = (row.offset as u64 + receiving).min(row.length as u64);
         Ok(UploadStatus { row, received, processing })
     }
@@ -444,8 +441,8 @@ impl Uploads {
         }
     }
 
-    /// Processes complete uploads one at a time, oldest first, forever (including, at start,
-    /// those a crash interrupted).
+    /// Processes complete uploads, oldest first, forever (including, at start, those a crash
+    /// interrupted); one job per call (run it `n` times for `n` jobs at once).
     pub async fn run_processing(self: Arc<Self>, process: Arc<dyn Process>) {
         loop {
             let notified = self.completed.notified();
@@ -457,29 +454,38 @@ impl Uploads {
                     continue;
                 }
             };
-            if queued.is_empty() {
+            // The oldest upload no other job has taken.
+            let claimed = queued.into_iter().find_map(|upload| {
+                let id = VideoId::parse(&upload.id)?;
+                let mut jobs = rill_media::sync::lock(&self.jobs);
+                if jobs.contains_key(&id) {
+                    return None;
+                }
+                jobs.insert(id, Arc::new(ProcessProgress::default()));
+                Some((id, upload))
+            });
+            let Some((id, upload)) = claimed else {
                 notified.await;
                 continue;
-            }
-            for upload in queued {
-                if let Err(error) = self.process_one(&*process, &upload).await {
-                    tracing::warn!(upload = %upload.id, %error, "processing an upload failed; will retry");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
+            };
+            let result = self.process_one(&*process, id, &upload).await;
+            rill_media::sync::lock(&self.jobs).remove(&id);
+            // Another job may be waiting for this one's turn to end.
+            self.completed.notify_one();
+            if let Err(error) = result {
+                tracing::warn!(upload = %upload.id, %error, "processing an upload failed; will retry");
+                tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
     }
 
-    async fn process_one(&self, process: &dyn Process, upload: &UploadRow) -> Result<(), UploadError> {
-        let corrupt = |what: &str| UploadError::Invalid(format!("upload {}: bad {what} in the catalog", upload.id));
-        let id = VideoId::parse(&upload.id).ok_or_else(|| corrupt("id"))?;
-        let video_id = VideoId::parse(&upload.video_id).ok_or_else(|| corrupt("video id"))?;
-        let progress = Arc::new(ProcessProgress::default());
-        *rill_media::sync::lock(&self.job) = Some((id, progress.clone()));
+    async fn process_one(&self, process: &dyn Process, id: VideoId, upload: &UploadRow) -> Result<(), UploadError> {
+        let video_id = VideoId::parse(&upload.video_id)
+            .ok_or_else(|| UploadError::Invalid(format!("upload {}: bad video id in the catalog", upload.id)))?;
+        let progress = rill_media::sync::lock(&self.jobs).get(&id).cloned().unwrap_or_default();
         let started = std::time::Instant::now();
         let file = self.root.join(id.as_str()).join("data");
-        let result = process.process(upload, video_id, file, &progress).await;
-        *rill_media::sync::lock(&self.job) = None;
+        let result = process.process(upload, video_id, file, progress).await;
         let now = crate::catalog::now_ms();
         let (status, error, processed) = match result {
             Ok(processed) => (VideoStatus::Ready, None, processed),
