@@ -17,21 +17,54 @@ fn python() -> PathBuf {
     venv
 }
 
-/// A `seconds`-long `size` H.264 + AAC MP4 (2 s GOPs) made by ffmpeg.
+/// A `seconds`-long `size` H.264 + AAC MP4 (2 s GOPs, `moov` first) made by ffmpeg.
 fn make_mp4(dir: &Path, name: &str, seconds: u32, size: &str) -> PathBuf {
+    make_media(dir, name, seconds, Some(size), &["-movflags", "+faststart"])
+}
+
+/// A `seconds`-long file made by ffmpeg: `size` H.264 video (none without) and AAC audio.
+fn make_media(dir: &Path, name: &str, seconds: u32, size: Option<&str>, extra: &[&str]) -> PathBuf {
     let path = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "3M", "-g", "60", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "128k", "-shortest", "-movflags", "+faststart"])
+    let mut command = Command::new("ffmpeg");
+    command.args(["-hide_banner", "-loglevel", "error", "-y"]);
+    if let Some(size) = size {
+        command.args(["-f", "lavfi", "-i"]).arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"));
+    }
+    command.args(["-f", "lavfi", "-i"]).arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"));
+    if size.is_some() {
+        command.args(["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "3M", "-g", "60", "-pix_fmt", "yuv420p"]);
+    }
+    let status = command
+        .args(["-c:a", "aac", "-b:a", "128k", "-shortest"])
+        .args(extra)
         .arg(&path)
-        .status()
+        .output()
         .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made {name}");
+    assert!(status.status.success(), "ffmpeg made {name}: {}", String::from_utf8_lossy(&status.stderr));
     path
+}
+
+/// `ffprobe … -of json` of `url`.
+fn ffprobe(url: &str, args: &[&str]) -> Value {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("ffprobe runs");
+    assert!(output.status.success(), "ffprobe {url}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("ffprobe prints JSON")
+}
+
+/// Waits until the upload is processed; its final JSON.
+fn processed(server: &Server, id: &str) -> Value {
+    let mut last = Value::Null;
+    let done = eventually(Duration::from_secs(300), || {
+        last = upload_json(server, id);
+        matches!(last["state"].as_str(), Some("ready" | "failed"))
+    });
+    assert!(done, "the upload was not processed in time: {last}");
+    last
 }
 
 fn sha1_hex(path: &Path) -> String {
@@ -117,6 +150,100 @@ fn an_upload_cut_half_way_resumes_and_arrives_whole() {
     let head =
         http_raw_request(server.http, "HEAD", &path, None, &[("Authorization", &auth), ("Tus-Resumable", "1.0.0")]);
     assert_eq!((head.status, head.header("upload-offset")), (200, Some(size.to_string().as_str())));
+
+    // Processing: the ladder up to the source's 1080p, as CMAF served like a recording.
+    let upload = processed(&server, &id);
+    assert_eq!((upload["state"].as_str(), upload["progress"].as_f64()), (Some("ready"), Some(100.0)), "{upload}");
+    let video_id = upload["video_id"].as_str().unwrap().to_owned();
+    let (status, list) = server.api("GET", "/api/v1/videos", None);
+    assert_eq!(status, 200);
+    let listed = list["videos"].as_array().unwrap().iter().find(|v| v["id"] == video_id).cloned();
+    let listed = listed.unwrap_or_else(|| panic!("video {video_id} listed: {list}"));
+    assert_eq!((listed["source"].as_str(), listed["status"].as_str()), (Some("upload"), Some("ready")), "{listed}");
+    assert_eq!(listed["title"], "Harbour at dusk");
+    assert_eq!(listed["visibility"], "unlisted");
+    let source_duration: f64 = ffprobe(source.to_str().unwrap(), &["-show_entries", "format=duration"])["format"]
+        ["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((listed["duration_ms"].as_f64().unwrap() / 1000.0 - source_duration).abs() <= 0.1, "{listed}");
+    let base = format!("http://127.0.0.1:{}/vod/{video_id}", server.http);
+    let (status, master) = server.get(&format!("/vod/{video_id}/index.m3u8"));
+    assert_eq!(status, 200, "{master}");
+    let mut keyframes: Vec<(String, Vec<String>)> = Vec::new();
+    for (track, width, height) in
+        [("video", 1920, 1080), ("video-720p", 1280, 720), ("video-480p", 854, 480), ("video-360p", 640, 360)]
+    {
+        assert!(master.contains(&format!("{track}/index.m3u8")), "{track} in the multivariant playlist:\n{master}");
+        let url = format!("{base}/{track}/index.m3u8");
+        let fields = "stream=width,height,codec_name,nb_read_frames:format=duration";
+        let probe = ffprobe(&url, &["-count_frames", "-show_entries", fields]);
+        let stream = &probe["streams"][0];
+        let shape = (stream["codec_name"].as_str(), stream["width"].as_u64(), stream["height"].as_u64());
+        assert_eq!(shape, (Some("h264"), Some(width), Some(height)), "{track}: {probe}");
+        let frames: f64 = stream["nb_read_frames"].as_str().unwrap().parse().unwrap();
+        assert!((frames / 30.0 - source_duration).abs() <= 0.1, "{track}: {frames} frames for {source_duration} s");
+        let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
+        assert!((duration - source_duration).abs() <= 0.1, "{track}: {duration} s, source {source_duration} s");
+        let keys =
+            ffprobe(&url, &["-skip_frame", "nokey", "-select_streams", "v:0", "-show_entries", "frame=pts_time"]);
+        let times: Vec<String> = keys["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["pts_time"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert!(times.len() >= 5, "{track}: keyframes every 2 s: {times:?}");
+        keyframes.push((track.to_owned(), times));
+    }
+    for (track, times) in &keyframes[1..] {
+        assert_eq!(times, &keyframes[0].1, "{track}'s keyframes are the top rendition's");
+    }
+    let audio = ffprobe(&format!("{base}/audio/index.m3u8"), &["-show_entries", "stream=codec_name"]);
+    assert_eq!(audio["streams"][0]["codec_name"], "aac", "{audio}");
+    let (status, mpd) = server.get(&format!("/vod/{video_id}/manifest.mpd"));
+    assert_eq!(status, 200);
+    assert_eq!(mpd.matches("<Representation id=\"video").count(), 4, "{mpd}");
+    assert!(!server.dir.join("data/uploads").join(&id).exists(), "the uploaded file is removed once processed");
+}
+
+#[test]
+fn files_that_cannot_be_played_fail_with_reasons() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    // moov at the end, cut in half: the index is gone.
+    let whole = make_media(&server.dir, "whole.mp4", 4, Some("320x240"), &[]);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = server.dir.join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    // moov first, cut at 60%: it declares 8 s but its media stops early.
+    let fast = make_mp4(&server.dir, "fast.mp4", 8, "320x240");
+    let bytes = std::fs::read(&fast).unwrap();
+    let short = server.dir.join("short.mp4");
+    std::fs::write(&short, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let sound = make_media(&server.dir, "sound.m4a", 3, None, &[]);
+    let noise = server.dir.join("noise.mp4");
+    let random: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&noise, random).unwrap();
+    let cases = [
+        (&cut, "the file is truncated or corrupt"),
+        (&short, "the file is truncated"),
+        (&sound, "the file has no video stream"),
+        (&noise, "the file is truncated or corrupt"),
+    ];
+    let ids: Vec<String> = cases.iter().map(|(file, _)| upload_id(&tus_upload(&server, file, &[], None))).collect();
+    for ((file, reason), id) in cases.iter().zip(&ids) {
+        let upload = processed(&server, id);
+        assert_eq!(upload["state"], "failed", "{}: {upload}", file.display());
+        let error = upload["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with(reason), "{}: {error:?} should start with {reason:?}", file.display());
+        let path = format!("/api/v1/videos/{}", upload["video_id"].as_str().unwrap());
+        let (status, video) = server.api("GET", &path, None);
+        assert_eq!((status, video["status"].as_str(), video["error"].as_str()), (200, Some("failed"), Some(error)));
+        assert_eq!(video["source"], "upload");
+    }
 }
 
 #[test]
