@@ -12,8 +12,11 @@ use anyhow::{Context, Result};
 use rill_transcode::file::{file_plan, probe, transcode, FileError, FileLadderConfig, FileOutput};
 use rill_transcode::ladder::Rung;
 use rill_vod::catalog::UploadRow;
+use rill_vod::recorder::{thumbnail_key, Thumbnailer};
 use rill_vod::storage::{self, FsStorage, Storage};
-use rill_vod::upload::package::{rendition_track, PackagedVideo, Packager};
+use rill_vod::upload::package::{
+    rendition_track, track_init_key, track_segment_key, PackagedVideo, Packager, INIT_VERSION,
+};
 use rill_vod::upload::{Process, ProcessProgress, Processed};
 use rill_vod::VideoId;
 use serde::{Deserialize, Serialize};
@@ -137,6 +140,34 @@ pub struct UploadProcessor {
     pub recordings: Arc<dyn Storage>,
     pub rungs: Vec<Rung>,
     pub speed_preset: String,
+    /// Makes the poster (the first picture of the top rendition), when available.
+    pub thumbnailer: Option<Thumbnailer>,
+}
+
+impl UploadProcessor {
+    /// The poster of a processed video, from its top rendition's first segment; best effort.
+    async fn thumbnail(&self, video_id: VideoId, video: &PackagedVideo) -> Option<String> {
+        let thumbnailer = self.thumbnailer.clone()?;
+        let first = video.tracks.iter().find(|t| t.name == "video")?.segments.first()?.sequence;
+        let init = track_init_key(video_id, "video", INIT_VERSION);
+        let segment = track_segment_key(video_id, "video", first as u64);
+        let key = thumbnail_key(video_id);
+        let stored = key.clone();
+        let made = storage::run(&self.recordings, move |s| {
+            let mut media = s.read(&init, 0..s.size(&init)?)?.to_vec();
+            media.extend_from_slice(&s.read(&segment, 0..s.size(&segment)?)?);
+            let jpeg = thumbnailer(media.into()).map_err(std::io::Error::other)?;
+            s.put(&stored, &jpeg)
+        })
+        .await;
+        match made {
+            Ok(()) => Some(key),
+            Err(error) => {
+                tracing::warn!(video = %video_id, %error, "no thumbnail for this upload");
+                None
+            }
+        }
+    }
 }
 
 impl Process for UploadProcessor {
@@ -175,11 +206,14 @@ impl Process for UploadProcessor {
             let outcome = tokio::task::spawn_blocking(move || run_parent(command, &progress))
                 .await
                 .map_err(|e| format!("processing failed: {e}"))?;
-            if outcome.is_err() {
-                let prefix = video_id.to_string();
-                let _ = storage::run(&self.recordings, move |s| s.remove_all(&prefix)).await;
+            match outcome {
+                Ok(video) => Ok(Processed { thumbnail: self.thumbnail(video_id, &video).await, video }),
+                Err(reason) => {
+                    let prefix = video_id.to_string();
+                    let _ = storage::run(&self.recordings, move |s| s.remove_all(&prefix)).await;
+                    Err(reason)
+                }
             }
-            outcome.map(|video| Processed { video, thumbnail: None })
         })
     }
 }

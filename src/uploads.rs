@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::processing::UploadProcessor;
+use crate::thumbnailer::{thumbnailer, THUMBNAIL_WIDTH};
 use anyhow::{Context, Result};
 use rill_transcode::ladder::Rung;
 use rill_vod::library::Library;
@@ -41,6 +42,7 @@ pub fn start(config: &Config, library: &Library) -> Result<Arc<Uploads>> {
                     .map(|r| Rung::new(&r.name, r.width, r.height, r.video_kbps))
                     .collect(),
                 speed_preset: config.transcode.speed_preset.clone(),
+                thumbnailer: thumbnailer(THUMBNAIL_WIDTH),
             });
             for _ in 0..config.vod.processing_jobs {
                 tokio::spawn(uploads.clone().run_processing(processor.clone()));

@@ -162,6 +162,8 @@ fn an_upload_cut_half_way_resumes_and_arrives_whole() {
     assert_eq!((listed["source"].as_str(), listed["status"].as_str()), (Some("upload"), Some("ready")), "{listed}");
     assert_eq!(listed["title"], "Harbour at dusk");
     assert_eq!(listed["visibility"], "unlisted");
+    let (status, _) = server.get(&format!("/vod/{video_id}/thumbnail.jpg"));
+    assert_eq!(status, 200, "a poster is made: {listed}");
     let source_duration: f64 = ffprobe(source.to_str().unwrap(), &["-show_entries", "format=duration"])["format"]
         ["duration"]
         .as_str()
@@ -315,4 +317,45 @@ fn a_traversal_in_the_file_name_stores_nothing_outside_the_upload() {
         assert!(f.ends_with("/data") && f.len() == "0123456789ab/data".len(), "upload files are keyed by id: {f}");
     }
     assert!(eventually(Duration::from_secs(5), || upload_json(&server, &upload_id(&client))["state"] != "uploading"));
+}
+
+/// Processes of `rill process-upload` for `video_id` still running.
+fn processing_children(video_id: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains("process-upload") && cmdline.contains(video_id))
+        .count()
+}
+
+#[test]
+fn a_job_cut_off_by_a_crash_starts_over_at_the_next_start() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let source = make_mp4(&server.dir, "source.mp4", 10, "1280x720");
+    let id = upload_id(&tus_upload(&server, &source, &["title=Crash"], None));
+    let mut last = Value::Null;
+    let started = eventually(Duration::from_secs(120), || {
+        last = upload_json(&server, &id);
+        last["state"] == "processing" && last["progress"].as_f64().unwrap_or(0.0) >= 5.0
+    });
+    assert!(started, "processing made progress: {last}");
+    assert!(last["eta_s"].is_u64(), "an ETA while processing: {last}");
+    let video_id = last["video_id"].as_str().unwrap().to_owned();
+    assert_eq!(processing_children(&video_id), 1);
+    // kill -9 mid-job, then start again.
+    let server = server.restart();
+    let upload = processed(&server, &id);
+    assert_eq!(upload["state"], "ready", "{upload}");
+    assert!(eventually(Duration::from_secs(10), || processing_children(&video_id) == 0), "no child outlives its job");
+    let (status, playlist) = server.get(&format!("/vod/{video_id}/video/index.m3u8"));
+    assert_eq!(status, 200);
+    assert!(!playlist.contains("DISCONTINUITY"), "one clean run:\n{playlist}");
+    let url = format!("http://127.0.0.1:{}/vod/{video_id}/index.m3u8", server.http);
+    let probe = ffprobe(&url, &["-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames"]);
+    let frames: u64 = probe["streams"][0]["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    assert_eq!(frames, 300, "every picture once: {probe}");
 }
