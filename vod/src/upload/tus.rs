@@ -118,13 +118,16 @@ pub fn check_patch_content_type(header: Option<&str>) -> Result<(), TusError> {
     }
 }
 
+/// `Upload-Metadata` pairs: each key and its value (absent when the key stands alone).
+pub type MetadataPairs = Vec<(String, Option<Vec<u8>>)>;
+
 /// `Upload-Metadata`: comma-separated `key base64value` pairs (a key may have no value). Keys
 /// are unique, ASCII without spaces or commas; values are bytes (UTF-8 is the caller's check).
-pub fn parse_metadata(header: &str) -> Result<Vec<(String, Option<Vec<u8>>)>, TusError> {
+pub fn parse_metadata(header: &str) -> Result<MetadataPairs, TusError> {
     if header.len() > MAX_METADATA_BYTES {
         return Err(TusError::BadMetadata(format!("longer than {MAX_METADATA_BYTES} bytes")));
     }
-    let mut pairs: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+    let mut pairs: MetadataPairs = Vec::new();
     for pair in header.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
         let mut parts = pair.split(' ').filter(|part| !part.is_empty());
         let key = parts.next().unwrap_or_default();
