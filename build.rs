@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 const DIST: &str = "web-player/dist";
 const SRC: &str = "web-player/src";
 /// Every file `src/player.rs` embeds.
-const FILES: [&str; 11] = [
+const FILES: [&str; 14] = [
     "play.html",
     "common.js",
     "play.js",
@@ -25,6 +25,9 @@ const FILES: [&str; 11] = [
     "webrtc.js",
     "publish.html",
     "publish.js",
+    "tus.min.js",
+    "upload.html",
+    "upload.js",
 ];
 
 fn main() {

@@ -8,7 +8,9 @@
 #            (rtmpsink: a librtmp publisher, the RTMP stack OBS descends from) and Chromium
 #            (the viewer page in a real browser, tests/browser) and PostgreSQL (the catalog's
 #            scale-out database, started privately by scripts/postgres.sh), and GStreamer's RTSP server for
-#            Debian's /usr/bin/python3 (the test camera of tests/rtsp.rs)
+#            Debian's /usr/bin/python3 (the test camera of tests/rtsp.rs), and a Python venv at
+#            tests/.pyenv with the PyPI packages of tests/requirements.txt (tuspy: the tus client
+#            of tests/uploads.rs)
 #   browser: Chromium and Node.js/npm only (scripts/browser.sh)
 #   bench:   + nginx with the RTMP module (the side-by-side baseline)
 set -euo pipefail
@@ -21,7 +23,7 @@ case "$what" in
   build) packages=("${build[@]}") ;;
   run) ;;
   test) packages+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium curl postgresql
-    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp) ;;
+    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp python3-venv) ;;
   browser) packages=(chromium) ;;
   bench) packages+=(ffmpeg nginx-light libnginx-mod-rtmp jq curl) ;;
   *) echo "usage: $0 [build|run|test|browser|bench]" >&2; exit 2 ;;
@@ -42,4 +44,17 @@ fi
 if [ "$what" != browser ] && ! command -v cargo >/dev/null; then
   echo "Rust is not installed. Install it with https://rustup.rs (rustup), then run this again." >&2
   exit 1
+fi
+if [ "$what" = test ]; then
+  # PyPI packages for the tests, pinned in tests/requirements.txt; reinstalled when it changes.
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  venv=$root/tests/.pyenv
+  stamp=$venv/.rill-requirements.sha256
+  want=$(sha256sum "$root/tests/requirements.txt" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "tests/.pyenv: pip install -r tests/requirements.txt"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/requirements.txt"
+    echo "$want" >"$stamp"
+  fi
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the viewer page assets into web-player/dist/, which the binary embeds (src/player.rs):
-# the prebuilt players pinned by web-player/package-lock.json (hls.js, dash.js) and our own
+# the prebuilt players pinned by web-player/package-lock.json (hls.js, dash.js, tus-js-client) and our own
 # web-player/src/*. Idempotent and fast when already built: `npm ci` runs only when the lock
 # changed since the last install, and files are copied only when their content differs (so
 # cargo does not rebuild the binary for nothing). Installs Debian's nodejs/npm if npm is missing.
@@ -36,6 +36,9 @@ files=(
   "webrtc.js:src/webrtc.js"
   "publish.html:src/publish.html"
   "publish.js:src/publish.js"
+  "tus.min.js:node_modules/tus-js-client/dist/tus.min.js"
+  "upload.html:src/upload.html"
+  "upload.js:src/upload.js"
 )
 mkdir -p dist
 keep=()

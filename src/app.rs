@@ -142,6 +142,7 @@ impl App {
             bus.clone(),
             PackagerConfig { segmenter, window_segments: config.packager.window_segments, ..PackagerConfig::default() },
         );
+        let uploads = crate::uploads::start(&config, &library).context("starting uploads")?;
         let rtsp_sources =
             crate::sources::start(&config, bus.clone(), packagers.clone()).context("starting RTSP sources")?;
         let transcoding = crate::transcoding::spawn(bus.clone(), &config);
@@ -165,6 +166,7 @@ impl App {
             packagers,
             library,
             recorder: recorder.clone(),
+            uploads,
             http_stats: HttpStats::default(),
             started: Instant::now(),
             sources: rtsp_sources,

@@ -30,6 +30,7 @@ pub struct Config {
     pub transcode: TranscodeSection,
     pub thumbnails: ThumbnailsSection,
     pub webrtc: WebRtcSection,
+    pub vod: VodSection,
     pub analytics: AnalyticsSection,
 }
 
@@ -196,6 +197,36 @@ impl RecordSection {
     }
 }
 
+/// `[vod]`: uploaded videos (tus uploads at `/api/v1/uploads`) and their processing.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VodSection {
+    /// Largest upload accepted (`Upload-Length`), in GB (10^9 bytes).
+    pub max_upload_gb: f64,
+    /// Where uploads in progress are kept. Empty: `<data_dir>/uploads`.
+    pub upload_path: PathBuf,
+    /// An upload that receives nothing for this long expires and is removed (hours).
+    pub upload_expiry_h: f64,
+    /// Uploads processed at once.
+    pub processing_jobs: usize,
+}
+
+impl VodSection {
+    /// Where uploads in progress are kept: `upload_path`, or `<data_dir>/uploads`.
+    pub fn upload_dir(&self, server: &ServerConfig) -> PathBuf {
+        if self.upload_path.as_os_str().is_empty() {
+            server.data_dir.join("uploads")
+        } else {
+            self.upload_path.clone()
+        }
+    }
+
+    /// `max_upload_gb` in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        (self.max_upload_gb * 1e9) as u64
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
@@ -333,6 +364,9 @@ impl Config {
         }
         if !(20..=10_000).contains(&self.srt.latency_ms) {
             bail!("srt.latency_ms must be between 20 and 10000");
+        }
+        if !(self.vod.max_upload_gb >= 0.0 && self.vod.upload_expiry_h > 0.0 && self.vod.processing_jobs >= 1) {
+            bail!("vod: max_upload_gb must be >= 0, upload_expiry_h > 0 and processing_jobs >= 1");
         }
         let mut names: Vec<_> = self.streams.iter().map(|s| &s.name).collect();
         names.sort();

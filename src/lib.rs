@@ -3,18 +3,20 @@
 //!
 //! Modules depend one way: [`app`] (the composition root) → [`http`] (every HTTP surface) →
 //! [`state`] (what handlers share) → the subsystems' wiring ([`streams`], [`sources`],
-//! [`transcoding`], [`webrtc_feeds`], [`thumbnails`], [`audience`]) → [`config`]. The domain
-//! rules live in the crates (`rill-media`, `rill-ingest`, `rill-relay`, `rill-vod`,
-//! `rill-transcode`, `rill-webrtc`, `rill-analytics`).
+//! [`transcoding`], [`webrtc_feeds`], [`thumbnails`], [`uploads`], [`processing`], [`audience`])
+//! → [`config`]. The domain rules live in the crates (`rill-media`, `rill-ingest`, `rill-relay`,
+//! `rill-vod`, `rill-transcode`, `rill-webrtc`, `rill-analytics`).
 
 pub mod app;
 pub mod audience;
 pub mod config;
 pub mod http;
+pub mod processing;
 pub mod sources;
 pub mod state;
 pub mod streams;
 pub mod thumbnailer;
 pub mod thumbnails;
 pub mod transcoding;
+pub mod uploads;
 pub mod webrtc_feeds;

@@ -1,5 +1,6 @@
 //! `rill`: the server binary. Parses the command line and runs the server ([`rill::app`]),
-//! prints the effective configuration, or (as a child of the server) makes one thumbnail.
+//! prints the effective configuration, or (as a child of the server) makes one thumbnail or
+//! processes one upload.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -25,6 +26,23 @@ enum Command {
     Serve,
     /// Print the effective configuration (file + environment overrides) and exit.
     Config,
+    /// Probe an uploaded file and transcode it into the VOD ladder as CMAF under --recordings,
+    /// printing JSON lines (probe, progress, then the index or the refusal). The server runs
+    /// this in a low-priority child process for each upload (src/processing.rs).
+    #[command(hide = true)]
+    ProcessUpload {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        recordings: PathBuf,
+        #[arg(long)]
+        video: String,
+        /// The ladder, as JSON: [{"name", "width", "height", "video_kbps"}, …].
+        #[arg(long)]
+        rungs: String,
+        #[arg(long, default_value = "veryfast")]
+        speed_preset: String,
+    },
     /// Read an fMP4 (init + segment) on stdin, write its first picture as a JPEG on stdout.
     /// The server runs this in a child process for each video's thumbnail, so decoding stays
     /// out of the server's memory and a decoder crash cannot take the server down.
@@ -50,6 +68,9 @@ fn run(cli: Cli) -> Result<()> {
     let load = || Config::load(cli.config.as_deref(), std::env::vars());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Thumbnail { width } => rill::thumbnailer::run_child(width),
+        Command::ProcessUpload { input, recordings, video, rungs, speed_preset } => {
+            rill::processing::run_child(&input, &recordings, &video, &rungs, &speed_preset)
+        }
         Command::Config => {
             print!("{}", toml::to_string_pretty(&load()?)?);
             Ok(())

@@ -28,6 +28,8 @@ pub struct AppState {
     pub packagers: Arc<Packagers>,
     pub library: Arc<Library>,
     pub recorder: Arc<Recorder>,
+    /// Resumable uploads (tus) and their processing queue.
+    pub uploads: Arc<rill_vod::upload::Uploads>,
     /// RTSP cameras pulled onto the Bus.
     pub sources: Arc<rill_ingest::rtsp::manager::Cameras>,
     /// Every live stream's ABR ladder.

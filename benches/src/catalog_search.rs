@@ -35,7 +35,7 @@
 //! ```
 
 use anyhow::{anyhow, bail, Context, Result};
-use rill_vod::catalog::{Catalog, NewVideo, Video, VideoQuery, VideoStatus, Visibility};
+use rill_vod::catalog::{Catalog, NewVideo, Video, VideoQuery, VideoSource, VideoStatus, Visibility};
 use rill_vod::VideoId;
 use sqlx::{Connection, Executor};
 use std::time::{Duration, Instant};
@@ -186,6 +186,7 @@ fn synthetic_video(rng: &mut Rng, words: &[String], index: usize) -> Video {
         updated_at_ms: created_at_ms + duration_ms,
         frames_lost: 0,
         lost_ms: 0,
+        source: VideoSource::Recording,
     }
 }
 

@@ -75,14 +75,19 @@ static WATCH_JS: Asset = Asset::new(dist!("watch.js"), JS);
 static WEBRTC_JS: Asset = Asset::new(dist!("webrtc.js"), JS);
 static PUBLISH_PAGE: Asset = Asset::new(dist!("publish.html"), "text/html; charset=utf-8");
 static PUBLISH_JS: Asset = Asset::new(dist!("publish.js"), JS);
+static UPLOAD_PAGE: Asset = Asset::new(dist!("upload.html"), "text/html; charset=utf-8");
+static UPLOAD_JS: Asset = Asset::new(dist!("upload.js"), JS);
+static TUS_JS: Asset = Asset::new(dist!("tus.min.js"), JS);
 
-/// `GET /play/{name}` (the live page), `GET /watch/{video-id}` (the VOD page) and
-/// `GET /player/{file}` (their scripts and style sheet).
+/// `GET /play/{name}` (the live page), `GET /watch/{video-id}` (the VOD page), `GET /publish`,
+/// `GET /upload` (a tus upload with tus-js-client) and `GET /player/{file}` (their scripts and
+/// style sheet).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/play/{name}", get(page))
         .route("/watch/{id}", get(watch_page))
         .route("/publish", get(|headers: HeaderMap| async move { PUBLISH_PAGE.respond(&headers) }))
+        .route("/upload", get(|headers: HeaderMap| async move { UPLOAD_PAGE.respond(&headers) }))
         .route("/player/{file}", get(asset))
 }
 
@@ -110,6 +115,8 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
         "watch.js" => &WATCH_JS,
         "webrtc.js" => &WEBRTC_JS,
         "publish.js" => &PUBLISH_JS,
+        "upload.js" => &UPLOAD_JS,
+        "tus.min.js" => &TUS_JS,
         _ => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
     };
     asset.respond(&headers)
@@ -147,9 +154,17 @@ mod tests {
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
         assert!(page.contains("content-type: text/html; charset=utf-8"), "{page}");
         assert!(page.contains("/player/play.js"));
-        for (file, ty) in
-            [("hls.min.js", JS), ("dash.all.min.js", JS), ("common.js", JS), ("play.js", JS), ("play.css", "text/css")]
-        {
+        let upload = get("/upload", "");
+        assert!(upload.starts_with("HTTP/1.1 200") && upload.contains("/player/tus.min.js"), "{upload:.300}");
+        for (file, ty) in [
+            ("hls.min.js", JS),
+            ("dash.all.min.js", JS),
+            ("common.js", JS),
+            ("play.js", JS),
+            ("play.css", "text/css"),
+            ("upload.js", JS),
+            ("tus.min.js", JS),
+        ] {
             let r = get(&format!("/player/{file}"), "");
             assert!(r.starts_with("HTTP/1.1 200"), "{file}: {r:.200}");
             assert!(r.contains(&format!("content-type: {ty}")), "{file}: {r:.300}");

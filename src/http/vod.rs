@@ -12,10 +12,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use rill_media::cmaf::TrackKind;
 use rill_vod::catalog::Visibility;
 use rill_vod::manifest::{self, VideoIndex};
-use rill_vod::recorder::{init_key, segment_key};
+use rill_vod::upload::package::{track_init_key, track_segment_key};
 use rill_vod::VideoId;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -125,12 +124,9 @@ async fn track_file(
         Ok(index) => index,
         Err(response) => return response,
     };
-    let kind = match track.as_str() {
-        "video" => TrackKind::Video,
-        "audio" => TrackKind::Audio,
-        _ => return error(StatusCode::NOT_FOUND, "no such track"),
-    };
-    let Some(track) = index.track(kind) else { return error(StatusCode::NOT_FOUND, "no such track") };
+    // Only a track the video's index has (`video`, `audio`, an upload's `video-<rung>`) is
+    // looked up, so no other name reaches storage.
+    let Some(track) = index.track_named(&track) else { return error(StatusCode::NOT_FOUND, "no such track") };
     let Some(id) = VideoId::parse(&id) else { return error(StatusCode::NOT_FOUND, "not a video id") };
     let (key, size) = match TrackFile::parse(&file) {
         None => return error(StatusCode::NOT_FOUND, "not found"),
@@ -138,9 +134,9 @@ async fn track_file(
             let playlist = manifest::media_playlist(&index, track);
             return respond(StatusCode::OK, PLAYLIST, manifest_cache(&index), Body::from(playlist));
         }
-        Some(TrackFile::Init(version)) if track.has_init(version) => (init_key(id, kind, version), None),
+        Some(TrackFile::Init(version)) if track.has_init(version) => (track_init_key(id, &track.name, version), None),
         Some(TrackFile::Segment(sequence)) => match track.segment(sequence) {
-            Some(segment) => (segment_key(id, kind, sequence as u64), Some(segment.size_bytes as u64)),
+            Some(segment) => (track_segment_key(id, &track.name, sequence as u64), Some(segment.size_bytes as u64)),
             None => return error(StatusCode::NOT_FOUND, "no such segment"),
         },
         Some(TrackFile::Init(_)) => return error(StatusCode::NOT_FOUND, "no such init segment"),

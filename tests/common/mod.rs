@@ -214,6 +214,17 @@ pub fn http_raw_with(port: u16, path: &str, headers: &[(&str, &str)]) -> RawResp
     http_send(port, "GET", path, None, headers)
 }
 
+/// Any method with extra request headers.
+pub fn http_raw_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> RawResponse {
+    http_send(port, method, path, body, headers)
+}
+
 fn http_send(port: u16, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> RawResponse {
     let start = Instant::now();
     let failed = RawResponse { status: 0, head: String::new(), body: Vec::new(), elapsed: Duration::ZERO };

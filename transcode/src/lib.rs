@@ -10,6 +10,8 @@
 //! - [`webrtc`]: the WebRTC video rendition (Constrained Baseline H.264, `<source>/webrtc`)
 //!   for viewers that cannot decode the source's video, shared, running while someone holds a
 //!   [`webrtc::BaselineGuard`].
+//! - [`file`]: an uploaded file probed (or refused with a reason) and transcoded into the VOD
+//!   ladder (H.264 renditions with aligned keyframes, AAC audio).
 //! - [`thumbnail`]: the first picture of a fragmented MP4 as a JPEG.
 //! - [`flv_file`]: an FLV file read into Bus tracks and frames (tests, examples, benchmarks).
 //!
@@ -17,6 +19,7 @@
 //! (up to the next keyframe) rather than wait.
 
 pub mod audio;
+pub mod file;
 pub mod flv_file;
 pub mod ladder;
 pub mod manager;

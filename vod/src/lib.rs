@@ -2,7 +2,8 @@
 //! storage as they are cut, the catalog (SQLite or PostgreSQL) indexes videos and their
 //! segments, the manifests module renders VOD (and live-rewind) HLS playlists and DASH MPDs from
 //! that index, the library serves them to the HTTP layer and retention deletes old videos.
-//! [`metrics`] writes the recorder's Prometheus metrics.
+//! [`metrics`] writes the recorder's Prometheus metrics. [`upload`] takes files over tus and
+//! queues them for processing into videos.
 
 pub mod catalog;
 mod id;
@@ -12,5 +13,6 @@ pub mod metrics;
 pub mod recorder;
 pub mod retention;
 pub mod storage;
+pub mod upload;
 
 pub use id::VideoId;

@@ -3,9 +3,12 @@
 //! recorded, so a viewer can seek back to the start of a live stream) and the DASH MPD (`static`,
 //! or `dynamic` with an unbounded time-shift window while recording). A change of tracks during
 //! the recording (a publisher reconnecting with other settings) is an HLS discontinuity with a
-//! new `EXT-X-MAP`, and a new DASH period.
+//! new `EXT-X-MAP`, and a new DASH period. A processed upload has several video renditions
+//! (tracks `video`, `video-<rung>`): every one is a variant of the multivariant playlist and a
+//! representation of the one video adaptation set (each with its own `SegmentTemplate`).
 
 use crate::catalog::{Catalog, CatalogError, SegmentRow, Video, VideoStatus};
+use crate::upload::package::{is_track_name, track_kind};
 use crate::VideoId;
 use rill_media::cmaf::TrackKind;
 use rill_media::manifest::{
@@ -19,6 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// One recorded track: its init segments by version and its segments in order.
 #[derive(Debug, Clone)]
 pub struct TrackIndex {
+    /// The track's name in the catalog and in URLs: `video`, `audio`, or `video-<rung>`.
+    pub name: String,
     pub kind: TrackKind,
     pub inits: Vec<(i64, TrackDescription)>,
     pub segments: Vec<SegmentRow>,
@@ -86,24 +91,37 @@ impl VideoIndex {
     pub async fn load(catalog: &Catalog, id: VideoId) -> Result<Option<VideoIndex>, CatalogError> {
         let Some(video) = catalog.video(id).await? else { return Ok(None) };
         let inits = catalog.inits(id).await?;
+        let mut names: Vec<&str> = inits.iter().map(|i| i.track.as_str()).filter(|n| is_track_name(n)).collect();
+        names.dedup();
         let mut tracks = Vec::new();
-        for kind in [TrackKind::Video, TrackKind::Audio] {
+        for name in names {
             let versions: Vec<(i64, TrackDescription)> = inits
                 .iter()
-                .filter(|i| i.track == kind.as_str())
+                .filter(|i| i.track == name)
                 .filter_map(|i| Some((i.version, serde_json::from_str(&i.info).ok()?)))
                 .collect();
             if versions.is_empty() {
                 continue;
             }
-            let segments = catalog.segments(id, kind.as_str()).await?;
-            tracks.push(TrackIndex { kind, inits: versions, segments });
+            let segments = catalog.segments(id, name).await?;
+            tracks.push(TrackIndex { name: name.to_owned(), kind: track_kind(name), inits: versions, segments });
         }
+        // `video` first, the other renditions by height (highest first), then `audio`.
+        tracks.sort_by_key(|t| {
+            let height = t.description().and_then(|d| d.height).unwrap_or(0);
+            (t.kind == TrackKind::Audio, t.name != "video", std::cmp::Reverse(height))
+        });
         Ok(Some(VideoIndex { video, tracks }))
     }
 
+    /// The first track of `kind` with segments (`video`: the top rendition).
     pub fn track(&self, kind: TrackKind) -> Option<&TrackIndex> {
         self.tracks.iter().find(|t| t.kind == kind && !t.segments.is_empty())
+    }
+
+    /// The track named `name`, if it has segments.
+    pub fn track_named(&self, name: &str) -> Option<&TrackIndex> {
+        self.tracks.iter().find(|t| t.name == name && !t.segments.is_empty())
     }
 
     /// Still being recorded: playlists grow and have no end.
@@ -122,20 +140,22 @@ pub fn media_playlist_uri(kind: TrackKind) -> String {
     format!("{}/index.m3u8", kind.as_str())
 }
 
-/// The HLS multivariant playlist.
+/// The HLS multivariant playlist: every video track (rendition) is a variant.
 pub fn multivariant(index: &VideoIndex) -> String {
-    let uris = [TrackKind::Video, TrackKind::Audio].map(media_playlist_uri);
-    let variant = |kind: TrackKind, uri| {
-        let track = index.track(kind)?;
+    let playable: Vec<&TrackIndex> = index.tracks.iter().filter(|t| !t.segments.is_empty()).collect();
+    let uris: Vec<String> = playable.iter().map(|t| format!("{}/index.m3u8", t.name)).collect();
+    fn variant<'a>((track, uri): (&&'a TrackIndex, &'a String)) -> Option<HlsTrack<'a>> {
         Some(HlsTrack {
             description: track.description()?,
             peak_bitrate: track.peak_bitrate(),
             average_bitrate: track.average_bitrate(),
             uri,
         })
-    };
-    let videos: Vec<HlsTrack<'_>> = variant(TrackKind::Video, &uris[0]).into_iter().collect();
-    hls_multivariant(&videos, variant(TrackKind::Audio, &uris[1]), 7)
+    }
+    let videos: Vec<HlsTrack<'_>> =
+        playable.iter().zip(&uris).filter(|(t, _)| t.kind == TrackKind::Video).filter_map(variant).collect();
+    let audio = playable.iter().zip(&uris).find(|(t, _)| t.kind == TrackKind::Audio).and_then(variant);
+    hls_multivariant(&videos, audio, 7)
 }
 
 /// The HLS media playlist of one track: `VOD` with `EXT-X-ENDLIST`, or `EVENT` while recording.
@@ -200,8 +220,13 @@ pub fn dash_manifest(index: &VideoIndex, now: SystemTime, time_url: &str) -> Str
             let _ = write!(out, " duration=\"{}\"", xs_duration(period.duration));
         }
         out.push_str(">\n");
-        for (id, (track, segments)) in period.tracks.iter().enumerate() {
-            adaptation_set(&mut out, id, track, period.version, segments);
+        let kinds = [TrackKind::Video, TrackKind::Audio];
+        let sets = kinds.iter().map(|&kind| period.tracks.iter().filter(|(t, _)| t.kind == kind).collect::<Vec<_>>());
+        for (id, set) in sets.filter(|set| !set.is_empty()).enumerate() {
+            match set.as_slice() {
+                [(track, segments)] => adaptation_set(&mut out, id, track, period.version, segments),
+                renditions => rendition_set(&mut out, id, renditions, period.version),
+            }
         }
         out.push_str("  </Period>\n");
         start += period.duration;
@@ -244,7 +269,6 @@ fn periods(index: &VideoIndex) -> Vec<Period<'_>> {
 }
 
 fn adaptation_set(out: &mut String, id: usize, track: &TrackIndex, version: i64, segments: &[SegmentRow]) {
-    let Some(first) = segments.first() else { return };
     let Some((_, description)) = track.inits.iter().find(|(v, _)| *v == version) else { return };
     let (content, mime) = dash_content_type(track.kind);
     let _ = writeln!(
@@ -252,9 +276,42 @@ fn adaptation_set(out: &mut String, id: usize, track: &TrackIndex, version: i64,
         "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\"{}>",
         if track.kind == TrackKind::Audio { " lang=\"und\"" } else { "" }
     );
+    if !segment_template(out, "      ", &track.name, version, segments) {
+        return;
+    }
+    let bandwidth = segments.iter().map(|s| bitrate(s.size_bytes, seconds(s))).max().unwrap_or(0);
+    dash_representation(out, content, description, bandwidth, "");
+    out.push_str("    </AdaptationSet>\n");
+}
+
+/// Renditions of one kind: one adaptation set, a representation (with its own
+/// `SegmentTemplate`) per track; their segments are aligned.
+fn rendition_set(out: &mut String, id: usize, renditions: &[&(&TrackIndex, &[SegmentRow])], version: i64) {
+    let Some((first, _)) = renditions.first() else { return };
+    let (content, mime) = dash_content_type(first.kind);
     let _ = writeln!(
         out,
-        "      <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{}\" initialization=\"{content}/init-{version}.mp4\" media=\"{content}/$Number$.m4s\" startNumber=\"{}\">\n        <SegmentTimeline>",
+        "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\">"
+    );
+    for (track, segments) in renditions {
+        let Some((_, description)) = track.inits.iter().find(|(v, _)| *v == version) else { continue };
+        let mut inner = String::new();
+        if !segment_template(&mut inner, "        ", &track.name, version, segments) {
+            continue;
+        }
+        let bandwidth = segments.iter().map(|s| bitrate(s.size_bytes, seconds(s))).max().unwrap_or(0);
+        dash_representation(out, &track.name, description, bandwidth, &inner);
+    }
+    out.push_str("    </AdaptationSet>\n");
+}
+
+/// A `SegmentTemplate` with its timeline for the files of track `path`, indented by `indent`;
+/// `false` (nothing written) without segments.
+fn segment_template(out: &mut String, indent: &str, path: &str, version: i64, segments: &[SegmentRow]) -> bool {
+    let Some(first) = segments.first() else { return false };
+    let _ = writeln!(
+        out,
+        "{indent}<SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{}\" initialization=\"{path}/init-{version}.mp4\" media=\"{path}/$Number$.m4s\" startNumber=\"{}\">\n{indent}  <SegmentTimeline>",
         first.timescale, first.start_ticks, first.sequence
     );
     // Runs of equal durations become one `S` with a repeat count.
@@ -271,17 +328,15 @@ fn adaptation_set(out: &mut String, id: usize, track: &TrackIndex, version: i64,
             }
             repeat += 1;
         }
-        let _ = write!(out, "          <S t=\"{}\" d=\"{}\"", segment.start_ticks, segment.duration_ticks);
+        let _ = write!(out, "{indent}    <S t=\"{}\" d=\"{}\"", segment.start_ticks, segment.duration_ticks);
         if repeat > 0 {
             let _ = write!(out, " r=\"{repeat}\"");
         }
         out.push_str("/>\n");
         i += repeat + 1;
     }
-    out.push_str("        </SegmentTimeline>\n      </SegmentTemplate>\n");
-    let bandwidth = segments.iter().map(|s| bitrate(s.size_bytes, seconds(s))).max().unwrap_or(0);
-    dash_representation(out, content, description, bandwidth, "");
-    out.push_str("    </AdaptationSet>\n");
+    let _ = write!(out, "{indent}  </SegmentTimeline>\n{indent}</SegmentTemplate>\n");
+    true
 }
 
 fn from_unix_ms(ms: i64) -> SystemTime {
@@ -291,7 +346,7 @@ fn from_unix_ms(ms: i64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Visibility;
+    use crate::catalog::{VideoSource, Visibility};
     use rill_media::testing::{assert_golden, avc_aac_tracks};
 
     /// 2026-11-21T12:00:00Z, when the recordings below start.
@@ -319,6 +374,7 @@ mod tests {
             updated_at_ms: START_MS,
             frames_lost: 0,
             lost_ms: 0,
+            source: VideoSource::Recording,
         }
     }
 
@@ -365,7 +421,12 @@ mod tests {
     }
 
     fn track(kind: TrackKind, versions: &[i64], segments: Vec<SegmentRow>) -> TrackIndex {
-        TrackIndex { kind, inits: versions.iter().map(|&v| (v, description(kind))).collect(), segments }
+        TrackIndex {
+            name: kind.as_str().into(),
+            kind,
+            inits: versions.iter().map(|&v| (v, description(kind))).collect(),
+            segments,
+        }
     }
 
     /// 7.5 s of video in 2 s segments and audio in AAC-framed ones (1024 samples per frame).
@@ -405,6 +466,40 @@ mod tests {
                 track(TrackKind::Audio, &[0, 1], sound.concat()),
             ],
         }
+    }
+
+    /// A processed upload: three video renditions with aligned segments, and audio.
+    fn processed() -> VideoIndex {
+        let mut index = recording(VideoStatus::Ready);
+        let top = index.tracks.remove(0);
+        let mut tracks = vec![top.clone()];
+        for (name, width, height, share) in [("video-480p", 854, 480, 3), ("video-720p", 1280, 720, 2)] {
+            let mut rendition = top.clone();
+            rendition.name = name.into();
+            for (_, description) in &mut rendition.inits {
+                (description.width, description.height) = (Some(width), Some(height));
+            }
+            for segment in &mut rendition.segments {
+                segment.track = name.into();
+                segment.size_bytes /= share;
+            }
+            tracks.push(rendition);
+        }
+        tracks.extend(index.tracks);
+        VideoIndex { video: video(VideoStatus::Ready), tracks }
+    }
+
+    #[test]
+    fn renditions_are_variants_and_representations() {
+        let index = processed();
+        golden("renditions.m3u8", &multivariant(&index));
+        let now = UNIX_EPOCH + Duration::from_millis(START_MS as u64 + 8_000);
+        let mpd = dash_manifest(&index, now, "http://h/time");
+        golden("renditions.mpd", &mpd);
+        assert_eq!(mpd.matches("<AdaptationSet").count(), 2, "one set of video renditions, one of audio");
+        assert!(mpd.contains("media=\"video-720p/$Number$.m4s\""));
+        assert_eq!(index.track_named("video-480p").unwrap().name, "video-480p");
+        assert_eq!(index.track(TrackKind::Video).unwrap().name, "video");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! skipped, unless `RILL_REQUIRE_POSTGRES=1`, which makes them fail.
 
 use rill_vod::catalog::{
-    Catalog, CatalogError, Dialect, NewVideo, SegmentRow, Video, VideoEnd, VideoPatch, VideoQuery, VideoStatus,
-    Visibility, MAX_PAGE_SIZE, MAX_TAGS, MAX_TITLE_CHARS,
+    Catalog, CatalogError, Dialect, NewVideo, SegmentRow, Video, VideoEnd, VideoPatch, VideoQuery, VideoSource,
+    VideoStatus, Visibility, MAX_PAGE_SIZE, MAX_TAGS, MAX_TITLE_CHARS,
 };
 use rill_vod::VideoId;
 use sqlx::{Connection, Executor};
@@ -506,7 +506,7 @@ async fn migrations_are_idempotent_and_newer_schemas_refused(url: String) {
     let raw = raw_pool(&url).await;
     let versions: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&raw).await.unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     if url.starts_with("sqlite") {
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&raw).await.unwrap();
         assert_eq!(journal, "wal");
@@ -514,7 +514,7 @@ async fn migrations_are_idempotent_and_newer_schemas_refused(url: String) {
     sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (1000, 0)").execute(&raw).await.unwrap();
     raw.close().await;
     match Catalog::connect(&url).await {
-        Err(error @ CatalogError::SchemaTooNew { found: 1000, known: 3 }) => {
+        Err(error @ CatalogError::SchemaTooNew { found: 1000, known: 4 }) => {
             assert!(error.to_string().contains("newer Rill"), "{error}")
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
@@ -538,6 +538,8 @@ async fn upgrade_from_version_1_fills_video_tags(url: String) {
         "DROP INDEX videos_by_visibility",
         "DROP INDEX videos_by_stream",
         "CREATE INDEX videos_by_stream ON videos (stream, created_at)",
+        "DROP TABLE uploads",
+        "ALTER TABLE videos DROP COLUMN source",
         "ALTER TABLE videos DROP COLUMN frames_lost",
         "ALTER TABLE videos DROP COLUMN lost_ms",
         "DELETE FROM schema_migrations WHERE version >= 2",
@@ -557,7 +559,8 @@ async fn upgrade_from_version_1_fills_video_tags(url: String) {
     catalog.close().await;
 }
 
-/// A recording's losses add up; a database from before version 3 gets zero losses.
+/// A recording's losses add up; a database from before version 3 gets zero losses (and, from
+/// before version 4, recorded videos).
 async fn losses_add_up_and_survive_an_upgrade(url: String) {
     let catalog = Catalog::connect(&url).await.unwrap();
     let id = add_video(&catalog, "Gappy", "a", Visibility::Public, T0).await;
@@ -571,9 +574,11 @@ async fn losses_add_up_and_survive_an_upgrade(url: String) {
 
     let raw = raw_pool(&url).await;
     for statement in [
+        "DROP TABLE uploads",
+        "ALTER TABLE videos DROP COLUMN source",
         "ALTER TABLE videos DROP COLUMN frames_lost",
         "ALTER TABLE videos DROP COLUMN lost_ms",
-        "DELETE FROM schema_migrations WHERE version = 3",
+        "DELETE FROM schema_migrations WHERE version >= 3",
     ] {
         sqlx::query(statement).execute(&raw).await.unwrap();
     }
@@ -581,6 +586,7 @@ async fn losses_add_up_and_survive_an_upgrade(url: String) {
     let catalog = Catalog::connect(&url).await.unwrap();
     let video = catalog.video(id).await.unwrap().unwrap();
     assert_eq!((video.title.as_str(), video.frames_lost, video.lost_ms), ("Gappy", 0, 0));
+    assert_eq!(video.source, VideoSource::Recording, "videos from before version 4 were recorded");
     catalog.close().await;
 }
 

@@ -4,11 +4,13 @@
 //! - [`streams`]: streams, keys, kicking publishers, transcoding settings (admin token).
 //! - [`videos`]: the catalog (public videos readable without the token).
 //! - [`sources`]: RTSP cameras (admin token).
+//! - [`uploads`]: resumable uploads, tus 1.0 (admin token).
 //! - [`views`]: the JSON shapes, as types.
 
 pub mod analytics;
 pub mod sources;
 pub mod streams;
+pub mod uploads;
 pub mod videos;
 pub mod views;
 
@@ -25,4 +27,5 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(middleware::from_fn_with_state(state, require_admin))
         .merge(videos::router())
         .merge(sources::router())
+        .merge(uploads::router())
 }

@@ -12,17 +12,21 @@ mod model;
 mod schema;
 mod search;
 mod sql;
+mod uploads;
 
 pub use schema::{migrate_set, Migration, Step};
 pub use sql::{Arg, Bindings};
 
 pub use model::{
-    InitRow, NewVideo, SegmentRow, Video, VideoEnd, VideoPage, VideoPatch, VideoQuery, VideoStatus, Visibility,
-    DEFAULT_PAGE_SIZE, MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_TAGS, MAX_TAG_CHARS, MAX_TITLE_CHARS,
+    InitRow, NewVideo, SegmentRow, UploadState, Video, VideoEnd, VideoPage, VideoPatch, VideoQuery, VideoSource,
+    VideoStatus, Visibility, DEFAULT_PAGE_SIZE, MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_TAGS, MAX_TAG_CHARS,
+    MAX_TITLE_CHARS,
 };
+pub use uploads::{NewUpload, UploadRow};
 
 use crate::VideoId;
-use model::{check_description, checked_title, joined_tags, normalized_tags, recording_title, split_tags};
+pub(crate) use model::{check_description, checked_title, normalized_tags};
+use model::{joined_tags, recording_title, split_tags};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 use std::path::{Path, PathBuf};
@@ -58,7 +62,7 @@ const IMPORT_ROWS_PER_STATEMENT: usize = 100;
 
 /// The columns of a [`Video`], selected from `videos v`.
 const VIDEO_COLUMNS: &str = "v.id, v.title, v.description, v.tags, v.visibility, v.status, v.error, v.stream, \
-     v.duration_ms, v.size_bytes, v.thumbnail, v.created_at, v.ended_at, v.updated_at, v.frames_lost, v.lost_ms";
+     v.duration_ms, v.size_bytes, v.thumbnail, v.created_at, v.ended_at, v.updated_at, v.frames_lost, v.lost_ms, v.source";
 
 /// Why a catalog operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +226,7 @@ impl Catalog {
             updated_at_ms: new.created_at_ms,
             frames_lost: 0,
             lost_ms: 0,
+            source: VideoSource::Recording,
         };
         let mut connection = self.pool.acquire().await?;
         insert_videos(&mut connection, std::slice::from_ref(&video)).await.map_err(|error| match error {
@@ -555,12 +560,13 @@ async fn insert_videos(connection: &mut AnyConnection, videos: &[Video]) -> Resu
             args.push(video.updated_at_ms),
             args.push(video.frames_lost),
             args.push(video.lost_ms),
+            args.push(video.source.as_str()),
         ];
         rows.push(format!("({})", values.join(", ")));
     }
     let sql = format!(
         "INSERT INTO videos (id, title, description, tags, visibility, status, error, stream, duration_ms, size_bytes,
-             thumbnail, created_at, ended_at, updated_at, frames_lost, lost_ms)
+             thumbnail, created_at, ended_at, updated_at, frames_lost, lost_ms, source)
          VALUES {}",
         rows.join(", ")
     );
@@ -603,6 +609,7 @@ fn video_from_row(row: &AnyRow) -> Result<Video, CatalogError> {
         updated_at_ms: row.try_get("updated_at")?,
         frames_lost: row.try_get("frames_lost")?,
         lost_ms: row.try_get("lost_ms")?,
+        source: stored_text("source")?.parse().map_err(corrupt)?,
     })
 }
 

@@ -91,6 +91,30 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Where a video came from.
+    VideoSource, "source" {
+        /// Recorded from a live stream.
+        Recording => "recording",
+        /// Uploaded as a file (tus, `/api/v1/uploads`) and processed.
+        Upload => "upload",
+    }
+}
+
+text_enum! {
+    /// Where an upload is in its life.
+    UploadState, "upload state" {
+        /// Receiving bytes (tus `PATCH`es); it expires if abandoned.
+        Uploading => "uploading",
+        /// Every byte arrived; being checked and turned into a video.
+        Processing => "processing",
+        /// Its video is playable.
+        Ready => "ready",
+        /// Refused (the file cannot be played); [`UploadRow::error`](super::UploadRow::error) says why.
+        Failed => "failed",
+    }
+}
+
 /// One video as the catalog stores it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Video {
@@ -122,6 +146,8 @@ pub struct Video {
     pub frames_lost: i64,
     /// Media time those lost frames spanned.
     pub lost_ms: i64,
+    /// Recorded or uploaded.
+    pub source: VideoSource,
 }
 
 /// What [`Catalog::create_video`](super::Catalog::create_video) needs to start a recording.
@@ -145,7 +171,7 @@ pub struct InitRow {
 }
 
 /// One completed media segment of a track.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentRow {
     pub track: String,
     pub sequence: i64,

@@ -13,6 +13,10 @@
 //!    lookup; the catalog writes both in the same transaction. And indexes led by `visibility`
 //!    for public lists and their counts.
 //! 3. `videos.frames_lost` and `videos.lost_ms`: what a recording lost (never silently).
+//! 4. `videos.source` (`recording` or `upload`) and `uploads`: tus uploads in progress (their
+//!    length, the offset stored so far, the metadata the uploader sent, when they expire) and
+//!    what became of them (`state`, `error`, the whole file's `sha1`, the `video_id` they
+//!    become).
 //!
 //! The tables are the same in both dialects except for the text search:
 //! * SQLite: `videos` has an `INTEGER PRIMARY KEY` (`seq`, a stable rowid; `id` is `UNIQUE`)
@@ -198,6 +202,35 @@ const MIGRATIONS: &[Migration] = &[
         steps: &[
             Step::Both("ALTER TABLE videos ADD COLUMN frames_lost BIGINT NOT NULL DEFAULT 0"),
             Step::Both("ALTER TABLE videos ADD COLUMN lost_ms BIGINT NOT NULL DEFAULT 0"),
+        ],
+    },
+    Migration {
+        version: 4,
+        steps: &[
+            Step::Both(
+                "ALTER TABLE videos ADD COLUMN source TEXT NOT NULL DEFAULT 'recording'
+                 CHECK (source IN ('recording', 'upload'))",
+            ),
+            Step::Both(
+                "CREATE TABLE uploads (
+                    id TEXT PRIMARY KEY,
+                    video_id TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('uploading', 'processing', 'ready', 'failed')),
+                    error TEXT,
+                    length BIGINT NOT NULL,
+                    upload_offset BIGINT NOT NULL DEFAULT 0,
+                    title TEXT NOT NULL,
+                    description TEXT NOT NULL DEFAULT '',
+                    tags TEXT NOT NULL DEFAULT '',
+                    visibility TEXT NOT NULL CHECK (visibility IN ('public', 'unlisted', 'private')),
+                    filename TEXT NOT NULL DEFAULT '',
+                    sha1 TEXT,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL
+                )",
+            ),
+            Step::Both("CREATE INDEX uploads_by_state ON uploads (state, expires_at)"),
         ],
     },
 ];

@@ -619,12 +619,12 @@ async fn make_thumbnail(
 
 /// Storage key of a track's init segment.
 pub fn init_key(id: VideoId, kind: TrackKind, version: i64) -> String {
-    format!("{id}/{}/init-{version}.mp4", kind.as_str())
+    crate::upload::package::track_init_key(id, kind.as_str(), version)
 }
 
 /// Storage key of a track's segment.
 pub fn segment_key(id: VideoId, kind: TrackKind, sequence: u64) -> String {
-    format!("{id}/{}/{sequence}.m4s", kind.as_str())
+    crate::upload::package::track_segment_key(id, kind.as_str(), sequence)
 }
 
 /// What [`recover`] did to one recording.
