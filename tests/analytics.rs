@@ -175,9 +175,9 @@ fn chromium_players_are_counted_with_their_watch_time_startup_and_stalls() {
     assert!(hls.int("startup_ms") > 0, "{hls}");
     assert_eq!(hls.session["outcome"], "played", "{hls}");
     assert!(hls.session["view_at"].is_number(), "30 s is a view: {hls}");
-    // The stalls the browser lived through, no more: on loopback, none.
+    // The stalls the browser lived through, no more (on loopback none, unless the machine is
+    // so loaded that the player really ran dry: then exactly those).
     assert_eq!(hls.int("rebuffer_count") as u64, hls.stalls(), "{hls}");
-    assert_eq!(hls.stalls(), 0, "hls.js stalled on loopback: {hls}");
 
     // dash.js on /watch: 20 s of the recorded video.
     let out = recorded.wait(Duration::from_secs(40));
@@ -193,7 +193,6 @@ fn chromium_players_are_counted_with_their_watch_time_startup_and_stalls() {
     assert!((17_000..=23_000).contains(&dash.int("playing_ms")), "{dash}");
     assert!(dash.int("startup_ms") > 0, "{dash}");
     assert_eq!(dash.int("rebuffer_count") as u64, dash.stalls(), "{dash}");
-    assert_eq!(dash.stalls(), 0, "dash.js stalled on loopback: {dash}");
     // The video's report has it: one view of ~20 s, and the first fifth of the video watched.
     let (_, report) = server.api("GET", &format!("/api/v1/videos/{video}/analytics?period=1d"), None);
     assert_eq!(report["summary"]["views"], 1, "{report}");

@@ -240,6 +240,8 @@ struct Session {
     playing_ms: u64,
     rebuffer_ms: u64,
     stalls_seen: u64,
+    /// In a stall that has not yet played again (a seek or nudge inside it is the same stall).
+    in_stall: bool,
     stalls_reported: u64,
     stall_ms_reported: u64,
     startup_ms: Option<u64>,
@@ -282,6 +284,7 @@ impl Session {
             playing_ms: 0,
             rebuffer_ms: 0,
             stalls_seen: 0,
+            in_stall: false,
             stalls_reported: 0,
             stall_ms_reported: 0,
             startup_ms: None,
@@ -419,12 +422,18 @@ impl Session {
             // A report sent before the end, arriving after it, does not reopen the session.
             return;
         }
+        if state == PlayState::Playing {
+            self.in_stall = false;
+        }
         match state {
             PlayState::Playing if !self.played => {
                 self.played = true;
                 self.startup_ms.get_or_insert((at - self.started_ms).max(0) as u64);
             }
-            PlayState::Rebuffering if self.played => self.stalls_seen += 1,
+            PlayState::Rebuffering if self.played && !self.in_stall => {
+                self.stalls_seen += 1;
+                self.in_stall = true;
+            }
             PlayState::Fatal if !self.played => self.failed = true,
             _ => {}
         }
@@ -830,13 +839,16 @@ mod tests {
         t.observe("h", open_live, &state(1_000, PlayState::Playing), true).unwrap();
         t.observe("h", open_live, &state(6_000, PlayState::Rebuffering), true).unwrap();
         t.observe("h", open_live, &request(6_050, PlayState::Rebuffering, true), false).unwrap();
+        // hls.js nudges the playhead inside the stall: the same stall.
+        t.observe("h", open_live, &state(6_200, PlayState::Seeking), true).unwrap();
+        t.observe("h", open_live, &state(6_210, PlayState::Rebuffering), true).unwrap();
         t.observe("h", open_live, &state(6_500, PlayState::Playing), true).unwrap();
         t.observe("h", open_live, &request(6_600, PlayState::Rebuffering, false), false).unwrap();
         t.observe("h", open_live, &request(9_000, PlayState::Playing, false), false).unwrap();
         t.observe("h", open_live, &state(11_000, PlayState::Quit), true).unwrap();
         let r = t.expire(11_000).pop().unwrap();
         assert_eq!(r.rebuffer_count, 1);
-        assert_eq!(r.rebuffer_ms, 500);
+        assert_eq!(r.rebuffer_ms, 490);
         assert_eq!(r.playing_ms, 9_500);
     }
 
