@@ -11,6 +11,7 @@
 //! - [`score`]: QoE scores and their formulas.
 //! - [`service`]: the running analytics (tracker, queue, writer task, metrics).
 //! - [`store`]: the analytics tables in the catalog database; [`report`]: what the API reads.
+//! - `testing` (feature `testing`): the known-answer scenario the tests run on each database.
 //! - [`client`]: what a request says about its viewer (country, device, referrer) and the
 //!   daily-salted visitor hash that counts uniques without storing addresses.
 
@@ -23,3 +24,5 @@ pub mod score;
 pub mod service;
 pub mod session;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -242,6 +242,8 @@ struct Session {
     playing_ms: u64,
     rebuffer_ms: u64,
     stalls_seen: u64,
+    /// In a stall that has not yet played again (a seek or nudge inside it is the same stall).
+    in_stall: bool,
     stalls_reported: u64,
     stall_ms_reported: u64,
     startup_ms: Option<u64>,
@@ -309,14 +311,18 @@ impl Session {
         }
     }
 
-    fn apply(&mut self, report: &Report) {
+    /// Applies a report. `trust_state`: its `sta` is current (a request-mode `sta` is not once
+    /// the player sends events: it was written when the request was made, and a `ps` event
+    /// for the change that followed may already have arrived).
+    fn apply(&mut self, report: &Report, trust_state: bool) {
         let at = report.at_ms;
+        let state = report.state.filter(|_| trust_state);
         if let Some(content) = &report.content {
             if !self.content.is_known() && content.is_known() {
                 self.content = content.clone();
             }
         }
-        if self.stated || report.state.is_some() {
+        if self.stated || state.is_some() {
             if !self.stated {
                 // The first state report: what came before counts from here on.
                 self.stated = true;
@@ -351,7 +357,8 @@ impl Session {
             }
         }
         self.bytes += report.bytes;
-        // `bs` counts for players that report no states (their stalls are `r` states).
+        // `bs` (starved since the last request) counts stalls of players that do not report
+        // their state; a player that does counts each stall once, when it enters rebuffering.
         if report.starved && self.played && !self.stated {
             self.stalls_seen += 1;
         }
@@ -373,7 +380,7 @@ impl Session {
             self.startup_ms.get_or_insert(msd);
         }
         self.watch(report);
-        if let Some(state) = report.state {
+        if let Some(state) = state {
             self.enter(state, at);
         }
         self.last_seen_ms = self.last_seen_ms.max(at);
@@ -384,12 +391,22 @@ impl Session {
         if self.state == Some(state) {
             return;
         }
+        if self.closed_ms.is_some_and(|closed| at <= closed) && !state.is_final() {
+            // A report sent before the end, arriving after it, does not reopen the session.
+            return;
+        }
+        if state == PlayState::Playing {
+            self.in_stall = false;
+        }
         match state {
             PlayState::Playing if !self.played => {
                 self.played = true;
                 self.startup_ms.get_or_insert((at - self.started_ms).max(0) as u64);
             }
-            PlayState::Rebuffering if self.played => self.stalls_seen += 1,
+            PlayState::Rebuffering if self.played && !self.in_stall => {
+                self.stalls_seen += 1;
+                self.in_stall = true;
+            }
             PlayState::Fatal if !self.played => self.failed = true,
             _ => {}
         }
@@ -586,7 +603,7 @@ impl Tracker {
                 self.sessions.entry(id.to_owned()).or_insert(session)
             }
         };
-        session.apply(report);
+        session.apply(report, from_event || !self.eventful.contains(id));
         if from_event && !self.eventful.contains(id) {
             self.eventful.insert(id.to_owned());
         }
@@ -617,7 +634,7 @@ impl Tracker {
     pub fn update_connection(&mut self, id: &str, report: &Report) {
         if let Some(session) = self.sessions.get_mut(id) {
             session.tick(report.at_ms);
-            session.apply(report);
+            session.apply(report, true);
             self.changed.push(id.to_owned());
         }
     }
@@ -782,6 +799,52 @@ mod tests {
         assert_eq!(r.ended_at, Some(21_800));
         assert!((r.rebuffer_ratio() - 0.1).abs() < 1e-9);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_stall_told_by_an_event_and_by_requests_counts_once() {
+        // What hls.js sends for one stall: a `ps` event (sta=r), then requests carrying `bs`
+        // and `sta=r`, one of which, built before the stall ended, arrives after the `ps`
+        // event that ended it.
+        let mut t = Tracker::new(TrackerConfig::default());
+        let request = |at, state, starved| Report { at_ms: at, state: Some(state), starved, ..Default::default() };
+        t.observe("h", open_live, &state(0, PlayState::Starting), true).unwrap();
+        t.observe("h", open_live, &state(1_000, PlayState::Playing), true).unwrap();
+        t.observe("h", open_live, &state(6_000, PlayState::Rebuffering), true).unwrap();
+        t.observe("h", open_live, &request(6_050, PlayState::Rebuffering, true), false).unwrap();
+        // hls.js nudges the playhead inside the stall: the same stall.
+        t.observe("h", open_live, &state(6_200, PlayState::Seeking), true).unwrap();
+        t.observe("h", open_live, &state(6_210, PlayState::Rebuffering), true).unwrap();
+        t.observe("h", open_live, &state(6_500, PlayState::Playing), true).unwrap();
+        t.observe("h", open_live, &request(6_600, PlayState::Rebuffering, false), false).unwrap();
+        t.observe("h", open_live, &request(9_000, PlayState::Playing, false), false).unwrap();
+        t.observe("h", open_live, &state(11_000, PlayState::Quit), true).unwrap();
+        let r = t.expire(11_000).pop().unwrap();
+        assert_eq!(r.rebuffer_count, 1);
+        assert_eq!(r.rebuffer_ms, 490);
+        assert_eq!(r.playing_ms, 9_500);
+    }
+
+    #[test]
+    fn a_player_without_events_counts_stalls_from_bs() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        for (at, starved) in [(0, false), (1_000, false), (2_000, true), (3_000, false), (4_000, true)] {
+            let r = Report { at_ms: at, media: true, starved, ..Default::default() };
+            t.observe("v1", open_live, &r, false).unwrap();
+        }
+        assert_eq!(t.snapshot()[0].rebuffer_count, 2);
+    }
+
+    #[test]
+    fn a_late_report_does_not_reopen_an_ended_session() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        t.observe("q", open_live, &state(0, PlayState::Playing), true).unwrap();
+        t.observe("q", open_live, &state(12_000, PlayState::Quit), true).unwrap();
+        // A heartbeat flushed by the closing player, sent before the quit.
+        t.observe("q", open_live, &state(11_900, PlayState::Playing), true).unwrap();
+        assert_eq!(t.stream_viewers_now("cam", 12_100)[Protocol::Hls.index()], 0);
+        let r = t.expire(12_100).pop().unwrap();
+        assert_eq!((r.playing_ms, r.ended_at), (12_000, Some(12_000)));
     }
 
     #[test]

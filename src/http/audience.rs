@@ -193,6 +193,9 @@ pub async fn observe_media(
         None => None,
     };
     let started = Instant::now();
+    // The report is of the moment the request was made (a held request's CMCD tells the
+    // player's state when it asked, not when it was answered).
+    let now = rill_analytics::service::now_ms();
     let mut response = next.run(request).await;
     let held = started.elapsed().as_millis();
     if matches!(target.content, observe::ContentRef::Live(_)) && held >= HELD_REPORTED_MS {
@@ -224,7 +227,6 @@ pub async fn observe_media(
             (format!("a:{}:{what}", viewer().visitor), false)
         }
     };
-    let now = rill_analytics::service::now_ms();
     let mut report =
         cmcd.as_ref().map_or_else(|| Report { at_ms: now, ..Report::default() }, |(c, _)| observe::report(c, now));
     report.at_ms = now;

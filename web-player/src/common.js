@@ -129,9 +129,38 @@ window.RillPage = (function () {
     return 'xxxxxxxxxxxx4xxxyxxxxxxxxxxxxxxx'.replace(/[xy]/g, function () { return (Math.random() * 16 | 0).toString(16); });
   }
 
+  // The session of the running player. hls.js and dash.js send no event when they are
+  // destroyed or the page goes away: without one, Rill would count the viewer as watching
+  // until the session went quiet (45 s), and count the time since the last heartbeat short.
+  let currentCmcd = null;
+
+  // Tells the collector that `session` is over (`ps` event, `sta=q`), in a request that
+  // outlives the page.
+  function cmcdQuit(session) {
+    const line = 'e=ps,sid="' + session.sid + '",cid="' + session.cid + '",sta=q,ts=' + Date.now() + ',v=2\n';
+    try {
+      fetch(session.url, { method: 'POST', body: line, keepalive: true, headers: { 'Content-Type': 'application/cmcd' } })
+        .catch(function () { /* best effort: the session expires anyway */ });
+    } catch (_) { /* no fetch: the session expires when it goes quiet */ }
+  }
+
+  window.addEventListener('pagehide', function () {
+    if (currentCmcd) cmcdQuit(currentCmcd);
+    currentCmcd = null;
+  });
+
   // One CMCD session per player start: { sid, cid, url } for `live/<name>` or `vod/<id>`.
   function cmcdSession(contentId) {
-    return { sid: newSessionId(), cid: contentId, url: location.origin + '/analytics/cmcd' };
+    if (currentCmcd) cmcdQuit(currentCmcd);
+    currentCmcd = { sid: newSessionId(), cid: contentId, url: location.origin + '/analytics/cmcd' };
+    return currentCmcd;
+  }
+
+  // The player of `session` was stopped (a restart, another mode).
+  function cmcdEnd(session) {
+    if (session !== currentCmcd) return;
+    cmcdQuit(session);
+    currentCmcd = null;
   }
 
   // hls.js 1.7 `cmcd` settings.
@@ -162,6 +191,7 @@ window.RillPage = (function () {
 
   return {
     cmcdSession: cmcdSession,
+    cmcdEnd: cmcdEnd,
     hlsCmcd: hlsCmcd,
     dashCmcd: dashCmcd,
     loadScript: loadScript,

@@ -135,7 +135,7 @@
     hls.loadSource(url);
 
     return {
-      stop: function () { hls.destroy(); },
+      stop: function () { hls.destroy(); RillPage.cmcdEnd(cmcd); },
       sample: function (s) {
         if (hls.playingDate) s.latency = (Date.now() - hls.playingDate.getTime()) / 1000;
         else if (isFinite(hls.latency) && hls.latency > 0) s.latency = hls.latency;
@@ -206,7 +206,7 @@
     dash.attachSource(url);
 
     return {
-      stop: function () { dash.destroy(); },
+      stop: function () { dash.destroy(); RillPage.cmcdEnd(cmcd); },
       sample: function (s) {
         const l = dash.getCurrentLiveLatency();
         if (isFinite(l) && l > 0) s.latency = l;
@@ -423,6 +423,11 @@
     const e = video.error;
     if (e && player) reportError('video element: ' + (e.message || 'code ' + e.code), false);
   });
+
+  // The viewer leaves: end the WHEP session (DELETE) rather than leave it to time out.
+  window.addEventListener('pagehide', stopPlayer);
+  // Back from the browser's back-forward cache: play again.
+  window.addEventListener('pageshow', function (e) { if (e.persisted) startPlayer(stats.mode, false); });
 
   setInterval(sample, STATS_INTERVAL_MS);
   startPlayer(initial, false);

@@ -233,7 +233,7 @@
     hls.loadSource(url);
 
     return {
-      stop: function () { hls.destroy(); },
+      stop: function () { hls.destroy(); RillPage.cmcdEnd(cmcd); },
       toLive: function () {
         if (hls.liveSyncPosition != null) video.currentTime = hls.liveSyncPosition;
       },
@@ -293,7 +293,7 @@
     dash.attachSource(url, startAt != null ? startAt : NaN);
 
     return {
-      stop: function () { dash.destroy(); },
+      stop: function () { dash.destroy(); RillPage.cmcdEnd(cmcd); },
       toLive: function () { dash.seekToOriginalLive(); },
     };
   }
