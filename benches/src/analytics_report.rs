@@ -91,7 +91,7 @@ impl Rng {
     }
 
     fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 < p
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 }
 
@@ -237,7 +237,7 @@ async fn load(store: &Store, opts: &Opts, now: i64) -> Result<()> {
             let from = since + day * DAY_MS + (s as i64 * 3_600_000) % (12 * 3_600_000);
             for k in 0..(12 * 360) {
                 let t = (from + k * 10_000) / 10_000 * 10_000;
-                let base = 50 + (k as f64 / 4320.0 * std::f64::consts::PI).sin() * 400.0;
+                let base = 50.0 + (k as f64 / 4320.0 * std::f64::consts::PI).sin() * 400.0;
                 let hls = base as u64 + rng.below(30);
                 samples.push(ConcurrencySample {
                     stream: format!("stream-{s}"),

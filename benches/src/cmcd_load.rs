@@ -331,9 +331,11 @@ async fn worker(shared: Arc<Shared>, i: usize, start: Instant, end: Instant) {
             }
             Err(e) => {
                 c.errors.fetch_add(1, Relaxed);
-                let mut seen = shared.errors_seen.lock().unwrap();
-                if seen.len() < 5 {
-                    seen.push(format!("{e:#}"));
+                {
+                    let mut seen = shared.errors_seen.lock().unwrap();
+                    if seen.len() < 5 {
+                        seen.push(format!("{e:#}"));
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -432,8 +434,8 @@ async fn run(opts: Opts) -> Result<()> {
     let (mut last_accepted, mut last_req, mut last_429) = (0u64, 0u64, 0u64);
     let mut last = before;
     let mut last_cpu = cpu(&o.server_pid);
-    let (mut window_start, mut window_end): (Option<(ServerFigures, Option<f64>, u64)>, Option<(ServerFigures, Option<f64>, u64)>) =
-        (None, None);
+    let mut window_start: Option<(ServerFigures, Option<f64>, u64)> = None;
+    let window_end: Option<(ServerFigures, Option<f64>, u64)>;
     let mut t = 0u64;
     loop {
         tick.tick().await;
