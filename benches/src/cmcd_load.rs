@@ -290,11 +290,8 @@ struct Shared {
 
 async fn worker(shared: Arc<Shared>, i: usize, start: Instant, end: Instant) {
     let o = &shared.opts;
-    let interval = if o.rate > 0.0 {
-        Some(Duration::from_secs_f64(o.conns as f64 * o.lines as f64 / o.rate))
-    } else {
-        None
-    };
+    let interval =
+        if o.rate > 0.0 { Some(Duration::from_secs_f64(o.conns as f64 * o.lines as f64 / o.rate)) } else { None };
     let mut conn = Conn::new(&o.addr);
     let mut body = Vec::with_capacity(o.lines * 200);
     let mut k = 0u32;
