@@ -331,7 +331,7 @@ impl Analytics {
     /// `rill_analytics_*` families.
     pub fn write_metrics(&self, out: &mut Exposition) {
         let s = &self.stats;
-        let counters: [(&'static str, &'static str, &AtomicU64); 8] = [
+        let counters: [(&'static str, &'static str, &AtomicU64); 9] = [
             ("rill_analytics_reports_total", "Player reports (CMCD requests and events) accepted.", &s.reports),
             ("rill_analytics_rejected_lines_total", "Malformed CMCD lines or values skipped.", &s.rejected_lines),
             (
@@ -350,6 +350,11 @@ impl Analytics {
                 &s.rate_limited,
             ),
             ("rill_analytics_batches_total", "Batches written to the database.", &s.batches),
+            (
+                "rill_analytics_events_written_total",
+                "Player reports written to the database (raw events).",
+                &s.events_written,
+            ),
             ("rill_analytics_write_errors_total", "Batches that failed to write (retried).", &s.write_errors),
             ("rill_analytics_sessions_ended_total", "Viewer sessions that ended.", &s.sessions_ended),
         ];
