@@ -70,6 +70,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
         Step::Both("CREATE INDEX analytics_sessions_video ON analytics_sessions (video, started_at)"),
         Step::Both("CREATE INDEX analytics_sessions_stream ON analytics_sessions (stream, started_at)"),
         Step::Both("CREATE INDEX analytics_sessions_started ON analytics_sessions (started_at)"),
+        Step::Both("CREATE INDEX analytics_sessions_video_views ON analytics_sessions (video, view_at)"),
         Step::Both(
             "CREATE TABLE analytics_views (
                 session_id TEXT PRIMARY KEY,
