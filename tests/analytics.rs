@@ -2,7 +2,7 @@
 //! hls.js and dash.js report CMCD v2 to the collector, with and without network throttling;
 //! ffmpeg, Chromium (WHEP) and ffmpeg again (LL-HLS without CMCD) watch one stream over every
 //! protocol at once; the views rules through the collector; hostile reports and API filters;
-//! the known-answer scenario on PostgreSQL. Each real-time test holds [`common::serial`].
+//! (the known-answer scenario on PostgreSQL is analytics/tests/known_answer.rs). Each real-time test holds [`common::serial`].
 //!
 //! Run one file at a time: `cargo test --features e2e --test analytics -- --test-threads=1`.
 
@@ -39,7 +39,6 @@ fn encoder(url: &str, seconds: u32, container: &str, sample_rate: u32) -> Peer {
     Peer::new(child)
 }
 
-#[allow(dead_code)] // the mixed-concurrency test (not yet written) uses it
 /// ffmpeg reading `url` (any protocol it speaks) and throwing the packets away, like a player.
 fn reader(url: &str) -> Peer {
     let child = Command::new("ffmpeg")
@@ -224,4 +223,197 @@ fn chromium_players_are_counted_with_their_watch_time_startup_and_stalls() {
     assert!(report["qoe"]["rebuffer_ratio"].as_f64().unwrap() > 0.0, "{report}");
     assert!(report["qoe"]["rebuffer_count"].as_u64().unwrap() >= 1, "{report}");
     assert!(server.metric("rill_qoe_rebuffer_ratio_count{protocol=\"hls\"}") >= 2.0);
+}
+
+/// `GET /api/v1/streams/<name>`'s `viewers_now`.
+fn viewers_now(server: &Server, name: &str) -> Value {
+    server.stream(name)["viewers_now"].clone()
+}
+
+#[test]
+fn every_protocol_is_counted_live_and_the_timeline_keeps_the_peak() {
+    let _serial = serial();
+    let server = Server::start("open", &[GRACE]);
+    let _live = encoder(&server.rtmp_url("mix"), 150, "flv", 48_000);
+    wait_live(&server, "mix");
+    let started = now_ms();
+    let base = format!("http://127.0.0.1:{}", server.http);
+    // 3 HTTP-FLV, 2 RTMP play, 1 SRT read, 2 LL-HLS without CMCD (ffmpeg), 1 WHEP (Chromium).
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        readers.push(reader(&server.flv_url("mix")));
+    }
+    for _ in 0..2 {
+        readers.push(reader(&format!("rtmp://127.0.0.1:{}/live/mix", server.rtmp)));
+    }
+    readers.push(reader(&format!("srt://127.0.0.1:{}?streamid=read:live/mix&mode=caller", server.srt)));
+    for _ in 0..2 {
+        readers.push(reader(&format!("{base}/live/mix/index.m3u8")));
+    }
+    let whep = std::thread::spawn(move || {
+        browser_probe("webrtc.mjs", &[&base, "mix", "-", "40"], &[("PLAY_ENOUGH", "1000")], Duration::from_secs(90))
+    });
+    let want = serde_json::json!({"flv": 3, "rtmp": 2, "srt": 1, "webrtc": 1, "hls": 2, "dash": 0, "total": 9});
+    let mut seen = Value::Null;
+    let all_counted = eventually(Duration::from_secs(30), || {
+        seen = viewers_now(&server, "mix");
+        seen == want
+    });
+    assert!(all_counted, "viewers now {seen}, want {want}\n{}", server.log());
+    // Exact from then on while they all watch (two 10 s samples of the timeline).
+    let steady = Instant::now();
+    while steady.elapsed() < Duration::from_secs(21) {
+        let now = viewers_now(&server, "mix");
+        assert_eq!(now, want, "the count wandered while nobody left\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let left = Instant::now();
+    drop(readers);
+    let probe = whep.join().unwrap();
+    assert!(probe["final"]["webrtc"]["framesDecoded"].as_u64().unwrap_or(0) > 0, "WHEP played nothing: {probe}");
+    let zero = eventually(Duration::from_secs(25), || viewers_now(&server, "mix")["total"] == 0);
+    assert!(zero, "still counted after they left: {}", viewers_now(&server, "mix"));
+    eprintln!("back to 0 viewers {:?} after they left", left.elapsed());
+    assert!(left.elapsed() <= Duration::from_secs(22), "back to 0 in {:?}", left.elapsed());
+
+    // The report's timeline keeps the peak, and each protocol's sessions.
+    let mut report = Value::Null;
+    let reported = eventually(Duration::from_secs(15), || {
+        report = server.api("GET", "/api/v1/streams/mix/analytics?period=1h", None).1;
+        report["peak_viewers"] == 9 && report["sessions"].as_u64() >= Some(9)
+    });
+    assert!(reported, "{report}");
+    let timeline = report["timeline"].as_array().unwrap();
+    assert!(timeline.iter().any(|p| p["viewers"] == 9), "no point at the peak: {report}");
+    let by: std::collections::HashMap<String, u64> = report["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["key"].as_str().unwrap_or("?").to_owned(), b["sessions"].as_u64().unwrap_or(0)))
+        .collect();
+    for (protocol, n) in [("flv", 3), ("rtmp", 2), ("srt", 1), ("webrtc", 1), ("hls", 2)] {
+        assert_eq!(by.get(protocol).copied(), Some(n), "{protocol} sessions in {report}");
+    }
+    let stored = sessions(&server, "stream=mix");
+    assert!(stored.iter().all(|s| s["started_at"].as_i64().unwrap() >= started && !s["ended_at"].is_null()));
+}
+
+/// One player's CMCD v2 event report: `(ms after the first, state)` lines for session `sid`.
+fn event_lines(sid: &str, content: &str, states: &[(i64, &str)]) -> String {
+    let t0 = now_ms() - states.last().map_or(0, |s| s.0);
+    states
+        .iter()
+        .map(|(at, sta)| format!("e=ps,sid=\"{sid}\",cid=\"{content}\",sf=h,sta={sta},ts={},v=2", t0 + at))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn collect(server: &Server, body: &str, visitor: &str) -> RawResponse {
+    let cookie = format!("rill_viewer={visitor}");
+    http_raw_request(
+        server.http,
+        "POST",
+        "/analytics/cmcd",
+        Some(body),
+        &[("Content-Type", "application/cmcd"), ("Cookie", &cookie)],
+    )
+}
+
+#[test]
+fn views_follow_the_rules_a_short_visit_none_a_reload_one() {
+    let _serial = serial();
+    let server = Server::start("open", &[]);
+    // X watches 5 s: not a view. Y watches 15 s, reloads, watches 15 s again: one view.
+    let visits = [("x-visit-0001", "visitorx0001", 5_000), ("y-visit-0001", "visitory0001", 15_000)];
+    for (sid, visitor, ms) in visits {
+        let lines = event_lines(sid, "live/rules", &[(0, "s"), (800, "p"), (800 + ms, "q")]);
+        assert_eq!(collect(&server, &lines, visitor).status, 204);
+    }
+    let lines = event_lines("y-visit-0002", "live/rules", &[(0, "s"), (600, "p"), (15_600, "q")]);
+    assert_eq!(collect(&server, &lines, "visitory0001").status, 204);
+    let mut report = Value::Null;
+    let written = eventually(Duration::from_secs(10), || {
+        report = server.api("GET", "/api/v1/streams/rules/analytics?period=1h", None).1;
+        report["sessions"] == 3
+    });
+    assert!(written, "{report}\n{}", server.log());
+    assert_eq!(report["views"], 1, "{report}");
+    assert_eq!(report["unique_viewers"], 1, "{report}");
+    let stored = sessions(&server, "stream=rules");
+    let playing = |sid: &str| stored.iter().find(|s| s["id"] == sid).map(|s| s["playing_ms"].as_i64().unwrap());
+    assert_eq!(playing("x-visit-0001"), Some(5_000), "{stored:#?}");
+    assert_eq!(playing("y-visit-0002"), Some(15_000), "{stored:#?}");
+    let view = |sid: &str| stored.iter().find(|s| s["id"] == sid).map(|s| s["view_at"].is_number());
+    assert_eq!(view("x-visit-0001"), Some(false), "5 s is not a view");
+    assert_eq!(view("y-visit-0001"), Some(true), "15 s is a view");
+}
+
+#[test]
+fn hostile_reports_get_clear_errors_and_disturb_nobody() {
+    let _serial = serial();
+    let server = Server::start("open", &[GRACE]);
+    let _live = encoder(&server.rtmp_url("calm"), 60, "flv", 44_100);
+    wait_live(&server, "calm");
+    // A real viewer watching throughout.
+    let viewer = std::thread::spawn({
+        let url = server.flv_url("calm");
+        move || decode(&url, 25, Duration::from_secs(60))
+    });
+    let rejected = || server.metric("rill_analytics_rejected_lines_total");
+    let before = rejected();
+    let rss_before = server.rss_kib();
+
+    // Garbage, an oversized line, a 10 KB sid: skipped and counted; the good line is taken.
+    let good = event_lines("good-sid-0001", "live/calm", &[(0, "s"), (500, "p")]);
+    let long_sid = "s".repeat(10_240);
+    let body = format!(
+        "not a dictionary\n=,,=\ne=ps,sid=\"{long_sid}\",sta=p\nsid=\"x\",{}\n\u{0}\u{1}\u{2}\n{good}",
+        "a=1,".repeat(2_000)
+    );
+    let r = collect(&server, &body, "visitorh0001");
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(rejected() >= before + 5.0, "rejected lines counted: {}", rejected());
+    assert!(eventually(Duration::from_secs(5), || viewers_now(&server, "calm")["total"].as_u64() >= Some(1)));
+    // Not CMCD: 415 saying what to send. Over the body limit: 413.
+    let r = http_raw_request(server.http, "POST", "/analytics/cmcd", Some("{}"), &[("Content-Type", "text/html")]);
+    assert_eq!(r.status, 415, "{}", r.text());
+    assert!(r.text().contains("application/cmcd"), "{}", r.text());
+    let flood: String = (0..100_000).map(|i| format!("e=t,sid=\"flood-{i:06}\",sta=p,v=2\n")).collect();
+    let r = collect(&server, &flood, "visitorf0001");
+    assert_eq!(r.status, 413, "{}", r.text());
+    // The same 100k lines in allowed sizes, as fast as possible: the rate limit answers 429
+    // (the players retry later), nothing else breaks, memory stays bounded.
+    let chunks: Vec<&str> = flood.as_bytes().chunks(200_000).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..3 {
+        for chunk in &chunks {
+            let chunk = &chunk[..chunk.rfind('\n').unwrap_or(0)];
+            *statuses.entry(collect(&server, chunk, "visitorf0001").status).or_insert(0) += 1;
+        }
+    }
+    eprintln!("flood answers: {statuses:?}");
+    assert!(statuses.keys().all(|s| [204, 410, 429].contains(s)), "{statuses:?}");
+    for _ in 0..150 {
+        if collect(&server, "e=t,sid=\"burst-0001\",v=2", "visitorb0001").status == 429 {
+            break;
+        }
+    }
+    assert!(server.metric("rill_analytics_rate_limited_total") >= 1.0, "no client was rate limited");
+    let rss_after = server.rss_kib();
+    eprintln!("RSS {rss_before} KiB → {rss_after} KiB");
+    assert!(rss_after < rss_before + 200 * 1024, "memory grew from {rss_before} to {rss_after} KiB");
+
+    // Bad API filters: 400 with the reason.
+    for bad in ["period=forever", "limit=-3", "protocol=carrier-pigeon", "since=yesterday"] {
+        let (status, body) = server.api("GET", &format!("/api/v1/analytics/sessions?{bad}"), None);
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{bad}: {body}");
+    }
+    let (status, body) = server.api("GET", "/api/v1/videos/..%2Fetc/analytics", None);
+    assert!(status == 400 || status == 404, "{status} {body}");
+
+    // The viewer watched on, undisturbed.
+    let watched = viewer.join().unwrap();
+    assert!(watched.frames >= 25 * 30 * 9 / 10, "the viewer decoded {} frames: {}", watched.frames, watched.stderr);
+    assert_eq!(server.get("/healthz").0, 200);
 }

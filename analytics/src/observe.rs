@@ -52,6 +52,7 @@ pub fn report(cmcd: &Cmcd, at_ms: i64) -> Report {
     let video_object = matches!(cmcd.ot, Some(ObjectType::Video | ObjectType::Muxed));
     Report {
         at_ms,
+        protocol: protocol(cmcd),
         state: cmcd.sta.map(play_state),
         startup_ms: cmcd.msd.map(u64::from),
         bitrate_kbps: cmcd.pb.or(if video_object { cmcd.br } else { None }),

@@ -197,6 +197,13 @@ impl Analytics {
         lock(&self.tracker).update_connection(id, report);
     }
 
+    /// Bytes of a streamed response, counted when its body ended (see [`Tracker::delivered`]).
+    pub fn delivered(&self, id: &str, bytes: u64) {
+        if bytes > 0 {
+            lock(&self.tracker).delivered(id, bytes);
+        }
+    }
+
     /// Ends the session of a connection that is gone (WHEP sessions end in the WebRTC
     /// driver, not in a handler).
     pub fn close_connection(&self, id: &str, failed: bool) {

@@ -142,6 +142,9 @@ pub enum Driver {
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub at_ms: i64,
+    /// The protocol the report shows (`sf`, or a playlist or MPD fetched): it corrects a
+    /// session opened from an event that did not say.
+    pub protocol: Option<Protocol>,
     /// A media object (segment, part, frames) was delivered.
     pub media: bool,
     pub bytes: u64,
@@ -210,14 +213,35 @@ pub struct SessionRecord {
     pub referrer: Option<String>,
     /// The rendition watched longest.
     pub rendition: Option<String>,
-    /// Which 1 % buckets of the video were watched (bit i = bucket i).
+    /// Which 1 % buckets of the video were watched (bit i = bucket i); in JSON a string of
+    /// 32 hex digits (a number that wide does not survive JavaScript).
+    #[serde(with = "hex_bitmap")]
     pub watched: u128,
     /// When it qualified as a view (see [`VIEW_AFTER_MS`]).
     pub view_at: Option<i64>,
     pub score: f64,
 }
 
+/// `u128` bitmaps as fixed-width hex strings.
+mod hex_bitmap {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bits: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{bits:032x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let text = String::deserialize(d)?;
+        u128::from_str_radix(&text, 16).map_err(D::Error::custom)
+    }
+}
+
 impl SessionRecord {
+    /// Share (0–1) of the video's hundredths this session watched.
+    pub fn watched_share(&self) -> f64 {
+        self.watched.count_ones() as f64 / RETENTION_BUCKETS as f64
+    }
+
     pub fn rebuffer_ratio(&self) -> f64 {
         rebuffer_ratio(self.playing_ms, self.rebuffer_ms)
     }
@@ -336,6 +360,9 @@ impl Session {
             if playing > self.playing_ms {
                 self.add_playing(playing - self.playing_ms);
             }
+        }
+        if let Some(protocol) = report.protocol {
+            self.protocol = protocol;
         }
         if let Some(rendition) = &report.rendition {
             if self.rendition.as_ref() != Some(rendition) {
@@ -635,6 +662,15 @@ impl Tracker {
         if let Some(session) = self.sessions.get_mut(id) {
             session.tick(report.at_ms);
             session.apply(report, true);
+            self.changed.push(id.to_owned());
+        }
+    }
+
+    /// Adds bytes delivered to a session that still exists (a response body that streamed
+    /// after its request was observed). A session already gone stays gone.
+    pub fn delivered(&mut self, id: &str, bytes: u64) {
+        if let Some(session) = self.sessions.get_mut(id) {
+            session.bytes += bytes;
             self.changed.push(id.to_owned());
         }
     }

@@ -88,11 +88,13 @@ impl MediaTarget {
         matches!(self.file, FileKind::Playlist | FileKind::Mpd)
     }
 
-    fn protocol(&self) -> Protocol {
-        if self.file == FileKind::Mpd {
-            Protocol::Dash
-        } else {
-            Protocol::Hls
+    /// The protocol the fetched file shows: only a playlist or an MPD says (VOD segments
+    /// are the same files for both).
+    fn protocol(&self) -> Option<Protocol> {
+        match self.file {
+            FileKind::Mpd => Some(Protocol::Dash),
+            FileKind::Playlist => Some(Protocol::Hls),
+            _ => None,
         }
     }
 }
@@ -231,11 +233,12 @@ pub async fn observe_media(
         cmcd.as_ref().map_or_else(|| Report { at_ms: now, ..Report::default() }, |(c, _)| observe::report(c, now));
     report.at_ms = now;
     report.media = target.file == FileKind::Media && response.status() == StatusCode::OK;
-    report.bytes = if report.media {
-        header_str(response.headers(), header::CONTENT_LENGTH).and_then(|l| l.parse().ok()).unwrap_or(0)
-    } else {
-        0
-    };
+    // A body of known size is counted now; a streamed one (a part being produced) as it ends.
+    let known_size = header_str(response.headers(), header::CONTENT_LENGTH)
+        .and_then(|l| l.parse().ok())
+        .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact());
+    report.bytes = if report.media { known_size.unwrap_or(0) } else { 0 };
+    let streamed = report.media && known_size.is_none();
     if matches!(target.content, observe::ContentRef::Live(_)) && target.file != FileKind::Mpd {
         report.rendition = Some(target.rendition.clone().unwrap_or_else(|| "source".into()));
     }
@@ -245,7 +248,8 @@ pub async fn observe_media(
         report.media_range_ms = audience.video_segment_range(video, sequence).await;
     }
     report.content = Some(content.clone());
-    let protocol = cmcd.as_ref().and_then(|(c, _)| observe::protocol(c)).unwrap_or_else(|| target.protocol());
+    report.protocol = report.protocol.or(target.protocol());
+    let protocol = report.protocol.unwrap_or(Protocol::Hls);
     let raw = cmcd.as_ref().map(|(c, raw)| RawEvent {
         at: now,
         session_id: id.clone(),
@@ -260,7 +264,44 @@ pub async fn observe_media(
     if carry && target.is_manifest() && response.status() == StatusCode::OK {
         response = carry_session(response, &target, &id).await;
     }
+    if streamed {
+        response = count_streamed(response, ByteCount { service: audience.service.clone(), session: id, bytes: 0 });
+    }
     response
+}
+
+/// The bytes a streamed body delivered to a session, reported when the body ends (or the
+/// viewer goes away mid-way: what was sent still counts).
+struct ByteCount {
+    service: Arc<rill_analytics::service::Analytics>,
+    session: String,
+    bytes: u64,
+}
+
+impl ByteCount {
+    fn add(&mut self, bytes: usize) {
+        self.bytes += bytes as u64;
+    }
+}
+
+impl Drop for ByteCount {
+    fn drop(&mut self) {
+        self.service.delivered(&self.session, self.bytes);
+    }
+}
+
+fn count_streamed(response: Response, mut count: ByteCount) -> Response {
+    use futures_util::StreamExt;
+    let (parts, body) = response.into_parts();
+    let counted = body.into_data_stream().map(move |chunk| {
+        // A method call moves the whole counter into the closure (a field use would move
+        // only the field, and the counter would drop, reporting 0, at once).
+        if let Ok(data) = &chunk {
+            count.add(data.len());
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(counted))
 }
 
 /// The response's playlist or MPD with `rs=<id>` in every URI.
