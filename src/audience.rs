@@ -39,6 +39,8 @@ pub struct Audience {
     hasher: VisitorHasher,
     geo: Geo,
     limiter: PerClient<IpAddr>,
+    /// New sessions per client address.
+    new_sessions: PerClient<IpAddr>,
     library: Arc<Library>,
     recorder: Arc<Recorder>,
     /// Open WHEP sessions by WebRTC session id.
@@ -80,6 +82,7 @@ impl Audience {
             hasher: VisitorHasher::new(visitor_secret(config)?),
             geo,
             limiter: PerClient::new(a.client_rate, a.client_burst),
+            new_sessions: PerClient::new(a.client_sessions_per_min / 60.0, a.client_sessions_per_min),
             library,
             recorder,
             whep: Mutex::new(HashMap::new()),
@@ -151,6 +154,16 @@ impl Audience {
             self.service.rate_limited();
         }
         allowed
+    }
+
+    /// Whether a report for session `id` from `ip` may be taken: a session already tracked
+    /// always; a new one within the address's budget of new sessions (refusals are counted).
+    pub fn admit(&self, id: &str, ip: IpAddr) -> bool {
+        if self.service.is_tracked(id) || self.new_sessions.allow(ip, Instant::now()) {
+            return true;
+        }
+        self.service.refused_session();
+        false
     }
 
     /// The session of a player connection (HTTP-FLV, RTMP, SRT) to live stream `name`.

@@ -45,6 +45,8 @@ pub struct AnalyticsSection {
     pub max_body_kb: usize,
     pub client_rate: f64,
     pub client_burst: f64,
+    /// New viewer sessions one client address may open per minute (bursts of as many).
+    pub client_sessions_per_min: f64,
     pub session_param: bool,
     pub node: String,
     pub geoip_mmdb: String,
@@ -348,8 +350,10 @@ impl Config {
         if a.max_sessions == 0 || a.max_queue == 0 || a.max_body_kb == 0 {
             bail!("analytics.max_sessions, max_queue and max_body_kb must be at least 1");
         }
-        if !(a.client_rate > 0.0 && a.client_burst >= 1.0) {
-            bail!("analytics.client_rate must be positive and analytics.client_burst at least 1");
+        if !(a.client_rate > 0.0 && a.client_burst >= 1.0 && a.client_sessions_per_min >= 1.0) {
+            bail!(
+                "analytics.client_rate must be positive, analytics.client_burst and client_sessions_per_min at least 1"
+            );
         }
         if [a.weight_startup, a.weight_smoothness, a.weight_success].iter().any(|w| !(0.0..=100.0).contains(w)) {
             bail!("analytics.weight_* must be between 0 and 100");

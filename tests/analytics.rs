@@ -267,14 +267,16 @@ fn every_protocol_is_counted_live_and_the_timeline_keeps_the_peak() {
         assert_eq!(now, want, "the count wandered while nobody left\n{}", server.log());
         std::thread::sleep(Duration::from_millis(700));
     }
-    let left = Instant::now();
     drop(readers);
     let probe = whep.join().unwrap();
+    // The browser has closed: everyone has left.
+    let left = Instant::now();
     assert!(probe["final"]["webrtc"]["framesDecoded"].as_u64().unwrap_or(0) > 0, "WHEP played nothing: {probe}");
     let zero = eventually(Duration::from_secs(25), || viewers_now(&server, "mix")["total"] == 0);
     assert!(zero, "still counted after they left: {}", viewers_now(&server, "mix"));
     eprintln!("back to 0 viewers {:?} after they left", left.elapsed());
-    assert!(left.elapsed() <= Duration::from_secs(22), "back to 0 in {:?}", left.elapsed());
+    // 20 s is the goal (WHEP: 12 s of peer silence, polled every 2 s); a loaded machine gets 5 s more.
+    assert!(left.elapsed() <= Duration::from_secs(25), "back to 0 in {:?}", left.elapsed());
 
     // The report's timeline keeps the peak, and each protocol's sessions.
     let mut report = Value::Null;
@@ -394,11 +396,10 @@ fn hostile_reports_get_clear_errors_and_disturb_nobody() {
     eprintln!("flood answers: {statuses:?}");
     assert!(statuses.keys().all(|s| [204, 410, 429].contains(s)), "{statuses:?}");
     for _ in 0..150 {
-        if collect(&server, "e=t,sid=\"burst-0001\",v=2", "visitorb0001").status == 429 {
-            break;
-        }
+        collect(&server, "e=t,sid=\"burst-0001\",v=2", "visitorb0001");
     }
     assert!(server.metric("rill_analytics_rate_limited_total") >= 1.0, "no client was rate limited");
+    assert!(server.metric("rill_analytics_refused_sessions_total") >= 1.0, "100k invented sessions were all taken");
     let rss_after = server.rss_kib();
     eprintln!("RSS {rss_before} KiB → {rss_after} KiB");
     assert!(rss_after < rss_before + 200 * 1024, "memory grew from {rss_before} to {rss_after} KiB");
@@ -416,4 +417,7 @@ fn hostile_reports_get_clear_errors_and_disturb_nobody() {
     let watched = viewer.join().unwrap();
     assert!(watched.frames >= 25 * 30 * 9 / 10, "the viewer decoded {} frames: {}", watched.frames, watched.stderr);
     assert_eq!(server.get("/healthz").0, 200);
+    // The recording went on beside the flood (the analytics writer never held the catalog
+    // long enough to stall it).
+    assert!(!server.log().contains("recording failed"), "{}", server.log());
 }

@@ -98,6 +98,30 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Most raw reports and sessions written in one transaction: a burst is written in several,
+/// so that no transaction holds the catalog long enough to stall the recorder.
+const EVENTS_PER_TRANSACTION: usize = 5_000;
+const SESSIONS_PER_TRANSACTION: usize = 1_000;
+const PAUSE_BETWEEN_TRANSACTIONS: Duration = Duration::from_millis(10);
+
+/// `batch` in pieces of at most [`EVENTS_PER_TRANSACTION`] reports and
+/// [`SESSIONS_PER_TRANSACTION`] sessions, in order (the concurrency samples go with the first).
+fn split(batch: Batch) -> Vec<Batch> {
+    let Batch { events, sessions, concurrency } = batch;
+    let mut events = events.into_iter();
+    let mut sessions = sessions.into_iter();
+    let mut pieces = vec![Batch { concurrency, ..Batch::default() }];
+    loop {
+        let piece = pieces.last_mut().expect("one piece at least");
+        piece.events.extend(events.by_ref().take(EVENTS_PER_TRANSACTION - piece.events.len()));
+        piece.sessions.extend(sessions.by_ref().take(SESSIONS_PER_TRANSACTION - piece.sessions.len()));
+        if events.len() == 0 && sessions.len() == 0 {
+            return pieces;
+        }
+        pieces.push(Batch::default());
+    }
+}
+
 impl Analytics {
     pub fn new(store: Store, config: ServiceConfig) -> Arc<Analytics> {
         let tracker = Tracker::new(TrackerConfig {
@@ -210,6 +234,11 @@ impl Analytics {
         lock(&self.tracker).close(id, now_ms(), failed);
     }
 
+    /// Whether session `id` is being tracked (a report for it opens nothing new).
+    pub fn is_tracked(&self, id: &str) -> bool {
+        lock(&self.tracker).contains(id)
+    }
+
     /// Viewers of one stream now, by protocol.
     pub fn viewers_now(&self, stream: &str) -> ByProtocol {
         lock(&self.tracker).stream_viewers_now(stream, now_ms())
@@ -228,6 +257,11 @@ impl Analytics {
     /// Counts a malformed report line (skipped).
     pub fn rejected_line(&self) {
         self.stats.rejected_lines.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a session refused (too many tracked, or too many new ones from one client).
+    pub fn refused_session(&self) {
+        self.stats.refused_sessions.fetch_add(1, Relaxed);
     }
 
     pub fn rate_limited(&self) {
@@ -301,23 +335,30 @@ impl Analytics {
         if batch.is_empty() {
             return;
         }
-        match self.store.write(&batch).await {
-            Ok(()) => {
-                self.stats.batches.fetch_add(1, Relaxed);
-                self.stats.events_written.fetch_add(batch.events.len() as u64, Relaxed);
-            }
-            Err(e) => {
+        let mut pieces = split(batch).into_iter();
+        while let Some(piece) = pieces.next() {
+            if let Err(e) = self.store.write(&piece).await {
                 self.stats.write_errors.fetch_add(1, Relaxed);
                 tracing::warn!(error = %e, "analytics batch not written; retrying with the next one");
                 let mut queue = lock(&self.queue);
-                let room = self.config.max_queue.saturating_sub(queue.len());
-                queue.extend(batch.events.into_iter().take(room));
-                // Sessions are re-sent next time (upserts are idempotent; newer records of the
-                // same session, sent later in the same batch, win).
                 let mut retry = lock(&self.retry);
-                if retry.len() < self.config.max_sessions {
-                    retry.extend(batch.sessions);
+                for piece in std::iter::once(piece).chain(pieces) {
+                    let room = self.config.max_queue.saturating_sub(queue.len());
+                    queue.extend(piece.events.into_iter().take(room));
+                    // Sessions are re-sent next time (upserts are idempotent; newer records of
+                    // the same session, sent later in the same batch, win).
+                    if retry.len() < self.config.max_sessions {
+                        retry.extend(piece.sessions);
+                    }
                 }
+                return;
+            }
+            self.stats.batches.fetch_add(1, Relaxed);
+            self.stats.events_written.fetch_add(piece.events.len() as u64, Relaxed);
+            if pieces.len() > 0 {
+                // The catalog's other writers (the recorder, the API) get their turn between
+                // transactions: on SQLite one writer holds the database at a time.
+                tokio::time::sleep(PAUSE_BETWEEN_TRANSACTIONS).await;
             }
         }
     }
@@ -437,5 +478,27 @@ impl ConnectionSession {
 impl Drop for ConnectionSession {
     fn drop(&mut self) {
         self.analytics.close_connection(&self.id, self.failed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_written_in_bounded_transactions_in_order() {
+        let event = |i: usize| RawEvent { at: i as i64, session_id: String::new(), kind: "t".into(), data: String::new() };
+        let batch = Batch {
+            events: (0..12_001).map(event).collect(),
+            concurrency: vec![ConcurrencySample { stream: "s".into(), t: 0, node: "n".into(), viewers: [0; 6] }],
+            sessions: vec![],
+        };
+        let pieces = split(batch);
+        let sizes: Vec<usize> = pieces.iter().map(|p| p.events.len()).collect();
+        assert_eq!(sizes, [5_000, 5_000, 2_001]);
+        assert_eq!(pieces[0].concurrency.len(), 1);
+        let order: Vec<i64> = pieces.iter().flat_map(|p| p.events.iter().map(|e| e.at)).collect();
+        assert!(order.windows(2).all(|w| w[0] + 1 == w[1]));
+        assert_eq!(split(Batch::default()).len(), 1);
     }
 }

@@ -666,6 +666,10 @@ impl Tracker {
         }
     }
 
+    pub fn contains(&self, id: &str) -> bool {
+        self.sessions.contains_key(id)
+    }
+
     /// Adds bytes delivered to a session that still exists (a response body that streamed
     /// after its request was observed). A session already gone stays gone.
     pub fn delivered(&mut self, id: &str, bytes: u64) {

@@ -217,18 +217,27 @@ pub async fn observe_media(
     let referrer = cookie(&headers, crate::audience::REFERRER_COOKIE).or(header_str(&headers, header::REFERER));
     let host = header_str(&headers, header::HOST);
     let viewer = || audience.viewer(peer.ip(), user_agent, referrer, cookie(&headers, VISITOR_COOKIE), host);
-    let (id, carry) = match (sid, carried) {
+    let anonymous = || {
+        let what = match &target.content {
+            observe::ContentRef::Live(n) => format!("live/{n}"),
+            observe::ContentRef::Video(v) => format!("vod/{v}"),
+        };
+        format!("a:{}:{what}", viewer().visitor)
+    };
+    let (mut id, mut carry) = match (sid, carried) {
         (Some(sid), _) => (sid, false),
         (None, Some(rs)) => (rs.to_owned(), true),
         (None, None) if target.is_manifest() && audience.session_param => (new_session_id(), true),
-        (None, None) => {
-            let what = match &target.content {
-                observe::ContentRef::Live(n) => format!("live/{n}"),
-                observe::ContentRef::Video(v) => format!("vod/{v}"),
-            };
-            (format!("a:{}:{what}", viewer().visitor), false)
-        }
+        (None, None) => (anonymous(), false),
     };
+    if !audience.admit(&id, peer.ip()) {
+        // Over the address's budget of new sessions: served, counted as its one anonymous
+        // viewer of this content (which itself needs room).
+        (id, carry) = (anonymous(), false);
+        if !audience.service.is_tracked(&id) {
+            return response;
+        }
+    }
     let mut report =
         cmcd.as_ref().map_or_else(|| Report { at_ms: now, ..Report::default() }, |(c, _)| observe::report(c, now));
     report.at_ms = now;

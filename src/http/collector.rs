@@ -107,6 +107,11 @@ async fn collect(
     let visitor = cookie(&headers, crate::audience::VISITOR_COOKIE);
     let mut status = StatusCode::NO_CONTENT;
     for (sid, target, protocol, reports) in by_session {
+        if !audience.admit(&sid, peer.ip()) {
+            // Too many new sessions from this address: the player retries later.
+            status = StatusCode::TOO_MANY_REQUESTS;
+            continue;
+        }
         let content = match &target {
             Some(t) => {
                 if !contents.contains_key(t) {

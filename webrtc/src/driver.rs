@@ -133,6 +133,11 @@ pub struct WebRtc {
 
 const QUEUE: usize = 512;
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
+/// A connected peer that sent nothing (no STUN consent check, no RTCP report, no media) for
+/// this long is gone: browsers send consent checks every ~5 s and receiver reports every
+/// second, and one that crashed or lost its network says nothing. ICE's own consent expiry
+/// (30 s) would keep the session, and its viewer counted, three times longer.
+const PEER_SILENCE: Duration = Duration::from_secs(12);
 
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
@@ -481,6 +486,7 @@ async fn run(
     let mut reported = crate::session::SessionCounters::default();
     let mut reported_dropped = 0u64;
     let mut end_reason = "closed by peer";
+    let mut last_heard = started;
     let (publisher, keyframe, mut sub, mut opus, mut rendition) = match media {
         Media::Whip { publisher, keyframe } => (Some(publisher), Some(keyframe), None, None, None),
         Media::Whep { sub, opus, rendition } => (None, None, Some(sub), opus, rendition),
@@ -571,6 +577,11 @@ async fn run(
             end_reason = "ICE/DTLS did not complete in time";
             break;
         }
+        if session.is_connected() && now >= last_heard + PEER_SILENCE {
+            inner.stats.sessions_timed_out.fetch_add(1, Ordering::Relaxed);
+            end_reason = "the peer went silent";
+            break;
+        }
         let mut wake = session.poll_timeout().unwrap_or(now + Duration::from_secs(1)).min(now + Duration::from_secs(1));
         if !session.is_connected() {
             wake = wake.min(deadline);
@@ -583,7 +594,10 @@ async fn run(
                 break;
             }
             d = rx.recv() => match d {
-                Some((from, data)) => session.handle_datagram(Instant::now(), from, data),
+                Some((from, data)) => {
+                    last_heard = Instant::now();
+                    session.handle_datagram(last_heard, from, data)
+                }
                 None => break,
             },
             _ = tokio::time::sleep_until(wake.into()) => session.handle_timeout(Instant::now()),
