@@ -416,44 +416,44 @@ impl Cmcd {
                 }
             }};
         }
-        match key {
-            b"br" => set!(br, uint(v)),
-            b"bl" => set!(bl, uint(v)),
-            b"d" => set!(d, uint(v)),
-            b"ot" => set!(ot, token(v).and_then(ObjectType::from_token)),
-            b"tb" => set!(tb, uint(v)),
-            b"mtp" => set!(mtp, uint(v)),
-            b"dl" => set!(dl, uint(v)),
-            b"rtp" => set!(rtp, uint(v)),
-            b"su" => flag!(su),
-            b"bs" => flag!(bs),
-            b"bg" => flag!(bg),
-            b"nr" => flag!(nr),
-            b"pr" => set!(pr, decimal(v)),
-            b"sid" => self.sid = string(v, "sid", SID_MAX, &mut self.skipped_keys)?.or(self.sid.take()),
-            b"cid" => self.cid = string(v, "cid", CID_MAX, &mut self.skipped_keys)?.or(self.cid.take()),
-            b"st" => set!(st, token(v).and_then(StreamType::from_token)),
-            b"sf" => set!(sf, token(v).and_then(StreamingFormat::from_token)),
-            b"v" => match uint::<u8>(v).filter(|&n| n > 0) {
+        match pack(key) {
+            K_BR => set!(br, uint(v)),
+            K_BL => set!(bl, uint(v)),
+            K_D => set!(d, uint(v)),
+            K_OT => set!(ot, token(v).and_then(ObjectType::from_token)),
+            K_TB => set!(tb, uint(v)),
+            K_MTP => set!(mtp, uint(v)),
+            K_DL => set!(dl, uint(v)),
+            K_RTP => set!(rtp, uint(v)),
+            K_SU => flag!(su),
+            K_BS => flag!(bs),
+            K_BG => flag!(bg),
+            K_NR => flag!(nr),
+            K_PR => set!(pr, decimal(v)),
+            K_SID => self.sid = string(v, "sid", SID_MAX, &mut self.skipped_keys)?.or(self.sid.take()),
+            K_CID => self.cid = string(v, "cid", CID_MAX, &mut self.skipped_keys)?.or(self.cid.take()),
+            K_ST => set!(st, token(v).and_then(StreamType::from_token)),
+            K_SF => set!(sf, token(v).and_then(StreamingFormat::from_token)),
+            K_V => match uint::<u8>(v).filter(|&n| n > 0) {
                 Some(n) => self.version = n,
                 None => self.skip(),
             },
-            b"e" => set!(event, token(v).and_then(EventType::from_token)),
-            b"ts" => set!(ts, uint::<i64>(v)),
-            b"sta" => set!(sta, token(v).and_then(PlayerState::from_token)),
-            b"msd" => set!(msd, uint(v)),
-            b"ltc" => set!(ltc, uint(v)),
-            b"pb" => set!(pb, uint(v)),
-            b"pt" => set!(pt, uint(v)),
-            b"bsa" => set!(bsa, uint(v)),
-            b"bsd" => set!(bsd, uint(v)),
-            b"bsda" => set!(bsda, uint(v)),
-            b"dfa" => set!(dfa, uint(v)),
-            b"sn" => set!(sn, uint(v)),
-            b"rc" => set!(rc, uint(v)),
-            b"ttfb" => set!(ttfb, uint(v)),
-            b"ttlb" => set!(ttlb, uint(v)),
-            b"ec" => {
+            K_E => set!(event, token(v).and_then(EventType::from_token)),
+            K_TS => set!(ts, uint::<i64>(v)),
+            K_STA => set!(sta, token(v).and_then(PlayerState::from_token)),
+            K_MSD => set!(msd, uint(v)),
+            K_LTC => set!(ltc, uint(v)),
+            K_PB => set!(pb, uint(v)),
+            K_PT => set!(pt, uint(v)),
+            K_BSA => set!(bsa, uint(v)),
+            K_BSD => set!(bsd, uint(v)),
+            K_BSDA => set!(bsda, uint(v)),
+            K_DFA => set!(dfa, uint(v)),
+            K_SN => set!(sn, uint(v)),
+            K_RC => set!(rc, uint(v)),
+            K_TTFB => set!(ttfb, uint(v)),
+            K_TTLB => set!(ttlb, uint(v)),
+            K_EC => {
                 // Longer codes are skipped, not an error: the report is still worth keeping.
                 match v.first() {
                     Some(Bare::String { raw, escaped }) if sf::unescaped_len(raw, escaped) <= EC_MAX => {
@@ -467,6 +467,58 @@ impl Cmcd {
         Ok(())
     }
 }
+
+/// A key of at most four bytes packed into a `u32` (little-endian, zero-padded), so that the
+/// known keys are matched by one integer comparison each instead of a slice comparison chain;
+/// longer keys (never a known one) map to `u32::MAX`, which no short key can produce.
+#[inline]
+const fn pack(key: &[u8]) -> u32 {
+    if key.len() > 4 {
+        return u32::MAX;
+    }
+    let mut n = 0u32;
+    let mut i = 0;
+    while i < key.len() {
+        n |= (key[i] as u32) << (8 * i);
+        i += 1;
+    }
+    n
+}
+
+const K_BR: u32 = pack(b"br");
+const K_BL: u32 = pack(b"bl");
+const K_D: u32 = pack(b"d");
+const K_OT: u32 = pack(b"ot");
+const K_TB: u32 = pack(b"tb");
+const K_MTP: u32 = pack(b"mtp");
+const K_DL: u32 = pack(b"dl");
+const K_RTP: u32 = pack(b"rtp");
+const K_SU: u32 = pack(b"su");
+const K_BS: u32 = pack(b"bs");
+const K_BG: u32 = pack(b"bg");
+const K_NR: u32 = pack(b"nr");
+const K_PR: u32 = pack(b"pr");
+const K_SID: u32 = pack(b"sid");
+const K_CID: u32 = pack(b"cid");
+const K_ST: u32 = pack(b"st");
+const K_SF: u32 = pack(b"sf");
+const K_V: u32 = pack(b"v");
+const K_E: u32 = pack(b"e");
+const K_TS: u32 = pack(b"ts");
+const K_STA: u32 = pack(b"sta");
+const K_MSD: u32 = pack(b"msd");
+const K_LTC: u32 = pack(b"ltc");
+const K_PB: u32 = pack(b"pb");
+const K_PT: u32 = pack(b"pt");
+const K_BSA: u32 = pack(b"bsa");
+const K_BSD: u32 = pack(b"bsd");
+const K_BSDA: u32 = pack(b"bsda");
+const K_DFA: u32 = pack(b"dfa");
+const K_SN: u32 = pack(b"sn");
+const K_RC: u32 = pack(b"rc");
+const K_TTFB: u32 = pack(b"ttfb");
+const K_TTLB: u32 = pack(b"ttlb");
+const K_EC: u32 = pack(b"ec");
 
 /// A non-negative integer (or a decimal, rounded), alone or first in an inner list.
 fn uint<T: TryFrom<i64>>(v: Value<'_>) -> Option<T> {

@@ -55,7 +55,8 @@ impl<'a> Value<'a> {
 /// checked that they are printable ASCII with valid escapes.
 pub fn unescape(raw: &[u8], escaped: bool) -> String {
     if !escaped {
-        return String::from_utf8_lossy(raw).into_owned();
+        // Printable ASCII (checked by the scanner), so always valid UTF-8.
+        return std::str::from_utf8(raw).map_or_else(|_| String::from_utf8_lossy(raw).into_owned(), str::to_owned);
     }
     let mut out = String::with_capacity(raw.len());
     let mut iter = raw.iter();
@@ -132,43 +133,78 @@ struct Scanner<'a> {
     i: usize,
 }
 
+const KEY_START: u8 = 1;
+const KEY_CHAR: u8 = 2;
+const TOKEN_CHAR: u8 = 4;
+const BASE64_CHAR: u8 = 8;
+
+/// Character classes of RFC 8941 §3.1.2 (keys), §3.3.4 (tokens) and §3.3.5 (base64), one
+/// table lookup per byte instead of a chain of comparisons.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let lower = b.is_ascii_lowercase();
+        let digit = b.is_ascii_digit();
+        let alnum = b.is_ascii_alphanumeric();
+        let mut f = 0;
+        if lower || b == b'*' {
+            f |= KEY_START;
+        }
+        if lower || digit || matches!(b, b'_' | b'-' | b'.' | b'*') {
+            f |= KEY_CHAR;
+        }
+        if alnum
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+                    | b':'
+                    | b'/'
+            )
+        {
+            f |= TOKEN_CHAR;
+        }
+        if alnum || b == b'+' || b == b'/' {
+            f |= BASE64_CHAR;
+        }
+        t[c] = f;
+        c += 1;
+    }
+    t
+};
+
 #[inline]
 fn is_key_start(c: u8) -> bool {
-    c.is_ascii_lowercase() || c == b'*'
+    CLASS[c as usize] & KEY_START != 0
 }
 
 #[inline]
 fn is_key_char(c: u8) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.' | b'*')
+    CLASS[c as usize] & KEY_CHAR != 0
 }
 
 #[inline]
 fn is_token_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-                | b':'
-                | b'/'
-        )
+    CLASS[c as usize] & TOKEN_CHAR != 0
 }
 
 #[inline]
 fn is_base64_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'+' || c == b'/'
+    CLASS[c as usize] & BASE64_CHAR != 0
 }
 
 impl<'a> Scanner<'a> {
@@ -182,6 +218,8 @@ impl<'a> Scanner<'a> {
         self.i >= self.b.len()
     }
 
+    #[cold]
+    #[inline(never)]
     fn err(&self, what: &'static str) -> SyntaxError {
         SyntaxError { at: self.i, what }
     }
@@ -200,7 +238,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn key(&mut self) -> Result<&'a [u8], SyntaxError> {
         let start = self.i;
         match self.peek() {
@@ -216,6 +254,7 @@ impl<'a> Scanner<'a> {
         Ok(&self.b[start..self.i])
     }
 
+    #[inline(always)]
     fn parameters(&mut self) -> Result<(), SyntaxError> {
         while self.peek() == Some(b';') {
             self.i += 1;
@@ -229,6 +268,7 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn inner_list(&mut self) -> Result<Value<'a>, SyntaxError> {
         self.i += 1; // '('
         let mut first = None;
@@ -254,7 +294,7 @@ impl<'a> Scanner<'a> {
         Err(self.err("')' closing an inner list"))
     }
 
-    #[inline]
+    #[inline(always)]
     fn bare_item(&mut self) -> Result<Bare<'a>, SyntaxError> {
         match self.peek() {
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -289,7 +329,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> Result<Bare<'a>, SyntaxError> {
         let negative = self.peek() == Some(b'-');
         if negative {
@@ -342,6 +382,7 @@ impl<'a> Scanner<'a> {
         Ok(Bare::Decimal(if negative { -v } else { v }))
     }
 
+    #[inline(always)]
     fn string(&mut self) -> Result<Bare<'a>, SyntaxError> {
         self.i += 1; // '"'
         let start = self.i;
@@ -420,6 +461,17 @@ mod tests {
         assert_eq!(m[6].1, Value::Item(Bare::Boolean(true)));
         assert_eq!(m[7].1, Value::Item(Bare::Boolean(true)));
         assert_eq!(m[8].1, Value::List { first: Some(Bare::Integer(1)), len: 3 });
+    }
+
+    #[test]
+    fn character_classes_match_rfc_8941() {
+        for c in 0..=255u8 {
+            let tchar = c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+            assert_eq!(is_key_start(c), c.is_ascii_lowercase() || c == b'*', "{c}");
+            assert_eq!(is_key_char(c), c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-.*".contains(&c), "{c}");
+            assert_eq!(is_token_char(c), tchar || c == b':' || c == b'/', "{c}");
+            assert_eq!(is_base64_char(c), c.is_ascii_alphanumeric() || c == b'+' || c == b'/', "{c}");
+        }
     }
 
     #[test]
