@@ -274,11 +274,6 @@ fn u(v: i64) -> u64 {
 }
 
 impl Store {
-    async fn count(&self, sql: &str, scope: &Scope) -> Result<u64, ReportError> {
-        let row = scope.bindings.query(sql).fetch_one(&self.pool).await?;
-        Ok(u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0)))
-    }
-
     /// `(views, unique viewers)` of a view scope.
     async fn views(&self, scope: &Scope) -> Result<(u64, u64), ReportError> {
         let sql = format!("SELECT COUNT(*), COUNT(DISTINCT visitor) FROM analytics_views WHERE {}", scope.clause);
@@ -304,24 +299,43 @@ impl Store {
             .collect()
     }
 
-    async fn percentile(&self, column: &str, scope: &Scope, p: f64) -> Result<Option<u64>, ReportError> {
-        let n = self
-            .count(&format!("SELECT COUNT({column}) FROM analytics_sessions WHERE {}", scope.clause), scope)
-            .await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        let offset = ((n - 1) as f64 * p).round() as u64;
+    /// The values of `column` at the given ranks (0–1) over a scope, from one `GROUP BY` (the
+    /// distinct values and their counts): the value at rank `round((n - 1) · p)` in ascending order.
+    async fn percentiles<const N: usize>(
+        &self,
+        column: &str,
+        scope: &Scope,
+        ps: [f64; N],
+    ) -> Result<[Option<u64>; N], ReportError> {
         let sql = format!(
-            "SELECT {column} FROM analytics_sessions WHERE {} AND {column} IS NOT NULL ORDER BY {column} \
-             LIMIT 1 OFFSET {offset}",
+            "SELECT {column}, COUNT(*) FROM analytics_sessions WHERE {} AND {column} IS NOT NULL \
+             GROUP BY {column} ORDER BY {column}",
             scope.clause
         );
-        let row = scope.bindings.query(&sql).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.try_get::<i64, _>(0).map(u)).transpose()?)
+        let rows = scope.bindings.query(&sql).fetch_all(&self.pool).await?;
+        let counts = rows
+            .iter()
+            .map(|row| Ok((u(row.try_get(0)?), u(row.try_get(1)?))))
+            .collect::<Result<Vec<(u64, u64)>, sqlx::Error>>()?;
+        let n: u64 = counts.iter().map(|&(_, c)| c).sum();
+        Ok(ps.map(|p| {
+            if n == 0 {
+                return None;
+            }
+            let rank = ((n - 1) as f64 * p).round() as u64;
+            let mut seen = 0;
+            counts
+                .iter()
+                .find(|&&(_, c)| {
+                    seen += c;
+                    seen > rank
+                })
+                .map(|&(v, _)| v)
+        }))
     }
 
-    async fn qoe(&self, scope: &Scope) -> Result<Qoe, ReportError> {
+    /// The QoE of a scope and its watch time (ms): one aggregate query and the percentiles.
+    async fn qoe(&self, scope: &Scope) -> Result<(Qoe, u64), ReportError> {
         let sql = format!(
             "SELECT COUNT(*), CAST(SUM(playing_ms) AS BIGINT), CAST(SUM(rebuffer_ms) AS BIGINT), CAST(SUM(rebuffer_count) AS BIGINT), AVG(score), \
              CAST(SUM(CASE WHEN outcome = 'exit_before_start' THEN 1 ELSE 0 END) AS BIGINT), \
@@ -336,19 +350,24 @@ impl Store {
             row.try_get::<Option<f64>, _>(i)
         };
         let sessions = int(0)?;
-        Ok(Qoe {
-            sessions,
-            startup_ms_p50: self.percentile("startup_ms", scope, 0.5).await?,
-            startup_ms_p95: self.percentile("startup_ms", scope, 0.95).await?,
-            rebuffer_ratio: crate::score::rebuffer_ratio(int(1)?, int(2)?),
-            rebuffer_count: int(3)?,
-            score: float(4)?.map(|s| (s * 10.0).round() / 10.0),
-            exits_before_start: int(5)?,
-            failures: int(6)?,
-            latency_ms_p50: self.percentile("latency_ms", scope, 0.5).await?,
-            bitrate_kbps: float(7)?.map(f64::round),
-            dropped_frames: int(8)?,
-        })
+        let [startup_ms_p50, startup_ms_p95] = self.percentiles("startup_ms", scope, [0.5, 0.95]).await?;
+        let [latency_ms_p50] = self.percentiles("latency_ms", scope, [0.5]).await?;
+        Ok((
+            Qoe {
+                sessions,
+                startup_ms_p50,
+                startup_ms_p95,
+                rebuffer_ratio: crate::score::rebuffer_ratio(int(1)?, int(2)?),
+                rebuffer_count: int(3)?,
+                score: float(4)?.map(|s| (s * 10.0).round() / 10.0),
+                exits_before_start: int(5)?,
+                failures: int(6)?,
+                latency_ms_p50,
+                bitrate_kbps: float(7)?.map(f64::round),
+                dropped_frames: int(8)?,
+            },
+            int(1)?,
+        ))
     }
 
     /// The report of one video.
@@ -356,15 +375,8 @@ impl Store {
         let sessions = Scope::new(Some(("video", video)), "started_at", period);
         let views = Scope::new(Some(("video", video)), "at", period);
         let (view_count, unique_viewers) = self.views(&views).await?;
-        let watch_ms = self
-            .count(
-                &format!("SELECT CAST(SUM(playing_ms) AS BIGINT) FROM analytics_sessions WHERE {}", sessions.clause),
-                &sessions,
-            )
-            .await?;
-        let session_count = self
-            .count(&format!("SELECT COUNT(*) FROM analytics_sessions WHERE {}", sessions.clause), &sessions)
-            .await?;
+        let (qoe, watch_ms) = self.qoe(&sessions).await?;
+        let session_count = qoe.sessions;
         let watch_time_s = watch_ms as f64 / 1000.0;
         Ok(VideoReport {
             video: video.to_owned(),
@@ -384,7 +396,7 @@ impl Store {
             traffic_sources: self.breakdown("COALESCE(referrer, 'direct')", &sessions).await?,
             protocols: self.breakdown("protocol", &sessions).await?,
             renditions: self.breakdown("rendition", &sessions).await?,
-            qoe: self.qoe(&sessions).await?,
+            qoe,
         })
     }
 
@@ -456,15 +468,8 @@ impl Store {
         let sessions = Scope::new(Some(("stream", stream)), "started_at", period);
         let views = Scope::new(Some(("stream", stream)), "at", period);
         let (view_count, unique_viewers) = self.views(&views).await?;
-        let session_count = self
-            .count(&format!("SELECT COUNT(*) FROM analytics_sessions WHERE {}", sessions.clause), &sessions)
-            .await?;
-        let watch_ms = self
-            .count(
-                &format!("SELECT CAST(SUM(playing_ms) AS BIGINT) FROM analytics_sessions WHERE {}", sessions.clause),
-                &sessions,
-            )
-            .await?;
+        let (qoe, watch_ms) = self.qoe(&sessions).await?;
+        let session_count = qoe.sessions;
         let (timeline, peak) = self.timeline(stream, period).await?;
         let now = ViewersNow::from(viewers_now);
         let (peak_viewers, peak_at) = match peak {
@@ -486,7 +491,7 @@ impl Store {
             countries: self.breakdown("country", &sessions).await?,
             devices: self.breakdown("device", &sessions).await?,
             renditions: self.breakdown("rendition", &sessions).await?,
-            qoe: self.qoe(&sessions).await?,
+            qoe,
         })
     }
 
@@ -527,22 +532,12 @@ impl Store {
         let sessions = Scope::new(None, "started_at", period);
         let views = Scope::new(None, "at", period);
         let (view_count, unique_viewers) = self.views(&views).await?;
+        let (qoe, watch_ms) = self.qoe(&sessions).await?;
         let totals = Totals {
-            sessions: self
-                .count(&format!("SELECT COUNT(*) FROM analytics_sessions WHERE {}", sessions.clause), &sessions)
-                .await?,
+            sessions: qoe.sessions,
             views: view_count,
             unique_viewers,
-            watch_time_s: self
-                .count(
-                    &format!(
-                        "SELECT CAST(SUM(playing_ms) AS BIGINT) FROM analytics_sessions WHERE {}",
-                        sessions.clause
-                    ),
-                    &sessions,
-                )
-                .await? as f64
-                / 1000.0,
+            watch_time_s: watch_ms as f64 / 1000.0,
         };
         let mut score_distribution = Vec::new();
         let sql = format!(
@@ -564,7 +559,7 @@ impl Store {
             top_streams: self.top("stream", period).await?,
             protocols: self.breakdown("protocol", &sessions).await?,
             countries: self.breakdown("country", &sessions).await?,
-            qoe: self.qoe(&sessions).await?,
+            qoe,
             score_distribution,
         })
     }
@@ -576,17 +571,32 @@ impl Store {
              GROUP BY {column} ORDER BY n DESC, {column} LIMIT {BREAKDOWN_ROWS}",
             views.clause
         );
-        let mut tops = Vec::new();
-        for row in views.bindings.query(&sql).fetch_all(&self.pool).await? {
+        let mut tops = views
+            .bindings
+            .query(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok(Top { id: row.try_get(0)?, views: u(row.try_get(1)?), watch_time_s: 0.0 }))
+            .collect::<Result<Vec<Top>, sqlx::Error>>()?;
+        if tops.is_empty() {
+            return Ok(tops);
+        }
+        // The watch time of every top item in one GROUP BY (not one query per item).
+        let mut scope = Scope::new(None, "started_at", period);
+        let ids: Vec<String> = tops.iter().map(|t| scope.bindings.push(t.id.as_str())).collect();
+        let sql = format!(
+            "SELECT {column}, CAST(SUM(playing_ms) AS BIGINT) FROM analytics_sessions WHERE {column} IN ({}) AND {} \
+             GROUP BY {column}",
+            ids.join(", "),
+            scope.clause
+        );
+        for row in scope.bindings.query(&sql).fetch_all(&self.pool).await? {
             let id: String = row.try_get(0)?;
-            let scope = Scope::new(Some((column, &id)), "started_at", period);
-            let watch_ms = self
-                .count(
-                    &format!("SELECT CAST(SUM(playing_ms) AS BIGINT) FROM analytics_sessions WHERE {}", scope.clause),
-                    &scope,
-                )
-                .await?;
-            tops.push(Top { id, views: u(row.try_get(1)?), watch_time_s: watch_ms as f64 / 1000.0 });
+            let watch_ms = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
+            if let Some(top) = tops.iter_mut().find(|t| t.id == id) {
+                top.watch_time_s = watch_ms as f64 / 1000.0;
+            }
         }
         Ok(tops)
     }
