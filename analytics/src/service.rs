@@ -487,7 +487,8 @@ mod tests {
 
     #[test]
     fn a_burst_is_written_in_bounded_transactions_in_order() {
-        let event = |i: usize| RawEvent { at: i as i64, session_id: String::new(), kind: "t".into(), data: String::new() };
+        let event =
+            |i: usize| RawEvent { at: i as i64, session_id: String::new(), kind: "t".into(), data: String::new() };
         let batch = Batch {
             events: (0..12_001).map(event).collect(),
             concurrency: vec![ConcurrencySample { stream: "s".into(), t: 0, node: "n".into(), viewers: [0; 6] }],
