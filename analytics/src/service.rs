@@ -389,7 +389,7 @@ impl Analytics {
             ),
             (
                 "rill_analytics_refused_sessions_total",
-                "New sessions not tracked because the session table was full.",
+                "New sessions not tracked: the session table was full, or the client address over client_sessions_per_min.",
                 &s.refused_sessions,
             ),
             (
