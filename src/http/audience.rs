@@ -328,13 +328,38 @@ async fn carry_session(response: Response, target: &MediaTarget, id: &str) -> Re
         _ => rill_media::manifest::hls_with_param(text, &param),
     };
     parts.headers.remove(header::CONTENT_LENGTH);
-    // Per viewer now: no shared cache may keep it.
-    parts.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    // Per viewer now: no shared cache may keep it (the browser's own caching rules stay).
+    let private = private_cache_control(parts.headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()));
+    if let Ok(value) = HeaderValue::from_str(&private) {
+        parts.headers.insert(header::CACHE_CONTROL, value);
+    }
     Response::from_parts(parts, Body::from(rewritten))
+}
+
+/// `Cache-Control` for a response made per viewer: `private`, without what only shared caches
+/// read, the rest kept (`max-age=0` stays for players that check it).
+fn private_cache_control(original: Option<&str>) -> String {
+    let kept: Vec<&str> = original
+        .unwrap_or("no-cache")
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter(|d| {
+            let name = d.split('=').next().unwrap_or("").to_ascii_lowercase();
+            !matches!(name.as_str(), "public" | "private" | "s-maxage" | "proxy-revalidate")
+        })
+        .collect();
+    std::iter::once("private").chain(kept).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn per_viewer_responses_stay_out_of_shared_caches() {
+        assert_eq!(super::private_cache_control(Some("public, max-age=0, s-maxage=1")), "private, max-age=0");
+        assert_eq!(super::private_cache_control(None), "private, no-cache");
+    }
+
     use super::*;
     use observe::ContentRef;
 
