@@ -61,10 +61,7 @@ fn ffmpeg_decodes_ll_hls_and_dash_video_and_audio() {
 fn blocking_reload_preload_hints_and_delta_updates() {
     let _serial = serial();
     // 1 s segments make the delta-update window (6 target durations) reachable in seconds.
-    // The playlists as a CDN in front of Rill gets them (`session_param = false`, README
-    // "Behind a CDN"): no per-viewer `rs=` in the URIs this test reads (tests/analytics.rs
-    // counts players through it).
-    let server = Server::start("open", &[("RILL_PACKAGER_SEGMENT_S", "1"), ("RILL_ANALYTICS_SESSION_PARAM", "false")]);
+    let server = Server::start("open", &[("RILL_PACKAGER_SEGMENT_S", "1")]);
     let _publisher = publish(&server.rtmp_url("edge"), 45, "640x360");
     wait_for_playlist(&server, "/live/edge/video/media.m3u8");
     let get = |path: &str| http_raw(server.http, "GET", path, None, None);
