@@ -15,6 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The stream (and its recording) ends soon after its publisher leaves.
 const GRACE: (&str, &str) = ("RILL_BUS_RECONNECT_GRACE_S", "2");
+/// Players without CMCD are counted through the session parameter (on by default; the
+/// other tests turn it off to read the packager's own playlists).
+const SESSION_PARAM: (&str, &str) = ("RILL_ANALYTICS_SESSION_PARAM", "true");
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
@@ -157,7 +160,7 @@ fn watch_one_session(server: &Server, page: &str, filter: &str, seconds: u32, en
 #[test]
 fn chromium_players_are_counted_with_their_watch_time_startup_and_stalls() {
     let _serial = serial();
-    let server = Server::start("open", &[GRACE]);
+    let server = Server::start("open", &[GRACE, SESSION_PARAM]);
     // A live stream to play, and a short one whose recording is the video to watch.
     let _live = encoder(&server.rtmp_url("show"), 110, "flv", 48_000);
     let recorded = encoder(&server.rtmp_url("rec"), 26, "flv", 44_100);
@@ -233,7 +236,7 @@ fn viewers_now(server: &Server, name: &str) -> Value {
 #[test]
 fn every_protocol_is_counted_live_and_the_timeline_keeps_the_peak() {
     let _serial = serial();
-    let server = Server::start("open", &[GRACE]);
+    let server = Server::start("open", &[GRACE, SESSION_PARAM]);
     let _live = encoder(&server.rtmp_url("mix"), 150, "flv", 48_000);
     wait_live(&server, "mix");
     let started = now_ms();
@@ -324,7 +327,7 @@ fn collect(server: &Server, body: &str, visitor: &str) -> RawResponse {
 #[test]
 fn views_follow_the_rules_a_short_visit_none_a_reload_one() {
     let _serial = serial();
-    let server = Server::start("open", &[]);
+    let server = Server::start("open", &[SESSION_PARAM]);
     // X watches 5 s: not a view. Y watches 15 s, reloads, watches 15 s again: one view.
     let visits = [("x-visit-0001", "visitorx0001", 5_000), ("y-visit-0001", "visitory0001", 15_000)];
     for (sid, visitor, ms) in visits {
@@ -353,7 +356,7 @@ fn views_follow_the_rules_a_short_visit_none_a_reload_one() {
 #[test]
 fn hostile_reports_get_clear_errors_and_disturb_nobody() {
     let _serial = serial();
-    let server = Server::start("open", &[GRACE]);
+    let server = Server::start("open", &[GRACE, SESSION_PARAM]);
     let _live = encoder(&server.rtmp_url("calm"), 60, "flv", 44_100);
     wait_live(&server, "calm");
     // A real viewer watching throughout.

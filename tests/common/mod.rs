@@ -62,6 +62,10 @@ impl Server {
             ("RILL_AUTH_MODE".into(), mode.into()),
             ("RILL_AUTH_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
             ("RILL_SERVER_LOG".into(), "info".into()),
+            // Playlists as a CDN in front of Rill gets them (README "Behind a CDN"): tests
+            // that read playlist text see the packager's URIs, without a per-viewer `rs=`.
+            // tests/analytics.rs turns it on to count players without CMCD.
+            ("RILL_ANALYTICS_SESSION_PARAM".into(), "false".into()),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Server::spawn(dir, http, rtmp, env)
