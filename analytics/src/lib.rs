@@ -10,7 +10,8 @@
 //! - [`session`]: viewer sessions (sans-IO) and their records.
 //! - [`score`]: QoE scores and their formulas.
 //! - [`service`]: the running analytics (tracker, queue, writer task, metrics).
-//! - [`store`]: the analytics tables in the catalog database; [`report`]: what the API reads.
+//! - [`store`]: the analytics tables in the catalog database; [`rollup`]: the day rollups
+//!   sessions add up to; [`report`]: what the API reads.
 //! - `testing` (feature `testing`): the known-answer scenario the tests run on each database.
 //! - [`client`]: what a request says about its viewer (country, device, referrer) and the
 //!   daily-salted visitor hash that counts uniques without storing addresses.
@@ -20,6 +21,7 @@ pub mod cmcd;
 pub mod cmsd;
 pub mod observe;
 pub mod report;
+pub mod rollup;
 pub mod score;
 pub mod service;
 pub mod session;

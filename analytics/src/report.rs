@@ -10,8 +10,9 @@
 //! - *retention* at p % = share of the views whose viewer watched the p-th hundredth;
 //! - *peak* = the highest sum over nodes and protocols of one 10 s concurrency sample.
 
-use crate::session::{Protocol, SessionRecord, RETENTION_BUCKETS};
-use crate::store::{Store, StoreError};
+use crate::rollup::{day_of, Aggregate, Dimension, Scope as RollupScope, Tally};
+use crate::session::{Protocol, SessionRecord};
+use crate::store::{session_from_row, Store, StoreError, SESSION_COLUMNS};
 use rill_vod::catalog::Bindings;
 use serde::Serialize;
 use sqlx::Row;
@@ -273,6 +274,41 @@ fn u(v: i64) -> u64 {
     v.max(0) as u64
 }
 
+/// Which rollup rows a report reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    Totals,
+    All,
+}
+
+fn breakdown(aggregate: &Aggregate, dimension: Dimension) -> Vec<Breakdown> {
+    aggregate
+        .breakdown(dimension, BREAKDOWN_ROWS as usize)
+        .into_iter()
+        .map(|(key, t)| Breakdown { key, sessions: u(t.sessions), watch_time_s: t.playing_ms as f64 / 1000.0 })
+        .collect()
+}
+
+/// The QoE of an aggregate.
+fn qoe(aggregate: &Aggregate) -> Qoe {
+    let t: &Tally = &aggregate.totals;
+    let [startup_ms_p50, startup_ms_p95] = aggregate.percentiles(Dimension::StartupMs, [0.5, 0.95]);
+    let [latency_ms_p50] = aggregate.percentiles(Dimension::LatencyMs, [0.5]);
+    Qoe {
+        sessions: u(t.sessions),
+        startup_ms_p50,
+        startup_ms_p95,
+        rebuffer_ratio: crate::score::rebuffer_ratio(u(t.playing_ms), u(t.rebuffer_ms)),
+        rebuffer_count: u(t.rebuffer_count),
+        score: (t.sessions > 0).then(|| (t.score_sum / t.sessions as f64 * 10.0).round() / 10.0),
+        exits_before_start: u(t.exits),
+        failures: u(t.failures),
+        latency_ms_p50,
+        bitrate_kbps: (t.bitrate_n > 0).then(|| (t.bitrate_sum as f64 / t.bitrate_n as f64).round()),
+        dropped_frames: u(t.dropped_frames),
+    }
+}
+
 impl Store {
     /// `(views, unique viewers)` of a view scope.
     async fn views(&self, scope: &Scope) -> Result<(u64, u64), ReportError> {
@@ -281,103 +317,82 @@ impl Store {
         Ok((u(row.try_get(0)?), u(row.try_get(1)?)))
     }
 
-    async fn breakdown(&self, key: &str, scope: &Scope) -> Result<Vec<Breakdown>, ReportError> {
-        let sql = format!(
-            "SELECT {key} AS k, COUNT(*) AS n, CAST(SUM(playing_ms) AS BIGINT) AS w FROM analytics_sessions WHERE {} \
-             GROUP BY {key} ORDER BY n DESC, k LIMIT {BREAKDOWN_ROWS}",
-            scope.clause
-        );
-        let rows = scope.bindings.query(&sql).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Breakdown {
-                    key: row.try_get::<Option<String>, _>(0)?.unwrap_or_else(|| "unknown".into()),
-                    sessions: u(row.try_get(1)?),
-                    watch_time_s: row.try_get::<Option<i64>, _>(2)?.unwrap_or(0) as f64 / 1000.0,
-                })
-            })
-            .collect()
-    }
-
-    /// The values of `column` at the given ranks (0–1) over a scope, from one `GROUP BY` (the
-    /// distinct values and their counts): the value at rank `round((n - 1) · p)` in ascending order.
-    async fn percentiles<const N: usize>(
+    /// The sessions of one video, stream or the whole server that started in `period`, added
+    /// up: the whole days from the day rollups, the partial days at the period's edges from
+    /// the sessions themselves (with the same contributions, so both agree exactly).
+    async fn aggregate(
         &self,
-        column: &str,
-        scope: &Scope,
-        ps: [f64; N],
-    ) -> Result<[Option<u64>; N], ReportError> {
-        let sql = format!(
-            "SELECT {column}, COUNT(*) FROM analytics_sessions WHERE {} AND {column} IS NOT NULL \
-             GROUP BY {column} ORDER BY {column}",
-            scope.clause
-        );
-        let rows = scope.bindings.query(&sql).fetch_all(&self.pool).await?;
-        let counts = rows
-            .iter()
-            .map(|row| Ok((u(row.try_get(0)?), u(row.try_get(1)?))))
-            .collect::<Result<Vec<(u64, u64)>, sqlx::Error>>()?;
-        let n: u64 = counts.iter().map(|&(_, c)| c).sum();
-        Ok(ps.map(|p| {
-            if n == 0 {
-                return None;
+        scope: RollupScope,
+        id: &str,
+        period: Period,
+        rows: Rows,
+    ) -> Result<Aggregate, ReportError> {
+        let mut aggregate = Aggregate::default();
+        let first_day = day_of(period.since + DAY_MS - 1);
+        let end_day = day_of(period.until);
+        let edges = if first_day < end_day {
+            let mut b = Bindings::default();
+            let clause = format!(
+                "scope = {} AND id = {} AND day >= {} AND day < {}{}",
+                b.push(scope.as_str()),
+                b.push(id),
+                b.push(first_day),
+                b.push(end_day),
+                if rows == Rows::Totals { " AND dimension = ''" } else { "" }
+            );
+            let sql = format!(
+                "SELECT day, dimension, key, sessions, playing_ms, rebuffer_ms, rebuffer_count, score_sum, exits, \
+                 failures, bitrate_sum, bitrate_n, dropped_frames, views FROM analytics_rollups WHERE {clause}"
+            );
+            for row in b.query(&sql).fetch_all(&self.pool).await? {
+                let dimension: String = row.try_get(1)?;
+                let Some(dimension) = Dimension::parse(&dimension) else { continue };
+                let tally = Tally {
+                    sessions: row.try_get(3)?,
+                    playing_ms: row.try_get(4)?,
+                    rebuffer_ms: row.try_get(5)?,
+                    rebuffer_count: row.try_get(6)?,
+                    score_sum: row.try_get(7)?,
+                    exits: row.try_get(8)?,
+                    failures: row.try_get(9)?,
+                    bitrate_sum: row.try_get(10)?,
+                    bitrate_n: row.try_get(11)?,
+                    dropped_frames: row.try_get(12)?,
+                    views: row.try_get(13)?,
+                };
+                aggregate.add(row.try_get(0)?, dimension, row.try_get::<String, _>(2)?.as_str(), &tally);
             }
-            let rank = ((n - 1) as f64 * p).round() as u64;
-            let mut seen = 0;
-            counts
-                .iter()
-                .find(|&&(_, c)| {
-                    seen += c;
-                    seen > rank
-                })
-                .map(|&(v, _)| v)
-        }))
-    }
-
-    /// The QoE of a scope and its watch time (ms): one aggregate query and the percentiles.
-    async fn qoe(&self, scope: &Scope) -> Result<(Qoe, u64), ReportError> {
-        let sql = format!(
-            "SELECT COUNT(*), CAST(SUM(playing_ms) AS BIGINT), CAST(SUM(rebuffer_ms) AS BIGINT), CAST(SUM(rebuffer_count) AS BIGINT), AVG(score), \
-             CAST(SUM(CASE WHEN outcome = 'exit_before_start' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS BIGINT), AVG(CAST(bitrate_kbps AS DOUBLE PRECISION)), CAST(SUM(dropped_frames) AS BIGINT) \
-             FROM analytics_sessions WHERE {}",
-            scope.clause
-        );
-        let row = scope.bindings.query(&sql).fetch_one(&self.pool).await?;
-        let int = |i: usize| -> Result<u64, sqlx::Error> { Ok(u(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0))) };
-        let float = |i: usize| -> Result<Option<f64>, sqlx::Error> {
-            // AVG is a float in both dialects (PostgreSQL's AVG of a BIGINT is NUMERIC: cast).
-            row.try_get::<Option<f64>, _>(i)
+            vec![(period.since, first_day), (end_day, period.until)]
+        } else {
+            vec![(period.since, period.until)]
         };
-        let sessions = int(0)?;
-        let [startup_ms_p50, startup_ms_p95] = self.percentiles("startup_ms", scope, [0.5, 0.95]).await?;
-        let [latency_ms_p50] = self.percentiles("latency_ms", scope, [0.5]).await?;
-        Ok((
-            Qoe {
-                sessions,
-                startup_ms_p50,
-                startup_ms_p95,
-                rebuffer_ratio: crate::score::rebuffer_ratio(int(1)?, int(2)?),
-                rebuffer_count: int(3)?,
-                score: float(4)?.map(|s| (s * 10.0).round() / 10.0),
-                exits_before_start: int(5)?,
-                failures: int(6)?,
-                latency_ms_p50,
-                bitrate_kbps: float(7)?.map(f64::round),
-                dropped_frames: int(8)?,
-            },
-            int(1)?,
-        ))
+        let column = match scope {
+            RollupScope::Video => Some(("video", id)),
+            RollupScope::Stream => Some(("stream", id)),
+            RollupScope::All => None,
+        };
+        for (since, until) in edges.into_iter().filter(|(since, until)| since < until) {
+            let edge = Scope::new(column, "started_at", Period { since, until });
+            let sql = format!("SELECT {SESSION_COLUMNS} FROM analytics_sessions WHERE {}", edge.clause);
+            for row in edge.bindings.query(&sql).fetch_all(&self.pool).await? {
+                let session = session_from_row(&row)?;
+                if rows == Rows::Totals {
+                    aggregate.totals.sessions += 1;
+                    aggregate.totals.playing_ms += session.playing_ms as i64;
+                } else {
+                    aggregate.add_session(&session, scope);
+                }
+            }
+        }
+        Ok(aggregate)
     }
 
     /// The report of one video.
     pub async fn video_report(&self, video: &str, period: Period) -> Result<VideoReport, ReportError> {
-        let sessions = Scope::new(Some(("video", video)), "started_at", period);
         let views = Scope::new(Some(("video", video)), "at", period);
         let (view_count, unique_viewers) = self.views(&views).await?;
-        let (qoe, watch_ms) = self.qoe(&sessions).await?;
-        let session_count = qoe.sessions;
-        let watch_time_s = watch_ms as f64 / 1000.0;
+        let aggregate = self.aggregate(RollupScope::Video, video, period, Rows::All).await?;
+        let watch_time_s = aggregate.totals.playing_ms as f64 / 1000.0;
         Ok(VideoReport {
             video: video.to_owned(),
             period,
@@ -386,76 +401,46 @@ impl Store {
                 unique_viewers,
                 watch_time_s,
                 average_view_duration_s: if view_count == 0 { 0.0 } else { watch_time_s / view_count as f64 },
-                sessions: session_count,
+                sessions: u(aggregate.totals.sessions),
             },
-            daily: self.daily(video, period).await?,
-            retention: self.retention(video, period).await?,
-            countries: self.breakdown("country", &sessions).await?,
-            devices: self.breakdown("device", &sessions).await?,
-            browsers: self.breakdown("browser", &sessions).await?,
-            traffic_sources: self.breakdown("COALESCE(referrer, 'direct')", &sessions).await?,
-            protocols: self.breakdown("protocol", &sessions).await?,
-            renditions: self.breakdown("rendition", &sessions).await?,
-            qoe,
+            daily: self.daily(video, period, &aggregate).await?,
+            retention: retention(&aggregate),
+            countries: breakdown(&aggregate, Dimension::Country),
+            devices: breakdown(&aggregate, Dimension::Device),
+            browsers: breakdown(&aggregate, Dimension::Browser),
+            traffic_sources: breakdown(&aggregate, Dimension::Referrer),
+            protocols: breakdown(&aggregate, Dimension::Protocol),
+            renditions: breakdown(&aggregate, Dimension::Rendition),
+            qoe: qoe(&aggregate),
         })
     }
 
-    async fn daily(&self, video: &str, period: Period) -> Result<Vec<DailyPoint>, ReportError> {
+    /// Views and uniques by day (from the views), watch time by day (from the aggregate).
+    async fn daily(&self, video: &str, period: Period, aggregate: &Aggregate) -> Result<Vec<DailyPoint>, ReportError> {
         let views = Scope::new(Some(("video", video)), "at", period);
         let sql = format!(
             "SELECT at / {DAY_MS} AS d, COUNT(*), COUNT(DISTINCT visitor) FROM analytics_views WHERE {} \
              GROUP BY d ORDER BY d",
             views.clause
         );
+        let point = |d: i64| DailyPoint {
+            date: rill_media::wallclock::date_of_day(d),
+            views: 0,
+            unique_viewers: 0,
+            watch_time_s: 0.0,
+        };
         let mut days: std::collections::BTreeMap<i64, DailyPoint> = std::collections::BTreeMap::new();
         for row in views.bindings.query(&sql).fetch_all(&self.pool).await? {
             let d: i64 = row.try_get(0)?;
-            days.insert(
-                d,
-                DailyPoint {
-                    date: rill_media::wallclock::date_of_day(d),
-                    views: u(row.try_get(1)?),
-                    unique_viewers: u(row.try_get(2)?),
-                    watch_time_s: 0.0,
-                },
-            );
+            let day = days.entry(d).or_insert_with(|| point(d));
+            day.views = u(row.try_get(1)?);
+            day.unique_viewers = u(row.try_get(2)?);
         }
-        let sessions = Scope::new(Some(("video", video)), "started_at", period);
-        let sql = format!(
-            "SELECT started_at / {DAY_MS} AS d, CAST(SUM(playing_ms) AS BIGINT) FROM analytics_sessions WHERE {} GROUP BY d",
-            sessions.clause
-        );
-        for row in sessions.bindings.query(&sql).fetch_all(&self.pool).await? {
-            let d: i64 = row.try_get(0)?;
-            let point = days.entry(d).or_insert_with(|| DailyPoint {
-                date: rill_media::wallclock::date_of_day(d),
-                views: 0,
-                unique_viewers: 0,
-                watch_time_s: 0.0,
-            });
-            point.watch_time_s = row.try_get::<Option<i64>, _>(1)?.unwrap_or(0) as f64 / 1000.0;
+        for (&day, tally) in &aggregate.daily {
+            let d = day / DAY_MS;
+            days.entry(d).or_insert_with(|| point(d)).watch_time_s = tally.playing_ms as f64 / 1000.0;
         }
         Ok(days.into_values().collect())
-    }
-
-    async fn retention(&self, video: &str, period: Period) -> Result<Vec<RetentionPoint>, ReportError> {
-        let scope = Scope::new(Some(("video", video)), "view_at", period);
-        let bits: Vec<String> = (0..RETENTION_BUCKETS)
-            .map(|i| {
-                let (column, shift) = if i < 64 { ("watched_lo", i) } else { ("watched_hi", i - 64) };
-                format!("CAST(SUM(({column} >> {shift}) & 1) AS BIGINT)")
-            })
-            .collect();
-        let sql = format!("SELECT COUNT(*), {} FROM analytics_sessions WHERE {}", bits.join(", "), scope.clause);
-        let row = scope.bindings.query(&sql).fetch_one(&self.pool).await?;
-        let views = u(row.try_get(0)?);
-        (0..RETENTION_BUCKETS)
-            .map(|i| {
-                let watched = u(row.try_get::<Option<i64>, _>(i + 1)?.unwrap_or(0));
-                let share = if views == 0 { 0.0 } else { watched as f64 / views as f64 };
-                Ok(RetentionPoint { percent: i as u32, share: (share * 1000.0).round() / 1000.0 })
-            })
-            .collect()
     }
 
     /// The report of one live stream (`viewers_now` comes from the live tracker).
@@ -465,11 +450,9 @@ impl Store {
         period: Period,
         viewers_now: [u64; 6],
     ) -> Result<StreamReport, ReportError> {
-        let sessions = Scope::new(Some(("stream", stream)), "started_at", period);
         let views = Scope::new(Some(("stream", stream)), "at", period);
         let (view_count, unique_viewers) = self.views(&views).await?;
-        let (qoe, watch_ms) = self.qoe(&sessions).await?;
-        let session_count = qoe.sessions;
+        let aggregate = self.aggregate(RollupScope::Stream, stream, period, Rows::All).await?;
         let (timeline, peak) = self.timeline(stream, period).await?;
         let now = ViewersNow::from(viewers_now);
         let (peak_viewers, peak_at) = match peak {
@@ -482,16 +465,16 @@ impl Store {
             viewers_now: now,
             peak_viewers,
             peak_at,
-            sessions: session_count,
+            sessions: u(aggregate.totals.sessions),
             views: view_count,
             unique_viewers,
-            watch_time_s: watch_ms as f64 / 1000.0,
+            watch_time_s: aggregate.totals.playing_ms as f64 / 1000.0,
             timeline,
-            protocols: self.breakdown("protocol", &sessions).await?,
-            countries: self.breakdown("country", &sessions).await?,
-            devices: self.breakdown("device", &sessions).await?,
-            renditions: self.breakdown("rendition", &sessions).await?,
-            qoe,
+            protocols: breakdown(&aggregate, Dimension::Protocol),
+            countries: breakdown(&aggregate, Dimension::Country),
+            devices: breakdown(&aggregate, Dimension::Device),
+            renditions: breakdown(&aggregate, Dimension::Rendition),
+            qoe: qoe(&aggregate),
         })
     }
 
@@ -529,42 +512,41 @@ impl Store {
 
     /// Totals, tops and QoE over every stream and video.
     pub async fn overview(&self, period: Period) -> Result<Overview, ReportError> {
-        let sessions = Scope::new(None, "started_at", period);
         let views = Scope::new(None, "at", period);
         let (view_count, unique_viewers) = self.views(&views).await?;
-        let (qoe, watch_ms) = self.qoe(&sessions).await?;
+        let aggregate = self.aggregate(RollupScope::All, "", period, Rows::All).await?;
         let totals = Totals {
-            sessions: qoe.sessions,
+            sessions: u(aggregate.totals.sessions),
             views: view_count,
             unique_viewers,
-            watch_time_s: watch_ms as f64 / 1000.0,
+            watch_time_s: aggregate.totals.playing_ms as f64 / 1000.0,
         };
-        let mut score_distribution = Vec::new();
-        let sql = format!(
-            "SELECT CAST(score / 20 AS BIGINT) AS b, COUNT(*) FROM analytics_sessions WHERE {} GROUP BY b",
-            sessions.clause
-        );
         let mut buckets = [0u64; 5];
-        for row in sessions.bindings.query(&sql).fetch_all(&self.pool).await? {
-            let b: i64 = row.try_get(0)?;
-            buckets[b.clamp(0, 4) as usize] += u(row.try_get(1)?);
+        for (key, tally) in aggregate.breakdown(Dimension::ScoreBucket, 5) {
+            if let Some(slot) = key.parse::<usize>().ok().and_then(|b| buckets.get_mut(b)) {
+                *slot += u(tally.sessions);
+            }
         }
-        for (i, n) in buckets.iter().enumerate() {
-            score_distribution.push(ScoreBucket { from: i as u32 * 20, to: i as u32 * 20 + 20, sessions: *n });
-        }
+        let score_distribution =
+            (0..5u32).map(|i| ScoreBucket { from: i * 20, to: i * 20 + 20, sessions: buckets[i as usize] }).collect();
         Ok(Overview {
             period,
             totals,
-            top_videos: self.top("video", period).await?,
-            top_streams: self.top("stream", period).await?,
-            protocols: self.breakdown("protocol", &sessions).await?,
-            countries: self.breakdown("country", &sessions).await?,
-            qoe,
+            top_videos: self.top(RollupScope::Video, period).await?,
+            top_streams: self.top(RollupScope::Stream, period).await?,
+            protocols: breakdown(&aggregate, Dimension::Protocol),
+            countries: breakdown(&aggregate, Dimension::Country),
+            qoe: qoe(&aggregate),
             score_distribution,
         })
     }
 
-    async fn top(&self, column: &'static str, period: Period) -> Result<Vec<Top>, ReportError> {
+    /// The most viewed videos or streams, with their watch time.
+    async fn top(&self, scope: RollupScope, period: Period) -> Result<Vec<Top>, ReportError> {
+        let column = match scope {
+            RollupScope::Video => "video",
+            _ => "stream",
+        };
         let views = Scope::new(None, "at", period);
         let sql = format!(
             "SELECT {column}, COUNT(*) AS n FROM analytics_views WHERE {column} IS NOT NULL AND {} \
@@ -579,24 +561,9 @@ impl Store {
             .iter()
             .map(|row| Ok(Top { id: row.try_get(0)?, views: u(row.try_get(1)?), watch_time_s: 0.0 }))
             .collect::<Result<Vec<Top>, sqlx::Error>>()?;
-        if tops.is_empty() {
-            return Ok(tops);
-        }
-        // The watch time of every top item in one GROUP BY (not one query per item).
-        let mut scope = Scope::new(None, "started_at", period);
-        let ids: Vec<String> = tops.iter().map(|t| scope.bindings.push(t.id.as_str())).collect();
-        let sql = format!(
-            "SELECT {column}, CAST(SUM(playing_ms) AS BIGINT) FROM analytics_sessions WHERE {column} IN ({}) AND {} \
-             GROUP BY {column}",
-            ids.join(", "),
-            scope.clause
-        );
-        for row in scope.bindings.query(&sql).fetch_all(&self.pool).await? {
-            let id: String = row.try_get(0)?;
-            let watch_ms = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
-            if let Some(top) = tops.iter_mut().find(|t| t.id == id) {
-                top.watch_time_s = watch_ms as f64 / 1000.0;
-            }
+        for top in &mut tops {
+            let aggregate = self.aggregate(scope, &top.id, period, Rows::Totals).await?;
+            top.watch_time_s = aggregate.totals.playing_ms as f64 / 1000.0;
         }
         Ok(tops)
     }
@@ -642,48 +609,16 @@ impl Store {
     }
 }
 
-const SESSION_COLUMNS: &str = "id, stream, video, protocol, started_at, last_seen, ended_at, playing_ms, rebuffer_ms, \
-     rebuffer_count, startup_ms, outcome, errors, bitrate_kbps, switches_up, switches_down, dropped_frames, \
-     latency_ms, rtt_ms, lost_packets, bytes, visitor, country, device, browser, os, referrer, rendition, \
-     watched_lo, watched_hi, view_at, score";
-
-fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord, ReportError> {
-    let opt = |i: usize| -> Result<Option<u64>, sqlx::Error> { Ok(row.try_get::<Option<i64>, _>(i)?.map(u)) };
-    let int = |i: usize| -> Result<u64, sqlx::Error> { Ok(u(row.try_get::<i64, _>(i)?)) };
-    let protocol: String = row.try_get(3)?;
-    let outcome: String = row.try_get(11)?;
-    let corrupt = |what: &str, v: &str| ReportError::Filter("stored session", format!("{what} {v:?}"));
-    Ok(SessionRecord {
-        id: row.try_get(0)?,
-        stream: row.try_get(1)?,
-        video: row.try_get(2)?,
-        protocol: Protocol::parse(&protocol).ok_or_else(|| corrupt("protocol", &protocol))?,
-        started_at: row.try_get(4)?,
-        last_seen: row.try_get(5)?,
-        ended_at: row.try_get(6)?,
-        playing_ms: int(7)?,
-        rebuffer_ms: int(8)?,
-        rebuffer_count: int(9)?,
-        startup_ms: opt(10)?,
-        outcome: crate::score::Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?,
-        errors: int(12)?,
-        bitrate_kbps: opt(13)?,
-        switches_up: int(14)?,
-        switches_down: int(15)?,
-        dropped_frames: int(16)?,
-        latency_ms: opt(17)?,
-        rtt_ms: opt(18)?,
-        lost_packets: int(19)?,
-        bytes: int(20)?,
-        visitor: row.try_get(21)?,
-        country: row.try_get(22)?,
-        device: row.try_get(23)?,
-        browser: row.try_get(24)?,
-        os: row.try_get(25)?,
-        referrer: row.try_get(26)?,
-        rendition: row.try_get(27)?,
-        watched: (row.try_get::<i64, _>(28)? as u64 as u128) | ((row.try_get::<i64, _>(29)? as u64 as u128) << 64),
-        view_at: row.try_get(30)?,
-        score: row.try_get(31)?,
-    })
+/// The share of an aggregate's views that watched each hundredth.
+fn retention(aggregate: &Aggregate) -> Vec<RetentionPoint> {
+    let views = aggregate.totals.views;
+    aggregate
+        .retention()
+        .iter()
+        .enumerate()
+        .map(|(i, &watched)| {
+            let share = if views <= 0 { 0.0 } else { watched as f64 / views as f64 };
+            RetentionPoint { percent: i as u32, share: (share * 1000.0).round() / 1000.0 }
+        })
+        .collect()
 }

@@ -245,6 +245,48 @@ impl SessionRecord {
     pub fn rebuffer_ratio(&self) -> f64 {
         rebuffer_ratio(self.playing_ms, self.rebuffer_ms)
     }
+
+    /// This stored record updated with `newer` (a later record of the same session, from this
+    /// node or another that saw part of it): the earliest start, the latest sighting, the
+    /// larger of each counter, the union of the watched buckets, the first view, known values
+    /// over unknown ones, and the latest protocol and score. Merging is idempotent, so a
+    /// record written twice counts once.
+    pub fn merge(&self, newer: &SessionRecord) -> SessionRecord {
+        let or = |new: &Option<String>, old: &Option<String>| new.clone().or_else(|| old.clone());
+        SessionRecord {
+            id: self.id.clone(),
+            stream: self.stream.clone().or_else(|| newer.stream.clone()),
+            video: self.video.clone().or_else(|| newer.video.clone()),
+            protocol: newer.protocol,
+            started_at: self.started_at.min(newer.started_at),
+            last_seen: self.last_seen.max(newer.last_seen),
+            ended_at: newer.ended_at.or(self.ended_at),
+            playing_ms: self.playing_ms.max(newer.playing_ms),
+            rebuffer_ms: self.rebuffer_ms.max(newer.rebuffer_ms),
+            rebuffer_count: self.rebuffer_count.max(newer.rebuffer_count),
+            startup_ms: newer.startup_ms.or(self.startup_ms),
+            outcome: if self.outcome == Outcome::Played { Outcome::Played } else { newer.outcome },
+            errors: self.errors.max(newer.errors),
+            bitrate_kbps: newer.bitrate_kbps.or(self.bitrate_kbps),
+            switches_up: self.switches_up.max(newer.switches_up),
+            switches_down: self.switches_down.max(newer.switches_down),
+            dropped_frames: self.dropped_frames.max(newer.dropped_frames),
+            latency_ms: newer.latency_ms.or(self.latency_ms),
+            rtt_ms: newer.rtt_ms.or(self.rtt_ms),
+            lost_packets: self.lost_packets.max(newer.lost_packets),
+            bytes: self.bytes.max(newer.bytes),
+            visitor: self.visitor.clone(),
+            country: or(&newer.country, &self.country),
+            device: self.device.clone(),
+            browser: self.browser.clone(),
+            os: self.os.clone(),
+            referrer: or(&newer.referrer, &self.referrer),
+            rendition: or(&newer.rendition, &self.rendition),
+            watched: self.watched | newer.watched,
+            view_at: self.view_at.or(newer.view_at),
+            score: newer.score,
+        }
+    }
 }
 
 /// One viewer session.

@@ -11,17 +11,32 @@
 //!   timeline and the peak sum the nodes).
 //! - `analytics_events`: the raw player reports, kept `raw_retention_days`.
 
-use crate::session::SessionRecord;
+use crate::rollup::{Deltas, RollupKey, Tally};
+use crate::score::Outcome;
+use crate::session::{Protocol, SessionRecord};
 use rill_vod::catalog::{migrate_set, Bindings, CatalogError, Dialect, Migration, Step};
 use sqlx::AnyPool;
+use std::collections::HashMap;
 
-/// Rows per multi-row INSERT (at most 9 values each for events and samples: far below the
-/// limits on bound values).
+/// Rows per multi-row statement on PostgreSQL (at most 32 values each: far below its limit of
+/// 65 535 bound values).
 const ROWS_PER_STATEMENT: usize = 500;
-/// The same on SQLite: binding `$n` parameters looks each name up in a linear list
-/// (`sqlite3_bind_parameter_name`), so a statement's binding cost grows with the square of its
-/// values; 500 rows of events spent most of the writer's time there (cmcd-load profile).
-const SQLITE_ROWS_PER_STATEMENT: usize = 50;
+/// Bound values per statement on SQLite: binding `$n` parameters looks each name up in a
+/// linear list (`sqlite3_bind_parameter_name`), so a statement's binding cost grows with the
+/// square of its values; 500 rows of events spent most of the writer's time there (cmcd-load
+/// profile), 50 did not.
+const SQLITE_VALUES_PER_STATEMENT: usize = 200;
+/// Sessions read per page when the rollups are filled from stored sessions.
+const BACKFILL_PAGE: usize = 2_000;
+/// The PostgreSQL advisory lock that serializes the analytics writers of all nodes.
+const WRITER_LOCK: i64 = 0x7269_6c6c_0001;
+
+fn rows_per_statement(dialect: Dialect, values_per_row: usize) -> usize {
+    match dialect {
+        Dialect::Sqlite => (SQLITE_VALUES_PER_STATEMENT / values_per_row).max(1),
+        Dialect::Postgres => ROWS_PER_STATEMENT,
+    }
+}
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +45,16 @@ pub enum StoreError {
     Schema(#[from] CatalogError),
     #[error("analytics database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("stored session {0}: unknown {1} {2:?}")]
+    Corrupt(String, &'static str, String),
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    steps: &[
-        Step::Both(
-            "CREATE TABLE analytics_sessions (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        steps: &[
+            Step::Both(
+                "CREATE TABLE analytics_sessions (
                 id TEXT PRIMARY KEY,
                 stream TEXT,
                 video TEXT,
@@ -70,25 +88,25 @@ const MIGRATIONS: &[Migration] = &[Migration {
                 view_at BIGINT,
                 score DOUBLE PRECISION NOT NULL
             )",
-        ),
-        Step::Both("CREATE INDEX analytics_sessions_video ON analytics_sessions (video, started_at)"),
-        Step::Both("CREATE INDEX analytics_sessions_stream ON analytics_sessions (stream, started_at)"),
-        Step::Both("CREATE INDEX analytics_sessions_started ON analytics_sessions (started_at)"),
-        Step::Both("CREATE INDEX analytics_sessions_video_views ON analytics_sessions (video, view_at)"),
-        Step::Both(
-            "CREATE TABLE analytics_views (
+            ),
+            Step::Both("CREATE INDEX analytics_sessions_video ON analytics_sessions (video, started_at)"),
+            Step::Both("CREATE INDEX analytics_sessions_stream ON analytics_sessions (stream, started_at)"),
+            Step::Both("CREATE INDEX analytics_sessions_started ON analytics_sessions (started_at)"),
+            Step::Both("CREATE INDEX analytics_sessions_video_views ON analytics_sessions (video, view_at)"),
+            Step::Both(
+                "CREATE TABLE analytics_views (
                 session_id TEXT PRIMARY KEY,
                 stream TEXT,
                 video TEXT,
                 visitor TEXT NOT NULL,
                 at BIGINT NOT NULL
             )",
-        ),
-        Step::Both("CREATE INDEX analytics_views_video ON analytics_views (video, at)"),
-        Step::Both("CREATE INDEX analytics_views_stream ON analytics_views (stream, at)"),
-        Step::Both("CREATE INDEX analytics_views_visitor ON analytics_views (visitor, at)"),
-        Step::Both(
-            "CREATE TABLE analytics_concurrency (
+            ),
+            Step::Both("CREATE INDEX analytics_views_video ON analytics_views (video, at)"),
+            Step::Both("CREATE INDEX analytics_views_stream ON analytics_views (stream, at)"),
+            Step::Both("CREATE INDEX analytics_views_visitor ON analytics_views (visitor, at)"),
+            Step::Both(
+                "CREATE TABLE analytics_concurrency (
                 stream TEXT NOT NULL,
                 t BIGINT NOT NULL,
                 node TEXT NOT NULL,
@@ -100,18 +118,63 @@ const MIGRATIONS: &[Migration] = &[Migration {
                 dash BIGINT NOT NULL,
                 PRIMARY KEY (stream, t, node)
             )",
-        ),
-        Step::Both(
-            "CREATE TABLE analytics_events (
+            ),
+            Step::Both(
+                "CREATE TABLE analytics_events (
                 at BIGINT NOT NULL,
                 session_id TEXT NOT NULL,
                 kind TEXT NOT NULL,
                 data TEXT NOT NULL
             )",
-        ),
-        Step::Both("CREATE INDEX analytics_events_at ON analytics_events (at)"),
-    ],
-}];
+            ),
+            Step::Both("CREATE INDEX analytics_events_at ON analytics_events (at)"),
+        ],
+    },
+    Migration {
+        version: 2,
+        steps: &[Step::Both(
+            "CREATE TABLE analytics_rollups (
+            scope TEXT NOT NULL,
+            id TEXT NOT NULL,
+            day BIGINT NOT NULL,
+            dimension TEXT NOT NULL,
+            key TEXT NOT NULL,
+            sessions BIGINT NOT NULL,
+            playing_ms BIGINT NOT NULL,
+            rebuffer_ms BIGINT NOT NULL,
+            rebuffer_count BIGINT NOT NULL,
+            score_sum DOUBLE PRECISION NOT NULL,
+            exits BIGINT NOT NULL,
+            failures BIGINT NOT NULL,
+            bitrate_sum BIGINT NOT NULL,
+            bitrate_n BIGINT NOT NULL,
+            dropped_frames BIGINT NOT NULL,
+            views BIGINT NOT NULL,
+            PRIMARY KEY (scope, id, day, dimension, key)
+        )",
+        )],
+    },
+];
+
+/// The columns of `analytics_rollups`, in the order [`write_rollups`] binds them.
+pub(crate) const ROLLUP_COLUMNS: [&str; 16] = [
+    "scope",
+    "id",
+    "day",
+    "dimension",
+    "key",
+    "sessions",
+    "playing_ms",
+    "rebuffer_ms",
+    "rebuffer_count",
+    "score_sum",
+    "exits",
+    "failures",
+    "bitrate_sum",
+    "bitrate_n",
+    "dropped_frames",
+    "views",
+];
 
 /// A raw player report, as received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,35 +226,26 @@ impl Store {
     /// The store in the catalog database behind `pool`, its tables created or migrated.
     pub async fn open(pool: AnyPool, dialect: Dialect) -> Result<Store, StoreError> {
         migrate_set(&pool, dialect, "analytics_migrations", MIGRATIONS).await?;
-        Ok(Store { pool, dialect })
+        let store = Store { pool, dialect };
+        store.backfill_rollups().await?;
+        Ok(store)
     }
 
-    /// The larger of two values in this dialect's SQL.
-    fn greatest(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Sqlite => "max",
-            Dialect::Postgres => "GREATEST",
-        }
-    }
-
-    fn least(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Sqlite => "min",
-            Dialect::Postgres => "LEAST",
-        }
-    }
-
-    /// Writes a batch in one transaction.
+    /// Writes a batch in one transaction: raw reports and samples appended, sessions merged
+    /// into their stored rows (read, [`SessionRecord::merge`]d, written back), the rollups moved
+    /// by each session's change ([`Deltas`]), and the views that newly qualified.
     pub async fn write(&self, batch: &Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        let rows_per_statement = match self.dialect {
-            Dialect::Sqlite => SQLITE_ROWS_PER_STATEMENT,
-            Dialect::Postgres => ROWS_PER_STATEMENT,
-        };
-        for chunk in batch.events.chunks(rows_per_statement) {
+        if self.dialect == Dialect::Postgres && !batch.sessions.is_empty() {
+            // Nodes sharing the database merge sessions one writer at a time: a session that
+            // two nodes saw must not be read by both before either wrote it back.
+            sqlx::query(&format!("SELECT pg_advisory_xact_lock({WRITER_LOCK})")).execute(&mut *tx).await?;
+        }
+        let rows_per_statement = |values_per_row| rows_per_statement(self.dialect, values_per_row);
+        for chunk in batch.events.chunks(rows_per_statement(4)) {
             let mut b = Bindings::default();
             let rows: Vec<String> = chunk
                 .iter()
@@ -208,7 +262,7 @@ impl Store {
             let sql = format!("INSERT INTO analytics_events (at, session_id, kind, data) VALUES {}", rows.join(", "));
             b.query(&sql).execute(&mut *tx).await?;
         }
-        for chunk in batch.concurrency.chunks(rows_per_statement) {
+        for chunk in batch.concurrency.chunks(rows_per_statement(9)) {
             let mut b = Bindings::default();
             let rows: Vec<String> = chunk
                 .iter()
@@ -226,119 +280,116 @@ impl Store {
             );
             b.query(&sql).execute(&mut *tx).await?;
         }
+        if batch.sessions.is_empty() {
+            tx.commit().await?;
+            return Ok(());
+        }
+        // The latest record of each session (a batch may carry several).
+        let mut latest: HashMap<&str, &SessionRecord> = HashMap::with_capacity(batch.sessions.len());
+        for s in &batch.sessions {
+            latest.insert(s.id.as_str(), s);
+        }
+        let mut ids: Vec<&str> = latest.keys().copied().collect();
+        ids.sort_unstable();
+        let mut stored: HashMap<String, SessionRecord> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(rows_per_statement(1)) {
+            let mut b = Bindings::default();
+            let list: Vec<String> = chunk.iter().map(|id| b.push(*id)).collect();
+            let sql = format!("SELECT {SESSION_COLUMNS} FROM analytics_sessions WHERE id IN ({})", list.join(", "));
+            for row in b.query(&sql).fetch_all(&mut *tx).await? {
+                let record = session_from_row(&row)?;
+                stored.insert(record.id.clone(), record);
+            }
+        }
+        let mut deltas = Deltas::default();
+        let mut merged = Vec::with_capacity(ids.len());
+        let mut new_views = Vec::new();
+        for id in ids {
+            let newer = latest[id];
+            let old = stored.get(id);
+            let record = old.map_or_else(|| newer.clone(), |old| old.merge(newer));
+            deltas.replace(old, &record);
+            if record.view_at.is_some() && old.is_none_or(|o| o.view_at.is_none()) {
+                new_views.push(merged.len());
+            }
+            merged.push(record);
+        }
+        for chunk in merged.chunks(rows_per_statement(SESSION_COLUMN_COUNT)) {
+            let mut b = Bindings::default();
+            let rows: Vec<String> =
+                chunk.iter().map(|s| format!("({})", session_values(&mut b, s).join(", "))).collect();
+            let set: Vec<String> = SESSION_COLUMNS.split(", ").skip(1).map(|c| format!("{c} = excluded.{c}")).collect();
+            let sql = format!(
+                "INSERT INTO analytics_sessions ({SESSION_COLUMNS}) VALUES {} ON CONFLICT (id) DO UPDATE SET {}",
+                rows.join(", "),
+                set.join(", ")
+            );
+            b.query(&sql).execute(&mut *tx).await?;
+        }
+        write_rollups(&mut tx, self.dialect, &deltas.into_rows()).await?;
         // Earlier views first: the hour rule keeps the first view of a visitor, whatever
         // order the sessions ended in.
-        let mut sessions: Vec<&SessionRecord> = batch.sessions.iter().collect();
-        sessions.sort_by_key(|s| (s.view_at.is_none(), s.view_at));
-        for session in sessions {
-            self.upsert_session(&mut tx, session).await?;
+        new_views.sort_by_key(|&i| merged[i].view_at);
+        for i in new_views {
+            self.insert_view(&mut tx, &merged[i]).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn upsert_session(
+    /// Records the view of session `s`, unless its visitor viewed the same content in the
+    /// hour before.
+    async fn insert_view(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         s: &SessionRecord,
     ) -> Result<(), StoreError> {
-        let (max, min) = (self.greatest(), self.least());
+        let Some(at) = s.view_at else { return Ok(()) };
         let mut b = Bindings::default();
-        let values = [
+        let (id, stream, video, visitor, at, since) = (
             b.push(s.id.as_str()),
             b.push(s.stream.as_deref()),
             b.push(s.video.as_deref()),
-            b.push(s.protocol.as_str()),
-            b.push(s.started_at),
-            b.push(s.last_seen),
-            b.push(s.ended_at),
-            b.push(s.playing_ms as i64),
-            b.push(s.rebuffer_ms as i64),
-            b.push(s.rebuffer_count as i64),
-            b.push(s.startup_ms.map(|v| v as i64)),
-            b.push(s.outcome.as_str()),
-            b.push(s.errors as i64),
-            b.push(s.bitrate_kbps.map(|v| v as i64)),
-            b.push(s.switches_up as i64),
-            b.push(s.switches_down as i64),
-            b.push(s.dropped_frames as i64),
-            b.push(s.latency_ms.map(|v| v as i64)),
-            b.push(s.rtt_ms.map(|v| v as i64)),
-            b.push(s.lost_packets as i64),
-            b.push(s.bytes as i64),
             b.push(s.visitor.as_str()),
-            b.push(s.country.as_deref()),
-            b.push(s.device.as_str()),
-            b.push(s.browser.as_str()),
-            b.push(s.os.as_str()),
-            b.push(s.referrer.as_deref()),
-            b.push(s.rendition.as_deref()),
-            b.push(s.watched as u64 as i64),
-            b.push((s.watched >> 64) as u64 as i64),
-            b.push(s.view_at),
-            b.push(s.score),
-        ];
-        let larger = |c: &str| format!("{c} = {max}(analytics_sessions.{c}, excluded.{c})");
-        let known = |c: &str| format!("{c} = COALESCE(excluded.{c}, analytics_sessions.{c})");
-        let mut set = vec![
-            format!("started_at = {min}(analytics_sessions.started_at, excluded.started_at)"),
-            "stream = COALESCE(analytics_sessions.stream, excluded.stream)".to_owned(),
-            "video = COALESCE(analytics_sessions.video, excluded.video)".to_owned(),
-            "view_at = COALESCE(analytics_sessions.view_at, excluded.view_at)".to_owned(),
-            "watched_lo = analytics_sessions.watched_lo | excluded.watched_lo".to_owned(),
-            "watched_hi = analytics_sessions.watched_hi | excluded.watched_hi".to_owned(),
-            "outcome = CASE WHEN analytics_sessions.outcome = 'played' THEN 'played' ELSE excluded.outcome END"
-                .to_owned(),
-            "score = excluded.score".to_owned(),
-        ];
-        for c in [
-            "last_seen",
-            "playing_ms",
-            "rebuffer_ms",
-            "rebuffer_count",
-            "errors",
-            "switches_up",
-            "switches_down",
-            "dropped_frames",
-            "lost_packets",
-            "bytes",
-        ] {
-            set.push(larger(c));
-        }
-        for c in ["ended_at", "startup_ms", "bitrate_kbps", "latency_ms", "rtt_ms", "country", "referrer", "rendition"]
-        {
-            set.push(known(c));
-        }
+            b.push(at),
+            b.push(at - VIEW_DEDUP_MS),
+        );
         let sql = format!(
-            "INSERT INTO analytics_sessions (id, stream, video, protocol, started_at, last_seen, ended_at, \
-             playing_ms, rebuffer_ms, rebuffer_count, startup_ms, outcome, errors, bitrate_kbps, switches_up, \
-             switches_down, dropped_frames, latency_ms, rtt_ms, lost_packets, bytes, visitor, country, device, \
-             browser, os, referrer, rendition, watched_lo, watched_hi, view_at, score) VALUES ({}) \
-             ON CONFLICT (id) DO UPDATE SET {}",
-            values.join(", "),
-            set.join(", ")
+            "INSERT INTO analytics_views (session_id, stream, video, visitor, at) \
+             SELECT {id}, {stream}, {video}, {visitor}, {at} WHERE NOT EXISTS (\
+             SELECT 1 FROM analytics_views WHERE visitor = {visitor} AND at > {since} AND at <= {at} \
+             AND COALESCE(stream, '') = COALESCE({stream}, '') AND COALESCE(video, '') = COALESCE({video}, '')) \
+             ON CONFLICT (session_id) DO NOTHING"
         );
         b.query(&sql).execute(&mut **tx).await?;
-        if let Some(at) = s.view_at {
-            let mut b = Bindings::default();
-            let (id, stream, video, visitor, at, since) = (
-                b.push(s.id.as_str()),
-                b.push(s.stream.as_deref()),
-                b.push(s.video.as_deref()),
-                b.push(s.visitor.as_str()),
-                b.push(at),
-                b.push(at - VIEW_DEDUP_MS),
-            );
-            let sql = format!(
-                "INSERT INTO analytics_views (session_id, stream, video, visitor, at) \
-                 SELECT {id}, {stream}, {video}, {visitor}, {at} WHERE NOT EXISTS (\
-                 SELECT 1 FROM analytics_views WHERE visitor = {visitor} AND at > {since} AND at <= {at} \
-                 AND COALESCE(stream, '') = COALESCE({stream}, '') AND COALESCE(video, '') = COALESCE({video}, '')) \
-                 ON CONFLICT (session_id) DO NOTHING"
-            );
-            b.query(&sql).execute(&mut **tx).await?;
-        }
         Ok(())
+    }
+
+    /// Fills the rollups from the stored sessions (a database from before the rollups).
+    async fn backfill_rollups(&self) -> Result<(), StoreError> {
+        let has = |table: &str| format!("SELECT 1 FROM {table} LIMIT 1");
+        let rollups = sqlx::query(&has("analytics_rollups")).fetch_optional(&self.pool).await?;
+        let sessions = sqlx::query(&has("analytics_sessions")).fetch_optional(&self.pool).await?;
+        if rollups.is_some() || sessions.is_none() {
+            return Ok(());
+        }
+        let mut after = String::new();
+        loop {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS} FROM analytics_sessions WHERE id > $1 ORDER BY id LIMIT {BACKFILL_PAGE}"
+            );
+            let rows = sqlx::query(&sql).bind(after.clone()).fetch_all(&self.pool).await?;
+            let Some(last) = rows.last() else { return Ok(()) };
+            after = sqlx::Row::try_get(last, 0)?;
+            let mut deltas = Deltas::default();
+            for row in &rows {
+                deltas.replace(None, &session_from_row(row)?);
+            }
+            let mut tx = self.pool.begin().await?;
+            write_rollups(&mut tx, self.dialect, &deltas.into_rows()).await?;
+            tx.commit().await?;
+            tracing::info!(sessions = rows.len(), "analytics rollups filled from stored sessions");
+        }
     }
 
     /// Deletes raw events older than `before` (unix ms); returns how many.
@@ -351,4 +402,140 @@ impl Store {
     pub async fn event_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM analytics_events").fetch_one(&self.pool).await?)
     }
+}
+
+/// Adds rollup deltas (rows in key order, so that concurrent writers lock them in one order).
+async fn write_rollups(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    rows: &[(RollupKey, Tally)],
+) -> Result<(), StoreError> {
+    let add: Vec<String> =
+        ROLLUP_COLUMNS[5..].iter().map(|c| format!("{c} = analytics_rollups.{c} + excluded.{c}")).collect();
+    for chunk in rows.chunks(rows_per_statement(dialect, ROLLUP_COLUMNS.len())) {
+        let mut b = Bindings::default();
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(k, t)| {
+                let values = [
+                    b.push(k.scope.as_str()),
+                    b.push(k.id.as_str()),
+                    b.push(k.day),
+                    b.push(k.dimension.as_str()),
+                    b.push(k.key.as_str()),
+                    b.push(t.sessions),
+                    b.push(t.playing_ms),
+                    b.push(t.rebuffer_ms),
+                    b.push(t.rebuffer_count),
+                    b.push(t.score_sum),
+                    b.push(t.exits),
+                    b.push(t.failures),
+                    b.push(t.bitrate_sum),
+                    b.push(t.bitrate_n),
+                    b.push(t.dropped_frames),
+                    b.push(t.views),
+                ];
+                format!("({})", values.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO analytics_rollups ({}) VALUES {} ON CONFLICT (scope, id, day, dimension, key) DO UPDATE SET {}",
+            ROLLUP_COLUMNS.join(", "),
+            values.join(", "),
+            add.join(", ")
+        );
+        b.query(&sql).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The columns of `analytics_sessions`, in the order of [`session_values`] and
+/// [`session_from_row`].
+pub(crate) const SESSION_COLUMNS: &str = "id, stream, video, protocol, started_at, last_seen, ended_at, playing_ms, \
+     rebuffer_ms, rebuffer_count, startup_ms, outcome, errors, bitrate_kbps, switches_up, switches_down, \
+     dropped_frames, latency_ms, rtt_ms, lost_packets, bytes, visitor, country, device, browser, os, referrer, \
+     rendition, watched_lo, watched_hi, view_at, score";
+const SESSION_COLUMN_COUNT: usize = 32;
+
+/// Binds a session's values, in the order of [`SESSION_COLUMNS`].
+fn session_values(b: &mut Bindings, s: &SessionRecord) -> [String; SESSION_COLUMN_COUNT] {
+    [
+        b.push(s.id.as_str()),
+        b.push(s.stream.as_deref()),
+        b.push(s.video.as_deref()),
+        b.push(s.protocol.as_str()),
+        b.push(s.started_at),
+        b.push(s.last_seen),
+        b.push(s.ended_at),
+        b.push(s.playing_ms as i64),
+        b.push(s.rebuffer_ms as i64),
+        b.push(s.rebuffer_count as i64),
+        b.push(s.startup_ms.map(|v| v as i64)),
+        b.push(s.outcome.as_str()),
+        b.push(s.errors as i64),
+        b.push(s.bitrate_kbps.map(|v| v as i64)),
+        b.push(s.switches_up as i64),
+        b.push(s.switches_down as i64),
+        b.push(s.dropped_frames as i64),
+        b.push(s.latency_ms.map(|v| v as i64)),
+        b.push(s.rtt_ms.map(|v| v as i64)),
+        b.push(s.lost_packets as i64),
+        b.push(s.bytes as i64),
+        b.push(s.visitor.as_str()),
+        b.push(s.country.as_deref()),
+        b.push(s.device.as_str()),
+        b.push(s.browser.as_str()),
+        b.push(s.os.as_str()),
+        b.push(s.referrer.as_deref()),
+        b.push(s.rendition.as_deref()),
+        b.push(s.watched as u64 as i64),
+        b.push((s.watched >> 64) as u64 as i64),
+        b.push(s.view_at),
+        b.push(s.score),
+    ]
+}
+
+/// A session read back from a row of [`SESSION_COLUMNS`].
+pub(crate) fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord, StoreError> {
+    use sqlx::Row;
+    let u = |v: i64| v.max(0) as u64;
+    let opt = |i: usize| -> Result<Option<u64>, sqlx::Error> { Ok(row.try_get::<Option<i64>, _>(i)?.map(u)) };
+    let int = |i: usize| -> Result<u64, sqlx::Error> { Ok(u(row.try_get::<i64, _>(i)?)) };
+    let id: String = row.try_get(0)?;
+    let protocol: String = row.try_get(3)?;
+    let outcome: String = row.try_get(11)?;
+    let corrupt = |what, v: &str| StoreError::Corrupt(id.clone(), what, v.to_owned());
+    Ok(SessionRecord {
+        protocol: Protocol::parse(&protocol).ok_or_else(|| corrupt("protocol", &protocol))?,
+        outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?,
+        id: id.clone(),
+        stream: row.try_get(1)?,
+        video: row.try_get(2)?,
+        started_at: row.try_get(4)?,
+        last_seen: row.try_get(5)?,
+        ended_at: row.try_get(6)?,
+        playing_ms: int(7)?,
+        rebuffer_ms: int(8)?,
+        rebuffer_count: int(9)?,
+        startup_ms: opt(10)?,
+        errors: int(12)?,
+        bitrate_kbps: opt(13)?,
+        switches_up: int(14)?,
+        switches_down: int(15)?,
+        dropped_frames: int(16)?,
+        latency_ms: opt(17)?,
+        rtt_ms: opt(18)?,
+        lost_packets: int(19)?,
+        bytes: int(20)?,
+        visitor: row.try_get(21)?,
+        country: row.try_get(22)?,
+        device: row.try_get(23)?,
+        browser: row.try_get(24)?,
+        os: row.try_get(25)?,
+        referrer: row.try_get(26)?,
+        rendition: row.try_get(27)?,
+        watched: (row.try_get::<i64, _>(28)? as u64 as u128) | ((row.try_get::<i64, _>(29)? as u64 as u128) << 64),
+        view_at: row.try_get(30)?,
+        score: row.try_get(31)?,
+    })
 }

@@ -125,3 +125,101 @@ pub async fn retention_counts_the_buckets_each_view_watched(store: &Store) {
     assert_eq!(report.retention[51].share, 0.5);
     assert_eq!(report.retention[99].share, 0.5);
 }
+
+/// Day rollups and the sessions at a period's edges agree with the sessions themselves: 40
+/// sessions over 10 days, each written as a partial record, then its final one, then the
+/// partial one again (a late retry or a second node), read back over periods with and without
+/// whole days.
+pub async fn rollups_agree_with_the_sessions_across_days(store: &Store) {
+    use crate::rollup::DAY_MS;
+    use crate::score::Outcome;
+    use crate::session::SessionRecord;
+    let base = T0 / DAY_MS * DAY_MS + 5 * DAY_MS;
+    let session = |n: i64| {
+        let started_at = base + (n / 4) * DAY_MS + (n % 4) * 6 * 3_600_000 + 1_000;
+        SessionRecord {
+            id: format!("r{n}"),
+            stream: None,
+            video: Some("v3".into()),
+            protocol: if n % 3 == 0 { Protocol::Dash } else { Protocol::Hls },
+            started_at,
+            last_seen: started_at + 60_000,
+            ended_at: Some(started_at + 60_000),
+            playing_ms: 10_000 + n as u64 * 1_000,
+            rebuffer_ms: (n % 5) as u64 * 100,
+            rebuffer_count: (n % 5 != 0) as u64,
+            startup_ms: Some(200 + (n % 7) as u64 * 100),
+            outcome: Outcome::Played,
+            errors: 0,
+            bitrate_kbps: Some(1_000 + n as u64),
+            switches_up: 0,
+            switches_down: 0,
+            dropped_frames: 0,
+            latency_ms: None,
+            rtt_ms: None,
+            lost_packets: 0,
+            bytes: 0,
+            visitor: format!("visitor{n}"),
+            country: Some(if n % 2 == 0 { "FR" } else { "JP" }.into()),
+            device: "desktop".into(),
+            browser: "Chrome".into(),
+            os: "Linux".into(),
+            referrer: None,
+            rendition: Some("720p".into()),
+            watched: (1u128 << (n % 100 + 1)) - 1,
+            view_at: Some(started_at + 10_000),
+            score: 50.0 + n as f64,
+        }
+    };
+    let finals: Vec<SessionRecord> = (0..40).map(session).collect();
+    let partial = |s: &SessionRecord| SessionRecord {
+        playing_ms: 3_000,
+        watched: 1,
+        view_at: None,
+        ended_at: None,
+        startup_ms: None,
+        ..s.clone()
+    };
+    let partials: Vec<SessionRecord> = finals.iter().map(partial).collect();
+    for sessions in [partials.clone(), finals.clone(), partials] {
+        store.write(&Batch { sessions, ..Default::default() }).await.unwrap();
+    }
+    let periods = [
+        Period { since: base - DAY_MS, until: base + 11 * DAY_MS },
+        Period { since: base + DAY_MS / 2, until: base + 7 * DAY_MS + DAY_MS / 3 },
+        Period { since: base + 2 * DAY_MS + 1, until: base + 2 * DAY_MS + 20 * 3_600_000 },
+        Period { since: base + 3 * DAY_MS, until: base + 5 * DAY_MS },
+    ];
+    for period in periods {
+        let inside: Vec<&SessionRecord> =
+            finals.iter().filter(|s| s.started_at >= period.since && s.started_at < period.until).collect();
+        let report = store.video_report("v3", period).await.unwrap();
+        let watch_ms: u64 = inside.iter().map(|s| s.playing_ms).sum();
+        assert_eq!(report.summary.sessions, inside.len() as u64, "{period:?}");
+        assert_eq!(report.summary.watch_time_s, watch_ms as f64 / 1000.0, "{period:?}");
+        assert_eq!(report.qoe.rebuffer_count, inside.iter().map(|s| s.rebuffer_count).sum::<u64>());
+        let mut startups: Vec<u64> = inside.iter().filter_map(|s| s.startup_ms).collect();
+        startups.sort_unstable();
+        let p50 = startups.get(((startups.len().max(1) - 1) as f64 * 0.5).round() as usize).copied();
+        assert_eq!(report.qoe.startup_ms_p50, p50, "{period:?}");
+        let fr = inside.iter().filter(|s| s.country.as_deref() == Some("FR")).count() as u64;
+        let countries: Vec<(&str, u64)> = report.countries.iter().map(|b| (b.key.as_str(), b.sessions)).collect();
+        let mut expected = vec![("FR", fr), ("JP", inside.len() as u64 - fr)];
+        expected.retain(|&(_, n)| n > 0);
+        expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        assert_eq!(countries, expected, "{period:?}");
+        let watched_first = inside.len();
+        let watched_tenth = inside.iter().filter(|s| s.watched >> 10 & 1 == 1).count();
+        if !inside.is_empty() {
+            assert_eq!(report.retention[0].share, 1.0);
+            let share = (watched_tenth as f64 / watched_first as f64 * 1000.0).round() / 1000.0;
+            assert_eq!(report.retention[10].share, share, "{period:?}");
+        }
+        let score = inside.iter().map(|s| s.score).sum::<f64>() / inside.len().max(1) as f64;
+        if !inside.is_empty() {
+            assert_eq!(report.qoe.score, Some((score * 10.0).round() / 10.0));
+        }
+        let daily_watch: f64 = report.daily.iter().map(|d| d.watch_time_s).sum();
+        assert_eq!(daily_watch, watch_ms as f64 / 1000.0);
+    }
+}

@@ -56,12 +56,18 @@ async fn retention_counts_the_buckets_each_view_watched() {
 }
 
 #[tokio::test]
+async fn rollups_agree_with_the_sessions_across_days() {
+    testing::rollups_agree_with_the_sessions_across_days(&sqlite().await).await;
+}
+
+#[tokio::test]
 #[ignore = "e2e tier: needs PostgreSQL (RILL_TEST_POSTGRES_URL)"]
 async fn postgres_reports_match_hand_computed_answers() {
     let Some((scratch, store)) = Scratch::create().await else { return };
     let outcome = tokio::spawn(async move {
         testing::reports_match_hand_computed_answers(&store).await;
         testing::retention_counts_the_buckets_each_view_watched(&store).await;
+        testing::rollups_agree_with_the_sessions_across_days(&store).await;
     })
     .await;
     scratch.drop_database().await;
