@@ -16,6 +16,7 @@ use crate::store::{session_from_row, Store, StoreError, SESSION_COLUMNS};
 use rill_vod::catalog::Bindings;
 use serde::Serialize;
 use sqlx::Row;
+use std::collections::HashMap;
 
 const DAY_MS: i64 = 86_400_000;
 /// Longest period a report covers.
@@ -274,6 +275,19 @@ fn u(v: i64) -> u64 {
     v.max(0) as u64
 }
 
+/// A period cut into the whole days inside it (`[first, end)`, day starts) and the partial
+/// days at its edges.
+fn split(period: Period) -> (Option<(i64, i64)>, Vec<Period>) {
+    let first_day = day_of(period.since + DAY_MS - 1);
+    let end_day = day_of(period.until);
+    if first_day < end_day {
+        let edges = [Period { since: period.since, until: first_day }, Period { since: end_day, until: period.until }];
+        (Some((first_day, end_day)), edges.into_iter().filter(|p| p.since < p.until).collect())
+    } else {
+        (None, vec![period])
+    }
+}
+
 /// Which rollup rows a report reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Rows {
@@ -328,9 +342,8 @@ impl Store {
         rows: Rows,
     ) -> Result<Aggregate, ReportError> {
         let mut aggregate = Aggregate::default();
-        let first_day = day_of(period.since + DAY_MS - 1);
-        let end_day = day_of(period.until);
-        let edges = if first_day < end_day {
+        let (days, edges) = split(period);
+        if let Some((first_day, end_day)) = days {
             let mut b = Bindings::default();
             let clause = format!(
                 "scope = {} AND id = {} AND day >= {} AND day < {}{}",
@@ -340,9 +353,22 @@ impl Store {
                 b.push(end_day),
                 if rows == Rows::Totals { " AND dimension = ''" } else { "" }
             );
+            // Breakdowns summed over the days in SQL; the totals kept by day (the daily series).
+            let sum = |c: &str| format!("CAST(SUM({c}) AS BIGINT)");
             let sql = format!(
-                "SELECT day, dimension, key, sessions, playing_ms, rebuffer_ms, rebuffer_count, score_sum, exits, \
-                 failures, bitrate_sum, bitrate_n, dropped_frames, views FROM analytics_rollups WHERE {clause}"
+                "SELECT CASE WHEN dimension = '' THEN day ELSE 0 END AS d, dimension, key, {}, {}, {}, {}, \
+                 CAST(SUM(score_sum) AS DOUBLE PRECISION), {}, {}, {}, {}, {}, {} FROM analytics_rollups \
+                 WHERE {clause} GROUP BY CASE WHEN dimension = '' THEN day ELSE 0 END, dimension, key",
+                sum("sessions"),
+                sum("playing_ms"),
+                sum("rebuffer_ms"),
+                sum("rebuffer_count"),
+                sum("exits"),
+                sum("failures"),
+                sum("bitrate_sum"),
+                sum("bitrate_n"),
+                sum("dropped_frames"),
+                sum("views"),
             );
             for row in b.query(&sql).fetch_all(&self.pool).await? {
                 let dimension: String = row.try_get(1)?;
@@ -362,26 +388,29 @@ impl Store {
                 };
                 aggregate.add(row.try_get(0)?, dimension, row.try_get::<String, _>(2)?.as_str(), &tally);
             }
-            vec![(period.since, first_day), (end_day, period.until)]
-        } else {
-            vec![(period.since, period.until)]
-        };
+        }
         let column = match scope {
             RollupScope::Video => Some(("video", id)),
             RollupScope::Stream => Some(("stream", id)),
             RollupScope::All => None,
         };
-        for (since, until) in edges.into_iter().filter(|(since, until)| since < until) {
-            let edge = Scope::new(column, "started_at", Period { since, until });
+        for edge in edges {
+            let edge = Scope::new(column, "started_at", edge);
+            if rows == Rows::Totals {
+                let sql = format!(
+                    "SELECT started_at / {DAY_MS} * {DAY_MS} AS d, COUNT(*), CAST(SUM(playing_ms) AS BIGINT) \
+                     FROM analytics_sessions WHERE {} GROUP BY started_at / {DAY_MS} * {DAY_MS}",
+                    edge.clause
+                );
+                for row in edge.bindings.query(&sql).fetch_all(&self.pool).await? {
+                    let tally = Tally { sessions: row.try_get(1)?, playing_ms: row.try_get(2)?, ..Tally::default() };
+                    aggregate.add(row.try_get(0)?, Dimension::Totals, "", &tally);
+                }
+                continue;
+            }
             let sql = format!("SELECT {SESSION_COLUMNS} FROM analytics_sessions WHERE {}", edge.clause);
             for row in edge.bindings.query(&sql).fetch_all(&self.pool).await? {
-                let session = session_from_row(&row)?;
-                if rows == Rows::Totals {
-                    aggregate.totals.sessions += 1;
-                    aggregate.totals.playing_ms += session.playing_ms as i64;
-                } else {
-                    aggregate.add_session(&session, scope);
-                }
+                aggregate.add_session(&session_from_row(&row)?, scope);
             }
         }
         Ok(aggregate)
@@ -541,26 +570,41 @@ impl Store {
         })
     }
 
-    /// The most viewed videos or streams, with their watch time.
+    /// The most viewed videos or streams, with their watch time: views from the day rollups
+    /// and the views table at the period's edges.
     async fn top(&self, scope: RollupScope, period: Period) -> Result<Vec<Top>, ReportError> {
         let column = match scope {
             RollupScope::Video => "video",
             _ => "stream",
         };
-        let views = Scope::new(None, "at", period);
-        let sql = format!(
-            "SELECT {column}, COUNT(*) AS n FROM analytics_views WHERE {column} IS NOT NULL AND {} \
-             GROUP BY {column} ORDER BY n DESC, {column} LIMIT {BREAKDOWN_ROWS}",
-            views.clause
-        );
-        let mut tops = views
-            .bindings
-            .query(&sql)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| Ok(Top { id: row.try_get(0)?, views: u(row.try_get(1)?), watch_time_s: 0.0 }))
-            .collect::<Result<Vec<Top>, sqlx::Error>>()?;
+        let (days, edges) = split(period);
+        let mut views: HashMap<String, i64> = HashMap::new();
+        if let Some((first_day, end_day)) = days {
+            let mut b = Bindings::default();
+            let sql = format!(
+                "SELECT id, CAST(SUM(sessions) AS BIGINT) FROM analytics_rollups WHERE scope = {} AND dimension = 'viewed' \
+                 AND day >= {} AND day < {} GROUP BY id",
+                b.push(scope.as_str()),
+                b.push(first_day),
+                b.push(end_day)
+            );
+            for row in b.query(&sql).fetch_all(&self.pool).await? {
+                *views.entry(row.try_get(0)?).or_default() += row.try_get::<i64, _>(1)?;
+            }
+        }
+        for edge in edges {
+            let edge = Scope::new(None, "at", edge);
+            let sql = format!(
+                "SELECT {column}, COUNT(*) FROM analytics_views WHERE {column} IS NOT NULL AND {} GROUP BY {column}",
+                edge.clause
+            );
+            for row in edge.bindings.query(&sql).fetch_all(&self.pool).await? {
+                *views.entry(row.try_get(0)?).or_default() += row.try_get::<i64, _>(1)?;
+            }
+        }
+        let mut tops: Vec<Top> = views.into_iter().map(|(id, n)| Top { id, views: u(n), watch_time_s: 0.0 }).collect();
+        tops.sort_by(|a, b| b.views.cmp(&a.views).then_with(|| a.id.cmp(&b.id)));
+        tops.truncate(BREAKDOWN_ROWS as usize);
         for top in &mut tops {
             let aggregate = self.aggregate(scope, &top.id, period, Rows::Totals).await?;
             top.watch_time_s = aggregate.totals.playing_ms as f64 / 1000.0;

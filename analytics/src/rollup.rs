@@ -88,18 +88,21 @@ pub enum Dimension {
     Referrer,
     Protocol,
     Rendition,
-    /// Key: the startup time in ms (the percentiles' histogram).
+    /// Key: the startup time's [`histogram_bucket`] (the percentiles' histogram).
     StartupMs,
-    /// Key: the mean live latency in ms.
+    /// Key: the mean live latency's [`histogram_bucket`].
     LatencyMs,
     /// Key: the fifth (0–4) of the overall score.
     ScoreBucket,
     /// Key: a watched hundredth (0–99) of a view; videos only.
     Retention,
+    /// Views (one per visitor, content and hour: what `analytics_views` holds) by the day they
+    /// qualified; `sessions` counts them. Added when the store records a view.
+    Viewed,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 11] = [
+    pub const ALL: [Dimension; 12] = [
         Dimension::Totals,
         Dimension::Country,
         Dimension::Device,
@@ -111,6 +114,7 @@ impl Dimension {
         Dimension::LatencyMs,
         Dimension::ScoreBucket,
         Dimension::Retention,
+        Dimension::Viewed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -126,6 +130,7 @@ impl Dimension {
             Dimension::LatencyMs => "latency_ms",
             Dimension::ScoreBucket => "score",
             Dimension::Retention => "retention",
+            Dimension::Viewed => "viewed",
         }
     }
 
@@ -148,6 +153,31 @@ pub struct RollupKey {
 /// The day (unix ms of its start) that `t` falls in.
 pub fn day_of(t: i64) -> i64 {
     t.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// The histogram bucket of a duration in ms: 10 ms wide below 10 s, 100 ms above (percentiles
+/// are reported at that resolution; at most ~1,000 keys per day however many sessions).
+pub fn histogram_bucket(ms: u64) -> u64 {
+    if ms < 10_000 {
+        ms / 10 * 10
+    } else {
+        ms / 100 * 100
+    }
+}
+
+fn histogram_key(ms: u64) -> String {
+    histogram_bucket(ms).to_string()
+}
+
+/// The scopes a session counts in: its video, its stream, the server.
+fn scopes(session: &SessionRecord) -> impl Iterator<Item = (Scope, &str)> {
+    [
+        session.video.as_deref().map(|v| (Scope::Video, v)),
+        session.stream.as_deref().map(|s| (Scope::Stream, s)),
+        Some((Scope::All, "")),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// Everything `session` adds to the rollups.
@@ -179,18 +209,13 @@ pub fn contributions(session: &SessionRecord) -> Vec<(RollupKey, Tally)> {
         (Dimension::ScoreBucket, ((session.score / 20.0) as i64).clamp(0, 4).to_string(), Tally::one(1, 0)),
     ];
     if let Some(startup) = session.startup_ms {
-        rows.push((Dimension::StartupMs, startup.to_string(), Tally::one(1, 0)));
+        rows.push((Dimension::StartupMs, histogram_key(startup), Tally::one(1, 0)));
     }
     if let Some(latency) = session.latency_ms {
-        rows.push((Dimension::LatencyMs, latency.to_string(), Tally::one(1, 0)));
+        rows.push((Dimension::LatencyMs, histogram_key(latency), Tally::one(1, 0)));
     }
     let mut out = Vec::with_capacity(rows.len() * 3 + RETENTION_BUCKETS);
-    let scopes = [
-        session.video.as_deref().map(|v| (Scope::Video, v)),
-        session.stream.as_deref().map(|s| (Scope::Stream, s)),
-        Some((Scope::All, "")),
-    ];
-    for (scope, id) in scopes.into_iter().flatten() {
+    for (scope, id) in scopes(session) {
         for (dimension, key, tally) in &rows {
             let key = RollupKey { scope, id: id.to_owned(), day, dimension: *dimension, key: key.clone() };
             out.push((key, *tally));
@@ -211,12 +236,36 @@ pub fn contributions(session: &SessionRecord) -> Vec<(RollupKey, Tally)> {
     out
 }
 
+/// The rows a recorded view adds: one to its video, its stream and the server, on the day it
+/// qualified.
+pub fn view_contributions(session: &SessionRecord, at: i64) -> Vec<(RollupKey, Tally)> {
+    scopes(session)
+        .map(|(scope, id)| {
+            let key = RollupKey {
+                scope,
+                id: id.to_owned(),
+                day: day_of(at),
+                dimension: Dimension::Viewed,
+                key: String::new(),
+            };
+            (key, Tally::one(1, 0))
+        })
+        .collect()
+}
+
 /// Adds `contributions(new) − contributions(old)` to `deltas` (rows that cancel out are
 /// removed by [`Deltas::into_rows`]).
 #[derive(Debug, Default)]
 pub struct Deltas(HashMap<RollupKey, Tally>);
 
 impl Deltas {
+    /// Adds rows as they are (a recorded view's).
+    pub fn add(&mut self, rows: Vec<(RollupKey, Tally)>) {
+        for (key, tally) in rows {
+            self.0.entry(key).or_default().add(&tally, 1);
+        }
+    }
+
     pub fn replace(&mut self, old: Option<&SessionRecord>, new: &SessionRecord) {
         if let Some(old) = old {
             for (key, tally) in contributions(old) {

@@ -11,7 +11,7 @@
 //!   timeline and the peak sum the nodes).
 //! - `analytics_events`: the raw player reports, kept `raw_retention_days`.
 
-use crate::rollup::{Deltas, RollupKey, Tally};
+use crate::rollup::{view_contributions, Deltas, RollupKey, Tally, DAY_MS};
 use crate::score::Outcome;
 use crate::session::{Protocol, SessionRecord};
 use rill_vod::catalog::{migrate_set, Bindings, CatalogError, Dialect, Migration, Step};
@@ -326,33 +326,35 @@ impl Store {
             );
             b.query(&sql).execute(&mut *tx).await?;
         }
-        write_rollups(&mut tx, self.dialect, &deltas.into_rows()).await?;
         // Earlier views first: the hour rule keeps the first view of a visitor, whatever
         // order the sessions ended in.
         new_views.sort_by_key(|&i| merged[i].view_at);
         for i in new_views {
-            self.insert_view(&mut tx, &merged[i]).await?;
+            if let Some(at) = self.insert_view(&mut tx, &merged[i]).await? {
+                deltas.add(view_contributions(&merged[i], at));
+            }
         }
+        write_rollups(&mut tx, self.dialect, &deltas.into_rows()).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Records the view of session `s`, unless its visitor viewed the same content in the
-    /// hour before.
+    /// hour before; returns when it qualified if it was recorded.
     async fn insert_view(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         s: &SessionRecord,
-    ) -> Result<(), StoreError> {
-        let Some(at) = s.view_at else { return Ok(()) };
+    ) -> Result<Option<i64>, StoreError> {
+        let Some(view_at) = s.view_at else { return Ok(None) };
         let mut b = Bindings::default();
         let (id, stream, video, visitor, at, since) = (
             b.push(s.id.as_str()),
             b.push(s.stream.as_deref()),
             b.push(s.video.as_deref()),
             b.push(s.visitor.as_str()),
-            b.push(at),
-            b.push(at - VIEW_DEDUP_MS),
+            b.push(view_at),
+            b.push(view_at - VIEW_DEDUP_MS),
         );
         let sql = format!(
             "INSERT INTO analytics_views (session_id, stream, video, visitor, at) \
@@ -361,8 +363,8 @@ impl Store {
              AND COALESCE(stream, '') = COALESCE({stream}, '') AND COALESCE(video, '') = COALESCE({video}, '')) \
              ON CONFLICT (session_id) DO NOTHING"
         );
-        b.query(&sql).execute(&mut **tx).await?;
-        Ok(())
+        let done = b.query(&sql).execute(&mut **tx).await?;
+        Ok((done.rows_affected() > 0).then_some(view_at))
     }
 
     /// Fills the rollups from the stored sessions (a database from before the rollups).
@@ -379,7 +381,7 @@ impl Store {
                 "SELECT {SESSION_COLUMNS} FROM analytics_sessions WHERE id > $1 ORDER BY id LIMIT {BACKFILL_PAGE}"
             );
             let rows = sqlx::query(&sql).bind(after.clone()).fetch_all(&self.pool).await?;
-            let Some(last) = rows.last() else { return Ok(()) };
+            let Some(last) = rows.last() else { break };
             after = sqlx::Row::try_get(last, 0)?;
             let mut deltas = Deltas::default();
             for row in &rows {
@@ -390,6 +392,18 @@ impl Store {
             tx.commit().await?;
             tracing::info!(sessions = rows.len(), "analytics rollups filled from stored sessions");
         }
+        // The views, counted by SQL (they are rows already).
+        let day = format!("(at / {DAY_MS}) * {DAY_MS}");
+        for (scope, id, group) in [("video", "video", "video, "), ("stream", "stream", "stream, "), ("all", "''", "")] {
+            sqlx::query(&format!(
+                "INSERT INTO analytics_rollups ({}) SELECT '{scope}', {id}, {day}, 'viewed', '', COUNT(*), \
+                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM analytics_views WHERE {id} IS NOT NULL GROUP BY {group}{day}",
+                ROLLUP_COLUMNS.join(", ")
+            ))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 
     /// Deletes raw events older than `before` (unix ms); returns how many.

@@ -221,5 +221,20 @@ pub async fn rollups_agree_with_the_sessions_across_days(store: &Store) {
         }
         let daily_watch: f64 = report.daily.iter().map(|d| d.watch_time_s).sum();
         assert_eq!(daily_watch, watch_ms as f64 / 1000.0);
+        let overview = store.overview(period).await.unwrap();
+        let top = overview.top_videos.iter().find(|t| t.id == "v3");
+        let views = inside.iter().filter(|s| s.view_at.is_some_and(|at| at >= period.since && at < period.until));
+        assert_eq!(top.map_or(0, |t| t.views), views.count() as u64, "{period:?}");
+        if let Some(top) = top {
+            assert_eq!(top.watch_time_s, watch_ms as f64 / 1000.0, "{period:?}");
+        }
     }
+    // A database from before the rollups: they are filled from the sessions and views when
+    // the store opens.
+    let before = store.video_report("v3", periods[1]).await.unwrap();
+    let top_before = store.overview(periods[0]).await.unwrap().top_videos;
+    sqlx::query("DELETE FROM analytics_rollups").execute(&store.pool).await.unwrap();
+    let reopened = Store::open(store.pool.clone(), store.dialect).await.unwrap();
+    assert_eq!(reopened.video_report("v3", periods[1]).await.unwrap(), before);
+    assert_eq!(reopened.overview(periods[0]).await.unwrap().top_videos, top_before);
 }
