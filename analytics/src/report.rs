@@ -12,7 +12,7 @@
 
 use crate::rollup::{day_of, Aggregate, Dimension, Scope as RollupScope, Tally};
 use crate::session::{Protocol, SessionRecord};
-use crate::store::{session_from_row, Store, StoreError, SESSION_COLUMNS};
+use crate::store::{session_from_row, Store, StoreError, CONCURRENCY_GRAINS, SESSION_COLUMNS};
 use rill_vod::catalog::Bindings;
 use serde::Serialize;
 use sqlx::Row;
@@ -288,6 +288,25 @@ fn split(period: Period) -> (Option<(i64, i64)>, Vec<Period>) {
     }
 }
 
+/// The step of a period's timeline: a whole number of samples, at most [`TIMELINE_POINTS`] steps.
+pub fn timeline_step(period: Period) -> i64 {
+    let per_step = TIMELINE_POINTS * SAMPLE_MS;
+    ((period.until - period.since).max(1) + per_step - 1) / per_step * SAMPLE_MS
+}
+
+/// Viewers of each sample of a scope of `analytics_concurrency`, all nodes summed.
+fn per_sample(scope: &Scope) -> String {
+    format!(
+        "SELECT t, CAST(SUM(flv + rtmp + srt + webrtc + hls + dash) AS BIGINT) AS v FROM analytics_concurrency \
+         WHERE {} GROUP BY t",
+        scope.clause
+    )
+}
+
+fn points(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<TimelinePoint>, sqlx::Error> {
+    rows.iter().map(|row| Ok(TimelinePoint { t: row.try_get(0)?, viewers: u(row.try_get(1)?) })).collect()
+}
+
 /// Which rollup rows a report reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Rows {
@@ -507,36 +526,73 @@ impl Store {
         })
     }
 
-    /// The downsampled timeline and the peak sample `(t, viewers)`.
+    /// The downsampled timeline and the peak sample `(t, viewers)`. Steps of a minute or an
+    /// hour are read from the concurrency rollups (a step's point may then include samples of
+    /// its first minute or hour from before the period); the peak is exact: the best rollup
+    /// row inside the period, refined to its sample, against the raw samples at the edges.
     async fn timeline(
         &self,
         stream: &str,
         period: Period,
     ) -> Result<(Vec<TimelinePoint>, Option<(i64, u64)>), ReportError> {
-        let scope = Scope::new(Some(("stream", stream)), "t", period);
-        let step = ((period.until - period.since) / TIMELINE_POINTS).max(SAMPLE_MS) / SAMPLE_MS * SAMPLE_MS;
-        let per_sample = format!(
-            "SELECT t, CAST(SUM(flv + rtmp + srt + webrtc + hls + dash) AS BIGINT) AS v FROM analytics_concurrency WHERE {} GROUP BY t",
-            scope.clause
+        let step = timeline_step(period);
+        let Some(&grain) = CONCURRENCY_GRAINS.iter().rev().find(|&&g| step % g == 0) else {
+            let scope = Scope::new(Some(("stream", stream)), "t", period);
+            let sql = format!(
+                "SELECT (t / {step}) * {step} AS b, MAX(v) FROM ({}) s GROUP BY b ORDER BY b",
+                per_sample(&scope)
+            );
+            let timeline = points(scope.bindings.query(&sql).fetch_all(&self.pool).await?)?;
+            return Ok((timeline, self.peak_sample(stream, period).await?));
+        };
+        let first = (period.since + grain - 1).div_euclid(grain) * grain;
+        let end = period.until.div_euclid(grain) * grain;
+        let mut b = Bindings::default();
+        let sql = format!(
+            "SELECT (t / {step}) * {step} AS b, MAX(viewers) FROM analytics_concurrency_rollups \
+             WHERE stream = {} AND grain = {grain} AND t >= {} AND t < {} GROUP BY b ORDER BY b",
+            b.push(stream),
+            b.push(period.since.div_euclid(grain) * grain),
+            b.push(period.until)
         );
-        let sql = format!("SELECT (t / {step}) * {step} AS b, MAX(v) FROM ({per_sample}) s GROUP BY b ORDER BY b");
-        let timeline = scope
-            .bindings
-            .query(&sql)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| Ok(TimelinePoint { t: row.try_get(0)?, viewers: u(row.try_get(1)?) }))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let sql = format!("SELECT t, v FROM ({per_sample}) s ORDER BY v DESC, t LIMIT 1");
-        let peak = scope
+        let timeline = points(b.query(&sql).fetch_all(&self.pool).await?)?;
+        let mut candidates = Vec::new();
+        if first < end {
+            let mut b = Bindings::default();
+            let sql = format!(
+                "SELECT t, viewers FROM analytics_concurrency_rollups WHERE stream = {} AND grain = {grain} \
+                 AND t >= {} AND t < {} ORDER BY viewers DESC, t LIMIT 1",
+                b.push(stream),
+                b.push(first),
+                b.push(end)
+            );
+            if let Some(row) = b.query(&sql).fetch_optional(&self.pool).await? {
+                let t: i64 = row.try_get(0)?;
+                candidates.extend(self.peak_sample(stream, Period { since: t, until: t + grain }).await?);
+            }
+            for edge in [Period { since: period.since, until: first }, Period { since: end, until: period.until }] {
+                if edge.since < edge.until {
+                    candidates.extend(self.peak_sample(stream, edge).await?);
+                }
+            }
+        } else {
+            candidates.extend(self.peak_sample(stream, period).await?);
+        }
+        let peak = candidates.into_iter().min_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok((timeline, peak))
+    }
+
+    /// The sample with the most viewers (all nodes summed) in `period`, the earliest of ties.
+    async fn peak_sample(&self, stream: &str, period: Period) -> Result<Option<(i64, u64)>, ReportError> {
+        let scope = Scope::new(Some(("stream", stream)), "t", period);
+        let sql = format!("SELECT t, v FROM ({}) s ORDER BY v DESC, t LIMIT 1", per_sample(&scope));
+        Ok(scope
             .bindings
             .query(&sql)
             .fetch_optional(&self.pool)
             .await?
             .map(|row| Ok::<_, sqlx::Error>((row.try_get(0)?, u(row.try_get(1)?))))
-            .transpose()?;
-        Ok((timeline, peak))
+            .transpose()?)
     }
 
     /// Totals, tops and QoE over every stream and video.

@@ -132,8 +132,9 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
-        steps: &[Step::Both(
-            "CREATE TABLE analytics_rollups (
+        steps: &[
+            Step::Both(
+                "CREATE TABLE analytics_rollups (
             scope TEXT NOT NULL,
             id TEXT NOT NULL,
             day BIGINT NOT NULL,
@@ -152,9 +153,23 @@ const MIGRATIONS: &[Migration] = &[
             views BIGINT NOT NULL,
             PRIMARY KEY (scope, id, day, dimension, key)
         )",
-        )],
+            ),
+            Step::Both(
+                "CREATE TABLE analytics_concurrency_rollups (
+                stream TEXT NOT NULL,
+                grain BIGINT NOT NULL,
+                t BIGINT NOT NULL,
+                viewers BIGINT NOT NULL,
+                PRIMARY KEY (stream, grain, t)
+            )",
+            ),
+        ],
     },
 ];
+
+/// The grains (ms) of `analytics_concurrency_rollups`, a minute and an hour: a row holds the
+/// most viewers (all nodes summed) of one sample in its minute or hour.
+pub const CONCURRENCY_GRAINS: [i64; 2] = [60_000, 3_600_000];
 
 /// The columns of `analytics_rollups`, in the order [`write_rollups`] binds them.
 pub(crate) const ROLLUP_COLUMNS: [&str; 16] = [
@@ -280,6 +295,7 @@ impl Store {
             );
             b.query(&sql).execute(&mut *tx).await?;
         }
+        self.roll_up_concurrency(&mut tx, &batch.concurrency).await?;
         if batch.sessions.is_empty() {
             tx.commit().await?;
             return Ok(());
@@ -339,6 +355,34 @@ impl Store {
         Ok(())
     }
 
+    /// Recomputes the concurrency rollups of the minutes and hours that got new samples (from
+    /// the samples of every node: recomputing, not adding, so nodes writing the same minute
+    /// agree).
+    async fn roll_up_concurrency(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        samples: &[ConcurrencySample],
+    ) -> Result<(), StoreError> {
+        let mut touched: Vec<(&str, i64, i64)> = samples
+            .iter()
+            .flat_map(|s| CONCURRENCY_GRAINS.map(|g| (s.stream.as_str(), g, s.t.div_euclid(g) * g)))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for (stream, grain, t) in touched {
+            let mut b = Bindings::default();
+            let (stream, since, until) = (b.push(stream), b.push(t), b.push(t + grain));
+            let sql = format!(
+                "INSERT INTO analytics_concurrency_rollups (stream, grain, t, viewers) \
+                 SELECT {stream}, {grain}, {since}, COALESCE(MAX(v), 0) FROM (SELECT t, SUM(flv + rtmp + srt + webrtc + hls + dash) AS v \
+                 FROM analytics_concurrency WHERE stream = {stream} AND t >= {since} AND t < {until} GROUP BY t) s WHERE true \
+                 ON CONFLICT (stream, grain, t) DO UPDATE SET viewers = excluded.viewers"
+            );
+            b.query(&sql).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
     /// Records the view of session `s`, unless its visitor viewed the same content in the
     /// hour before; returns when it qualified if it was recorded.
     async fn insert_view(
@@ -367,41 +411,55 @@ impl Store {
         Ok((done.rows_affected() > 0).then_some(view_at))
     }
 
-    /// Fills the rollups from the stored sessions (a database from before the rollups).
+    /// Fills the rollups of a database from before them, from its sessions, views and samples.
     async fn backfill_rollups(&self) -> Result<(), StoreError> {
-        let has = |table: &str| format!("SELECT 1 FROM {table} LIMIT 1");
-        let rollups = sqlx::query(&has("analytics_rollups")).fetch_optional(&self.pool).await?;
-        let sessions = sqlx::query(&has("analytics_sessions")).fetch_optional(&self.pool).await?;
-        if rollups.is_some() || sessions.is_none() {
-            return Ok(());
-        }
-        let mut after = String::new();
-        loop {
-            let sql = format!(
-                "SELECT {SESSION_COLUMNS} FROM analytics_sessions WHERE id > $1 ORDER BY id LIMIT {BACKFILL_PAGE}"
-            );
-            let rows = sqlx::query(&sql).bind(after.clone()).fetch_all(&self.pool).await?;
-            let Some(last) = rows.last() else { break };
-            after = sqlx::Row::try_get(last, 0)?;
-            let mut deltas = Deltas::default();
-            for row in &rows {
-                deltas.replace(None, &session_from_row(row)?);
+        let empty = |table: &'static str| async move {
+            let sql = format!("SELECT 1 FROM {table} LIMIT 1");
+            Ok::<_, StoreError>(sqlx::query(&sql).fetch_optional(&self.pool).await?.is_none())
+        };
+        if empty("analytics_rollups").await? && !empty("analytics_sessions").await? {
+            let mut after = String::new();
+            loop {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM analytics_sessions WHERE id > $1 ORDER BY id LIMIT {BACKFILL_PAGE}"
+                );
+                let rows = sqlx::query(&sql).bind(after.clone()).fetch_all(&self.pool).await?;
+                let Some(last) = rows.last() else { break };
+                after = sqlx::Row::try_get(last, 0)?;
+                let mut deltas = Deltas::default();
+                for row in &rows {
+                    deltas.replace(None, &session_from_row(row)?);
+                }
+                let mut tx = self.pool.begin().await?;
+                write_rollups(&mut tx, self.dialect, &deltas.into_rows()).await?;
+                tx.commit().await?;
+                tracing::info!(sessions = rows.len(), "analytics rollups filled from stored sessions");
             }
-            let mut tx = self.pool.begin().await?;
-            write_rollups(&mut tx, self.dialect, &deltas.into_rows()).await?;
-            tx.commit().await?;
-            tracing::info!(sessions = rows.len(), "analytics rollups filled from stored sessions");
+            let day = format!("(at / {DAY_MS}) * {DAY_MS}");
+            for (scope, id, group) in
+                [("video", "video", "video, "), ("stream", "stream", "stream, "), ("all", "''", "")]
+            {
+                sqlx::query(&format!(
+                    "INSERT INTO analytics_rollups ({}) SELECT '{scope}', {id}, {day}, 'viewed', '', COUNT(*), \
+                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM analytics_views WHERE {id} IS NOT NULL GROUP BY {group}{day}",
+                    ROLLUP_COLUMNS.join(", ")
+                ))
+                .execute(&self.pool)
+                .await?;
+            }
         }
-        // The views, counted by SQL (they are rows already).
-        let day = format!("(at / {DAY_MS}) * {DAY_MS}");
-        for (scope, id, group) in [("video", "video", "video, "), ("stream", "stream", "stream, "), ("all", "''", "")] {
-            sqlx::query(&format!(
-                "INSERT INTO analytics_rollups ({}) SELECT '{scope}', {id}, {day}, 'viewed', '', COUNT(*), \
-                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM analytics_views WHERE {id} IS NOT NULL GROUP BY {group}{day}",
-                ROLLUP_COLUMNS.join(", ")
-            ))
-            .execute(&self.pool)
-            .await?;
+        if empty("analytics_concurrency_rollups").await? && !empty("analytics_concurrency").await? {
+            for grain in CONCURRENCY_GRAINS {
+                sqlx::query(&format!(
+                    "INSERT INTO analytics_concurrency_rollups (stream, grain, t, viewers) \
+                     SELECT stream, {grain}, (t / {grain}) * {grain}, MAX(v) FROM (SELECT stream, t, \
+                     SUM(flv + rtmp + srt + webrtc + hls + dash) AS v FROM analytics_concurrency GROUP BY stream, t) s \
+                     GROUP BY stream, (t / {grain}) * {grain}"
+                ))
+                .execute(&self.pool)
+                .await?;
+            }
+            tracing::info!("analytics concurrency rollups filled from stored samples");
         }
         Ok(())
     }

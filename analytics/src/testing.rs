@@ -238,3 +238,62 @@ pub async fn rollups_agree_with_the_sessions_across_days(store: &Store) {
     assert_eq!(reopened.video_report("v3", periods[1]).await.unwrap(), before);
     assert_eq!(reopened.overview(periods[0]).await.unwrap().top_videos, top_before);
 }
+
+/// The concurrency timeline and peak over long periods (read from the minute and hour
+/// rollups) match the samples of two nodes; a higher sample just before the period is not its
+/// peak.
+pub async fn long_timelines_read_the_concurrency_rollups(store: &Store) {
+    use std::collections::BTreeMap;
+    const HOUR: i64 = 3_600_000;
+    let base = T0 / HOUR * HOUR + 100 * HOUR;
+    let mut samples = Vec::new();
+    // Every 10 s for 30 h: node 1 a slow wave, node 2 a sawtooth.
+    for i in 0..(30 * 360) {
+        let t = base + i * 10_000;
+        let wave = (i % 720 - 360).abs() as u64;
+        samples.push(ConcurrencySample { stream: "wave".into(), t, node: "n1".into(), viewers: [wave, 0, 0, 0, 1, 0] });
+        samples.push(ConcurrencySample {
+            stream: "wave".into(),
+            t,
+            node: "n2".into(),
+            viewers: [0, 0, 0, 0, (i % 7) as u64, 0],
+        });
+    }
+    // A spike just before the third period starts.
+    let spike_t = base + 20 * HOUR + 30_000;
+    samples.push(ConcurrencySample {
+        stream: "wave".into(),
+        t: spike_t,
+        node: "n3".into(),
+        viewers: [0, 0, 0, 0, 5_000, 0],
+    });
+    for chunk in samples.chunks(500) {
+        store.write(&Batch { concurrency: chunk.to_vec(), ..Default::default() }).await.unwrap();
+    }
+    let mut per_sample: BTreeMap<i64, u64> = BTreeMap::new();
+    for s in &samples {
+        *per_sample.entry(s.t).or_default() += s.viewers.iter().sum::<u64>();
+    }
+    let periods = [
+        Period { since: base - 20 * 24 * HOUR, until: base + 10 * 24 * HOUR },
+        Period { since: base + 3 * HOUR + 25_000, until: base + 27 * HOUR + 5_000 },
+        Period { since: spike_t + 10_000, until: spike_t + 3 * HOUR },
+    ];
+    for period in periods {
+        let report = store.stream_report("wave", period, [0; 6]).await.unwrap();
+        let inside = per_sample.range(period.since..period.until);
+        let peak = inside.clone().fold(None, |best: Option<(i64, u64)>, (&t, &v)| match best {
+            Some((_, bv)) if bv >= v => best,
+            _ => Some((t, v)),
+        });
+        assert_eq!(report.peak_at, peak.map(|p| p.0), "{period:?}");
+        assert_eq!(report.peak_viewers, peak.map_or(0, |p| p.1), "{period:?}");
+        let step = crate::report::timeline_step(period);
+        // Points whose step lies wholly inside the period are the maxima of their samples.
+        for point in report.timeline.iter().filter(|p| p.t >= period.since && p.t + step <= period.until) {
+            let max = per_sample.range(point.t..point.t + step).map(|(_, &v)| v).max().unwrap_or(0);
+            assert_eq!(point.viewers, max, "{period:?} at {}", point.t);
+        }
+        assert!(report.timeline.len() as i64 <= crate::report::TIMELINE_POINTS + 1);
+    }
+}

@@ -61,6 +61,11 @@ async fn rollups_agree_with_the_sessions_across_days() {
 }
 
 #[tokio::test]
+async fn long_timelines_read_the_concurrency_rollups() {
+    testing::long_timelines_read_the_concurrency_rollups(&sqlite().await).await;
+}
+
+#[tokio::test]
 #[ignore = "e2e tier: needs PostgreSQL (RILL_TEST_POSTGRES_URL)"]
 async fn postgres_reports_match_hand_computed_answers() {
     let Some((scratch, store)) = Scratch::create().await else { return };
@@ -68,6 +73,7 @@ async fn postgres_reports_match_hand_computed_answers() {
         testing::reports_match_hand_computed_answers(&store).await;
         testing::retention_counts_the_buckets_each_view_watched(&store).await;
         testing::rollups_agree_with_the_sessions_across_days(&store).await;
+        testing::long_timelines_read_the_concurrency_rollups(&store).await;
     })
     .await;
     scratch.drop_database().await;
