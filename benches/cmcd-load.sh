@@ -49,7 +49,7 @@ listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
     local p
     for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768+): no clash with outgoing connections
         listening "$p" || { echo "$p"; return 0; }
     done
     log "no free port found"; return 1
@@ -75,7 +75,7 @@ RTMP_PORT=$(free_port)
 (cd "$RUN_DIR" && RILL_AUTH_MODE=open RILL_HTTP_LISTEN=127.0.0.1:$HTTP_PORT RILL_RTMP_LISTEN=127.0.0.1:$RTMP_PORT \
     RILL_SRT_LISTEN=127.0.0.1:$(free_port) RILL_WEBRTC_UDP_LISTEN=127.0.0.1:$(free_port) \
     RILL_SERVER_DATA_DIR="$RUN_DIR/data" RILL_SERVER_LOG=${RILL_SERVER_LOG:-warn} RILL_DATABASE_URL="$DB_URL" \
-    RILL_ANALYTICS_CLIENT_RATE=1000000 RILL_ANALYTICS_CLIENT_BURST=1000000 \
+    RILL_ANALYTICS_CLIENT_RATE=1000000 RILL_ANALYTICS_CLIENT_BURST=1000000 RILL_ANALYTICS_CLIENT_SESSIONS_PER_MIN=1000000 \
     exec "$RILL" >"$RUN_DIR/rill.log" 2>&1) &
 RILL_PID=$!
 PIDS+=("$RILL_PID")

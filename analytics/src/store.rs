@@ -21,11 +21,11 @@ use std::collections::HashMap;
 /// Rows per multi-row statement on PostgreSQL (at most 32 values each: far below its limit of
 /// 65 535 bound values).
 const ROWS_PER_STATEMENT: usize = 500;
-/// Bound values per statement on SQLite: binding `$n` parameters looks each name up in a
-/// linear list (`sqlite3_bind_parameter_name`), so a statement's binding cost grows with the
-/// square of its values; 500 rows of events spent most of the writer's time there (cmcd-load
-/// profile), 50 did not.
-const SQLITE_VALUES_PER_STATEMENT: usize = 200;
+/// Bound values per statement on SQLite (its limit is 32 766). They are anonymous
+/// ([`Bindings::positional`]): with numbered ones, binding cost grows with the square of
+/// their number (`sqlite3_bind_parameter_name` was 9 % of the server's CPU in a cmcd-load
+/// profile at 200 values a statement).
+const SQLITE_VALUES_PER_STATEMENT: usize = 4_000;
 /// Sessions read per page when the rollups are filled from stored sessions.
 const BACKFILL_PAGE: usize = 2_000;
 /// The PostgreSQL advisory lock that serializes the analytics writers of all nodes.
@@ -261,7 +261,7 @@ impl Store {
         }
         let rows_per_statement = |values_per_row| rows_per_statement(self.dialect, values_per_row);
         for chunk in batch.events.chunks(rows_per_statement(4)) {
-            let mut b = Bindings::default();
+            let mut b = Bindings::positional(self.dialect);
             let rows: Vec<String> = chunk
                 .iter()
                 .map(|e| {
@@ -275,10 +275,10 @@ impl Store {
                 })
                 .collect();
             let sql = format!("INSERT INTO analytics_events (at, session_id, kind, data) VALUES {}", rows.join(", "));
-            b.query(&sql).execute(&mut *tx).await?;
+            b.into_query(&sql).execute(&mut *tx).await?;
         }
         for chunk in batch.concurrency.chunks(rows_per_statement(9)) {
-            let mut b = Bindings::default();
+            let mut b = Bindings::positional(self.dialect);
             let rows: Vec<String> = chunk
                 .iter()
                 .map(|s| {
@@ -293,7 +293,7 @@ impl Store {
                  srt = excluded.srt, webrtc = excluded.webrtc, hls = excluded.hls, dash = excluded.dash",
                 rows.join(", ")
             );
-            b.query(&sql).execute(&mut *tx).await?;
+            b.into_query(&sql).execute(&mut *tx).await?;
         }
         self.roll_up_concurrency(&mut tx, &batch.concurrency).await?;
         if batch.sessions.is_empty() {
@@ -309,10 +309,10 @@ impl Store {
         ids.sort_unstable();
         let mut stored: HashMap<String, SessionRecord> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(rows_per_statement(1)) {
-            let mut b = Bindings::default();
+            let mut b = Bindings::positional(self.dialect);
             let list: Vec<String> = chunk.iter().map(|id| b.push(*id)).collect();
             let sql = format!("SELECT {SESSION_COLUMNS} FROM analytics_sessions WHERE id IN ({})", list.join(", "));
-            for row in b.query(&sql).fetch_all(&mut *tx).await? {
+            for row in b.into_query(&sql).fetch_all(&mut *tx).await? {
                 let record = session_from_row(&row)?;
                 stored.insert(record.id.clone(), record);
             }
@@ -331,7 +331,7 @@ impl Store {
             merged.push(record);
         }
         for chunk in merged.chunks(rows_per_statement(SESSION_COLUMN_COUNT)) {
-            let mut b = Bindings::default();
+            let mut b = Bindings::positional(self.dialect);
             let rows: Vec<String> =
                 chunk.iter().map(|s| format!("({})", session_values(&mut b, s).join(", "))).collect();
             let set: Vec<String> = SESSION_COLUMNS.split(", ").skip(1).map(|c| format!("{c} = excluded.{c}")).collect();
@@ -340,7 +340,7 @@ impl Store {
                 rows.join(", "),
                 set.join(", ")
             );
-            b.query(&sql).execute(&mut *tx).await?;
+            b.into_query(&sql).execute(&mut *tx).await?;
         }
         // Earlier views first: the hour rule keeps the first view of a visitor, whatever
         // order the sessions ended in.
@@ -485,7 +485,7 @@ async fn write_rollups(
     let add: Vec<String> =
         ROLLUP_COLUMNS[5..].iter().map(|c| format!("{c} = analytics_rollups.{c} + excluded.{c}")).collect();
     for chunk in rows.chunks(rows_per_statement(dialect, ROLLUP_COLUMNS.len())) {
-        let mut b = Bindings::default();
+        let mut b = Bindings::positional(dialect);
         let values: Vec<String> = chunk
             .iter()
             .map(|(k, t)| {
@@ -516,7 +516,7 @@ async fn write_rollups(
             values.join(", "),
             add.join(", ")
         );
-        b.query(&sql).execute(&mut **tx).await?;
+        b.into_query(&sql).execute(&mut **tx).await?;
     }
     Ok(())
 }

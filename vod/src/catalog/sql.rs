@@ -2,6 +2,7 @@
 //! their `$n` placeholders (which SQLite and PostgreSQL both accept), so no value is ever
 //! spliced into SQL text.
 
+use super::Dialect;
 use sqlx::any::{Any, AnyArguments};
 use sqlx::query::Query;
 
@@ -57,21 +58,42 @@ impl From<Option<&str>> for Arg {
 
 /// The values of one statement, in placeholder order.
 #[derive(Clone, Debug, Default)]
-pub struct Bindings(Vec<Arg>);
+pub struct Bindings {
+    values: Vec<Arg>,
+    anonymous: bool,
+}
 
 impl Bindings {
-    /// Adds a value; returns its placeholder (`$1`, `$2`, …).
+    /// Bindings for statements that use each value once, in the order pushed: on SQLite their
+    /// placeholders are anonymous (`?`). SQLite finds a numbered one (`$n`) by a linear search
+    /// when it is bound, so binding thousands of them costs time quadratic in their number;
+    /// a statement of anonymous ones binds in linear time.
+    pub fn positional(dialect: Dialect) -> Bindings {
+        Bindings { values: Vec::new(), anonymous: dialect == Dialect::Sqlite }
+    }
+
+    /// Adds a value; returns its placeholder (`$1`, `$2`, …; `?` for [`Bindings::positional`]
+    /// on SQLite).
     pub fn push(&mut self, value: impl Into<Arg>) -> String {
-        self.0.push(value.into());
-        format!("${}", self.0.len())
+        self.values.push(value.into());
+        if self.anonymous {
+            "?".to_owned()
+        } else {
+            format!("${}", self.values.len())
+        }
     }
 
     /// `sql` with every value bound.
     pub fn query<'q>(&self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
-        self.0.iter().fold(sqlx::query(sql), |query, arg| match arg {
-            Arg::Int(value) => query.bind(*value),
-            Arg::Text(value) => query.bind(value.clone()),
-            Arg::Float(value) => query.bind(*value),
+        self.clone().into_query(sql)
+    }
+
+    /// `sql` with every value bound (moved, not copied).
+    pub fn into_query<'q>(self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
+        self.values.into_iter().fold(sqlx::query(sql), |query, arg| match arg {
+            Arg::Int(value) => query.bind(value),
+            Arg::Text(value) => query.bind(value),
+            Arg::Float(value) => query.bind(value),
         })
     }
 }
