@@ -103,6 +103,8 @@ pub fn now_ms() -> i64 {
 const EVENTS_PER_TRANSACTION: usize = 5_000;
 const SESSIONS_PER_TRANSACTION: usize = 1_000;
 const PAUSE_BETWEEN_TRANSACTIONS: Duration = Duration::from_millis(10);
+/// Session records built per hold of the tracker lock.
+const RECORDS_PER_HOLD: usize = 1_000;
 
 /// `batch` in pieces of at most [`EVENTS_PER_TRANSACTION`] reports and
 /// [`SESSIONS_PER_TRANSACTION`] sessions, in order (the concurrency samples go with the first).
@@ -312,11 +314,28 @@ impl Analytics {
     /// node's concurrency sample. A failed write is retried with the next batch (the raw
     /// reports of a batch that keeps failing are dropped once the queue is full).
     pub async fn flush(&self, now: i64, sample: bool) {
-        let mut batch = Batch { events: std::mem::take(&mut *lock(&self.queue)), ..Batch::default() };
+        let events = {
+            // The next queue starts as large as this one: no doubling reallocations under load.
+            let mut queue = lock(&self.queue);
+            let capacity = queue.len();
+            std::mem::replace(&mut *queue, Vec::with_capacity(capacity))
+        };
+        let mut batch = Batch { events, ..Batch::default() };
         batch.sessions = std::mem::take(&mut *lock(&self.retry));
+        // Changed sessions in pieces, the tracker released between them (handlers wait for
+        // one piece at most).
+        let pieces = {
+            let mut tracker = lock(&self.tracker);
+            if sample {
+                tracker.mark_connections_changed();
+            }
+            tracker.changed_len().div_ceil(RECORDS_PER_HOLD)
+        };
+        for _ in 0..pieces {
+            batch.sessions.extend(lock(&self.tracker).take_changed(now, RECORDS_PER_HOLD));
+        }
         {
             let mut tracker = lock(&self.tracker);
-            batch.sessions.extend(tracker.take_changed(now, sample));
             let ended = tracker.expire(now);
             for record in &ended {
                 self.observe_qoe(record);

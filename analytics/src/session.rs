@@ -289,6 +289,14 @@ impl SessionRecord {
     }
 }
 
+/// Lists `session` in `changed` unless it is listed already.
+fn mark_changed(changed: &mut Vec<String>, session: &mut Session) {
+    if !session.dirty {
+        session.dirty = true;
+        changed.push(session.id.clone());
+    }
+}
+
 /// One viewer session.
 #[derive(Debug, Default)]
 struct Session {
@@ -328,6 +336,8 @@ struct Session {
     lost_packets: u64,
     bytes: u64,
     renditions: Vec<(String, u64)>,
+    /// Listed in [`Tracker::changed`] (changed since its last record was taken).
+    dirty: bool,
     rendition: Option<String>,
     watched: u128,
     last_playhead: Option<(i64, u64)>,
@@ -673,10 +683,10 @@ impl Tracker {
             }
         };
         session.apply(report, from_event || !self.eventful.contains(id));
+        mark_changed(&mut self.changed, session);
         if from_event && !self.eventful.contains(id) {
             self.eventful.insert(id.to_owned());
         }
-        self.changed.push(id.to_owned());
         Ok(())
     }
 
@@ -694,8 +704,8 @@ impl Tracker {
         }
         let mut session = Session::new(id.to_owned(), Driver::Connection, protocol, content, viewer, at_ms);
         session.played = true;
+        mark_changed(&mut self.changed, &mut session);
         self.sessions.insert(id.to_owned(), session);
-        self.changed.push(id.to_owned());
         Ok(())
     }
 
@@ -704,7 +714,7 @@ impl Tracker {
         if let Some(session) = self.sessions.get_mut(id) {
             session.tick(report.at_ms);
             session.apply(report, true);
-            self.changed.push(id.to_owned());
+            mark_changed(&mut self.changed, session);
         }
     }
 
@@ -717,7 +727,7 @@ impl Tracker {
     pub fn delivered(&mut self, id: &str, bytes: u64) {
         if let Some(session) = self.sessions.get_mut(id) {
             session.bytes += bytes;
-            self.changed.push(id.to_owned());
+            mark_changed(&mut self.changed, session);
         }
     }
 
@@ -729,7 +739,7 @@ impl Tracker {
             if failed {
                 session.errors += 1;
             }
-            self.changed.push(id.to_owned());
+            mark_changed(&mut self.changed, session);
         }
     }
 
@@ -778,20 +788,28 @@ impl Tracker {
         out
     }
 
-    /// The sessions that changed since the last call, as they are now (connections brought
-    /// up to `now`).
-    /// `with_connections`: also every open connection (they play on without reporting).
-    pub fn take_changed(&mut self, now: i64, with_connections: bool) -> Vec<SessionRecord> {
-        let mut ids = std::mem::take(&mut self.changed);
-        if with_connections {
-            ids.extend(self.sessions.values().filter(|s| s.driver == Driver::Connection).map(|s| s.id.clone()));
+    /// Sessions changed since their last record was taken.
+    pub fn changed_len(&self) -> usize {
+        self.changed.len()
+    }
+
+    /// Lists every open connection as changed (they play on without reporting).
+    pub fn mark_connections_changed(&mut self) {
+        for session in self.sessions.values_mut().filter(|s| s.driver == Driver::Connection) {
+            mark_changed(&mut self.changed, session);
         }
-        ids.sort_unstable();
-        ids.dedup();
+    }
+
+    /// At most `max` of the sessions that changed since their last record was taken, as they
+    /// are now (connections brought up to `now`); callers take them in pieces, so that no
+    /// single hold of the tracker builds thousands of records.
+    pub fn take_changed(&mut self, now: i64, max: usize) -> Vec<SessionRecord> {
+        let ids = self.changed.split_off(self.changed.len().saturating_sub(max));
         let weights = self.config.weights;
         let mut records = Vec::with_capacity(ids.len());
         for id in &ids {
             if let Some(s) = self.sessions.get_mut(id) {
+                s.dirty = false;
                 s.tick(now);
                 records.push(s.record(&weights));
             }
@@ -944,6 +962,26 @@ mod tests {
         assert_eq!(r.bytes, 1_600);
         assert_eq!(r.view_at, Some(15_000));
         assert_eq!(r.ended_at, Some(20_000));
+    }
+
+    #[test]
+    fn a_changed_session_is_taken_once_per_change_in_pieces() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        for id in ["a", "b", "c"] {
+            for at in [0, 1_000, 2_000] {
+                t.observe(id, open_live, &state(at, PlayState::Playing), true).unwrap();
+            }
+        }
+        assert_eq!(t.changed_len(), 3);
+        let mut ids: Vec<String> = t.take_changed(2_000, 2).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), 2);
+        ids.extend(t.take_changed(2_000, 2).into_iter().map(|r| r.id));
+        ids.sort();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(t.take_changed(2_000, 2).is_empty());
+        t.observe("b", open_live, &state(3_000, PlayState::Playing), true).unwrap();
+        let again: Vec<String> = t.take_changed(3_000, 10).into_iter().map(|r| r.id).collect();
+        assert_eq!(again, ["b"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use crate::rollup::{view_contributions, Deltas, RollupKey, Tally, DAY_MS};
 use crate::score::Outcome;
 use crate::session::{Protocol, SessionRecord};
-use rill_vod::catalog::{migrate_set, Bindings, CatalogError, Dialect, Migration, Step};
+use rill_vod::catalog::{migrate_set, Arg, Bindings, CatalogError, Dialect, Migration, Step};
 use sqlx::AnyPool;
 use std::collections::HashMap;
 
@@ -265,13 +265,12 @@ impl Store {
             let rows: Vec<String> = chunk
                 .iter()
                 .map(|e| {
-                    format!(
-                        "({}, {}, {}, {})",
-                        b.push(e.at),
-                        b.push(e.session_id.as_str()),
-                        b.push(e.kind.as_str()),
-                        b.push(e.data.as_str())
-                    )
+                    b.push_row([
+                        e.at.into(),
+                        e.session_id.as_str().into(),
+                        e.kind.as_str().into(),
+                        e.data.as_str().into(),
+                    ])
                 })
                 .collect();
             let sql = format!("INSERT INTO analytics_events (at, session_id, kind, data) VALUES {}", rows.join(", "));
@@ -282,9 +281,18 @@ impl Store {
             let rows: Vec<String> = chunk
                 .iter()
                 .map(|s| {
-                    let mut values = vec![b.push(s.stream.as_str()), b.push(s.t), b.push(s.node.as_str())];
-                    values.extend(s.viewers.iter().map(|&v| b.push(v as i64)));
-                    format!("({})", values.join(", "))
+                    let [flv, rtmp, srt, webrtc, hls, dash] = s.viewers.map(|v| Arg::from(v as i64));
+                    b.push_row([
+                        s.stream.as_str().into(),
+                        s.t.into(),
+                        s.node.as_str().into(),
+                        flv,
+                        rtmp,
+                        srt,
+                        webrtc,
+                        hls,
+                        dash,
+                    ])
                 })
                 .collect();
             let sql = format!(
@@ -332,8 +340,7 @@ impl Store {
         }
         for chunk in merged.chunks(rows_per_statement(SESSION_COLUMN_COUNT)) {
             let mut b = Bindings::positional(self.dialect);
-            let rows: Vec<String> =
-                chunk.iter().map(|s| format!("({})", session_values(&mut b, s).join(", "))).collect();
+            let rows: Vec<String> = chunk.iter().map(|s| b.push_row(session_row(s))).collect();
             let set: Vec<String> = SESSION_COLUMNS.split(", ").skip(1).map(|c| format!("{c} = excluded.{c}")).collect();
             let sql = format!(
                 "INSERT INTO analytics_sessions ({SESSION_COLUMNS}) VALUES {} ON CONFLICT (id) DO UPDATE SET {}",
@@ -489,25 +496,24 @@ async fn write_rollups(
         let values: Vec<String> = chunk
             .iter()
             .map(|(k, t)| {
-                let values = [
-                    b.push(k.scope.as_str()),
-                    b.push(k.id.as_str()),
-                    b.push(k.day),
-                    b.push(k.dimension.as_str()),
-                    b.push(k.key.as_str()),
-                    b.push(t.sessions),
-                    b.push(t.playing_ms),
-                    b.push(t.rebuffer_ms),
-                    b.push(t.rebuffer_count),
-                    b.push(t.score_sum),
-                    b.push(t.exits),
-                    b.push(t.failures),
-                    b.push(t.bitrate_sum),
-                    b.push(t.bitrate_n),
-                    b.push(t.dropped_frames),
-                    b.push(t.views),
-                ];
-                format!("({})", values.join(", "))
+                b.push_row([
+                    k.scope.as_str().into(),
+                    k.id.as_str().into(),
+                    k.day.into(),
+                    k.dimension.as_str().into(),
+                    k.key.as_str().into(),
+                    t.sessions.into(),
+                    t.playing_ms.into(),
+                    t.rebuffer_ms.into(),
+                    t.rebuffer_count.into(),
+                    t.score_sum.into(),
+                    t.exits.into(),
+                    t.failures.into(),
+                    t.bitrate_sum.into(),
+                    t.bitrate_n.into(),
+                    t.dropped_frames.into(),
+                    t.views.into(),
+                ])
             })
             .collect();
         let sql = format!(
@@ -521,7 +527,7 @@ async fn write_rollups(
     Ok(())
 }
 
-/// The columns of `analytics_sessions`, in the order of [`session_values`] and
+/// The columns of `analytics_sessions`, in the order of [`session_row`] and
 /// [`session_from_row`].
 pub(crate) const SESSION_COLUMNS: &str = "id, stream, video, protocol, started_at, last_seen, ended_at, playing_ms, \
      rebuffer_ms, rebuffer_count, startup_ms, outcome, errors, bitrate_kbps, switches_up, switches_down, \
@@ -529,41 +535,43 @@ pub(crate) const SESSION_COLUMNS: &str = "id, stream, video, protocol, started_a
      rendition, watched_lo, watched_hi, view_at, score";
 const SESSION_COLUMN_COUNT: usize = 32;
 
-/// Binds a session's values, in the order of [`SESSION_COLUMNS`].
-fn session_values(b: &mut Bindings, s: &SessionRecord) -> [String; SESSION_COLUMN_COUNT] {
+/// A session's values, in the order of [`SESSION_COLUMNS`].
+fn session_row(s: &SessionRecord) -> [Arg; SESSION_COLUMN_COUNT] {
+    let int = |v: u64| Arg::from(v as i64);
+    let opt = |v: Option<u64>| Arg::from(v.map(|v| v as i64));
     [
-        b.push(s.id.as_str()),
-        b.push(s.stream.as_deref()),
-        b.push(s.video.as_deref()),
-        b.push(s.protocol.as_str()),
-        b.push(s.started_at),
-        b.push(s.last_seen),
-        b.push(s.ended_at),
-        b.push(s.playing_ms as i64),
-        b.push(s.rebuffer_ms as i64),
-        b.push(s.rebuffer_count as i64),
-        b.push(s.startup_ms.map(|v| v as i64)),
-        b.push(s.outcome.as_str()),
-        b.push(s.errors as i64),
-        b.push(s.bitrate_kbps.map(|v| v as i64)),
-        b.push(s.switches_up as i64),
-        b.push(s.switches_down as i64),
-        b.push(s.dropped_frames as i64),
-        b.push(s.latency_ms.map(|v| v as i64)),
-        b.push(s.rtt_ms.map(|v| v as i64)),
-        b.push(s.lost_packets as i64),
-        b.push(s.bytes as i64),
-        b.push(s.visitor.as_str()),
-        b.push(s.country.as_deref()),
-        b.push(s.device.as_str()),
-        b.push(s.browser.as_str()),
-        b.push(s.os.as_str()),
-        b.push(s.referrer.as_deref()),
-        b.push(s.rendition.as_deref()),
-        b.push(s.watched as u64 as i64),
-        b.push((s.watched >> 64) as u64 as i64),
-        b.push(s.view_at),
-        b.push(s.score),
+        s.id.as_str().into(),
+        s.stream.as_deref().into(),
+        s.video.as_deref().into(),
+        s.protocol.as_str().into(),
+        s.started_at.into(),
+        s.last_seen.into(),
+        s.ended_at.into(),
+        int(s.playing_ms),
+        int(s.rebuffer_ms),
+        int(s.rebuffer_count),
+        opt(s.startup_ms),
+        s.outcome.as_str().into(),
+        int(s.errors),
+        opt(s.bitrate_kbps),
+        int(s.switches_up),
+        int(s.switches_down),
+        int(s.dropped_frames),
+        opt(s.latency_ms),
+        opt(s.rtt_ms),
+        int(s.lost_packets),
+        int(s.bytes),
+        s.visitor.as_str().into(),
+        s.country.as_deref().into(),
+        s.device.as_str().into(),
+        s.browser.as_str().into(),
+        s.os.as_str().into(),
+        s.referrer.as_deref().into(),
+        s.rendition.as_deref().into(),
+        int(s.watched as u64),
+        int((s.watched >> 64) as u64),
+        s.view_at.into(),
+        s.score.into(),
     ]
 }
 

@@ -83,6 +83,27 @@ impl Bindings {
         }
     }
 
+    /// Adds the values of one row of a multi-row statement; returns its tuple of placeholders
+    /// (`($1, $2, …)`, or `(?, ?, …)`).
+    pub fn push_row<const N: usize>(&mut self, values: [Arg; N]) -> String {
+        let mut row = String::with_capacity(2 + N * if self.anonymous { 3 } else { 6 });
+        row.push('(');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                row.push_str(", ");
+            }
+            self.values.push(value);
+            if self.anonymous {
+                row.push('?');
+            } else {
+                row.push('$');
+                row.push_str(&self.values.len().to_string());
+            }
+        }
+        row.push(')');
+        row
+    }
+
     /// `sql` with every value bound.
     pub fn query<'q>(&self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
         self.clone().into_query(sql)
