@@ -105,6 +105,9 @@ const SESSIONS_PER_TRANSACTION: usize = 1_000;
 const PAUSE_BETWEEN_TRANSACTIONS: Duration = Duration::from_millis(10);
 /// Session records built per hold of the tracker lock.
 const RECORDS_PER_HOLD: usize = 1_000;
+/// A session in progress is written at most this often (it is written at once when it ends):
+/// a player reporting every second would otherwise rewrite its row every second.
+const SESSION_SETTLE_MS: i64 = 10_000;
 
 /// `batch` in pieces of at most [`EVENTS_PER_TRANSACTION`] reports and
 /// [`SESSIONS_PER_TRANSACTION`] sessions, in order (the concurrency samples go with the first).
@@ -327,12 +330,17 @@ impl Analytics {
         let pieces = {
             let mut tracker = lock(&self.tracker);
             if sample {
-                tracker.mark_connections_changed();
+                tracker.mark_connections_changed(now - SESSION_SETTLE_MS);
             }
             tracker.changed_len().div_ceil(RECORDS_PER_HOLD)
         };
         for _ in 0..pieces {
-            batch.sessions.extend(lock(&self.tracker).take_changed(now, RECORDS_PER_HOLD));
+            let piece = lock(&self.tracker).take_changed(now, RECORDS_PER_HOLD, SESSION_SETTLE_MS);
+            let last = piece.len() < RECORDS_PER_HOLD;
+            batch.sessions.extend(piece);
+            if last {
+                break;
+            }
         }
         {
             let mut tracker = lock(&self.tracker);

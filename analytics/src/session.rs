@@ -16,7 +16,7 @@
 
 use crate::score::{overall_score, rebuffer_ratio, Outcome, ScoreWeights};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// The longest gap between two state reports that is counted as time in the state in force
 /// (a player that went quiet longer than that was not watching for all of it).
@@ -289,11 +289,11 @@ impl SessionRecord {
     }
 }
 
-/// Lists `session` in `changed` unless it is listed already.
-fn mark_changed(changed: &mut Vec<String>, session: &mut Session) {
-    if !session.dirty {
-        session.dirty = true;
-        changed.push(session.id.clone());
+/// Lists `session` in `changed` (oldest change first) unless it is listed already.
+fn mark_changed(changed: &mut VecDeque<String>, session: &mut Session, at_ms: i64) {
+    if session.changed_since.is_none() {
+        session.changed_since = Some(at_ms);
+        changed.push_back(session.id.clone());
     }
 }
 
@@ -336,8 +336,8 @@ struct Session {
     lost_packets: u64,
     bytes: u64,
     renditions: Vec<(String, u64)>,
-    /// Listed in [`Tracker::changed`] (changed since its last record was taken).
-    dirty: bool,
+    /// Listed in [`Tracker::changed`] since then (changed since its last record was taken).
+    changed_since: Option<i64>,
     rendition: Option<String>,
     watched: u128,
     last_playhead: Option<(i64, u64)>,
@@ -640,8 +640,8 @@ pub struct TooManySessions(pub usize);
 pub struct Tracker {
     config: TrackerConfig,
     sessions: HashMap<String, Session>,
-    /// Sessions that changed since [`Tracker::take_changed`].
-    changed: Vec<String>,
+    /// Sessions that changed since [`Tracker::take_changed`] took them, oldest change first.
+    changed: VecDeque<String>,
     /// Sessions that have sent an event (their silence may be longer).
     eventful: std::collections::HashSet<String>,
 }
@@ -651,7 +651,7 @@ pub type ByProtocol = [u64; 6];
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Tracker {
-        Tracker { config, sessions: HashMap::new(), changed: Vec::new(), eventful: Default::default() }
+        Tracker { config, sessions: HashMap::new(), changed: VecDeque::new(), eventful: Default::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -683,7 +683,7 @@ impl Tracker {
             }
         };
         session.apply(report, from_event || !self.eventful.contains(id));
-        mark_changed(&mut self.changed, session);
+        mark_changed(&mut self.changed, session, report.at_ms);
         if from_event && !self.eventful.contains(id) {
             self.eventful.insert(id.to_owned());
         }
@@ -704,7 +704,7 @@ impl Tracker {
         }
         let mut session = Session::new(id.to_owned(), Driver::Connection, protocol, content, viewer, at_ms);
         session.played = true;
-        mark_changed(&mut self.changed, &mut session);
+        mark_changed(&mut self.changed, &mut session, at_ms);
         self.sessions.insert(id.to_owned(), session);
         Ok(())
     }
@@ -714,7 +714,7 @@ impl Tracker {
         if let Some(session) = self.sessions.get_mut(id) {
             session.tick(report.at_ms);
             session.apply(report, true);
-            mark_changed(&mut self.changed, session);
+            mark_changed(&mut self.changed, session, report.at_ms);
         }
     }
 
@@ -727,7 +727,7 @@ impl Tracker {
     pub fn delivered(&mut self, id: &str, bytes: u64) {
         if let Some(session) = self.sessions.get_mut(id) {
             session.bytes += bytes;
-            mark_changed(&mut self.changed, session);
+            mark_changed(&mut self.changed, session, session.last_seen_ms);
         }
     }
 
@@ -739,7 +739,7 @@ impl Tracker {
             if failed {
                 session.errors += 1;
             }
-            mark_changed(&mut self.changed, session);
+            mark_changed(&mut self.changed, session, at_ms);
         }
     }
 
@@ -793,26 +793,33 @@ impl Tracker {
         self.changed.len()
     }
 
-    /// Lists every open connection as changed (they play on without reporting).
-    pub fn mark_connections_changed(&mut self) {
+    /// Lists every open connection as changed at `now` (they play on without reporting).
+    pub fn mark_connections_changed(&mut self, now: i64) {
         for session in self.sessions.values_mut().filter(|s| s.driver == Driver::Connection) {
-            mark_changed(&mut self.changed, session);
+            mark_changed(&mut self.changed, session, now);
         }
     }
 
-    /// At most `max` of the sessions that changed since their last record was taken, as they
-    /// are now (connections brought up to `now`); callers take them in pieces, so that no
-    /// single hold of the tracker builds thousands of records.
-    pub fn take_changed(&mut self, now: i64, max: usize) -> Vec<SessionRecord> {
-        let ids = self.changed.split_off(self.changed.len().saturating_sub(max));
+    /// At most `max` of the sessions that changed at least `settle_ms` before `now`, oldest
+    /// change first, as they are now (connections brought up to `now`). A session that keeps
+    /// changing is thus taken once per `settle_ms` at most; callers take them in pieces, so
+    /// that no single hold of the tracker builds thousands of records. (Sessions that end are
+    /// taken by [`Tracker::expire`] at once.)
+    pub fn take_changed(&mut self, now: i64, max: usize, settle_ms: i64) -> Vec<SessionRecord> {
         let weights = self.config.weights;
-        let mut records = Vec::with_capacity(ids.len());
-        for id in &ids {
-            if let Some(s) = self.sessions.get_mut(id) {
-                s.dirty = false;
-                s.tick(now);
-                records.push(s.record(&weights));
+        let mut records = Vec::new();
+        while records.len() < max {
+            let Some(id) = self.changed.front() else { break };
+            match self.sessions.get_mut(id) {
+                Some(s) if s.changed_since.is_some_and(|since| since + settle_ms > now) => break,
+                Some(s) => {
+                    s.changed_since = None;
+                    s.tick(now);
+                    records.push(s.record(&weights));
+                }
+                None => {}
             }
+            self.changed.pop_front();
         }
         records
     }
@@ -973,15 +980,21 @@ mod tests {
             }
         }
         assert_eq!(t.changed_len(), 3);
-        let mut ids: Vec<String> = t.take_changed(2_000, 2).into_iter().map(|r| r.id).collect();
+        let mut ids: Vec<String> = t.take_changed(2_000, 2, 0).into_iter().map(|r| r.id).collect();
         assert_eq!(ids.len(), 2);
-        ids.extend(t.take_changed(2_000, 2).into_iter().map(|r| r.id));
+        ids.extend(t.take_changed(2_000, 2, 0).into_iter().map(|r| r.id));
         ids.sort();
         assert_eq!(ids, ["a", "b", "c"]);
-        assert!(t.take_changed(2_000, 2).is_empty());
+        assert!(t.take_changed(2_000, 2, 0).is_empty());
         t.observe("b", open_live, &state(3_000, PlayState::Playing), true).unwrap();
-        let again: Vec<String> = t.take_changed(3_000, 10).into_iter().map(|r| r.id).collect();
+        let again: Vec<String> = t.take_changed(3_000, 10, 0).into_iter().map(|r| r.id).collect();
         assert_eq!(again, ["b"]);
+        // A session that keeps changing is taken once per settling time.
+        t.observe("c", open_live, &state(4_000, PlayState::Playing), true).unwrap();
+        t.observe("c", open_live, &state(9_000, PlayState::Playing), true).unwrap();
+        assert!(t.take_changed(13_999, 10, 10_000).is_empty());
+        assert_eq!(t.take_changed(14_000, 10, 10_000).len(), 1);
+        assert!(t.take_changed(14_000, 10, 10_000).is_empty());
     }
 
     #[test]
