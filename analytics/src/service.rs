@@ -11,6 +11,7 @@ use crate::session::{
 use crate::store::{Batch, ConcurrencySample, RawEvent, Store};
 use rill_media::metrics::{count, Exposition, Histogram, Kind};
 use rill_media::sync::lock;
+use rill_vod::catalog::Dialect;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -98,32 +99,49 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Most raw reports and sessions written in one transaction: a burst is written in several,
-/// so that no transaction holds the catalog long enough to stall the recorder.
-const EVENTS_PER_TRANSACTION: usize = 5_000;
-const SESSIONS_PER_TRANSACTION: usize = 1_000;
-const PAUSE_BETWEEN_TRANSACTIONS: Duration = Duration::from_millis(10);
 /// Session records built per hold of the tracker lock.
 const RECORDS_PER_HOLD: usize = 1_000;
 /// A session in progress is written at most this often (it is written at once when it ends):
 /// a player reporting every second would otherwise rewrite its row every second.
 const SESSION_SETTLE_MS: i64 = 10_000;
 
-/// `batch` in pieces of at most [`EVENTS_PER_TRANSACTION`] reports and
-/// [`SESSIONS_PER_TRANSACTION`] sessions, in order (the concurrency samples go with the first).
-fn split(batch: Batch) -> Vec<Batch> {
-    let Batch { events, sessions, concurrency } = batch;
-    let mut events = events.into_iter();
-    let mut sessions = sessions.into_iter();
-    let mut pieces = vec![Batch { concurrency, ..Batch::default() }];
-    loop {
-        let piece = pieces.last_mut().expect("one piece at least");
-        piece.events.extend(events.by_ref().take(EVENTS_PER_TRANSACTION - piece.events.len()));
-        piece.sessions.extend(sessions.by_ref().take(SESSIONS_PER_TRANSACTION - piece.sessions.len()));
-        if events.len() == 0 && sessions.len() == 0 {
-            return pieces;
+/// How a flush is cut into transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pieces {
+    events: usize,
+    sessions: usize,
+    /// Between two transactions.
+    pause: Duration,
+}
+
+impl Pieces {
+    /// On SQLite one writer holds the whole database at a time: a burst is written in small
+    /// transactions with a pause between them, so that the catalog's other writers (the
+    /// recorder, the API) are never held up long. PostgreSQL locks rows, not the database: big
+    /// transactions, no pause.
+    fn of(dialect: Dialect) -> Pieces {
+        match dialect {
+            Dialect::Sqlite => Pieces { events: 5_000, sessions: 1_000, pause: Duration::from_millis(10) },
+            Dialect::Postgres => Pieces { events: 50_000, sessions: 10_000, pause: Duration::ZERO },
         }
-        pieces.push(Batch::default());
+    }
+
+    /// `batch` in pieces of at most `events` reports and `sessions` sessions, in order (the
+    /// concurrency samples go with the first).
+    fn split(self, batch: Batch) -> Vec<Batch> {
+        let Batch { events, sessions, concurrency } = batch;
+        let mut events = events.into_iter();
+        let mut sessions = sessions.into_iter();
+        let mut pieces = vec![Batch { concurrency, ..Batch::default() }];
+        loop {
+            let piece = pieces.last_mut().expect("one piece at least");
+            piece.events.extend(events.by_ref().take(self.events - piece.events.len()));
+            piece.sessions.extend(sessions.by_ref().take(self.sessions - piece.sessions.len()));
+            if events.len() == 0 && sessions.len() == 0 {
+                return pieces;
+            }
+            pieces.push(Batch::default());
+        }
     }
 }
 
@@ -362,7 +380,8 @@ impl Analytics {
         if batch.is_empty() {
             return;
         }
-        let mut pieces = split(batch).into_iter();
+        let cut = Pieces::of(self.store.dialect());
+        let mut pieces = cut.split(batch).into_iter();
         while let Some(piece) = pieces.next() {
             if let Err(e) = self.store.write(&piece).await {
                 self.stats.write_errors.fetch_add(1, Relaxed);
@@ -382,10 +401,9 @@ impl Analytics {
             }
             self.stats.batches.fetch_add(1, Relaxed);
             self.stats.events_written.fetch_add(piece.events.len() as u64, Relaxed);
-            if pieces.len() > 0 {
-                // The catalog's other writers (the recorder, the API) get their turn between
-                // transactions: on SQLite one writer holds the database at a time.
-                tokio::time::sleep(PAUSE_BETWEEN_TRANSACTIONS).await;
+            if pieces.len() > 0 && !cut.pause.is_zero() {
+                // The catalog's other writers get their turn between transactions.
+                tokio::time::sleep(cut.pause).await;
             }
         }
     }
@@ -521,12 +539,12 @@ mod tests {
             concurrency: vec![ConcurrencySample { stream: "s".into(), t: 0, node: "n".into(), viewers: [0; 6] }],
             sessions: vec![],
         };
-        let pieces = split(batch);
+        let pieces = Pieces::of(Dialect::Sqlite).split(batch);
         let sizes: Vec<usize> = pieces.iter().map(|p| p.events.len()).collect();
         assert_eq!(sizes, [5_000, 5_000, 2_001]);
         assert_eq!(pieces[0].concurrency.len(), 1);
         let order: Vec<i64> = pieces.iter().flat_map(|p| p.events.iter().map(|e| e.at)).collect();
         assert!(order.windows(2).all(|w| w[0] + 1 == w[1]));
-        assert_eq!(split(Batch::default()).len(), 1);
+        assert_eq!(Pieces::of(Dialect::Postgres).split(Batch::default()).len(), 1);
     }
 }

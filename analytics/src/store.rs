@@ -18,9 +18,8 @@ use rill_vod::catalog::{migrate_set, Arg, Bindings, CatalogError, Dialect, Migra
 use sqlx::AnyPool;
 use std::collections::HashMap;
 
-/// Rows per multi-row statement on PostgreSQL (at most 32 values each: far below its limit of
-/// 65 535 bound values).
-const ROWS_PER_STATEMENT: usize = 500;
+/// Bound values per statement on PostgreSQL (its limit is 65 535).
+const POSTGRES_VALUES_PER_STATEMENT: usize = 16_000;
 /// Bound values per statement on SQLite (its limit is 32 766). They are anonymous
 /// ([`Bindings::positional`]): with numbered ones, binding cost grows with the square of
 /// their number (`sqlite3_bind_parameter_name` was 9 % of the server's CPU in a cmcd-load
@@ -34,7 +33,7 @@ const WRITER_LOCK: i64 = 0x7269_6c6c_0001;
 fn rows_per_statement(dialect: Dialect, values_per_row: usize) -> usize {
     match dialect {
         Dialect::Sqlite => (SQLITE_VALUES_PER_STATEMENT / values_per_row).max(1),
-        Dialect::Postgres => ROWS_PER_STATEMENT,
+        Dialect::Postgres => POSTGRES_VALUES_PER_STATEMENT / values_per_row,
     }
 }
 
@@ -244,6 +243,10 @@ impl Store {
         let store = Store { pool, dialect };
         store.backfill_rollups().await?;
         Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Writes a batch in one transaction: raw reports and samples appended, sessions merged
