@@ -336,6 +336,8 @@ struct Session {
     lost_packets: u64,
     bytes: u64,
     renditions: Vec<(String, u64)>,
+    /// The player has sent an event (its silence may be longer).
+    eventful: bool,
     /// Listed in [`Tracker::changed`] since then (changed since its last record was taken).
     changed_since: Option<i64>,
     rendition: Option<String>,
@@ -642,8 +644,6 @@ pub struct Tracker {
     sessions: HashMap<String, Session>,
     /// Sessions that changed since [`Tracker::take_changed`] took them, oldest change first.
     changed: VecDeque<String>,
-    /// Sessions that have sent an event (their silence may be longer).
-    eventful: std::collections::HashSet<String>,
 }
 
 /// Viewers now, by protocol (indexed like [`Protocol::ALL`]).
@@ -651,7 +651,7 @@ pub type ByProtocol = [u64; 6];
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Tracker {
-        Tracker { config, sessions: HashMap::new(), changed: VecDeque::new(), eventful: Default::default() }
+        Tracker { config, sessions: HashMap::new(), changed: VecDeque::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -682,11 +682,9 @@ impl Tracker {
                 self.sessions.entry(id.to_owned()).or_insert(session)
             }
         };
-        session.apply(report, from_event || !self.eventful.contains(id));
+        session.apply(report, from_event || !session.eventful);
+        session.eventful |= from_event;
         mark_changed(&mut self.changed, session, report.at_ms);
-        if from_event && !self.eventful.contains(id) {
-            self.eventful.insert(id.to_owned());
-        }
         Ok(())
     }
 
@@ -743,8 +741,8 @@ impl Tracker {
         }
     }
 
-    fn idle_ms(&self, id: &str) -> i64 {
-        if self.eventful.contains(id) {
+    fn idle_ms(&self, session: &Session) -> i64 {
+        if session.eventful {
             self.config.event_idle_ms
         } else {
             self.config.idle_ms
@@ -759,7 +757,7 @@ impl Tracker {
         match session.driver {
             Driver::Connection => true,
             Driver::Player => {
-                now - session.last_seen_ms <= self.idle_ms(&session.id)
+                now - session.last_seen_ms <= self.idle_ms(session)
                     && session.state != Some(PlayState::Paused)
                     && session.content.is_known()
             }
@@ -771,7 +769,11 @@ impl Tracker {
         let mut out: HashMap<String, ByProtocol> = HashMap::new();
         for session in self.sessions.values() {
             if let (true, Some(stream)) = (self.is_live(session, now), &session.content.stream) {
-                out.entry(stream.clone()).or_default()[session.protocol.index()] += 1;
+                let viewers = match out.get_mut(stream) {
+                    Some(viewers) => viewers,
+                    None => out.entry(stream.clone()).or_default(),
+                };
+                viewers[session.protocol.index()] += 1;
             }
         }
         out
@@ -832,15 +834,12 @@ impl Tracker {
             .values()
             .filter(|s| {
                 s.closed_ms.is_some_and(|c| now >= c)
-                    || (s.driver == Driver::Player && now - s.last_seen_ms > self.idle_ms(&s.id))
+                    || (s.driver == Driver::Player && now - s.last_seen_ms > self.idle_ms(s))
             })
             .map(|s| s.id.clone())
             .collect();
         over.iter()
-            .filter_map(|id| {
-                self.eventful.remove(id);
-                self.sessions.remove(id)
-            })
+            .filter_map(|id| self.sessions.remove(id))
             .map(|mut s| {
                 s.tick(now);
                 if s.closed_ms.is_none() {
