@@ -374,36 +374,21 @@ mod tests {
     fn record(id: &str, playing_ms: u64, watched: u128, view: bool) -> SessionRecord {
         SessionRecord {
             id: id.into(),
-            stream: None,
             video: Some("v".into()),
             protocol: Protocol::Hls,
             started_at: 5 * DAY_MS + 1_000,
             last_seen: 5 * DAY_MS + 1_000,
-            ended_at: None,
             playing_ms,
-            rebuffer_ms: 0,
-            rebuffer_count: 0,
             startup_ms: Some(800),
             outcome: Outcome::Played,
-            errors: 0,
-            bitrate_kbps: None,
-            switches_up: 0,
-            switches_down: 0,
-            dropped_frames: 0,
-            latency_ms: None,
-            rtt_ms: None,
-            lost_packets: 0,
-            bytes: 0,
             visitor: "x".into(),
-            country: None,
             device: "desktop".into(),
             browser: "chrome".into(),
             os: "linux".into(),
-            referrer: None,
-            rendition: None,
             watched,
             view_at: view.then_some(5 * DAY_MS + 11_000),
             score: 90.0,
+            ..SessionRecord::default()
         }
     }
 

@@ -12,10 +12,11 @@
 use serde::{Deserialize, Serialize};
 
 /// How one session ended, as far as playback is concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// At least one frame was shown.
+    #[default]
     Played,
     /// The viewer left before the first frame.
     ExitBeforeStart,

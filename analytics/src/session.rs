@@ -179,7 +179,7 @@ pub struct Report {
 }
 
 /// A session as stored and reported.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub id: String,
     pub stream: Option<String>,

@@ -139,7 +139,6 @@ pub async fn rollups_agree_with_the_sessions_across_days(store: &Store) {
         let started_at = base + (n / 4) * DAY_MS + (n % 4) * 6 * 3_600_000 + 1_000;
         SessionRecord {
             id: format!("r{n}"),
-            stream: None,
             video: Some("v3".into()),
             protocol: if n % 3 == 0 { Protocol::Dash } else { Protocol::Hls },
             started_at,
@@ -150,25 +149,17 @@ pub async fn rollups_agree_with_the_sessions_across_days(store: &Store) {
             rebuffer_count: (n % 5 != 0) as u64,
             startup_ms: Some(200 + (n % 7) as u64 * 100),
             outcome: Outcome::Played,
-            errors: 0,
             bitrate_kbps: Some(1_000 + n as u64),
-            switches_up: 0,
-            switches_down: 0,
-            dropped_frames: 0,
-            latency_ms: None,
-            rtt_ms: None,
-            lost_packets: 0,
-            bytes: 0,
             visitor: format!("visitor{n}"),
             country: Some(if n % 2 == 0 { "FR" } else { "JP" }.into()),
             device: "desktop".into(),
             browser: "Chrome".into(),
             os: "Linux".into(),
-            referrer: None,
             rendition: Some("720p".into()),
             watched: (1u128 << (n % 100 + 1)) - 1,
             view_at: Some(started_at + 10_000),
             score: 50.0 + n as f64,
+            ..SessionRecord::default()
         }
     };
     let finals: Vec<SessionRecord> = (0..40).map(session).collect();
