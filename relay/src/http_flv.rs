@@ -13,14 +13,13 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Appends the wire pieces of `tags` to `pieces`: per tag one header piece (previous tag size of
-/// the tag before, FLV tag header, codec prefix) and the payload itself.
-pub fn tag_pieces(
-    tags: &[TagBody],
-    scratch: &mut BytesMut,
-    pieces: &mut VecDeque<Bytes>,
-    previous: &mut Option<[u8; 4]>,
-) {
+/// Appends the wire pieces of `tags` to `pieces`: per tag one header piece (the previous tag's
+/// PreviousTagSize, FLV tag header, codec prefix) and the payload itself, and after the last
+/// tag its PreviousTagSize. A batch thus ends on a complete tag: readers such as ffmpeg read
+/// each tag's PreviousTagSize right after it, and a size held back for the next batch kept
+/// every frame waiting for the next one (one frame of latency).
+pub fn tag_pieces(tags: &[TagBody], scratch: &mut BytesMut, pieces: &mut VecDeque<Bytes>) {
+    let mut previous: Option<[u8; 4]> = None;
     for tag in tags {
         if let Some(size) = previous.take() {
             scratch.put_slice(&size);
@@ -31,7 +30,11 @@ pub fn tag_pieces(
         if !tag.payload.is_empty() {
             pieces.push_back(tag.payload.clone());
         }
-        *previous = Some(previous_tag_size(tag));
+        previous = Some(previous_tag_size(tag));
+    }
+    if let Some(size) = previous {
+        scratch.put_slice(&size);
+        pieces.push_back(scratch.split().freeze());
     }
 }
 
@@ -58,7 +61,6 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
         tags: Vec<TagBody>,
         scratch: BytesMut,
         pieces: VecDeque<Bytes>,
-        previous: Option<[u8; 4]>,
         stats: Arc<RelayStats>,
         done: bool,
     }
@@ -68,7 +70,6 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
         tags: Vec::new(),
         scratch: BytesMut::with_capacity(1024),
         pieces: VecDeque::new(),
-        previous: None,
         stats,
         done: false,
     };
@@ -84,11 +85,8 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
             match st.feed.next_batch(&mut st.tags).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    // End the FLV cleanly with the last PreviousTagSize.
+                    // The FLV ends cleanly: every batch ended with its last PreviousTagSize.
                     st.done = true;
-                    if let Some(size) = st.previous.take() {
-                        st.pieces.push_back(Bytes::copy_from_slice(&size));
-                    }
                     continue;
                 }
                 Err(e @ BusError::TooSlow(_)) => {
@@ -108,11 +106,10 @@ pub fn body(sub: Subscriber, stats: Arc<RelayStats>) -> impl Stream<Item = Resul
                 // is sent, or players wait for tags that never come.
                 let flv_audio = tracks.audio.as_ref().is_some_and(rill_media::flv::carries);
                 let flv_video = tracks.video.as_ref().is_some_and(rill_media::flv::carries);
-                let header = file_header(flv_audio, flv_video);
-                st.pieces.push_back(Bytes::copy_from_slice(&header[..9]));
-                st.previous = Some([0; 4]);
+                // The file header and PreviousTagSize0.
+                st.pieces.push_back(Bytes::copy_from_slice(&file_header(flv_audio, flv_video)));
             }
-            tag_pieces(&st.tags, &mut st.scratch, &mut st.pieces, &mut st.previous);
+            tag_pieces(&st.tags, &mut st.scratch, &mut st.pieces);
             // Counted once per batch: a shared counter touched per piece by every viewer is contended.
             let batch_bytes: usize = st.pieces.iter().map(Bytes::len).sum();
             st.stats.http_flv_bytes_out.fetch_add(batch_bytes as u64, Ordering::Relaxed);
@@ -161,7 +158,9 @@ mod tests {
         let flv = pieces.concat();
         assert_eq!(&flv[..3], b"FLV");
         assert_eq!(flv[4], 0b100, "audio only");
-        // header + PTS0 + (seq header tag) + (frame tag) + last PreviousTagSize
+        // header + PTS0 + (seq header tag) + its size + (frame tag) + its size
         assert_eq!(flv.len(), 9 + 4 + (11 + 4) + 4 + (11 + 2 + 1000) + 4);
+        // Each batch ends on a complete tag: its PreviousTagSize is not held back.
+        assert_eq!(&flv[flv.len() - 4..], &(11 + 2 + 1000u32).to_be_bytes());
     }
 }
