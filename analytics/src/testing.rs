@@ -241,7 +241,7 @@ pub async fn long_timelines_read_the_concurrency_rollups(store: &Store) {
     // Every 10 s for 30 h: node 1 a slow wave, node 2 a sawtooth.
     for i in 0..(30 * 360) {
         let t = base + i * 10_000;
-        let wave = (i % 720 - 360).abs() as u64;
+        let wave = (i % 720 - 360).unsigned_abs();
         samples.push(ConcurrencySample { stream: "wave".into(), t, node: "n1".into(), viewers: [wave, 0, 0, 0, 1, 0] });
         samples.push(ConcurrencySample {
             stream: "wave".into(),

@@ -106,7 +106,9 @@ impl CodecConfig {
             CodecConfig::Hevc { record } => crate::hevc::record_picture_size(record).ok(),
             CodecConfig::Av1 { record } => crate::av1::record_picture_size(record).ok(),
             CodecConfig::Vp9 { size, .. } => *size,
-            CodecConfig::Vp8 { width, height } => (*width > 0 && *height > 0).then(|| (*width as u32, *height as u32)),
+            CodecConfig::Vp8 { width, height } => {
+                (*width > 0 && *height > 0).then_some((*width as u32, *height as u32))
+            }
             CodecConfig::Aac(_) | CodecConfig::Opus { .. } => None,
         }
     }

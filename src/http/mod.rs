@@ -4,7 +4,7 @@
 //! the subsystems.
 //!
 //! - [`live`]: LL-HLS and DASH of live streams, `/time`, live thumbnails.
-//! - [`flv`]: HTTP-FLV.
+//! - [`flv`]: HTTP-FLV, live streams as endless FLV files.
 //! - [`vod`]: HLS/DASH of the catalog's videos.
 //! - [`webrtc`]: WHIP/WHEP signalling.
 //! - [`player`]: the viewer pages and their assets.
