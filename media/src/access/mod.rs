@@ -168,6 +168,11 @@ impl Denied {
         }
     }
 
+    /// True when the credential is good but for another stream, action or client.
+    pub fn is_out_of_scope(&self) -> bool {
+        matches!(self, Denied::WrongAction | Denied::WrongResource | Denied::WrongClient)
+    }
+
     /// True when the client gave no credential at all (HTTP 401 rather than 403).
     pub fn is_missing(&self) -> bool {
         matches!(self, Denied::MissingToken | Denied::MissingCredentials)
@@ -181,6 +186,18 @@ pub trait Directory {
     fn stream_of_key(&self, key: &str) -> Result<String, Denied>;
     /// Who may watch `resource`.
     fn playback(&self, resource: Resource<'_>) -> Playback;
+}
+
+/// The decision as protocols ask it: [`Access::decide`] with the server's [`Directory`] and
+/// clock (the binary implements it; ingest and relay hold an `Arc<dyn Gate>`).
+pub trait Gate: Send + Sync + 'static {
+    fn decide(&self, request: &Request<'_>) -> Result<Grant, Denied>;
+}
+
+/// The `token` parameter of a URL query (`a=1&token=…`). Tokens are base64url and dots, so
+/// nothing needs decoding; an empty value is none.
+pub fn token_from_query(query: &str) -> Option<&str> {
+    query.split('&').find_map(|pair| pair.strip_prefix("token=")).filter(|t| !t.is_empty())
 }
 
 /// Settings of the decision.
@@ -493,6 +510,13 @@ mod tests {
             NOW,
         );
         assert_eq!(video, Err(Denied::WrongResource), "a stream token does not open a video");
+    }
+
+    #[test]
+    fn tokens_in_queries() {
+        assert_eq!(token_from_query("token=abc"), Some("abc"));
+        assert_eq!(token_from_query("rs=1&token=a.b.c&x"), Some("a.b.c"));
+        assert_eq!(token_from_query("xtoken=abc&token="), None);
     }
 
     #[test]
