@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(s.app(), Some("live"));
         s.feed(&command("createStream", 2.0, vec![])).unwrap();
         s.feed(&command("publish", 3.0, vec![string("key?token=1"), string("live")])).unwrap();
-        assert_eq!(events(&mut s), vec![SessionEvent::PublishRequested { app: "live".into(), key: "key".into(), query: None }]);
+        assert_eq!(events(&mut s), vec![SessionEvent::PublishRequested { app: "live".into(), key: "key".into(), query: Some("token=1".into()) }]);
         // Media before the publish is accepted is ignored.
         s.feed(&chunked(9, 40, Bytes::from_static(&[0x17, 1, 0, 0, 0]))).unwrap();
         assert!(events(&mut s).is_empty());
