@@ -70,12 +70,8 @@ impl StreamIdRequest {
             "read" => Mode::Read,
             other => return Err(StreamIdError::UnknownMode(truncate(other))),
         };
-        let (resource, token) = match resource.split_once('?') {
-            Some((resource, query)) => (resource, rill_media::access::token_from_query(query)),
-            None => (resource, None),
-        };
-        let (app, key) = split_resource(resource)?;
-        Ok(StreamIdRequest { mode, app, key, token: token.map(str::to_string) })
+        let (app, key, token) = split_resource(resource)?;
+        Ok(StreamIdRequest { mode, app, key, token })
     }
 }
 
@@ -92,21 +88,26 @@ fn parse_access_control(entries: &str) -> Result<StreamIdRequest, StreamIdError>
                     other => return Err(StreamIdError::UnknownMode(truncate(other))),
                 }
             }
-            "token" => token = Some(v.to_string()),
+            "token" if !v.is_empty() => token = Some(v.to_string()),
             // u (user), s (session), h (host), t (type) and other custom keys: not used.
             _ => {}
         }
     }
-    let (app, key) = split_resource(resource.ok_or(StreamIdError::NoResource)?)?;
-    Ok(StreamIdRequest { mode, app, key, token })
+    let (app, key, query_token) = split_resource(resource.ok_or(StreamIdError::NoResource)?)?;
+    Ok(StreamIdRequest { mode, app, key, token: token.or(query_token) })
 }
 
-fn split_resource(resource: &str) -> Result<(String, String), StreamIdError> {
+/// `<app>/<key>[?token=…]` → app, key and token.
+fn split_resource(resource: &str) -> Result<(String, String, Option<String>), StreamIdError> {
+    let (resource, token) = match resource.split_once('?') {
+        Some((resource, query)) => (resource, rill_media::access::token_from_query(query)),
+        None => (resource, None),
+    };
     let (app, key) = resource.split_once('/').ok_or(StreamIdError::BadResource)?;
     if app.is_empty() || key.is_empty() {
         return Err(StreamIdError::BadResource);
     }
-    Ok((app.to_string(), key.to_string()))
+    Ok((app.to_string(), key.to_string(), token.map(str::to_string)))
 }
 
 /// Modes are echoed in errors; keep them short.
@@ -133,6 +134,7 @@ mod tests {
         assert_eq!(parse("publish:live/demo?x=1&token=a.b.c"), Ok(with(Mode::Publish, "demo")));
         assert_eq!(parse("#!::r=live/demo,m=request,token=a.b.c"), Ok(with(Mode::Read, "demo")));
         assert_eq!(parse("#!::token=a.b.c,r=live/demo,m=publish"), Ok(with(Mode::Publish, "demo")));
+        assert_eq!(parse("#!::r=live/demo?token=a.b.c"), Ok(with(Mode::Read, "demo")));
     }
 
     #[test]
