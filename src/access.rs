@@ -22,8 +22,11 @@ pub struct AccessControl {
 impl AccessControl {
     pub fn new(config: &Config, registry: Arc<StreamRegistry>) -> Result<AccessControl> {
         let c = &config.access;
-        let access_config =
-            AccessConfig { session_idle_s: c.session_idle_s, session_max_s: c.session_max_s, ..AccessConfig::default() };
+        let access_config = AccessConfig {
+            session_idle_s: c.session_idle_s,
+            session_max_s: c.session_max_s,
+            ..AccessConfig::default()
+        };
         Ok(AccessControl {
             access: Access::new(secret(config)?.as_bytes(), access_config),
             registry,
@@ -91,8 +94,10 @@ fn secret(config: &Config) -> Result<String> {
         }
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("the OS gives no randomness for the access secret: {e}"))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("the OS gives no randomness for the access secret: {e}"))?;
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&file, secret.as_bytes()).with_context(|| format!("storing the access secret in {}", file.display()))?;
+    write_private(&file, secret.as_bytes())
+        .with_context(|| format!("storing the access secret in {}", file.display()))?;
     Ok(secret)
 }

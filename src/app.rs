@@ -98,8 +98,7 @@ impl App {
         let play = move |request: rill_ingest::rtmp::PlayRequest| {
             let session = (request.app == "live")
                 .then(|| play_audience.connect(Protocol::Rtmp, &request.name, request.conn.peer(), "", None));
-            let serve =
-                rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone(), play_gate.clone());
+            let serve = rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone(), play_gate.clone());
             async move {
                 serve.await;
                 drop(session);

@@ -51,8 +51,8 @@ fn a_token_stream_refuses_bad_tokens_and_plays_good_ones_on_every_egress() {
 
     // Publish with a publish token beside the name (no stream key); a play token cannot publish.
     let play_only = mint(&server, r#"{"action":"play","stream":"paid","ttl_s":300}"#);
-    let refused = publish(&format!("rtmp://127.0.0.1:{}/live/paid?token={play_only}", server.rtmp), 3, "320x240")
-        .wait(T);
+    let refused =
+        publish(&format!("rtmp://127.0.0.1:{}/live/paid?token={play_only}", server.rtmp), 3, "320x240").wait(T);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("the token is for another action"), "{stderr}");
@@ -73,17 +73,26 @@ fn a_token_stream_refuses_bad_tokens_and_plays_good_ones_on_every_egress() {
     std::thread::sleep(Duration::from_secs(2));
 
     // HTTP answers: 401 without a token, 403 with a bad one, a reason in the body.
-    for (path, protocol) in [("/live/paid.flv", "flv"), ("/live/paid/index.m3u8", "hls"), ("/live/paid/manifest.mpd", "dash")] {
+    for (path, protocol) in
+        [("/live/paid.flv", "flv"), ("/live/paid/index.m3u8", "hls"), ("/live/paid/manifest.mpd", "dash")]
+    {
         let (status, body) = server.get(path);
-        assert_eq!((status, body.trim()), (401, "access denied: a token is needed (this stream plays with a token only)"));
+        assert_eq!(
+            (status, body.trim()),
+            (401, "access denied: a token is needed (this stream plays with a token only)")
+        );
         for (token, reason) in [(&expired, "token expired"), (&other, "another stream"), (&forged, "signature")] {
             let (status, body) = server.get(&format!("{path}?token={token}"));
             assert_eq!(status, 403, "{path}: {body}");
             assert!(body.contains(reason), "{path}: {body}");
         }
-        assert_eq!(server.metric(&format!("rill_access_denied_total{{protocol=\"{protocol}\",reason=\"missing_token\"}}")), 1.0);
+        assert_eq!(
+            server.metric(&format!("rill_access_denied_total{{protocol=\"{protocol}\",reason=\"missing_token\"}}")),
+            1.0
+        );
     }
-    let whep = http_raw_request(server.http, "POST", "/whep/paid", Some("v=0\r\n"), &[("Content-Type", "application/sdp")]);
+    let whep =
+        http_raw_request(server.http, "POST", "/whep/paid", Some("v=0\r\n"), &[("Content-Type", "application/sdp")]);
     assert_eq!(whep.status, 401, "{}", whep.text());
     let bearer = format!("Bearer {other}");
     let whep = http_raw_request(
@@ -97,17 +106,29 @@ fn a_token_stream_refuses_bad_tokens_and_plays_good_ones_on_every_egress() {
 
     // ffmpeg is refused on every egress, with each bad token.
     for protocol in ["flv", "rtmp", "srt", "hls", "dash"] {
-        for (what, token) in [("no token", None), ("expired", Some(&expired)), ("other stream", Some(&other)), ("tampered", Some(&forged))] {
+        for (what, token) in [
+            ("no token", None),
+            ("expired", Some(&expired)),
+            ("other stream", Some(&other)),
+            ("tampered", Some(&forged)),
+        ] {
             let started = Instant::now();
-            let decoded = decode(&url(&server, protocol, "paid", token.map(String::as_str)), 2, Duration::from_secs(20));
+            let decoded =
+                decode(&url(&server, protocol, "paid", token.map(String::as_str)), 2, Duration::from_secs(20));
             assert_eq!(decoded.frames, 0, "{protocol} with {what}: played\n{}", decoded.stderr);
-            assert!(started.elapsed() < Duration::from_secs(15), "{protocol} with {what}: refusal took {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{protocol} with {what}: refusal took {:?}",
+                started.elapsed()
+            );
             if protocol == "rtmp" {
                 assert!(decoded.stderr.contains("access denied"), "rtmp with {what}: {}", decoded.stderr);
             }
         }
     }
-    for (protocol, reason) in [("rtmp", "expired"), ("srt", "wrong_resource"), ("hls", "signature"), ("dash", "missing_token")] {
+    for (protocol, reason) in
+        [("rtmp", "expired"), ("srt", "wrong_resource"), ("hls", "signature"), ("dash", "missing_token")]
+    {
         let metric = format!("rill_access_denied_total{{protocol=\"{protocol}\",reason=\"{reason}\"}}");
         assert!(server.metric(&metric) >= 1.0, "{metric}");
     }
@@ -129,7 +150,10 @@ fn an_ll_hls_session_outlives_its_play_token_with_no_token_in_later_urls() {
     assert!(eventually(Duration::from_secs(15), || server.stream("live1")["state"] == "live"), "{}", server.log());
     // Wait for a complete segment so the playlists are there.
     let short = mint(&server, r#"{"action":"play","stream":"live1","ttl_s":6}"#);
-    assert!(eventually(Duration::from_secs(10), || server.get(&format!("/live/live1/video/media.m3u8?token={short}")).0 == 200));
+    assert!(eventually(Duration::from_secs(10), || server
+        .get(&format!("/live/live1/video/media.m3u8?token={short}"))
+        .0
+        == 200));
 
     // The multivariant playlist carries a session token (not the play token) into every URI.
     let (status, multivariant) = server.get(&format!("/live/live1/index.m3u8?token={short}"));

@@ -3,6 +3,7 @@
 //! viewer that logs how long it watched.
 
 use crate::http::listener::PeerAddr;
+use crate::http::response::bearer;
 use crate::http::response::{access_denied, error, INVALID_STREAM_NAME};
 use crate::state::{AppState, ON_DEMAND_WAIT};
 use axum::body::Body;
@@ -10,7 +11,6 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
-use crate::http::response::bearer;
 use rill_media::access::{Gate, Protocol};
 use rill_media::StreamPath;
 use std::sync::atomic::Ordering;

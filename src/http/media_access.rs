@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn live_targets() {
         let t = |path| live_target(path);
-        assert_eq!(t("/live/cam/index.m3u8"), Some(LiveTarget { name: "cam", manifest: Some("index.m3u8"), mpd: false }));
+        assert_eq!(
+            t("/live/cam/index.m3u8"),
+            Some(LiveTarget { name: "cam", manifest: Some("index.m3u8"), mpd: false })
+        );
         assert_eq!(t("/live/cam/manifest.mpd").unwrap().mpd, true);
         assert_eq!(t("/live/cam/720p/video/media.m3u8").unwrap().manifest, Some("media.m3u8"));
         assert_eq!(t("/live/cam/video/7-3.1.m4s"), Some(LiveTarget { name: "cam", manifest: None, mpd: false }));

@@ -384,13 +384,13 @@ async fn publish(
     let granted = resolve_publish(&*ctx.access, access_protocol, app, key, token, Some(conn.peer.ip()))
         .map_err(refuse)
         .and_then(|name| {
-        let path = StreamPath::live(&name).map_err(|_| refuse(PublishRefusal::InvalidName))?;
-        let info = PublisherInfo { protocol, peer: conn.peer.to_string() };
-        match ctx.bus.publish(&path, info) {
-            Ok(publisher) => Ok((name, publisher)),
-            Err(e) => Err(refuse(e.into())),
-        }
-    });
+            let path = StreamPath::live(&name).map_err(|_| refuse(PublishRefusal::InvalidName))?;
+            let info = PublisherInfo { protocol, peer: conn.peer.to_string() };
+            match ctx.bus.publish(&path, info) {
+                Ok(publisher) => Ok((name, publisher)),
+                Err(e) => Err(refuse(e.into())),
+            }
+        });
     let (name, publisher) = match granted {
         Ok(granted) => granted,
         Err(refusal) => {

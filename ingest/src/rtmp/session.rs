@@ -381,7 +381,11 @@ impl ServerSession {
                 self.check_len("stream name", &target)?;
                 if let Some(query) = &query {
                     if query.len() > MAX_QUERY_LEN {
-                        return Err(SessionError::NameTooLong { what: "stream name query", len: query.len(), limit: MAX_QUERY_LEN });
+                        return Err(SessionError::NameTooLong {
+                            what: "stream name query",
+                            len: query.len(),
+                            limit: MAX_QUERY_LEN,
+                        });
                     }
                 }
                 self.pending = Some((txn, if stream_id == 0 { STREAM_ID } else { stream_id }));
@@ -500,7 +504,14 @@ mod tests {
         assert_eq!(s.app(), Some("live"));
         s.feed(&command("createStream", 2.0, vec![])).unwrap();
         s.feed(&command("publish", 3.0, vec![string("key?token=1"), string("live")])).unwrap();
-        assert_eq!(events(&mut s), vec![SessionEvent::PublishRequested { app: "live".into(), key: "key".into(), query: Some("token=1".into()) }]);
+        assert_eq!(
+            events(&mut s),
+            vec![SessionEvent::PublishRequested {
+                app: "live".into(),
+                key: "key".into(),
+                query: Some("token=1".into())
+            }]
+        );
         // Media before the publish is accepted is ignored.
         s.feed(&chunked(9, 40, Bytes::from_static(&[0x17, 1, 0, 0, 0]))).unwrap();
         assert!(events(&mut s).is_empty());

@@ -8,8 +8,8 @@
 
 use super::streamid::{Mode, StreamIdError, StreamIdRequest};
 use crate::keys::{resolve_publish, PublishRefusal, SrtPassphrases};
-use rill_media::access::{self, Denied, Gate, Protocol};
 use futures_util::StreamExt;
+use rill_media::access::{self, Denied, Gate, Protocol};
 use rill_media::mpegts::{TsDemuxer, TsEvent};
 use rill_media::StreamPath;
 use rill_media::{Bus, PublisherInfo};

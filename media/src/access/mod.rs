@@ -377,12 +377,7 @@ impl Access {
                 *count as f64,
             );
         }
-        out.sample(
-            "rill_access_sessions",
-            Kind::Gauge,
-            "LL-HLS/DASH token sessions tracked",
-            self.sessions() as f64,
-        );
+        out.sample("rill_access_sessions", Kind::Gauge, "LL-HLS/DASH token sessions tracked", self.sessions() as f64);
     }
 }
 
@@ -486,7 +481,8 @@ mod tests {
     #[test]
     fn play_token_rules() {
         let a = access();
-        let play = |name, token: Option<&str>, client| a.decide(&Request::play(Protocol::Flv, name, token, client), &Dir, NOW);
+        let play =
+            |name, token: Option<&str>, client| a.decide(&Request::play(Protocol::Flv, name, token, client), &Dir, NOW);
         assert_eq!(play("open", None, None).unwrap().via, Via::Public);
         assert_eq!(play("studio", None, None), Err(Denied::MissingToken));
         let good = a.signer().mint(&claims(Action::Play, "studio"));

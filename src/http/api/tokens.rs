@@ -60,7 +60,8 @@ async fn mint(
     let Json(request) = match body {
         Ok(b) => b,
         Err(e) => {
-            let hint = r#"expected JSON {"action": "play"|"publish", "stream": "<name>" | "video": "<id>", "ttl_s": 300}"#;
+            let hint =
+                r#"expected JSON {"action": "play"|"publish", "stream": "<name>" | "video": "<id>", "ttl_s": 300}"#;
             return error(StatusCode::BAD_REQUEST, format!("{hint}: {}", e.body_text()));
         }
     };

@@ -395,7 +395,13 @@ mod tests {
 
     #[test]
     fn created_streams_carry_the_key_and_every_url() {
-        let entry = StreamEntry { name: "studio".into(), key: "sk_x".into(), origin: Origin::Api, created_at: 7, playback: None };
+        let entry = StreamEntry {
+            name: "studio".into(),
+            key: "sk_x".into(),
+            origin: Origin::Api,
+            created_at: 7,
+            playback: None,
+        };
         let v = serde_json::to_value(CreatedStream::new(&base(), &entry)).unwrap();
         assert_eq!(v["rtmp_url"], "rtmp://media.example:1935/live/sk_x");
         assert_eq!(v["rtmp_server"], "rtmp://media.example:1935/live");
