@@ -27,7 +27,7 @@ struct LiveTarget<'a> {
 fn live_target(path: &str) -> Option<LiveTarget<'_>> {
     let mut parts = path.strip_prefix("/live/")?.split('/');
     let name = parts.next()?;
-    let file = parts.last()?;
+    let file = parts.next_back()?;
     let mpd = file.ends_with(".mpd");
     let manifest = (mpd || file.ends_with(".m3u8")).then_some(file);
     Some(LiveTarget { name, manifest, mpd })
@@ -78,7 +78,7 @@ mod tests {
             t("/live/cam/index.m3u8"),
             Some(LiveTarget { name: "cam", manifest: Some("index.m3u8"), mpd: false })
         );
-        assert_eq!(t("/live/cam/manifest.mpd").unwrap().mpd, true);
+        assert!(t("/live/cam/manifest.mpd").unwrap().mpd);
         assert_eq!(t("/live/cam/720p/video/media.m3u8").unwrap().manifest, Some("media.m3u8"));
         assert_eq!(t("/live/cam/video/7-3.1.m4s"), Some(LiveTarget { name: "cam", manifest: None, mpd: false }));
         assert_eq!(t("/live/cam/thumbnail.jpg").unwrap().name, "cam");
