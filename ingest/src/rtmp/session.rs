@@ -85,7 +85,8 @@ enum Phase {
 }
 
 const CSID_CONTROL: u32 = 2;
-/// Longest query after a stream name (it carries a token: `?token=<JWT>`).
+/// Longest query after a stream name (it carries a token: `?token=<JWT>`), and longest token
+/// given in place of a stream key.
 const MAX_QUERY_LEN: usize = 4096;
 const CSID_COMMAND: u32 = 3;
 const CSID_AUDIO: u32 = 4;
@@ -378,7 +379,15 @@ impl ServerSession {
                     Some((name, query)) => (name.to_string(), Some(query.to_string())),
                     None => (target, None),
                 };
-                self.check_len("stream name", &target)?;
+                if rill_media::access::looks_like_token(&target) {
+                    // A publish token given as the stream key (longer than names are).
+                    if target.len() > MAX_QUERY_LEN {
+                        let (len, limit) = (target.len(), MAX_QUERY_LEN);
+                        return Err(SessionError::NameTooLong { what: "token", len, limit });
+                    }
+                } else {
+                    self.check_len("stream name", &target)?;
+                }
                 if let Some(query) = &query {
                     if query.len() > MAX_QUERY_LEN {
                         return Err(SessionError::NameTooLong {
@@ -495,6 +504,20 @@ mod tests {
 
     fn events(session: &mut ServerSession) -> Vec<SessionEvent> {
         std::iter::from_fn(|| session.poll_event()).collect()
+    }
+
+    /// A publish token given as the stream key may be longer than names; a name may not.
+    #[test]
+    fn tokens_as_keys_may_be_longer_than_names() {
+        let token = format!("eyJ{}.{}.{}", "a".repeat(200), "b".repeat(200), "c".repeat(43));
+        for (target, accepted) in [(token.clone(), true), ("n".repeat(300), false), (format!("n?token={token}"), true)]
+        {
+            let mut s = ServerSession::after_handshake(SessionConfig::default());
+            s.feed(&command("connect", 1.0, vec![])).unwrap();
+            s.feed(&command("createStream", 2.0, vec![])).unwrap();
+            let fed = s.feed(&command("publish", 3.0, vec![string(&target), string("live")]));
+            assert_eq!(fed.is_ok(), accepted, "{}", &target[..20]);
+        }
     }
 
     #[test]
