@@ -70,7 +70,12 @@ pub fn resolve_publish(
     if app != "live" {
         return Err(PublishRefusal::UnknownApp);
     }
-    Ok(gate.decide(&access::Request::publish(protocol, given, token, peer))?.name)
+    match gate.decide(&access::Request::publish(protocol, given, token, peer)) {
+        Ok(grant) => Ok(grant.name),
+        // A malformed name is not a failed credential (metrics and codes keep them apart).
+        Err(Denied::InvalidName) => Err(PublishRefusal::InvalidName),
+        Err(denied) => Err(denied.into()),
+    }
 }
 
 /// Counters for metrics.
