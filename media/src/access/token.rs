@@ -149,7 +149,10 @@ impl Signer {
         let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| TokenError::Shape)?;
         let header: Header = serde_json::from_slice(&header).map_err(|_| TokenError::Header)?;
         if header.alg != "HS256" {
-            return Err(TokenError::Algorithm(header.alg.chars().take(16).collect()));
+            // Echoed in refusals and logs: letters and digits only, short.
+            return Err(TokenError::Algorithm(
+                header.alg.chars().filter(char::is_ascii_alphanumeric).take(16).collect(),
+            ));
         }
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Shape)?;
         let signed = &token[..token.len() - parts_len_after_payload(token)];
