@@ -181,3 +181,31 @@ fn an_ll_hls_session_outlives_its_play_token_with_no_token_in_later_urls() {
     // A new viewer with the expired play token is refused.
     assert_eq!(server.get(&format!("/live/live1/index.m3u8?token={short}")).0, 403);
 }
+
+/// The player page passes `?token=` on: Chromium plays a token stream over LL-HLS (hls.js),
+/// DASH (dash.js) and WebRTC (WHEP, as a bearer token), and plays nothing without it.
+#[test]
+fn the_player_page_plays_a_token_stream_with_its_token() {
+    let _serial = serial();
+    let server = Server::start("open", &[("RILL_ACCESS_PLAYBACK", "token")]);
+    let _publisher = publish(&server.rtmp_url("tv"), 150, "640x360");
+    let token = mint(&server, r#"{"action":"play","stream":"tv","ttl_s":600}"#);
+    assert!(eventually(Duration::from_secs(15), || {
+        server.get(&format!("/live/tv/video/media.m3u8?token={token}")).0 == 200
+    }));
+    let page = |mode: &str, token: Option<&str>| {
+        let token = token.map(|t| format!("&token={t}")).unwrap_or_default();
+        let url = format!("http://127.0.0.1:{}/play/tv?mode={mode}{token}", server.http);
+        browser_probe("play.mjs", &[&url, "40"], &[("PLAY_ENOUGH", "8")], Duration::from_secs(90))
+    };
+    for mode in ["hls", "dash", "webrtc"] {
+        let report = page(mode, Some(&token));
+        let last = &report["final"];
+        assert_eq!(last["mode"], mode, "{report}");
+        assert!(last["fatalError"].is_null(), "{mode}: {report}");
+        let frames = last["framesDecoded"].as_u64().or(last["webrtc"]["framesDecoded"].as_u64()).unwrap_or(0);
+        assert!(frames > 100, "{mode}: {report}");
+    }
+    let refused = page("hls", None);
+    assert!(refused["final"]["framesDecoded"].as_u64().unwrap_or(0) == 0, "{refused}");
+}
