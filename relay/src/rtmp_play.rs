@@ -5,7 +5,7 @@ use crate::feed::FlvFeed;
 use crate::RelayStats;
 use rill_ingest::rtmp::driver::ConnError;
 use rill_ingest::rtmp::{PlayRequest, SessionEvent};
-use rill_media::access::{self, Gate, Protocol};
+use rill_media::access::{self, Gate};
 use rill_media::{Bus, BusError, StreamPath};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,9 +16,8 @@ const ON_DEMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves one RTMP player until it leaves, the stream ends or the player is too slow.
 pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>, gate: Arc<dyn Gate>) {
-    let PlayRequest { app, name, query, mut conn } = request;
+    let PlayRequest { app, name, query, protocol, mut conn } = request;
     let token = query.as_deref().and_then(access::token_from_query);
-    let protocol = Protocol::Rtmp;
     let decided = gate.decide(&access::Request::play(protocol, &name, token, Some(conn.peer().ip())));
     let subscription = match (StreamPath::live(&name), decided) {
         _ if app != "live" => {

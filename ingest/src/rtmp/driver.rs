@@ -134,6 +134,8 @@ pub struct PlayRequest {
     pub name: String,
     /// What followed `?` in the name (`rtmp://HOST/live/<name>?token=…`).
     pub query: Option<String>,
+    /// RTMP or RTMPS.
+    pub protocol: Protocol,
     pub conn: Connection,
 }
 
@@ -364,7 +366,8 @@ where
         }
         Some(Request::Play { app, name, query }) => {
             tracing::Span::current().record("stream", name.as_str());
-            on_play(PlayRequest { app, name, query, conn }).await;
+            let protocol = if protocol == "rtmps" { Protocol::Rtmps } else { Protocol::Rtmp };
+            on_play(PlayRequest { app, name, query, protocol, conn }).await;
             Ok(())
         }
     }
