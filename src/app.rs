@@ -54,6 +54,8 @@ impl App {
             .with_context(|| format!("creating data_dir {}", config.server.data_dir.display()))?;
         let (admin_token, generated) = streams::admin_token(&config)?;
         let registry = Arc::new(StreamRegistry::load(&config)?);
+        let access = Arc::new(crate::access::AccessControl::new(&config, registry.clone())?);
+        let gate: Arc<dyn rill_media::access::Gate> = access.clone();
         let bus = Bus::new(BusConfig {
             reconnect_grace: Duration::from_secs(config.bus.reconnect_grace_s),
             max_cache_frames: config.bus.max_cache_frames,
@@ -76,7 +78,7 @@ impl App {
         session.max_name_len = config.rtmp.max_name_len;
         let rtmp = Arc::new(RtmpContext {
             bus: bus.clone(),
-            keys: registry.clone(),
+            access: gate.clone(),
             session,
             handshake_timeout: Duration::from_secs(config.rtmp.handshake_timeout_s),
             idle_timeout: Duration::from_secs(config.rtmp.idle_timeout_s),
@@ -92,10 +94,11 @@ impl App {
         let play_bus = bus.clone();
         let play_stats = relay_stats.clone();
         let play_audience = audience.clone();
+        let play_gate = gate.clone();
         let play = move |request: rill_ingest::rtmp::PlayRequest| {
             let session = (request.app == "live")
                 .then(|| play_audience.connect(Protocol::Rtmp, &request.name, request.conn.peer(), "", None));
-            let serve = rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone());
+            let serve = rill_relay::rtmp_play::serve(request, play_bus.clone(), play_stats.clone(), play_gate.clone());
             async move {
                 serve.await;
                 drop(session);
@@ -121,7 +124,7 @@ impl App {
             listen: config.srt.listen,
             latency: Duration::from_millis(config.srt.latency_ms),
             bus: bus.clone(),
-            keys: registry.clone(),
+            access: gate.clone(),
             passphrases: registry.clone(),
             idle_timeout: Duration::from_secs(config.srt.idle_timeout_s),
             max_pes_bytes: config.rtmp.max_message_size as usize,
@@ -160,6 +163,7 @@ impl App {
             config,
             bus,
             registry,
+            access,
             admin_token,
             rtmp_stats,
             relay_stats,

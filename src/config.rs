@@ -19,6 +19,7 @@ pub struct Config {
     pub bus: BusSection,
     pub packager: PackagerSection,
     pub auth: AuthConfig,
+    pub access: AccessSection,
     pub record: RecordSection,
     pub database: DatabaseSection,
     #[serde(default)]
@@ -260,6 +261,19 @@ pub struct AuthConfig {
     pub admin_token: String,
 }
 
+/// `[access]`: tokens and who may watch (see `crate::access`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSection {
+    /// The tokens' signing secret; empty: generated into `<data_dir>/access_secret`.
+    pub secret: String,
+    /// Streams without a setting of their own.
+    pub playback: rill_media::access::Playback,
+    pub session_idle_s: u64,
+    pub session_max_s: u64,
+    pub max_ttl_s: u64,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {
@@ -277,6 +291,9 @@ pub struct StreamConfig {
     /// The rungs of `[[transcode.ladder]]` (by name) this stream gets; all by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ladder: Option<Vec<String>>,
+    /// Overrides `[access] playback` for this stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playback: Option<rill_media::access::Playback>,
 }
 
 impl Config {

@@ -7,6 +7,7 @@
 //! → [`config`]. The domain rules live in the crates (`rill-media`, `rill-ingest`, `rill-relay`,
 //! `rill-vod`, `rill-transcode`, `rill-webrtc`, `rill-analytics`).
 
+pub mod access;
 pub mod app;
 pub mod audience;
 pub mod config;

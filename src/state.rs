@@ -21,6 +21,8 @@ pub struct AppState {
     pub config: Config,
     pub bus: Bus,
     pub registry: Arc<StreamRegistry>,
+    /// The one access decision (keys, tokens, playback modes).
+    pub access: Arc<crate::access::AccessControl>,
     pub admin_token: String,
     pub rtmp_stats: Arc<RtmpStats>,
     pub srt_stats: Arc<SrtStats>,

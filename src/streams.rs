@@ -1,10 +1,11 @@
-//! Streams and their publish keys: the auth policy for publishers ([`StreamKeys`]), streams from
-//! config and from the API (persisted in `<data_dir>/streams.json`), and the admin token.
+//! Streams, their publish keys and playback settings: streams from config and from the API
+//! (persisted in `<data_dir>/streams.json`), what the access decision asks of them
+//! ([`StreamRegistry::stream_of_key`], [`StreamRegistry::playback`]), and the admin token.
 
 use crate::config::{AuthMode, Config};
 use anyhow::{Context, Result};
 use rill_ingest::keys::SrtPassphrases;
-use rill_ingest::rtmp::{PublishRefusal, StreamKeys};
+use rill_media::access::{constant_time_eq, Denied, Playback};
 use rill_media::path::is_valid_stream_name;
 use rill_media::persist::write_private;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub struct StreamEntry {
     pub key: String,
     pub origin: Origin,
     pub created_at: u64,
+    /// Who may watch (`None`: `[access] playback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playback: Option<Playback>,
 }
 
 #[derive(Debug, Error)]
@@ -63,7 +67,13 @@ impl StreamRegistry {
         let mut entries: Vec<StreamEntry> = config
             .streams
             .iter()
-            .map(|s| StreamEntry { name: s.name.clone(), key: s.key.clone(), origin: Origin::Config, created_at: 0 })
+            .map(|s| StreamEntry {
+                name: s.name.clone(),
+                key: s.key.clone(),
+                origin: Origin::Config,
+                created_at: 0,
+                playback: s.playback,
+            })
             .collect();
         if file.exists() {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -108,8 +118,13 @@ impl StreamRegistry {
             if entries.iter().any(|e| e.name == name) {
                 return Err(RegistryError::Exists(name.into()));
             }
-            let entry =
-                StreamEntry { name: name.into(), key: new_secret("sk_"), origin: Origin::Api, created_at: unix_now() };
+            let entry = StreamEntry {
+                name: name.into(),
+                key: new_secret("sk_"),
+                origin: Origin::Api,
+                created_at: unix_now(),
+                playback: None,
+            };
             entries.push(entry.clone());
             Ok(entry)
         })
@@ -129,6 +144,39 @@ impl StreamRegistry {
             entries[index].key = new_secret("sk_");
             Ok(entries[index].clone())
         })
+    }
+
+    /// Sets who may watch API-created stream `name` (stored with it).
+    pub fn set_playback(&self, name: &str, playback: Playback) -> Result<StreamEntry, RegistryError> {
+        self.change(|entries| {
+            let index = api_entry(entries, name)?;
+            entries[index].playback = Some(playback);
+            Ok(entries[index].clone())
+        })
+    }
+
+    /// Stream `name`'s own playback setting, if it has one.
+    pub fn playback(&self, name: &str) -> Option<Playback> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.iter().find(|e| e.name == name).and_then(|e| e.playback)
+    }
+
+    /// The public name of the stream `key` publishes (open mode: the key is the name). Every
+    /// key is compared in constant time.
+    pub fn stream_of_key(&self, key: &str) -> Result<String, Denied> {
+        match self.mode {
+            AuthMode::Open if is_valid_stream_name(key) => Ok(key.to_string()),
+            AuthMode::Open => Err(Denied::InvalidName),
+            AuthMode::Keys => {
+                let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+                // No early exit: the time taken does not say which entry matched.
+                let found = entries.iter().fold(None, |found, e| {
+                    let hit = constant_time_eq(e.key.as_bytes(), key.as_bytes());
+                    found.or(hit.then(|| e.name.clone()))
+                });
+                found.ok_or(Denied::UnknownKey)
+            }
+        }
     }
 
     /// Applies `edit` to a copy of the entries, stores the API-created ones atomically (temp
@@ -156,26 +204,6 @@ fn api_entry(entries: &[StreamEntry], name: &str) -> Result<usize, RegistryError
         return Err(RegistryError::FromConfig(name.into()));
     }
     Ok(index)
-}
-
-impl StreamKeys for StreamRegistry {
-    fn resolve_publish(&self, app: &str, key: &str) -> Result<String, PublishRefusal> {
-        if app != "live" {
-            return Err(PublishRefusal::UnknownApp);
-        }
-        match self.mode {
-            AuthMode::Open if is_valid_stream_name(key) => Ok(key.to_string()),
-            AuthMode::Open => Err(PublishRefusal::InvalidName),
-            AuthMode::Keys => self
-                .entries
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .find(|e| constant_time_eq(e.key.as_bytes(), key.as_bytes()))
-                .map(|e| e.name.clone())
-                .ok_or(PublishRefusal::UnknownKey),
-        }
-    }
 }
 
 impl SrtPassphrases for StreamRegistry {
@@ -210,10 +238,6 @@ fn new_secret(prefix: &str) -> String {
     format!("{prefix}{hex}")
 }
 
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -234,6 +258,7 @@ mod tests {
             transcode: None,
             ladder: None,
             srt_passphrase: None,
+            playback: None,
         }];
         c
     }
@@ -249,17 +274,16 @@ mod tests {
     fn keys_mode_maps_keys_to_names() {
         let dir = tempdir("keys");
         let reg = StreamRegistry::load(&config(AuthMode::Keys, &dir)).unwrap();
-        assert_eq!(reg.resolve_publish("live", "secret-key-1"), Ok("studio".into()));
-        assert_eq!(reg.resolve_publish("live", "studio"), Err(PublishRefusal::UnknownKey));
-        assert_eq!(reg.resolve_publish("live/secret-key-1", ""), Err(PublishRefusal::UnknownApp));
+        assert_eq!(reg.stream_of_key("secret-key-1"), Ok("studio".into()));
+        assert_eq!(reg.stream_of_key("studio"), Err(Denied::UnknownKey));
     }
 
     #[test]
     fn open_mode_key_is_the_name() {
         let dir = tempdir("open");
         let reg = StreamRegistry::load(&config(AuthMode::Open, &dir)).unwrap();
-        assert_eq!(reg.resolve_publish("live", "anything"), Ok("anything".into()));
-        assert_eq!(reg.resolve_publish("live", "../x"), Err(PublishRefusal::InvalidName));
+        assert_eq!(reg.stream_of_key("anything"), Ok("anything".into()));
+        assert_eq!(reg.stream_of_key("../x"), Err(Denied::InvalidName));
     }
 
     #[test]
@@ -272,10 +296,14 @@ mod tests {
         assert!(matches!(reg.create("../x"), Err(RegistryError::InvalidName)));
         assert!(matches!(reg.delete("studio"), Err(RegistryError::FromConfig(_))));
         let reg = StreamRegistry::load(&c).unwrap();
-        assert_eq!(reg.resolve_publish("live", &created.key), Ok("show".into()));
+        assert_eq!(reg.stream_of_key(&created.key), Ok("show".into()));
         let rotated = reg.rotate_key("show").unwrap();
         assert_ne!(rotated.key, created.key);
-        assert_eq!(reg.resolve_publish("live", &created.key), Err(PublishRefusal::UnknownKey));
+        assert_eq!(reg.stream_of_key(&created.key), Err(Denied::UnknownKey));
+        assert_eq!(reg.playback("show"), None);
+        reg.set_playback("show", Playback::Token).unwrap();
+        assert!(matches!(reg.set_playback("studio", Playback::Token), Err(RegistryError::FromConfig(_))));
+        assert_eq!(StreamRegistry::load(&c).unwrap().playback("show"), Some(Playback::Token), "stored");
         reg.delete("show").unwrap();
         assert!(StreamRegistry::load(&c).unwrap().get("show").is_none());
     }
@@ -291,6 +319,6 @@ mod tests {
         assert!(matches!(reg.create("lost"), Err(RegistryError::Store(_))));
         assert!(matches!(reg.rotate_key("kept"), Err(RegistryError::Store(_))));
         assert!(reg.get("lost").is_none());
-        assert_eq!(reg.resolve_publish("live", &kept.key), Ok("kept".into()), "the old key still publishes");
+        assert_eq!(reg.stream_of_key(&kept.key), Ok("kept".into()), "the old key still publishes");
     }
 }

@@ -267,7 +267,9 @@ fn srt_refuses_bad_passphrase_unknown_key_and_long_streamid() {
         ("wrong passphrase", srt_url(&server, studio, Some("not-the-passphrase"))),
         ("missing passphrase", srt_url(&server, studio, None)),
         ("unknown key", srt_url(&server, "publish:live/sk_nobody_001", None)),
+        // Within SRT's 512 bytes (room for a token): an unknown key.
         ("300-byte streamid", srt_url(&server, &format!("publish:live/{}", "k".repeat(290)), None)),
+        ("streamid without a mode", srt_url(&server, "live/sk_studio_0001", None)),
         ("600-byte streamid", srt_url(&server, &format!("publish:live/{}", "k".repeat(590)), None)),
         (
             "passphrase for an unencrypted stream",

@@ -17,11 +17,14 @@
 //! - [`bus`]: the in-memory fan-out of live streams, with a GOP cache.
 //! - [`cmaf`]: fragmented MP4 (CMAF) tracks, and the segmenter of segments and low-latency parts.
 //! - [`metrics`]: the Prometheus text exposition each subsystem writes its metrics into.
+//! - [`access`]: the one access decision (stream keys, HS256 tokens, playback modes, token
+//!   sessions) every ingest and egress protocol asks.
 //! - [`persist`]: atomic, owner-only writes of the small state files in the data directory.
 //!
 //! Nothing here touches a socket, HTTP or a database.
 
 pub mod aac;
+pub mod access;
 pub mod av1;
 pub mod avc;
 pub mod bits;

@@ -254,9 +254,30 @@ pub fn mpd_with_param(mpd: &str, param: &str) -> String {
     out
 }
 
+/// A DASH MPD with a `Location` (where players fetch its updates from: e.g. the MPD's own URL
+/// with a session token), placed where the schema wants it: before `ServiceDescription` and
+/// the first `Period`. `location` is escaped here.
+pub fn mpd_with_location(mpd: &str, location: &str) -> String {
+    let at = ["<ServiceDescription", "<Period"].iter().filter_map(|tag| mpd.find(tag)).min();
+    let Some(at) = at else { return mpd.to_string() };
+    let line_start = mpd[..at].rfind('\n').map_or(at, |n| n + 1);
+    let indent = &mpd[line_start..at];
+    let indent = if indent.trim().is_empty() { indent } else { "" };
+    format!("{}<Location>{}</Location>\n{indent}{}", &mpd[..at], xml_escape(location), &mpd[at..])
+}
+
 #[cfg(test)]
 mod param_tests {
     use super::*;
+
+    #[test]
+    fn mpd_location_before_the_first_period() {
+        let mpd = "<MPD type=\"dynamic\">\n  <ServiceDescription id=\"0\"/>\n  <Period id=\"0\"/>\n</MPD>\n";
+        assert_eq!(
+            mpd_with_location(mpd, "manifest.mpd?token=a&b"),
+            "<MPD type=\"dynamic\">\n  <Location>manifest.mpd?token=a&amp;b</Location>\n  <ServiceDescription id=\"0\"/>\n  <Period id=\"0\"/>\n</MPD>\n"
+        );
+    }
 
     #[test]
     fn every_hls_uri_carries_the_param() {

@@ -1,9 +1,11 @@
-//! RTMP play: serves a player that connected to the RTMP port with `play live/<name>`.
+//! RTMP play: serves a player that connected to the RTMP port with `play live/<name>` (a token,
+//! when the stream needs one, as `play live/<name>?token=…`), once the access decision lets it.
 
 use crate::feed::FlvFeed;
 use crate::RelayStats;
 use rill_ingest::rtmp::driver::ConnError;
 use rill_ingest::rtmp::{PlayRequest, SessionEvent};
+use rill_media::access::{self, Gate};
 use rill_media::{Bus, BusError, StreamPath};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,24 +15,27 @@ use tracing::{info, warn};
 const ON_DEMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves one RTMP player until it leaves, the stream ends or the player is too slow.
-pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>) {
-    let PlayRequest { app, name, mut conn } = request;
-    let subscription = match StreamPath::live(&name) {
+pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>, gate: Arc<dyn Gate>) {
+    let PlayRequest { app, name, query, protocol, mut conn } = request;
+    let token = query.as_deref().and_then(access::token_from_query);
+    let decided = gate.decide(&access::Request::play(protocol, &name, token, Some(conn.peer().ip())));
+    let subscription = match (StreamPath::live(&name), decided) {
         _ if app != "live" => {
-            Err(("NetStream.Play.StreamNotFound", "application not served (use rtmp://HOST/live/<name>)"))
+            Err(("NetStream.Play.StreamNotFound", "application not served (use rtmp://HOST/live/<name>)".into()))
         }
-        Err(_) => Err(("NetStream.Play.StreamNotFound", "invalid stream name")),
-        Ok(path) => {
+        (Err(_), _) => Err(("NetStream.Play.StreamNotFound", "invalid stream name".into())),
+        (Ok(_), Err(denied)) => Err(("NetStream.Play.Failed", format!("access denied: {denied}"))),
+        (Ok(path), Ok(_)) => {
             // An on-demand source (a camera) starts for its first viewer.
             bus.request(&path, ON_DEMAND_WAIT).await;
-            bus.subscribe(&path, "rtmp").map_err(|_| ("NetStream.Play.StreamNotFound", "stream is not live"))
+            bus.subscribe(&path, "rtmp").map_err(|_| ("NetStream.Play.StreamNotFound", "stream is not live".into()))
         }
     };
     let sub = match subscription {
         Ok(sub) => sub,
         Err((code, description)) => {
-            info!(reason = description, "play refused");
-            if conn.session().reject_play(code, description).is_ok() {
+            info!(reason = %description, "play refused");
+            if conn.session().reject_play(code, &description).is_ok() {
                 let _ = conn.flush().await;
             }
             return;

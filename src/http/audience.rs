@@ -30,8 +30,6 @@ use std::time::Instant;
 
 /// The query parameter that carries a server-issued session id.
 pub const SESSION_PARAM: &str = "rs";
-/// Playlists and MPDs larger than this are passed through without carrying the parameter.
-const MAX_REWRITE: usize = 4 << 20;
 /// A live response held at least this long says so in `CMSD-Static`.
 const HELD_REPORTED_MS: u128 = 5;
 
@@ -315,51 +313,12 @@ fn count_streamed(response: Response, mut count: ByteCount) -> Response {
 
 /// The response's playlist or MPD with `rs=<id>` in every URI.
 async fn carry_session(response: Response, target: &MediaTarget, id: &str) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_REWRITE).await else {
-        return crate::http::response::error(StatusCode::INTERNAL_SERVER_ERROR, "playlist too large");
-    };
-    let Ok(text) = std::str::from_utf8(&bytes) else {
-        return Response::from_parts(parts, Body::from(bytes));
-    };
     let param = format!("{SESSION_PARAM}={id}");
-    let rewritten = match target.file {
-        FileKind::Mpd => rill_media::manifest::mpd_with_param(text, &param),
-        _ => rill_media::manifest::hls_with_param(text, &param),
-    };
-    parts.headers.remove(header::CONTENT_LENGTH);
-    // Per viewer now: no shared cache may keep it (the browser's own caching rules stay).
-    let private = private_cache_control(parts.headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()));
-    if let Ok(value) = HeaderValue::from_str(&private) {
-        parts.headers.insert(header::CACHE_CONTROL, value);
-    }
-    Response::from_parts(parts, Body::from(rewritten))
-}
-
-/// `Cache-Control` for a response made per viewer: `private`, without what only shared caches
-/// read, the rest kept (`max-age=0` stays for players that check it).
-fn private_cache_control(original: Option<&str>) -> String {
-    let kept: Vec<&str> = original
-        .unwrap_or("no-cache")
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .filter(|d| {
-            let name = d.split('=').next().unwrap_or("").to_ascii_lowercase();
-            !matches!(name.as_str(), "public" | "private" | "s-maxage" | "proxy-revalidate")
-        })
-        .collect();
-    std::iter::once("private").chain(kept).collect::<Vec<_>>().join(", ")
+    crate::http::carry::carry_param(response, target.file == FileKind::Mpd, &param, None).await
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn per_viewer_responses_stay_out_of_shared_caches() {
-        assert_eq!(super::private_cache_control(Some("public, max-age=0, s-maxage=1")), "private, max-age=0");
-        assert_eq!(super::private_cache_control(None), "private, no-cache");
-    }
-
     use super::*;
     use observe::ContentRef;
 

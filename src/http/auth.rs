@@ -3,11 +3,11 @@
 
 use crate::http::response::json_error;
 use crate::state::AppState;
-use crate::streams::constant_time_eq;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use rill_media::access::constant_time_eq;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 

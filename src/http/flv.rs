@@ -1,14 +1,17 @@
-//! HTTP-FLV: `GET /live/<name>.flv`, one endless FLV file per viewer (the body is
-//! [`rill_relay::http_flv::body`]), with a span per viewer that logs how long it watched.
+//! HTTP-FLV: `GET /live/<name>.flv` (`?token=…` for a stream that plays with a token), one
+//! endless FLV file per viewer (the body is [`rill_relay::http_flv::body`]), with a span per
+//! viewer that logs how long it watched.
 
 use crate::http::listener::PeerAddr;
-use crate::http::response::{error, INVALID_STREAM_NAME};
+use crate::http::response::bearer;
+use crate::http::response::{access_denied, error, INVALID_STREAM_NAME};
 use crate::state::{AppState, ON_DEMAND_WAIT};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
+use rill_media::access::{Gate, Protocol};
 use rill_media::StreamPath;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ pub async fn live_file(
     State(app): State<Arc<AppState>>,
     ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     Path(file): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let Some(name) = file.strip_suffix(".flv") else {
@@ -27,6 +31,11 @@ pub async fn live_file(
     let Ok(path) = StreamPath::live(name) else {
         return error(StatusCode::BAD_REQUEST, INVALID_STREAM_NAME);
     };
+    let token = query.as_deref().and_then(rill_media::access::token_from_query).or(bearer(&headers));
+    let request = rill_media::access::Request::play(Protocol::Flv, name, token, Some(peer.ip()));
+    if let Err(denied) = app.access.decide(&request) {
+        return access_denied(&denied);
+    }
     app.bus.request(&path, ON_DEMAND_WAIT).await;
     if let Some(why) = app.bus.stream_snapshot(&path).and_then(|s| rill_relay::http_flv::refusal(name, &s.tracks)) {
         return error(StatusCode::NOT_ACCEPTABLE, why);

@@ -28,6 +28,7 @@ pub fn render(app: &AppState) -> String {
     app.transcoding.write_metrics(&mut out);
     app.sources.write_metrics(&mut out);
     app.audience.service.write_metrics(&mut out);
+    app.access.write_metrics(&mut out);
     if let Some(thumbnails) = &app.thumbnails {
         let help = "Live thumbnails made, and attempts that failed.";
         let name = "rill_live_thumbnails_total";

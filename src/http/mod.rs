@@ -12,16 +12,20 @@
 //! - [`collector`]: `POST /analytics/cmcd`, players' CMCD event reports.
 //! - [`metrics`]: `/metrics` (Prometheus).
 //!
-//! [`audience`] is a layer over the LL-HLS, DASH and VOD routes that counts their viewers.
+//! [`audience`] is a layer over the LL-HLS, DASH and VOD routes that counts their viewers;
+//! [`media_access`] a layer over the live ones that asks the access decision. Both carry their
+//! per-viewer parameter into playlists and MPDs with [`carry`].
 //! - [`listener`]: the listener with write timeouts.
 
 pub mod api;
 pub mod audience;
 pub mod auth;
+pub mod carry;
 pub mod collector;
 pub mod flv;
 pub mod listener;
 pub mod live;
+pub mod media_access;
 pub mod metrics;
 pub mod player;
 pub mod response;
@@ -44,7 +48,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(
             live::routes()
                 .merge(vod::routes())
-                .layer(axum::middleware::from_fn_with_state(state.clone(), audience::observe_media)),
+                .layer(axum::middleware::from_fn_with_state(state.clone(), audience::observe_media))
+                // Outermost: a refused request is not counted as a viewer.
+                .layer(axum::middleware::from_fn_with_state(state.clone(), media_access::guard_live)),
         )
         .merge(collector::routes())
         .merge(player::router())

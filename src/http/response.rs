@@ -34,6 +34,23 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     respond(status, "text/plain; charset=utf-8", "no-store", Body::from(message))
 }
 
+/// The access decision's refusal: 401 (with `WWW-Authenticate: Bearer`) when no credential
+/// came, 403 otherwise; a short reason, never the credential.
+pub fn access_denied(denied: &rill_media::access::Denied) -> Response {
+    let status = if denied.is_missing() { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
+    let mut response = error(status, format!("access denied: {denied}"));
+    if denied.is_missing() {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The bearer token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty())
+}
+
 /// `{"error": "…"}`, for the API.
 pub fn json_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(serde_json::json!({ "error": message.to_string() }))).into_response()

@@ -1,12 +1,13 @@
 //! WHIP (RFC 9725) and WHEP signalling on the HTTP port: `POST /whip/<name>` (publish, with
-//! `Authorization: Bearer <stream-key>` under the same key policy as RTMP) and
-//! `POST /whep/<name>` (play) take an SDP offer and answer `201 Created` with the session's
+//! `Authorization: Bearer <stream-key>` or a publish token, asking the same access decision as
+//! RTMP) and `POST /whep/<name>` (play; `Authorization: Bearer <play-token>` for a stream that
+//! plays with a token) take an SDP offer and answer `201 Created` with the session's
 //! `Location`; `DELETE` on it ends the session; `PATCH` (trickle ICE / ICE restart) is not
 //! supported (405: the server is ICE-lite and the answer carries all its candidates);
 //! `OPTIONS` and CORS headers let browser pages on other origins use it.
 
 use crate::http::listener::PeerAddr;
-use crate::http::response::{set_header, INVALID_STREAM_NAME};
+use crate::http::response::{access_denied, bearer, set_header, INVALID_STREAM_NAME};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
@@ -14,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use rill_ingest::keys::{PublishRefusal, StreamKeys};
+use rill_media::access::{self, Gate, Protocol};
 use rill_media::StreamPath;
 use rill_webrtc::WebRtcError;
 use std::sync::Arc;
@@ -123,20 +124,15 @@ async fn whip(
         Ok(path) => path,
         Err(r) => return r,
     };
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let Some(key) = auth.strip_prefix("Bearer ").map(str::trim).filter(|k| !k.is_empty()) else {
+    let Some(key) = bearer(&headers) else {
         let mut r = error(StatusCode::UNAUTHORIZED, "WHIP needs `Authorization: Bearer <stream-key>`");
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     };
-    match app.registry.resolve_publish("live", key) {
-        Ok(resolved) if resolved == name => {}
+    match app.access.decide(&access::Request::publish(Protocol::Whip, key, None, Some(peer.ip()))) {
+        Ok(grant) if grant.name == name => {}
         Ok(_) => return error(StatusCode::FORBIDDEN, format!("this stream key does not publish stream {name}")),
-        Err(PublishRefusal::UnknownKey) | Err(PublishRefusal::InvalidName) => {
-            tracing::info!(%peer, stream = name, "WHIP publish refused: unknown stream key");
-            return error(StatusCode::FORBIDDEN, "unknown stream key");
-        }
-        Err(e) => return error(StatusCode::FORBIDDEN, e.to_string()),
+        Err(denied) => return cors(access_denied(&denied)),
     }
     let sdp = match offer(&headers, &body) {
         Ok(s) => s,
@@ -163,6 +159,10 @@ async fn whep(
         Ok(s) => s,
         Err(r) => return r,
     };
+    let request = access::Request::play(Protocol::Whep, &name, bearer(&headers), Some(peer.ip()));
+    if let Err(denied) = app.access.decide(&request) {
+        return cors(access_denied(&denied));
+    }
     match app.webrtc.whep(&path, &sdp, &peer.to_string()).await {
         Ok(c) => {
             app.relay_stats.viewers_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -257,7 +257,7 @@
           retry.schedule();
         }
       }
-    }).then(function (c) {
+    }, new URLSearchParams(location.search).get('token')).then(function (c) {
       if (stopped || my !== session) { c.stop(); return; }
       client = c;
       playMuted();
@@ -311,17 +311,21 @@
     stats.state = 'loading';
     // Absolute URLs: dash.js (CMCD reporting) builds URL objects from them without a base.
     const base = new URL('/live/' + encodeURIComponent(name), location.href).href;
+    // ?token=… (a play token for a stream that needs one) goes on the first request; Rill
+    // carries a session token into every later URL itself.
+    const token = new URLSearchParams(location.search).get('token');
+    const withToken = token ? '?token=' + encodeURIComponent(token) : '';
     try {
       if (mode === 'hls') {
         setStatus('Loading ' + name + ' (LL-HLS)…', false);
         await RillPage.loadScript(LIBS.hls);
         if (my !== session) return;
-        player = startHls(base + '/index.m3u8', my);
+        player = startHls(base + '/index.m3u8' + withToken, my);
       } else if (mode === 'dash') {
         setStatus('Loading ' + name + ' (LL-DASH)…', false);
         await RillPage.loadScript(LIBS.dash);
         if (my !== session) return;
-        player = startDash(base + '/manifest.mpd', my);
+        player = startDash(base + '/manifest.mpd' + withToken, my);
       } else if (mode === 'webrtc') {
         setStatus('Connecting to ' + name + ' (WebRTC)…', false);
         await RillPage.loadScript(LIBS.webrtc);

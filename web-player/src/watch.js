@@ -329,7 +329,12 @@
       setStatus('Loading (' + MODE_NAMES[mode] + ')…', false);
       await RillPage.loadScript(LIBS[mode]);
       if (my !== session) return;
-      player = mode === 'hls' ? startHls(base + 'index.m3u8', my, startAt) : startDash(base + 'manifest.mpd', my, startAt);
+      // ?token=… is passed on to the first manifest request.
+      const token = new URLSearchParams(location.search).get('token');
+      const withToken = token ? '?token=' + encodeURIComponent(token) : '';
+      player = mode === 'hls'
+        ? startHls(base + 'index.m3u8' + withToken, my, startAt)
+        : startDash(base + 'manifest.mpd' + withToken, my, startAt);
     } catch (e) {
       if (my !== session) return;
       reportError(e.message || String(e), true);

@@ -62,8 +62,9 @@
     return out;
   }
 
-  // WHEP: plays <url> (POST /whep/<name>) into <video>.
-  async function play(url, video, onState) {
+  // WHEP: plays <url> (POST /whep/<name>) into <video>; <token> (optional) is a play token,
+  // sent as `Authorization: Bearer`.
+  async function play(url, video, onState, token) {
     const pc = new RTCPeerConnection();
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -75,7 +76,7 @@
       if (e.receiver && 'jitterBufferTarget' in e.receiver) e.receiver.jitterBufferTarget = 0;
       video.srcObject = stream;
     };
-    return session(pc, url, {}, onState);
+    return session(pc, url, token ? { Authorization: 'Bearer ' + token } : {}, onState);
   }
 
   // WHIP: publishes <media> (a MediaStream) to <url> (POST /whip/<name>) with the stream key.

@@ -6,6 +6,7 @@
 use super::demux::{Demuxed, MediaDemuxer};
 use super::session::{ServerSession, SessionConfig, SessionError, SessionEvent};
 use bytes::{Buf, Bytes};
+use rill_media::access::{self, Denied, Gate, Protocol};
 use rill_media::{Bus, BusError, PublisherInfo, StreamPath};
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -22,8 +23,9 @@ use tracing::{debug, info, info_span, warn, Instrument};
 /// Why a publish request was refused. The message never contains the stream key.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum PublishRefusal {
-    #[error("unknown stream key")]
-    UnknownKey,
+    /// The access decision said no (unknown key, bad or missing token…).
+    #[error(transparent)]
+    Denied(#[from] Denied),
     /// Carries no text: a misplaced stream key often lands in the app name.
     #[error("application not served (use server rtmp://HOST/live with the stream key as the key)")]
     UnknownApp,
@@ -49,15 +51,31 @@ impl PublishRefusal {
     /// The RTMP `onStatus` code sent with the refusal.
     pub fn code(&self) -> &'static str {
         match self {
-            PublishRefusal::UnknownKey => "NetStream.Publish.Unauthorized",
+            PublishRefusal::Denied(_) => "NetStream.Publish.Unauthorized",
             _ => "NetStream.Publish.BadName",
         }
     }
 }
 
-/// Maps a publisher's stream key to a public stream name (the auth policy lives with the caller).
-pub trait StreamKeys: Send + Sync + 'static {
-    fn resolve_publish(&self, app: &str, key: &str) -> Result<String, PublishRefusal>;
+/// The public stream name a publisher may publish as (`app` must be `live`), from what it
+/// gave where the key goes and the `token` of its name's query, as the access decision says.
+pub fn resolve_publish(
+    gate: &dyn Gate,
+    protocol: Protocol,
+    app: &str,
+    given: &str,
+    token: Option<&str>,
+    peer: Option<std::net::IpAddr>,
+) -> Result<String, PublishRefusal> {
+    if app != "live" {
+        return Err(PublishRefusal::UnknownApp);
+    }
+    match gate.decide(&access::Request::publish(protocol, given, token, peer)) {
+        Ok(grant) => Ok(grant.name),
+        // A malformed name is not a failed credential (metrics and codes keep them apart).
+        Err(Denied::InvalidName) => Err(PublishRefusal::InvalidName),
+        Err(denied) => Err(denied.into()),
+    }
 }
 
 /// Counters for metrics.
@@ -75,7 +93,8 @@ pub struct RtmpStats {
 /// Everything a connection needs.
 pub struct RtmpContext {
     pub bus: Bus,
-    pub keys: Arc<dyn StreamKeys>,
+    /// The access decision (stream keys, publish tokens).
+    pub access: Arc<dyn Gate>,
     pub session: SessionConfig,
     /// From accept to a publish/play request.
     pub handshake_timeout: Duration,
@@ -113,6 +132,10 @@ impl ConnError {
 pub struct PlayRequest {
     pub app: String,
     pub name: String,
+    /// What followed `?` in the name (`rtmp://HOST/live/<name>?token=…`).
+    pub query: Option<String>,
+    /// RTMP or RTMPS.
+    pub protocol: Protocol,
     pub conn: Connection,
 }
 
@@ -290,8 +313,8 @@ async fn secure(
 }
 
 enum Request {
-    Publish { app: String, key: String },
-    Play { app: String, name: String },
+    Publish { app: String, key: String, query: Option<String> },
+    Play { app: String, name: String, query: Option<String> },
 }
 
 async fn connection<P, F>(
@@ -322,8 +345,12 @@ where
             conn.flush().await?;
             while let Some(event) = conn.session.poll_event() {
                 match event {
-                    SessionEvent::PublishRequested { app, key } => return Ok(Some(Request::Publish { app, key })),
-                    SessionEvent::PlayRequested { app, name } => return Ok(Some(Request::Play { app, name })),
+                    SessionEvent::PublishRequested { app, key, query } => {
+                        return Ok(Some(Request::Publish { app, key, query }))
+                    }
+                    SessionEvent::PlayRequested { app, name, query } => {
+                        return Ok(Some(Request::Play { app, name, query }))
+                    }
                     other => debug!(?other, "event before publish/play"),
                 }
             }
@@ -333,10 +360,14 @@ where
     .map_err(|_| ConnError::Timeout("waiting for publish or play"))??;
     match request {
         None => Ok(()),
-        Some(Request::Publish { app, key }) => publish(conn, ctx, protocol, &app, &key).await,
-        Some(Request::Play { app, name }) => {
+        Some(Request::Publish { app, key, query }) => {
+            let token = query.as_deref().and_then(access::token_from_query);
+            publish(conn, ctx, protocol, &app, &key, token).await
+        }
+        Some(Request::Play { app, name, query }) => {
             tracing::Span::current().record("stream", name.as_str());
-            on_play(PlayRequest { app, name, conn }).await;
+            let protocol = if protocol == "rtmps" { Protocol::Rtmps } else { Protocol::Rtmp };
+            on_play(PlayRequest { app, name, query, protocol, conn }).await;
             Ok(())
         }
     }
@@ -348,22 +379,26 @@ async fn publish(
     protocol: &'static str,
     app: &str,
     key: &str,
+    token: Option<&str>,
 ) -> Result<(), ConnError> {
     let refuse = |refusal: PublishRefusal| {
-        if refusal == PublishRefusal::UnknownKey {
+        if matches!(refusal, PublishRefusal::Denied(_)) {
             ctx.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
         }
         warn!(reason = %refusal, "publish refused");
         refusal
     };
-    let granted = ctx.keys.resolve_publish(app, key).map_err(refuse).and_then(|name| {
-        let path = StreamPath::live(&name).map_err(|_| refuse(PublishRefusal::InvalidName))?;
-        let info = PublisherInfo { protocol, peer: conn.peer.to_string() };
-        match ctx.bus.publish(&path, info) {
-            Ok(publisher) => Ok((name, publisher)),
-            Err(e) => Err(refuse(e.into())),
-        }
-    });
+    let access_protocol = if protocol == "rtmps" { Protocol::Rtmps } else { Protocol::Rtmp };
+    let granted = resolve_publish(&*ctx.access, access_protocol, app, key, token, Some(conn.peer.ip()))
+        .map_err(refuse)
+        .and_then(|name| {
+            let path = StreamPath::live(&name).map_err(|_| refuse(PublishRefusal::InvalidName))?;
+            let info = PublisherInfo { protocol, peer: conn.peer.to_string() };
+            match ctx.bus.publish(&path, info) {
+                Ok(publisher) => Ok((name, publisher)),
+                Err(e) => Err(refuse(e.into())),
+            }
+        });
     let (name, publisher) = match granted {
         Ok(granted) => granted,
         Err(refusal) => {

@@ -8,5 +8,5 @@ pub mod driver;
 pub mod session;
 pub mod tls;
 
-pub use driver::{serve, serve_tls, Connection, PlayRequest, PublishRefusal, RtmpContext, RtmpStats, StreamKeys};
+pub use driver::{serve, serve_tls, Connection, PlayRequest, PublishRefusal, RtmpContext, RtmpStats};
 pub use session::{ServerSession, SessionConfig, SessionError, SessionEvent};

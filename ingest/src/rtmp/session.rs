@@ -65,9 +65,10 @@ pub enum SessionError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
     /// The client asked to publish `key` in `app`; answer with accept/reject_publish.
-    PublishRequested { app: String, key: String },
+    /// `query` is what followed a `?` in the name (`rtmp://HOST/live/<name>?token=…`).
+    PublishRequested { app: String, key: String, query: Option<String> },
     /// The client asked to play `name` in `app`; answer with accept/reject_play.
-    PlayRequested { app: String, name: String },
+    PlayRequested { app: String, name: String, query: Option<String> },
     /// onMetaData from the publisher.
     Metadata { encoder: Option<String> },
     /// A video message body (an FLV video tag body) with its RTMP timestamp.
@@ -84,6 +85,9 @@ enum Phase {
 }
 
 const CSID_CONTROL: u32 = 2;
+/// Longest query after a stream name (it carries a token: `?token=<JWT>`), and longest token
+/// given in place of a stream key.
+const MAX_QUERY_LEN: usize = 4096;
 const CSID_COMMAND: u32 = 3;
 const CSID_AUDIO: u32 = 4;
 const CSID_VIDEO: u32 = 6;
@@ -371,13 +375,33 @@ impl ServerSession {
                     Some(Amf0Value::Utf8String(s)) => s,
                     _ => return Err(SessionError::Malformed("publish/play without a stream name")),
                 };
-                let target = target.split('?').next().unwrap_or("").to_string();
-                self.check_len("stream name", &target)?;
+                let (target, query) = match target.split_once('?') {
+                    Some((name, query)) => (name.to_string(), Some(query.to_string())),
+                    None => (target, None),
+                };
+                if rill_media::access::looks_like_token(&target) {
+                    // A publish token given as the stream key (longer than names are).
+                    if target.len() > MAX_QUERY_LEN {
+                        let (len, limit) = (target.len(), MAX_QUERY_LEN);
+                        return Err(SessionError::NameTooLong { what: "token", len, limit });
+                    }
+                } else {
+                    self.check_len("stream name", &target)?;
+                }
+                if let Some(query) = &query {
+                    if query.len() > MAX_QUERY_LEN {
+                        return Err(SessionError::NameTooLong {
+                            what: "stream name query",
+                            len: query.len(),
+                            limit: MAX_QUERY_LEN,
+                        });
+                    }
+                }
                 self.pending = Some((txn, if stream_id == 0 { STREAM_ID } else { stream_id }));
                 self.events.push_back(if name == "publish" {
-                    SessionEvent::PublishRequested { app, key: target }
+                    SessionEvent::PublishRequested { app, key: target, query }
                 } else {
-                    SessionEvent::PlayRequested { app, name: target }
+                    SessionEvent::PlayRequested { app, name: target, query }
                 });
             }
             "deleteStream" | "closeStream" | "FCUnpublish" => {
@@ -482,6 +506,20 @@ mod tests {
         std::iter::from_fn(|| session.poll_event()).collect()
     }
 
+    /// A publish token given as the stream key may be longer than names; a name may not.
+    #[test]
+    fn tokens_as_keys_may_be_longer_than_names() {
+        let token = format!("eyJ{}.{}.{}", "a".repeat(200), "b".repeat(200), "c".repeat(43));
+        for (target, accepted) in [(token.clone(), true), ("n".repeat(300), false), (format!("n?token={token}"), true)]
+        {
+            let mut s = ServerSession::after_handshake(SessionConfig::default());
+            s.feed(&command("connect", 1.0, vec![])).unwrap();
+            s.feed(&command("createStream", 2.0, vec![])).unwrap();
+            let fed = s.feed(&command("publish", 3.0, vec![string(&target), string("live")]));
+            assert_eq!(fed.is_ok(), accepted, "{}", &target[..20]);
+        }
+    }
+
     #[test]
     fn publish_flow() {
         let mut s = ServerSession::after_handshake(SessionConfig::default());
@@ -489,7 +527,14 @@ mod tests {
         assert_eq!(s.app(), Some("live"));
         s.feed(&command("createStream", 2.0, vec![])).unwrap();
         s.feed(&command("publish", 3.0, vec![string("key?token=1"), string("live")])).unwrap();
-        assert_eq!(events(&mut s), vec![SessionEvent::PublishRequested { app: "live".into(), key: "key".into() }]);
+        assert_eq!(
+            events(&mut s),
+            vec![SessionEvent::PublishRequested {
+                app: "live".into(),
+                key: "key".into(),
+                query: Some("token=1".into())
+            }]
+        );
         // Media before the publish is accepted is ignored.
         s.feed(&chunked(9, 40, Bytes::from_static(&[0x17, 1, 0, 0, 0]))).unwrap();
         assert!(events(&mut s).is_empty());

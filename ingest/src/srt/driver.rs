@@ -1,13 +1,15 @@
 //! The tokio driver for SRT: one `srt-tokio` listener; per caller, a decision from its streamid
-//! (the shared [`StreamKeys`] policy, the stream's passphrase) before the handshake completes,
+//! (the one access decision: [`resolve_publish`] to publish, a play request to read; the
+//! stream's passphrase) before the handshake completes,
 //! then a publish pump (SRT payloads → TS demuxer → Bus) or a hand-over to the read handler.
 //!
 //! Readers (`[srt] playback`, on by default) need a send buffer far larger than srt-tokio's
 //! default: see [`SEND_BUFFER_PACKETS`].
 
 use super::streamid::{Mode, StreamIdError, StreamIdRequest};
-use crate::keys::{PublishRefusal, SrtPassphrases, StreamKeys};
+use crate::keys::{resolve_publish, PublishRefusal, SrtPassphrases};
 use futures_util::StreamExt;
+use rill_media::access::{self, Denied, Gate, Protocol};
 use rill_media::mpegts::{TsDemuxer, TsEvent};
 use rill_media::StreamPath;
 use rill_media::{Bus, PublisherInfo};
@@ -47,7 +49,8 @@ pub struct SrtContext {
     pub listen: SocketAddr,
     pub latency: Duration,
     pub bus: Bus,
-    pub keys: Arc<dyn StreamKeys>,
+    /// The access decision (stream keys, publish and play tokens).
+    pub access: Arc<dyn Gate>,
     pub passphrases: Arc<dyn SrtPassphrases>,
     /// A publisher silent this long is disconnected.
     pub idle_timeout: Duration,
@@ -73,6 +76,9 @@ pub enum Refusal {
     StreamId(#[from] StreamIdError),
     #[error(transparent)]
     Publish(#[from] PublishRefusal),
+    /// A reader refused by the access decision.
+    #[error(transparent)]
+    Play(Denied),
     #[error("stream is not live")]
     NotLive,
     #[error("the stream is not encrypted; connect without a passphrase")]
@@ -88,7 +94,12 @@ impl Refusal {
     pub fn reason(&self) -> RejectReason {
         RejectReason::Server(match self {
             Refusal::StreamId(_) => ServerRejectReason::BadRequest,
-            Refusal::Publish(PublishRefusal::UnknownKey) => ServerRejectReason::Unauthorized,
+            // Credentials that name another stream, action or client: forbidden; any other
+            // failed or missing credential: unauthorized.
+            Refusal::Publish(PublishRefusal::Denied(d)) | Refusal::Play(d) if d.is_out_of_scope() => {
+                ServerRejectReason::Forbidden
+            }
+            Refusal::Publish(PublishRefusal::Denied(_)) | Refusal::Play(_) => ServerRejectReason::Unauthorized,
             Refusal::Publish(PublishRefusal::AlreadyPublishing) => ServerRejectReason::Conflict,
             Refusal::Publish(_) | Refusal::NotLive => ServerRejectReason::Notfound,
             Refusal::NotEncrypted | Refusal::WrongPassphrase => ServerRejectReason::Unauthorized,
@@ -100,7 +111,7 @@ impl Refusal {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Refusal::StreamId(_) => "streamid",
-            Refusal::Publish(PublishRefusal::UnknownKey) => "auth",
+            Refusal::Publish(PublishRefusal::Denied(_)) | Refusal::Play(_) => "auth",
             Refusal::NotEncrypted | Refusal::WrongPassphrase => "passphrase",
             _ => "other",
         }
@@ -150,11 +161,17 @@ enum Decision {
 }
 
 /// Decides on a caller from its handshake alone (sans-IO).
-fn decide(ctx: &SrtContext, stream_id: Option<&[u8]>, key_size: KeySize) -> Result<Decision, Refusal> {
+fn decide(
+    ctx: &SrtContext,
+    stream_id: Option<&[u8]>,
+    key_size: KeySize,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Decision, Refusal> {
     let request = StreamIdRequest::parse(stream_id.unwrap_or_default())?;
+    let token = request.token.as_deref();
     let path = match request.mode {
         Mode::Publish => {
-            let name = ctx.keys.resolve_publish(&request.app, &request.key)?;
+            let name = resolve_publish(&*ctx.access, Protocol::Srt, &request.app, &request.key, token, peer)?;
             let path = StreamPath::live(&name).map_err(|_| PublishRefusal::InvalidName)?;
             if ctx.bus.is_published(&path) {
                 return Err(PublishRefusal::AlreadyPublishing.into());
@@ -169,6 +186,9 @@ fn decide(ctx: &SrtContext, stream_id: Option<&[u8]>, key_size: KeySize) -> Resu
                 return Err(PublishRefusal::UnknownApp.into());
             }
             let path = StreamPath::live(&request.key).map_err(|_| PublishRefusal::InvalidName)?;
+            ctx.access
+                .decide(&access::Request::play(Protocol::Srt, &request.key, token, peer))
+                .map_err(Refusal::Play)?;
             if !ctx.bus.contains(&path) {
                 return Err(Refusal::NotLive);
             }
@@ -231,7 +251,7 @@ where
     F: Future<Output = ()>,
 {
     let stream_id = request.stream_id().map(|s| s.as_bytes().to_vec());
-    let decision = decide(&ctx, stream_id.as_deref(), request.key_size());
+    let decision = decide(&ctx, stream_id.as_deref(), request.key_size(), Some(peer.ip()));
     let (path, keys, publish) = match decision {
         Ok(Decision::Publish { path, keys }) => (path, keys, true),
         Ok(Decision::Read { path, keys }) => (path, keys, false),
@@ -322,12 +342,15 @@ mod tests {
     use super::*;
 
     struct Keys;
-    impl StreamKeys for Keys {
-        fn resolve_publish(&self, app: &str, key: &str) -> Result<String, PublishRefusal> {
-            match (app, key) {
-                ("live", "sk_good") => Ok("studio".into()),
-                ("live", _) => Err(PublishRefusal::UnknownKey),
-                _ => Err(PublishRefusal::UnknownApp),
+    impl Gate for Keys {
+        fn decide(&self, request: &access::Request<'_>) -> Result<access::Grant, Denied> {
+            match (request.action, request.key, request.resource) {
+                (access::Action::Publish, Some("sk_good"), _) => {
+                    Ok(access::Grant { name: "studio".into(), via: access::Via::Key })
+                }
+                (access::Action::Publish, _, _) => Err(Denied::UnknownKey),
+                (access::Action::Play, _, Some(access::Resource::Stream("secret"))) => Err(Denied::MissingToken),
+                (access::Action::Play, _, _) => Ok(access::Grant { name: "x".into(), via: access::Via::Public }),
             }
         }
     }
@@ -342,7 +365,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             latency: Duration::from_millis(100),
             bus: Bus::default(),
-            keys: Arc::new(Keys),
+            access: Arc::new(Keys),
             passphrases: Arc::new(Keys),
             idle_timeout: Duration::from_secs(5),
             max_pes_bytes: 1 << 20,
@@ -354,7 +377,7 @@ mod tests {
     #[test]
     fn readers_are_refused_while_playback_is_off() {
         let c = SrtContext { playback: false, ..ctx() };
-        assert_eq!(refusal(decide(&c, Some(b"read:live/anything"), KeySize::Unspecified)), Refusal::PlaybackOff);
+        assert_eq!(refusal(decide(&c, Some(b"read:live/anything"), KeySize::Unspecified, None)), Refusal::PlaybackOff);
     }
 
     fn refusal(r: Result<Decision, Refusal>) -> Refusal {
@@ -369,21 +392,24 @@ mod tests {
         let c = ctx();
         let id = |s: &str| s.as_bytes().to_vec();
         assert!(matches!(
-            decide(&c, Some(&id("publish:live/sk_good")), KeySize::AES128),
+            decide(&c, Some(&id("publish:live/sk_good")), KeySize::AES128, None),
             Ok(Decision::Publish { ref path, keys: Some(_) }) if path.to_string() == "live/studio"
         ));
         assert!(matches!(
-            decide(&c, Some(&id("publish:live/sk_good")), KeySize::Unspecified),
+            decide(&c, Some(&id("publish:live/sk_good")), KeySize::Unspecified, None),
             Ok(Decision::Publish { keys: Some(_), .. })
         ));
         assert_eq!(
-            refusal(decide(&c, Some(&id("#!::r=live/sk_bad,m=publish")), KeySize::AES128)),
-            Refusal::Publish(PublishRefusal::UnknownKey)
+            refusal(decide(&c, Some(&id("#!::r=live/sk_bad,m=publish")), KeySize::AES128, None)),
+            Refusal::Publish(PublishRefusal::Denied(Denied::UnknownKey))
         );
-        assert_eq!(refusal(decide(&c, None, KeySize::Unspecified)), Refusal::StreamId(StreamIdError::Missing));
-        assert_eq!(refusal(decide(&c, Some(&id("read:live/nobody")), KeySize::Unspecified)), Refusal::NotLive);
+        let secret = refusal(decide(&c, Some(&id("read:live/secret")), KeySize::Unspecified, None));
+        assert_eq!(secret, Refusal::Play(Denied::MissingToken));
+        assert_eq!(secret.reason(), RejectReason::Server(ServerRejectReason::Unauthorized));
+        assert_eq!(refusal(decide(&c, None, KeySize::Unspecified, None)), Refusal::StreamId(StreamIdError::Missing));
+        assert_eq!(refusal(decide(&c, Some(&id("read:live/nobody")), KeySize::Unspecified, None)), Refusal::NotLive);
         assert_eq!(
-            refusal(decide(&c, Some(&id("read:live/../x")), KeySize::Unspecified)),
+            refusal(decide(&c, Some(&id("read:live/../x")), KeySize::Unspecified, None)),
             Refusal::Publish(PublishRefusal::InvalidName)
         );
         let _publisher = c
@@ -391,10 +417,10 @@ mod tests {
             .publish(&StreamPath::live("other").unwrap(), PublisherInfo { protocol: "rtmp", peer: "p".into() })
             .unwrap();
         assert!(matches!(
-            decide(&c, Some(&id("#!::r=live/other,m=request")), KeySize::Unspecified),
+            decide(&c, Some(&id("#!::r=live/other,m=request")), KeySize::Unspecified, None),
             Ok(Decision::Read { keys: None, .. })
         ));
-        assert_eq!(refusal(decide(&c, Some(&id("read:live/other")), KeySize::AES256)), Refusal::NotEncrypted);
+        assert_eq!(refusal(decide(&c, Some(&id("read:live/other")), KeySize::AES256, None)), Refusal::NotEncrypted);
         assert_eq!(Refusal::NotEncrypted.metric_label(), "passphrase");
     }
 }

@@ -1,11 +1,13 @@
 //! The SRT `streamid` a caller sends in its handshake, in the two forms Rill accepts:
 //! `publish:live/<key>` / `read:live/<name>`, and the SRT access-control form
-//! `#!::r=live/<key>,m=publish` (`m=request`, the default, reads). Pure parsing, bounded length.
+//! `#!::r=live/<key>,m=publish` (`m=request`, the default, reads). A token rides along as
+//! `read:live/<name>?token=<JWT>` or `#!::r=live/<name>,token=<JWT>` (either form, either mode).
+//! Pure parsing, bounded length.
 
 use thiserror::Error;
 
-/// Longest streamid accepted (the SRT limit is 512 bytes; Rill's resources are far shorter).
-pub const MAX_STREAM_ID_LEN: usize = 256;
+/// Longest streamid accepted: the SRT limit (a token takes ~250 of them).
+pub const MAX_STREAM_ID_LEN: usize = 512;
 
 /// What the caller wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +23,11 @@ pub enum Mode {
 pub struct StreamIdRequest {
     pub mode: Mode,
     pub app: String,
-    /// The stream key when publishing, the public stream name when reading.
+    /// The stream key when publishing (or the name, with a token), the public stream name when
+    /// reading.
     pub key: String,
+    /// An access token (a play token to read, a publish token to publish).
+    pub token: Option<String>,
 }
 
 /// Why a streamid was refused. Never echoes the id itself (it may hold a stream key).
@@ -65,13 +70,13 @@ impl StreamIdRequest {
             "read" => Mode::Read,
             other => return Err(StreamIdError::UnknownMode(truncate(other))),
         };
-        let (app, key) = split_resource(resource)?;
-        Ok(StreamIdRequest { mode, app, key })
+        let (app, key, token) = split_resource(resource)?;
+        Ok(StreamIdRequest { mode, app, key, token })
     }
 }
 
 fn parse_access_control(entries: &str) -> Result<StreamIdRequest, StreamIdError> {
-    let (mut resource, mut mode) = (None, Mode::Read);
+    let (mut resource, mut mode, mut token) = (None, Mode::Read, None);
     for entry in entries.split(',') {
         let (k, v) = entry.split_once('=').ok_or(StreamIdError::Syntax)?;
         match k {
@@ -83,20 +88,26 @@ fn parse_access_control(entries: &str) -> Result<StreamIdRequest, StreamIdError>
                     other => return Err(StreamIdError::UnknownMode(truncate(other))),
                 }
             }
-            // u (user), s (session), h (host), t (type) and custom keys: not used.
+            "token" if !v.is_empty() => token = Some(v.to_string()),
+            // u (user), s (session), h (host), t (type) and other custom keys: not used.
             _ => {}
         }
     }
-    let (app, key) = split_resource(resource.ok_or(StreamIdError::NoResource)?)?;
-    Ok(StreamIdRequest { mode, app, key })
+    let (app, key, query_token) = split_resource(resource.ok_or(StreamIdError::NoResource)?)?;
+    Ok(StreamIdRequest { mode, app, key, token: token.or(query_token) })
 }
 
-fn split_resource(resource: &str) -> Result<(String, String), StreamIdError> {
+/// `<app>/<key>[?token=…]` → app, key and token.
+fn split_resource(resource: &str) -> Result<(String, String, Option<String>), StreamIdError> {
+    let (resource, token) = match resource.split_once('?') {
+        Some((resource, query)) => (resource, rill_media::access::token_from_query(query)),
+        None => (resource, None),
+    };
     let (app, key) = resource.split_once('/').ok_or(StreamIdError::BadResource)?;
     if app.is_empty() || key.is_empty() {
         return Err(StreamIdError::BadResource);
     }
-    Ok((app.to_string(), key.to_string()))
+    Ok((app.to_string(), key.to_string(), token.map(str::to_string)))
 }
 
 /// Modes are echoed in errors; keep them short.
@@ -113,7 +124,17 @@ mod tests {
     }
 
     fn req(mode: Mode, key: &str) -> StreamIdRequest {
-        StreamIdRequest { mode, app: "live".into(), key: key.into() }
+        StreamIdRequest { mode, app: "live".into(), key: key.into(), token: None }
+    }
+
+    #[test]
+    fn tokens_in_both_forms() {
+        let with = |mode, key: &str| StreamIdRequest { token: Some("a.b.c".into()), ..req(mode, key) };
+        assert_eq!(parse("read:live/demo?token=a.b.c"), Ok(with(Mode::Read, "demo")));
+        assert_eq!(parse("publish:live/demo?x=1&token=a.b.c"), Ok(with(Mode::Publish, "demo")));
+        assert_eq!(parse("#!::r=live/demo,m=request,token=a.b.c"), Ok(with(Mode::Read, "demo")));
+        assert_eq!(parse("#!::token=a.b.c,r=live/demo,m=publish"), Ok(with(Mode::Publish, "demo")));
+        assert_eq!(parse("#!::r=live/demo?token=a.b.c"), Ok(with(Mode::Read, "demo")));
     }
 
     #[test]
@@ -136,6 +157,7 @@ mod tests {
     fn refusals() {
         assert_eq!(parse(""), Err(StreamIdError::Missing));
         assert_eq!(parse(&"x".repeat(600)), Err(StreamIdError::TooLong(600)));
+        assert_eq!(parse(&"x".repeat(513)), Err(StreamIdError::TooLong(513)));
         assert_eq!(StreamIdRequest::parse(&[0xff, b':']), Err(StreamIdError::NotUtf8));
         assert_eq!(parse("live/demo"), Err(StreamIdError::NoMode));
         assert_eq!(parse("play:live/demo"), Err(StreamIdError::UnknownMode("play".into())));

@@ -1,7 +1,8 @@
 //! The REST API under `/api/v1`: JSON in and out, errors as `{"error": "…"}`.
 //!
 //! - [`analytics`]: viewer analytics reports (admin token).
-//! - [`streams`]: streams, keys, kicking publishers, transcoding settings (admin token).
+//! - [`streams`]: streams, keys, kicking publishers, transcoding and playback settings (admin token).
+//! - [`tokens`]: minting access tokens (admin token).
 //! - [`videos`]: the catalog (public videos readable without the token).
 //! - [`sources`]: RTSP cameras (admin token).
 //! - [`uploads`]: resumable uploads, tus 1.0 (admin token).
@@ -10,6 +11,7 @@
 pub mod analytics;
 pub mod sources;
 pub mod streams;
+pub mod tokens;
 pub mod uploads;
 pub mod videos;
 pub mod views;
@@ -24,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .merge(streams::router())
         .merge(analytics::router())
+        .merge(tokens::router())
         .layer(middleware::from_fn_with_state(state, require_admin))
         .merge(videos::router())
         .merge(sources::router())

@@ -1,5 +1,5 @@
 //! `/api/v1/streams` (admin token on every route): list, show, create, delete, patch
-//! (transcoding), kick the publisher, rotate the key. The JSON is [`super::views`].
+//! (transcoding, playback), kick the publisher, rotate the key. The JSON is [`super::views`].
 
 use super::views::{
     CreatedStream, LiveView, PackagingView, PlayUrls, RecordingView, StreamState, StreamView, UrlBase,
@@ -75,6 +75,7 @@ fn stream_view(
         name: name.to_string(),
         state: StreamState::of(live),
         origin: entry.map(|e| e.origin),
+        playback: rill_media::access::Directory::playback(&*app.access, rill_media::access::Resource::Stream(name)),
         urls: PlayUrls::new(base, name),
         live: live_view,
         viewers_now: app.audience.service.viewers_now(name).into(),
@@ -125,6 +126,8 @@ async fn get_stream(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(n
 struct PatchStream {
     /// Replaces the stream's transcoding override (`{}` returns it to `[transcode]`).
     transcode: Option<rill_transcode::manager::StreamTranscode>,
+    /// Who may watch: `"public"` or `"token"` (stored with an API-created stream).
+    playback: Option<rill_media::access::Playback>,
 }
 
 async fn patch_stream(
@@ -141,10 +144,19 @@ async fn patch_stream(
         Err(e) => {
             return error(
                 e.status(),
-                format!("expected JSON {{\"transcode\": {{\"enabled\": …, \"ladder\": […]}}}}: {}", e.body_text()),
+                format!(
+                    "expected JSON {{\"transcode\": {{\"enabled\": …, \"ladder\": […]}}, \"playback\": \"public\"|\"token\"}}: {}",
+                    e.body_text()
+                ),
             )
         }
     };
+    if let Some(playback) = patch.playback {
+        if let Err(e) = app.registry.set_playback(&name, playback) {
+            return e.into_response();
+        }
+        tracing::info!(stream = %name, ?playback, "playback changed");
+    }
     if let Some(transcode) = patch.transcode {
         if let Err(e) = app.transcoding.set_override(&name, transcode) {
             return error(StatusCode::BAD_REQUEST, e);

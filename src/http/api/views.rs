@@ -95,6 +95,8 @@ pub struct StreamView {
     pub name: String,
     pub state: StreamState,
     pub origin: Option<Origin>,
+    /// Who may watch: `public`, or `token` (a play token: `POST /api/v1/tokens`).
+    pub playback: rill_media::access::Playback,
     pub urls: PlayUrls,
     #[serde(flatten)]
     pub live: Option<LiveView>,
@@ -332,6 +334,7 @@ mod tests {
             name: "studio".into(),
             state: StreamState::of(Some(&live)),
             origin: Some(Origin::Api),
+            playback: Default::default(),
             urls: PlayUrls::new(&base(), "studio"),
             live: Some(LiveView::new(&live, Vec::new())),
             viewers_now: rill_analytics::report::ViewersNow::from([2, 0, 0, 0, 3, 0]),
@@ -369,6 +372,7 @@ mod tests {
             name: "studio".into(),
             state: StreamState::of(None),
             origin: Some(Origin::Config),
+            playback: Default::default(),
             urls: PlayUrls::new(&base(), "studio"),
             live: None,
             viewers_now: Default::default(),
@@ -391,7 +395,13 @@ mod tests {
 
     #[test]
     fn created_streams_carry_the_key_and_every_url() {
-        let entry = StreamEntry { name: "studio".into(), key: "sk_x".into(), origin: Origin::Api, created_at: 7 };
+        let entry = StreamEntry {
+            name: "studio".into(),
+            key: "sk_x".into(),
+            origin: Origin::Api,
+            created_at: 7,
+            playback: None,
+        };
         let v = serde_json::to_value(CreatedStream::new(&base(), &entry)).unwrap();
         assert_eq!(v["rtmp_url"], "rtmp://media.example:1935/live/sk_x");
         assert_eq!(v["rtmp_server"], "rtmp://media.example:1935/live");
