@@ -68,7 +68,10 @@ log() { echo "[fanout] $*" >&2; }
 
 # --- build -------------------------------------------------------------------------------
 log "building rill and flv-load (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release --bin rill -p rill && cargo build --release -p rill-benches --bin flv-load) >&2
+# Without OUT_DIR: cargo would take this script's knob for its own and rebuild crates whose build
+# scripts use it (ring, rustls, ...) every time it changes.
+(cd "$ROOT" && env -u OUT_DIR cargo build --release --bin rill -p rill &&
+    env -u OUT_DIR cargo build --release -p rill-benches --bin flv-load) >&2
 RILL=$CARGO_TARGET_DIR/release/rill
 LOAD=$CARGO_TARGET_DIR/release/flv-load
 
@@ -228,6 +231,7 @@ jq -rs 'map(select(.server == "rill" and .cpu_seconds_per_viewer_second != null)
     while IFS=$'\t' read -r n p r a b q d; do
         printf '%-6s %-9s %6s %14.8f %14.8f %8s %16.8f\n' "$n" "$p" "$r" "$a" "$b" "$q" "$d"
     done
+[[ $NGINX == 0 ]] && exit 0
 echo
 echo "Rill / nginx-rtmp, RTMP play:"
 printf '%-6s %10s %10s\n' N cpu_ratio rss_ratio
