@@ -658,6 +658,10 @@ pub fn strip_query(query: &str) -> Cow<'_, str> {
     for arg in rest.split('&').filter(|a| !is_cmcd(a)) {
         if out.len() > prefix.len() {
             out.push('&');
+        } else if prefix.is_empty() && arg.strip_prefix('?').is_some_and(is_cmcd) {
+            // It moves to the front, where a reader (`from_query`) takes its `?` for the
+            // query's own: `CMCD&?CMCD` must not become `?CMCD`.
+            continue;
         }
         out.push_str(arg);
     }

@@ -281,6 +281,14 @@ fn query_argument_lookup_and_stripping() {
     assert_eq!(strip_query(QUERY_V1), "");
     assert_eq!(strip_query("?CMCD&a=CMCD"), "?a=CMCD");
     assert_eq!(strip_query("?CMCDX=1"), "?CMCDX=1");
+    // Found by the cmcd fuzz target: a `?CMCD` argument that becomes the first one.
+    for q in ["CMCD&?CMCD&?", "CMCD=x&?CMCD=y&a", "CMCD&??CMCD"] {
+        let stripped = strip_query(q);
+        assert!(from_query(&stripped).is_none(), "{q:?} → {stripped:?}");
+    }
+    assert_eq!(strip_query("CMCD&?CMCD&?"), "?");
+    assert_eq!(strip_query("CMCD&??CMCD"), "??CMCD");
+    assert_eq!(strip_query("a&CMCD&?CMCD"), "a&?CMCD");
 }
 
 #[test]
