@@ -8,8 +8,8 @@ use crate::streams::StreamRegistry;
 use anyhow::{Context, Result};
 use rill_media::access::{Access, AccessConfig, Claims, Denied, Directory, Gate, Grant, Playback, Request, Resource};
 use rill_media::persist::write_private;
+use rill_media::wallclock::unix_s;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The server's access decision.
 pub struct AccessControl {
@@ -48,7 +48,7 @@ impl AccessControl {
     /// A session token for a viewer let in by `grant` on `resource` (see
     /// [`Access::open_session`]).
     pub fn open_session(&self, grant: &Grant, resource: Resource<'_>) -> Option<String> {
-        self.access.open_session(grant, resource, now())
+        self.access.open_session(grant, resource, unix_s())
     }
 
     pub fn write_metrics(&self, out: &mut rill_media::metrics::Exposition) {
@@ -72,13 +72,8 @@ impl Directory for AccessControl {
 
 impl Gate for AccessControl {
     fn decide(&self, request: &Request<'_>) -> Result<Grant, Denied> {
-        self.access.decide(request, self, now())
+        self.access.decide(request, self, unix_s())
     }
-}
-
-/// Unix seconds now.
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The signing secret: from config, else `<data_dir>/access_secret`, else newly generated there.

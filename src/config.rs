@@ -261,7 +261,7 @@ pub struct AuthConfig {
     pub admin_token: String,
 }
 
-/// `[access]`: tokens and who may watch (see `crate::access`).
+/// `[access]`: tokens and who may watch (README "Access control").
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessSection {

@@ -15,7 +15,7 @@ use rill_vod::catalog::Dialect;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The `[analytics]` settings the service needs.
@@ -94,10 +94,7 @@ pub struct Analytics {
     next_connection: AtomicU64,
 }
 
-/// Unix ms now.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub use rill_media::wallclock::unix_ms as now_ms;
 
 /// Session records built per hold of the tracker lock.
 const RECORDS_PER_HOLD: usize = 1_000;

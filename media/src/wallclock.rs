@@ -1,7 +1,19 @@
-//! Wall-clock times as text: ISO 8601 / RFC 3339 UTC with milliseconds, the form HLS
-//! (`EXT-X-PROGRAM-DATE-TIME`) and DASH (`availabilityStartTime`, UTCTiming) use.
+//! Wall-clock times: now as Unix seconds or milliseconds, and as text (ISO 8601 / RFC 3339 UTC
+//! with milliseconds, the form HLS (`EXT-X-PROGRAM-DATE-TIME`) and DASH
+//! (`availabilityStartTime`, UTCTiming) use).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Unix milliseconds now (0 before 1970).
+pub fn unix_ms() -> i64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Unix seconds now (0 before 1970).
+pub fn unix_s() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
 
 /// `2026-11-21T11:56:27.123Z`. Times before 1970 print as the epoch.
 pub fn iso8601(at: SystemTime) -> String {

@@ -30,7 +30,6 @@ use model::{joined_tags, recording_title, split_tags};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Connections to a PostgreSQL catalog.
 const POSTGRES_POOL_SIZE: u32 = 8;
@@ -652,11 +651,7 @@ fn require_video(id: VideoId, rows_affected: u64) -> Result<(), CatalogError> {
     }
 }
 
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
+pub(crate) use rill_media::wallclock::unix_ms as now_ms;
 
 fn sqlite_target(url: &str) -> SqliteTarget {
     let rest = url.strip_prefix("sqlite:").unwrap_or(url);
