@@ -52,23 +52,32 @@ impl Server {
             std::fs::create_dir_all(dir.join("conf")).unwrap();
             std::fs::write(dir.join("conf/rill.toml"), conf).unwrap();
         }
-        let (http, rtmp) = (free_port(), free_port());
-        let mut env: Vec<(String, String)> = vec![
-            ("RILL_HTTP_LISTEN".into(), format!("127.0.0.1:{http}")),
-            ("RILL_RTMP_LISTEN".into(), format!("127.0.0.1:{rtmp}")),
-            ("RILL_SRT_LISTEN".into(), format!("127.0.0.1:{}", free_udp_port())),
-            ("RILL_WEBRTC_UDP_LISTEN".into(), format!("127.0.0.1:{}", free_udp_port())),
-            ("RILL_SERVER_DATA_DIR".into(), dir.join("data").display().to_string()),
-            ("RILL_AUTH_MODE".into(), mode.into()),
-            ("RILL_AUTH_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
-            ("RILL_SERVER_LOG".into(), "info".into()),
-            // Playlists as a CDN in front of Rill gets them (README "Behind a CDN"): tests
-            // that read playlist text see the packager's URIs, without a per-viewer `rs=`.
-            // tests/analytics.rs turns it on to count players without CMCD.
-            ("RILL_ANALYTICS_SESSION_PARAM".into(), "false".into()),
-        ];
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Server::spawn(dir, http, rtmp, env)
+        // A port picked free may be taken before rill binds it (an outgoing connection gets it
+        // from the same ephemeral range): start again on other ports.
+        for attempt in 1.. {
+            let (http, rtmp) = (free_port(), free_port());
+            let mut env: Vec<(String, String)> = vec![
+                ("RILL_HTTP_LISTEN".into(), format!("127.0.0.1:{http}")),
+                ("RILL_RTMP_LISTEN".into(), format!("127.0.0.1:{rtmp}")),
+                ("RILL_SRT_LISTEN".into(), format!("127.0.0.1:{}", free_udp_port())),
+                ("RILL_WEBRTC_UDP_LISTEN".into(), format!("127.0.0.1:{}", free_udp_port())),
+                ("RILL_SERVER_DATA_DIR".into(), dir.join("data").display().to_string()),
+                ("RILL_AUTH_MODE".into(), mode.into()),
+                ("RILL_AUTH_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+                ("RILL_SERVER_LOG".into(), "info".into()),
+                // Playlists as a CDN in front of Rill gets them (README "Behind a CDN"): tests
+                // that read playlist text see the packager's URIs, without a per-viewer `rs=`.
+                // tests/analytics.rs turns it on to count players without CMCD.
+                ("RILL_ANALYTICS_SESSION_PARAM".into(), "false".into()),
+            ];
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            match Server::launch(dir.clone(), http, rtmp, env) {
+                Ok(server) => return server,
+                Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("rill did not become healthy:\n{log}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
     }
 
     /// Like [`Server::start`], with `conf/rill.toml` in the server's working directory (keys it
@@ -78,6 +87,11 @@ impl Server {
     }
 
     fn spawn(dir: PathBuf, http: u16, rtmp: u16, env: Vec<(String, String)>) -> Server {
+        Server::launch(dir, http, rtmp, env).unwrap_or_else(|log| panic!("rill did not become healthy:\n{log}"))
+    }
+
+    /// Starts rill and waits until it is healthy; `Err(log)` if it exited first.
+    fn launch(dir: PathBuf, http: u16, rtmp: u16, env: Vec<(String, String)>) -> Result<Server, String> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_rill"))
             .env_clear()
@@ -98,13 +112,15 @@ impl Server {
             .find(|(k, _)| k == "RILL_WEBRTC_UDP_LISTEN")
             .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
             .unwrap_or(8189);
-        let server = Server { child, http, rtmp, srt, webrtc_udp, dir, env };
+        let mut server = Server { child, http, rtmp, srt, webrtc_udp, dir, env };
         let deadline = Instant::now() + Duration::from_secs(20);
         while server.get("/healthz").0 != 200 {
-            assert!(Instant::now() < deadline, "rill did not become healthy:\n{}", server.log());
+            if Instant::now() >= deadline || server.child.try_wait().unwrap().is_some() {
+                return Err(server.log());
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        server
+        Ok(server)
     }
 
     /// Stops and starts the server again with the same ports, data and settings.
