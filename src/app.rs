@@ -116,7 +116,7 @@ impl App {
 
         // SRT: publish (MPEG-TS) and read on one UDP port.
         let srt_stats = Arc::new(rill_ingest::srt::SrtStats::default());
-        let (_srt_listener, srt_incoming) =
+        let (srt_listener, srt_incoming) =
             rill_ingest::srt::bind(config.srt.listen, Duration::from_millis(config.srt.latency_ms))
                 .await
                 .with_context(|| format!("binding srt.listen {}", config.srt.listen))?;
@@ -132,7 +132,7 @@ impl App {
             stats: srt_stats.clone(),
         });
         let (srt_bus, srt_relay_stats, srt_audience) = (bus.clone(), relay_stats.clone(), audience.clone());
-        tokio::spawn(rill_ingest::srt::serve(srt_incoming, srt, move |request| {
+        tokio::spawn(rill_ingest::srt::serve(srt_listener, srt_incoming, srt, move |request| {
             let session = srt_audience.connect(Protocol::Srt, request.path.name.as_str(), request.peer, "", None);
             let serve = rill_relay::srt_play::serve(request, srt_bus.clone(), srt_relay_stats.clone());
             async move {

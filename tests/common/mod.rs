@@ -1,5 +1,6 @@
 //! Shared harness for end-to-end tests: a real `rill` process on free ports, real ffmpeg
-//! publishers and decoders, and a tiny HTTP client for the API.
+//! publishers and decoders, and a tiny HTTP client for the API. A failing test prints the
+//! server's log; `RILL_TEST_PRINT_LOG=1` prints it after every test.
 
 #![allow(dead_code)]
 
@@ -195,7 +196,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("RILL_TEST_PRINT_LOG").is_some() {
             eprintln!("---- rill log ----\n{}", self.log());
         }
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -360,7 +360,9 @@
       s.framesDecoded = q.totalVideoFrames;
       s.framesDropped = q.droppedVideoFrames;
     }
-    const advancing = !video.paused && video.currentTime !== lastTime && video.readyState >= 3;
+    // The picture moved since the last sample. Not readyState: at a low-latency live edge it dips
+    // below HAVE_FUTURE_DATA between parts while playback goes on without a visible stall.
+    const advancing = !video.paused && video.currentTime !== lastTime;
     lastTime = video.currentTime;
     if (advancing) {
       progressAt = Date.now();

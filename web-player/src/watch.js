@@ -352,7 +352,8 @@
     s.seekable = sk.length ? [sk.start(0), sk.end(sk.length - 1)] : null;
     s.bufferedAhead = RillPage.bufferAhead(video);
     if (video.getVideoPlaybackQuality) s.framesDecoded = video.getVideoPlaybackQuality().totalVideoFrames;
-    const advancing = !video.paused && !video.seeking && video.currentTime !== lastTime && video.readyState >= 3;
+    // The picture moved since the last sample (readyState dips between segments without a stall).
+    const advancing = !video.paused && !video.seeking && video.currentTime !== lastTime;
     lastTime = video.currentTime;
     if (advancing) {
       progressAt = Date.now();

@@ -213,15 +213,16 @@ fn decide(
     })
 }
 
-/// Accepts SRT callers forever (from `incoming`, made by [`bind`]). Publishers go to the Bus;
-/// readers to `on_read`. Should the listener's task stop (srt-protocol 0.4.4 has `unimplemented!`
-/// paths a caller's handshake can reach), it is bound again.
-pub async fn serve<R, F>(mut incoming: SrtIncoming, ctx: Arc<SrtContext>, on_read: R)
+/// Accepts SRT callers forever (from the `listener` and `incoming` made by [`bind`]; the
+/// listener is kept alive here, since dropping it stops the incoming stream). Publishers go to the
+/// Bus; readers to `on_read`. Should the listener's task stop (srt-protocol 0.4.4 has
+/// `unimplemented!` paths a caller's handshake can reach), it is bound again.
+pub async fn serve<R, F>(listener: SrtListener, mut incoming: SrtIncoming, ctx: Arc<SrtContext>, on_read: R)
 where
     R: Fn(SrtReadRequest) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut _listener = None;
+    let mut _listener = listener;
     loop {
         while let Some(request) = incoming.incoming().next().await {
             ctx.stats.connections_total.fetch_add(1, Ordering::Relaxed);
@@ -236,7 +237,7 @@ where
             tokio::time::sleep(Duration::from_millis(200)).await;
             match bind(ctx.listen, ctx.latency).await {
                 Ok((listener, next)) => {
-                    (_listener, incoming) = (Some(listener), next);
+                    (_listener, incoming) = (listener, next);
                     break;
                 }
                 Err(e) => warn!(error = %e, "binding the SRT listener again failed"),
