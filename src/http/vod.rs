@@ -1,9 +1,10 @@
 //! VOD over HTTP: `/vod/<id>/index.m3u8` (multivariant), `/vod/<id>/manifest.mpd`, and per
 //! track `/vod/<id>/<track>/index.m3u8`, `init-<v>.mp4` and `<sequence>.m4s`, rendered from
-//! the catalog's index, and `/vod/<id>/thumbnail.jpg`. Segments support `Range` and are cached as immutable. Private videos
-//! need the admin token; any other id, track or file name is refused before storage is touched.
+//! the catalog's index, and `/vod/<id>/thumbnail.jpg`. Segments support `Range` and are cached as
+//! immutable. Who may watch (private videos: a play token or the admin token) is decided by the
+//! [`crate::http::media_access`] layer; any other id, track or file name is refused before
+//! storage is touched.
 
-use crate::http::auth::is_admin;
 use crate::http::response::{error, not_modified, origin, respond, set_header, MPD, PLAYLIST, SEGMENT};
 use crate::state::AppState;
 use axum::body::Body;
@@ -33,8 +34,8 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/vod/{id}/{file}", get(video_file)).route("/vod/{id}/{track}/{file}", get(track_file))
 }
 
-/// Finds a video the requester may watch.
-async fn lookup(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Arc<VideoIndex>, Response> {
+/// Finds a playable video (the access layer already let the requester in).
+async fn lookup(app: &AppState, id: &str) -> Result<Arc<VideoIndex>, Response> {
     let not_found = || error(StatusCode::NOT_FOUND, format!("video {id} does not exist"));
     let Some(id) = VideoId::parse(id) else {
         return Err(error(StatusCode::NOT_FOUND, "not a video id"));
@@ -47,9 +48,6 @@ async fn lookup(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Arc<Vid
             return Err(error(StatusCode::SERVICE_UNAVAILABLE, "the catalog is unavailable"));
         }
     };
-    if index.video.visibility == Visibility::Private && !is_admin(app, headers) {
-        return Err(not_found());
-    }
     if !index.is_playable() {
         return Err(error(StatusCode::NOT_FOUND, format!("video {id} has no media yet")));
     }
@@ -71,7 +69,7 @@ async fn video_file(
     Path((id, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let index = match lookup(&app, &id, &headers).await {
+    let index = match lookup(&app, &id).await {
         Ok(index) => index,
         Err(response) => return response,
     };
@@ -120,7 +118,7 @@ async fn track_file(
     Path((id, track, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let index = match lookup(&app, &id, &headers).await {
+    let index = match lookup(&app, &id).await {
         Ok(index) => index,
         Err(response) => return response,
     };
