@@ -54,6 +54,16 @@ impl AccessControl {
         self.access.open_session(grant, resource, unix_s())
     }
 
+    /// How long `client` stays refused for having failed credentials too often, if it is.
+    pub fn blocked_for(&self, client: IpAddr) -> Option<std::time::Duration> {
+        self.access.blocked_for(client, unix_s())
+    }
+
+    /// Counts a failed credential the decision did not see (a wrong admin token).
+    pub fn record_failure(&self, client: IpAddr) {
+        self.access.record_failure(client, unix_s())
+    }
+
     pub fn write_metrics(&self, out: &mut rill_media::metrics::Exposition) {
         self.access.write_metrics(out);
     }

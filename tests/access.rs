@@ -278,3 +278,70 @@ fn a_token_streams_recording_plays_with_a_video_token_only() {
     let refused = browser_probe("watch.mjs", &[&url, "4", "10"], &[], Duration::from_secs(30));
     assert_eq!(refused["started"], false, "{refused}");
 }
+
+/// A guesser (another loopback address, 127.0.0.2) tries 1,000 wrong admin tokens and stream keys
+/// over HTTP: every refusal is slowed, the address is refused outright (429 with `Retry-After`)
+/// after 20 failures — even with the right token — and it is counted; meanwhile a publisher and
+/// a viewer on 127.0.0.1 go on as if nothing happened, and so does the admin's API.
+#[test]
+fn a_guessing_address_is_slowed_and_stopped_while_everyone_else_goes_on() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let (status, created) = server.api("POST", "/api/v1/streams", Some(r#"{"name":"calm"}"#));
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    let publisher = publish(&format!("rtmp://127.0.0.1:{}/live/{key}", server.rtmp), 30, "640x360");
+    assert!(eventually(Duration::from_secs(15), || server.stream("calm")["state"] == "live"), "{}", server.log());
+
+    let started = Instant::now();
+    let api = format!("http://127.0.0.1:{}/api/v1/streams", server.http);
+    let whip = format!("http://127.0.0.1:{}/whip/", server.http);
+    // 100 at a time: wrong admin tokens on the API and wrong stream keys on WHIP, alternately.
+    let script = r#"seq 1 1000 | xargs -P 100 -I{} sh -c '
+        if [ $(({} % 2)) -eq 0 ]; then
+          curl -s --interface 127.0.0.2 -o /dev/null -w "%{http_code} %{time_total}\n" -H "Authorization: Bearer guess-{}" "$API"
+        else
+          curl -s --interface 127.0.0.2 -o /dev/null -w "%{http_code} %{time_total}\n" -X POST -H "Content-Type: application/sdp" -H "Authorization: Bearer sk_guess{}" --data "v=0" "$WHIP"key{}
+        fi'"#;
+    let guesses = std::process::Command::new("bash")
+        .args(["-c", script])
+        .env("API", &api)
+        .env("WHIP", &whip)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&guesses.stdout).to_string();
+    let answers: Vec<(u16, f64)> = lines
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(code, time)| (code.parse().unwrap_or(0), time.parse().unwrap_or(0.0)))
+        .collect();
+    let elapsed = started.elapsed();
+    assert_eq!(answers.len(), 1000, "{lines}");
+    let limited = answers.iter().filter(|(code, _)| *code == 429).count();
+    let refused = answers.iter().filter(|(code, _)| matches!(code, 401 | 403 | 404)).count();
+    assert_eq!(limited + refused, 1000, "only refusals: {lines}");
+    assert!(limited >= 900, "{limited} of 1000 stopped by the limit: {lines}");
+    assert!(answers.iter().all(|(_, t)| *t >= 0.24), "every refusal slowed: {lines}");
+    eprintln!("1000 guesses: {refused} refused, {limited} rate-limited, in {elapsed:?}");
+
+    // The guesser's address is refused even with the right token; the admin elsewhere is not.
+    let blocked = std::process::Command::new("curl")
+        .args(["-s", "--interface", "127.0.0.2", "-D", "-", "-o", "/dev/null", "-H"])
+        .arg(format!("Authorization: Bearer {ADMIN_TOKEN}"))
+        .arg(&api)
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&blocked.stdout).to_lowercase();
+    assert!(head.starts_with("http/1.1 429") && head.contains("retry-after:"), "{head}");
+    let quick = Instant::now();
+    assert_eq!(server.api("GET", "/api/v1/streams", None).0, 200);
+    assert!(quick.elapsed() < Duration::from_millis(200), "{:?}", quick.elapsed());
+    assert!(server.metric("rill_access_blocked_addresses_total") >= 1.0);
+    assert!(server.metric("rill_access_denied_total{protocol=\"whip\",reason=\"rate_limited\"}") >= 400.0);
+
+    // The publisher was never disturbed, and a viewer plays.
+    assert_eq!(server.stream("calm")["state"], "live");
+    let decoded = decode(&server.flv_url("calm"), 4, T);
+    assert!(decoded.frames >= 100, "{} frames\n{}", decoded.frames, decoded.stderr);
+    drop(publisher);
+}

@@ -24,7 +24,12 @@ pub async fn serve(request: PlayRequest, bus: Bus, stats: Arc<RelayStats>, gate:
             Err(("NetStream.Play.StreamNotFound", "application not served (use rtmp://HOST/live/<name>)".into()))
         }
         (Err(_), _) => Err(("NetStream.Play.StreamNotFound", "invalid stream name".into())),
-        (Ok(_), Err(denied)) => Err(("NetStream.Play.Failed", format!("access denied: {denied}"))),
+        (Ok(_), Err(denied)) => {
+            if denied.is_slowed() {
+                tokio::time::sleep(access::refusal_delay()).await;
+            }
+            Err(("NetStream.Play.Failed", format!("access denied: {denied}")))
+        }
         (Ok(path), Ok(_)) => {
             // An on-demand source (a camera) starts for its first viewer.
             bus.request(&path, ON_DEMAND_WAIT).await;

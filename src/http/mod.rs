@@ -56,5 +56,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(player::router())
         .merge(webrtc::routes())
         .nest("/api/v1", api::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::slow_failed_credentials))
         .with_state(state)
 }

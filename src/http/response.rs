@@ -37,10 +37,23 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 /// The access decision's refusal: 401 (with `WWW-Authenticate: Bearer`) when no credential
 /// came, 403 otherwise; a short reason, never the credential.
 pub fn access_denied(denied: &rill_media::access::Denied) -> Response {
+    if let rill_media::access::Denied::TooManyFailures { retry_after_s } = denied {
+        return too_many_failures(*retry_after_s);
+    }
     let status = if denied.is_missing() { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
     let mut response = error(status, format!("access denied: {denied}"));
     if denied.is_missing() {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// 429 for an address refused for failing credentials too often.
+pub fn too_many_failures(retry_after_s: u64) -> Response {
+    let denied = rill_media::access::Denied::TooManyFailures { retry_after_s };
+    let mut response = error(StatusCode::TOO_MANY_REQUESTS, format!("access denied: {denied}"));
+    if let Ok(value) = HeaderValue::from_str(&retry_after_s.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
 }

@@ -48,6 +48,12 @@ impl From<BusError> for PublishRefusal {
 }
 
 impl PublishRefusal {
+    /// Whether the answer waits a random moment first ([`access::refusal_delay`]): a guessed
+    /// credential, or an address refused for guessing.
+    pub fn is_slowed(&self) -> bool {
+        matches!(self, PublishRefusal::Denied(denied) if denied.is_slowed())
+    }
+
     /// The RTMP `onStatus` code sent with the refusal.
     pub fn code(&self) -> &'static str {
         match self {
@@ -402,6 +408,9 @@ async fn publish(
     let (name, publisher) = match granted {
         Ok(granted) => granted,
         Err(refusal) => {
+            if refusal.is_slowed() {
+                tokio::time::sleep(access::refusal_delay()).await;
+            }
             conn.session.reject_publish(refusal.code(), &refusal.to_string())?;
             return conn.flush().await;
         }

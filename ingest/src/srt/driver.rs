@@ -90,6 +90,15 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Whether the answer waits a random moment first (see [`PublishRefusal::is_slowed`]).
+    pub fn is_slowed(&self) -> bool {
+        match self {
+            Refusal::Publish(refusal) => refusal.is_slowed(),
+            Refusal::Play(denied) => denied.is_slowed(),
+            _ => false,
+        }
+    }
+
     /// The SRT reject code the caller sees.
     pub fn reason(&self) -> RejectReason {
         RejectReason::Server(match self {
@@ -259,6 +268,9 @@ where
         Err(refusal) => {
             refusal.count(&ctx.stats);
             warn!(reason = %refusal, "SRT caller refused");
+            if refusal.is_slowed() {
+                tokio::time::sleep(rill_media::access::refusal_delay()).await;
+            }
             let _ = request.reject(refusal.reason()).await;
             return;
         }

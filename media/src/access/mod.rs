@@ -8,6 +8,7 @@
 //! while the session keeps fetching (an idle limit, [`AccessConfig::session_idle_s`]) up to a
 //! hard limit ([`AccessConfig::session_max_s`]). Sans-IO: time is passed in (Unix seconds).
 
+pub mod limit;
 pub mod token;
 
 use crate::metrics::{Exposition, Kind};
@@ -16,8 +17,10 @@ use crate::sync::lock;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use thiserror::Error;
+pub use limit::{refusal_delay, FailureLimiter, LimitConfig};
 pub use token::{constant_time_eq, looks_like_token, Action, Claims, Signer, TokenError};
 
 /// Who may watch a stream (or a video).
@@ -158,6 +161,8 @@ pub enum Denied {
     WrongClient,
     #[error("the session ended (idle too long or past its length); start again with a fresh token")]
     SessionEnded,
+    #[error("too many failed credentials from this address; try again in {retry_after_s} s")]
+    TooManyFailures { retry_after_s: u64 },
 }
 
 impl Denied {
@@ -173,7 +178,31 @@ impl Denied {
             Denied::WrongResource => "wrong_resource",
             Denied::WrongClient => "wrong_client",
             Denied::SessionEnded => "session_ended",
+            Denied::TooManyFailures { .. } => "rate_limited",
         }
+    }
+
+    /// True for a credential that is simply wrong — an unknown stream key, a token not signed
+    /// by us — rather than a good one used out of its time or scope: what a guesser sends.
+    pub fn is_guess(&self) -> bool {
+        matches!(
+            self,
+            Denied::UnknownKey
+                | Denied::Token(
+                    TokenError::TooLong
+                        | TokenError::Shape
+                        | TokenError::Header
+                        | TokenError::Algorithm(_)
+                        | TokenError::Signature
+                        | TokenError::Claims
+                )
+        )
+    }
+
+    /// True when the answer should be slowed ([`limit::refusal_delay`]): guesses and refusals
+    /// of an address that guessed too much.
+    pub fn is_slowed(&self) -> bool {
+        self.is_guess() || matches!(self, Denied::TooManyFailures { .. })
     }
 
     /// True when the credential is good but for another stream, action or client.
@@ -217,11 +246,18 @@ pub struct AccessConfig {
     pub session_max_s: u64,
     /// Sessions tracked at most (beyond, the idle ones are dropped first, then new ones refused).
     pub max_sessions: usize,
+    /// Failed credentials per client address before it is refused for a while.
+    pub failures: LimitConfig,
 }
 
 impl Default for AccessConfig {
     fn default() -> Self {
-        AccessConfig { session_idle_s: 30, session_max_s: 24 * 3600, max_sessions: 100_000 }
+        AccessConfig {
+            session_idle_s: 30,
+            session_max_s: 24 * 3600,
+            max_sessions: 100_000,
+            failures: LimitConfig::default(),
+        }
     }
 }
 
@@ -232,15 +268,20 @@ pub struct Access {
     /// Session id → last request (Unix seconds).
     sessions: Mutex<HashMap<String, u64>>,
     denied: Mutex<BTreeMap<(Protocol, &'static str), u64>>,
+    failures: Mutex<FailureLimiter>,
+    /// Addresses that reached the failure limit.
+    blocked_total: AtomicU64,
 }
 
 impl Access {
     pub fn new(secret: &[u8], config: AccessConfig) -> Access {
         Access {
             signer: Signer::new(secret),
+            failures: Mutex::new(FailureLimiter::new(config.failures)),
             config,
             sessions: Mutex::new(HashMap::new()),
             denied: Mutex::new(BTreeMap::new()),
+            blocked_total: AtomicU64::new(0),
         }
     }
 
@@ -250,10 +291,17 @@ impl Access {
 
     /// Decides `request` at `now`; a refusal is counted and logged (without credentials).
     pub fn decide(&self, request: &Request<'_>, directory: &dyn Directory, now: u64) -> Result<Grant, Denied> {
-        let decided = match request.action {
-            Action::Publish => self.publish(request, directory, now),
-            Action::Play => self.play(request, directory, now),
+        let blocked = request.client.and_then(|client| self.blocked_for(client, now));
+        let decided = match (blocked, request.action) {
+            (Some(rest), _) => Err(Denied::TooManyFailures { retry_after_s: rest.as_secs().max(1) }),
+            (None, Action::Publish) => self.publish(request, directory, now),
+            (None, Action::Play) => self.play(request, directory, now),
         };
+        if let (Err(denied), Some(client)) = (&decided, request.client) {
+            if denied.is_guess() {
+                self.record_failure(client, now);
+            }
+        }
         if let Err(denied) = &decided {
             *lock(&self.denied).entry((request.protocol, denied.reason())).or_default() += 1;
             tracing::info!(
@@ -305,6 +353,21 @@ impl Access {
             self.touch_session(sid, claims.iat.unwrap_or(0), now)?;
         }
         Ok(Grant { name, via: Via::Token(Box::new(claims)) })
+    }
+
+    /// How long `client` stays refused for having failed too often, if it is.
+    pub fn blocked_for(&self, client: IpAddr, now: u64) -> Option<std::time::Duration> {
+        lock(&self.failures).blocked_for(client, now * 1000)
+    }
+
+    /// Counts a failed credential from `client` (this decision counts its own; the HTTP layer
+    /// counts the admin token's).
+    pub fn record_failure(&self, client: IpAddr, now: u64) {
+        if lock(&self.failures).failed(client, now * 1000) {
+            self.blocked_total.fetch_add(1, Ordering::Relaxed);
+            let limit = self.config.failures;
+            tracing::warn!(%client, failures = limit.max_failures, window_s = limit.window_ms / 1000, "client address refused for a while: too many failed credentials");
+        }
     }
 
     /// A session token for a viewer let in by `grant` (LL-HLS, DASH): good for exactly what
@@ -386,6 +449,18 @@ impl Access {
             );
         }
         out.sample("rill_access_sessions", Kind::Gauge, "LL-HLS/DASH token sessions tracked", self.sessions() as f64);
+        out.sample(
+            "rill_access_blocked_addresses_total",
+            Kind::Counter,
+            "Times a client address reached the failed-credential limit and was refused for a while",
+            self.blocked_total.load(Ordering::Relaxed) as f64,
+        );
+        out.sample(
+            "rill_access_failure_windows",
+            Kind::Gauge,
+            "Client addresses with failed credentials counted now",
+            lock(&self.failures).tracked() as f64,
+        );
     }
 }
 
@@ -444,7 +519,7 @@ mod tests {
     }
 
     fn access() -> Access {
-        Access::new(b"secret", AccessConfig { session_idle_s: 30, session_max_s: 3600, max_sessions: 2 })
+        Access::new(b"secret", AccessConfig { session_idle_s: 30, session_max_s: 3600, max_sessions: 2, ..AccessConfig::default() })
     }
 
     fn claims(act: Action, stream: &str) -> Claims {
@@ -459,6 +534,39 @@ mod tests {
             ip: None,
             sid: None,
         }
+    }
+
+    #[test]
+    fn an_address_guessing_keys_is_refused_whatever_it_presents_then_let_in_again() {
+        let access = access();
+        let guesser: IpAddr = "203.0.113.9".parse().unwrap();
+        let other: IpAddr = "203.0.113.10".parse().unwrap();
+        fn guess(key: &str, from: IpAddr) -> Request<'_> {
+            Request::publish(Protocol::Rtmp, key, None, Some(from))
+        }
+        for i in 0..20 {
+            let key = format!("sk_guess{i}");
+            let denied = access.decide(&guess(&key, guesser), &Dir, NOW).unwrap_err();
+            assert_eq!(denied, Denied::UnknownKey);
+            assert!(denied.is_guess() && denied.is_slowed());
+        }
+        // Now even the right key is refused from that address, on every protocol; not elsewhere.
+        let denied = access.decide(&guess("sk_1", guesser), &Dir, NOW + 1).unwrap_err();
+        assert_eq!(denied, Denied::TooManyFailures { retry_after_s: 59 });
+        let play = Request::play(Protocol::Hls, "open", None, Some(guesser));
+        assert!(matches!(access.decide(&play, &Dir, NOW + 1), Err(Denied::TooManyFailures { .. })));
+        assert!(access.decide(&Request::publish(Protocol::Srt, "sk_1", None, Some(other)), &Dir, NOW + 1).is_ok());
+        // An expired token is no guess: it does not count.
+        let expired = access.signer().mint(&Claims { exp: NOW - 1, ..claims(Action::Publish, "studio") });
+        let late = Request::publish(Protocol::Rtmp, "studio", Some(&expired), Some(other));
+        assert!(!access.decide(&late, &Dir, NOW).unwrap_err().is_guess());
+        // The window ends: the right key works again.
+        assert!(access.decide(&guess("sk_1", guesser), &Dir, NOW + 60).is_ok());
+        let mut out = Exposition::default();
+        access.write_metrics(&mut out);
+        let text = out.render();
+        assert!(text.contains("rill_access_blocked_addresses_total 1"), "{text}");
+        assert!(text.contains(r#"rill_access_denied_total{protocol="rtmp",reason="rate_limited"} 1"#), "{text}");
     }
 
     #[test]
