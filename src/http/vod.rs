@@ -1,6 +1,7 @@
 //! VOD over HTTP: `/vod/<id>/index.m3u8` (multivariant), `/vod/<id>/manifest.mpd`, and per
 //! track `/vod/<id>/<track>/index.m3u8`, `init-<v>.mp4` and `<sequence>.m4s`, rendered from
-//! the catalog's index, and `/vod/<id>/thumbnail.jpg`. Segments support `Range` and are cached as immutable. Private videos
+//! the catalog's index, `/vod/<id>/thumbnail.jpg`, and captions: `/vod/<id>/captions/<lang>.m3u8`
+//! (the HLS subtitles playlist) and `<lang>.vtt` (with the HLS timestamp map). Segments support `Range` and are cached as immutable. Private videos
 //! need the admin token; any other id, track or file name is refused before storage is touched.
 
 use crate::http::auth::is_admin;
@@ -12,6 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use rill_vod::captions::{caption_key, with_timestamp_map, Language};
 use rill_vod::catalog::Visibility;
 use rill_vod::manifest::{self, VideoIndex};
 use rill_vod::upload::package::{track_init_key, track_segment_key};
@@ -124,6 +126,9 @@ async fn track_file(
         Ok(index) => index,
         Err(response) => return response,
     };
+    if track == "captions" {
+        return captions_file(&app, &index, &file).await;
+    }
     // Only a track the video's index has (`video`, `audio`, an upload's `video-<rung>`) is
     // looked up, so no other name reaches storage.
     let Some(track) = index.track_named(&track) else { return error(StatusCode::NOT_FOUND, "no such track") };
@@ -142,6 +147,36 @@ async fn track_file(
         Some(TrackFile::Init(_)) => return error(StatusCode::NOT_FOUND, "no such init segment"),
     };
     serve_object(&app, &index, key, size, &headers).await
+}
+
+/// `GET /vod/<id>/captions/<lang>.m3u8` and `<lang>.vtt`: only a language the index lists
+/// reaches storage (under its canonical key).
+async fn captions_file(app: &AppState, index: &VideoIndex, file: &str) -> Response {
+    let (lang, vtt) = match (file.strip_suffix(".vtt"), file.strip_suffix(".m3u8")) {
+        (Some(lang), _) => (lang, true),
+        (_, Some(lang)) => (lang, false),
+        _ => return error(StatusCode::NOT_FOUND, "not found"),
+    };
+    let Some(caption) = index.caption(lang) else { return error(StatusCode::NOT_FOUND, "no captions in this language") };
+    if !vtt {
+        let playlist = manifest::caption_playlist(index, &caption.lang);
+        return respond(StatusCode::OK, PLAYLIST, manifest_cache(index), Body::from(playlist));
+    }
+    let (Some(id), Ok(lang)) = (VideoId::parse(&index.video.id), Language::parse(&caption.lang)) else {
+        return error(StatusCode::NOT_FOUND, "no captions in this language");
+    };
+    let key = caption_key(id, &lang);
+    let stored = match app.library.size(key.clone()).await {
+        Ok(size) => app.library.read(key.clone(), 0..size).await,
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(bytes) => {
+            let text = with_timestamp_map(&String::from_utf8_lossy(&bytes), index.start_90khz());
+            respond(StatusCode::OK, "text/vtt; charset=utf-8", manifest_cache(index), Body::from(text))
+        }
+        Err(e) => storage_error(&key, e),
+    }
 }
 
 /// Serves a stored object, honouring `Range` (one range; several are answered with the whole

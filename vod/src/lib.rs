@@ -3,8 +3,9 @@
 //! segments, the manifests module renders VOD (and live-rewind) HLS playlists and DASH MPDs from
 //! that index, the library serves them to the HTTP layer and retention deletes old videos.
 //! [`metrics`] writes the recorder's Prometheus metrics. [`upload`] takes files over tus and
-//! queues them for processing into videos.
+//! queues them for processing into videos. [`captions`] checks and normalizes caption files.
 
+pub mod captions;
 pub mod catalog;
 mod id;
 pub mod library;

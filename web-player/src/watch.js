@@ -4,7 +4,8 @@
 // /vod/<id>/manifest.mpd (DASH). A ready video plays as VOD from 0 (or ?t=<seconds>); a video
 // still recording plays as live (EVENT playlist, dynamic MPD) and the viewer can seek back to
 // its start. window.rillWatch is refreshed every 250 ms for tests (tests/browser/watch.mjs) and
-// tools; window.rillSeek(seconds) seeks.
+// tools; window.rillSeek(seconds) seeks. Captions (the HLS SUBTITLES group, the DASH text
+// adaptation sets) are listed in the Captions menu; window.rillCaptions(lang or '') picks one.
 'use strict';
 
 (function () {
@@ -21,6 +22,8 @@
   const STATUS_NAMES = { recording: 'Recording (live)', ready: 'Ready', failed: 'Failed' };
 
   const video = document.getElementById('video');
+  const captionsSelect = document.getElementById('captions');
+  const captionsLabel = document.getElementById('captions-label');
   const modeSelect = document.getElementById('mode');
   const statusLine = document.getElementById('status');
   const el = {
@@ -55,6 +58,8 @@
     fatalError: null, // last unrecovered fatal error (cleared when playback resumes)
     status: null, // the video's status from the API: recording | ready | failed
     analyticsSession: null, // the CMCD session id of the running player
+    captions: [], // [{ lang, label }] the player offers
+    textTracks: [], // the element's text tracks: [{ language, label, mode, cues }]
   };
   window.rillWatch = Object.assign({}, stats);
 
@@ -95,7 +100,11 @@
   }
 
   function publish() {
-    window.rillWatch = Object.assign({}, stats, { seekable: stats.seekable && stats.seekable.slice() });
+    window.rillWatch = Object.assign({}, stats, {
+      seekable: stats.seekable && stats.seekable.slice(),
+      captions: stats.captions.slice(),
+      textTracks: stats.textTracks.slice(),
+    });
   }
 
   // Nothing to play (bad id, unknown video, failed recording): no empty player either.
@@ -194,6 +203,35 @@
     }, META_POLL_MS);
   }
 
+  // ---- captions ----------------------------------------------------------------------------
+
+  // The running player's caption choices: list() → [{ lang, label }], pick(index or -1).
+  let captionControl = null;
+
+  function showCaptions(control) {
+    captionControl = control;
+    const list = control ? control.list() : [];
+    stats.captions = list.map(function (c) { return { lang: c.lang, label: c.label }; });
+    const chosen = captionsSelect.value;
+    captionsSelect.replaceChildren(new Option('Off', ''));
+    for (const c of list) captionsSelect.appendChild(new Option(c.label || c.lang, c.lang));
+    captionsSelect.value = list.some(function (c) { return c.lang === chosen; }) ? chosen : '';
+    captionsLabel.hidden = !list.length;
+    if (captionsSelect.value) pickCaptions(captionsSelect.value);
+  }
+
+  function pickCaptions(lang) {
+    if (!captionControl) return;
+    const index = captionControl.list().findIndex(function (c) { return c.lang === lang; });
+    captionControl.pick(index);
+  }
+
+  captionsSelect.addEventListener('change', function () { pickCaptions(captionsSelect.value); });
+  window.rillCaptions = function (lang) {
+    captionsSelect.value = lang || '';
+    pickCaptions(captionsSelect.value);
+  };
+
   // ---- HLS (hls.js) ------------------------------------------------------------------------
 
   function startHls(url, my, startAt) {
@@ -219,6 +257,19 @@
     hls.on(Hls.Events.MANIFEST_PARSED, function () {
       if (my !== session) return;
       play();
+    });
+    hls.subtitleDisplay = true;
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, function () {
+      if (my !== session) return;
+      showCaptions({
+        list: function () {
+          return hls.subtitleTracks.map(function (t) { return { lang: t.lang, label: t.name }; });
+        },
+        pick: function (index) {
+          hls.subtitleDisplay = index >= 0;
+          hls.subtitleTrack = index;
+        },
+      });
     });
     RillPage.handleHlsErrors(hls, {
       current: function () { return my === session; },
@@ -284,6 +335,20 @@
     dash.on(events.STREAM_INITIALIZED, function () {
       if (my !== session) return;
       play();
+      const texts = function () { return dash.getTracksFor('text') || []; };
+      const label = function (t) {
+        const l = Array.isArray(t.labels) && t.labels[0];
+        return (l && (l.text || l)) || t.lang;
+      };
+      showCaptions({
+        list: function () {
+          return texts().map(function (t) { return { lang: t.lang, label: label(t) }; });
+        },
+        pick: function (index) {
+          dash.enableText(index >= 0);
+          if (index >= 0) dash.setCurrentTrack(texts()[index]);
+        },
+      });
     });
     dash.initialize(video, null, true);
     // No third-party clock (see play.js): UTCTiming from the MPD, else its Date header.
@@ -302,6 +367,7 @@
 
   function stopPlayer() {
     retry.cancel();
+    showCaptions(null);
     if (player) {
       try { player.stop(); } catch (_) { /* already torn down */ }
       player = null;
@@ -352,6 +418,9 @@
     s.seekable = sk.length ? [sk.start(0), sk.end(sk.length - 1)] : null;
     s.bufferedAhead = RillPage.bufferAhead(video);
     if (video.getVideoPlaybackQuality) s.framesDecoded = video.getVideoPlaybackQuality().totalVideoFrames;
+    s.textTracks = Array.from(video.textTracks).map(function (t) {
+      return { language: t.language, label: t.label, mode: t.mode, cues: t.cues ? t.cues.length : 0 };
+    });
     // The picture moved since the last sample (readyState dips between segments without a stall).
     const advancing = !video.paused && !video.seeking && video.currentTime !== lastTime;
     lastTime = video.currentTime;

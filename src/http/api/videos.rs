@@ -72,7 +72,7 @@ async fn list_videos(
 }
 
 /// The video `id` if it exists and the requester may see it.
-async fn visible_video(app: &AppState, headers: &HeaderMap, id: &str) -> Result<(VideoId, Video), Response> {
+pub(super) async fn visible_video(app: &AppState, headers: &HeaderMap, id: &str) -> Result<(VideoId, Video), Response> {
     let not_found = || error(StatusCode::NOT_FOUND, format!("video {id:?} does not exist"));
     let Some(id) = VideoId::parse(id) else { return Err(not_found()) };
     match app.library.catalog.video(id).await {
