@@ -1,12 +1,14 @@
 //! VOD over HTTP: `/vod/<id>/index.m3u8` (multivariant), `/vod/<id>/manifest.mpd`, and per
 //! track `/vod/<id>/<track>/index.m3u8`, `init-<v>.mp4` and `<sequence>.m4s`, rendered from
 //! the catalog's index, `/vod/<id>/thumbnail.jpg`, and captions: `/vod/<id>/captions/<lang>.m3u8`
-//! (the HLS subtitles playlist) and `<lang>.vtt` (with the HLS timestamp map). Segments support `Range` and are cached as immutable. Private videos
+//! (the HLS subtitles playlist) and `<lang>.vtt` (with the HLS timestamp map), and the seek
+//! previews `/vod/<id>/storyboard.vtt` + `storyboard.jpg`. Segments support `Range` and are cached as immutable. Private videos
 //! need the admin token; any other id, track or file name is refused before storage is touched.
 
 use crate::http::auth::is_admin;
 use crate::http::response::{error, not_modified, origin, respond, set_header, MPD, PLAYLIST, SEGMENT};
 use crate::state::AppState;
+use crate::storyboard;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -84,6 +86,17 @@ async fn video_file(
             let time_url = format!("{}/time", origin(&app.config, &headers));
             let mpd = manifest::dash_manifest(&index, SystemTime::now(), &time_url);
             respond(StatusCode::OK, MPD, cache, Body::from(mpd))
+        }
+        "storyboard.vtt" | "storyboard.jpg" => {
+            let Some(video) = VideoId::parse(&id) else { return error(StatusCode::NOT_FOUND, "not a video id") };
+            let key = if file == "storyboard.vtt" { storyboard::vtt_key(video) } else { storyboard::sprite_key(video) };
+            match app.library.size(key.clone()).await {
+                Ok(size) => serve_object(&app, &index, key, Some(size), &headers).await,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    error(StatusCode::NOT_FOUND, "this video has no storyboard (yet)")
+                }
+                Err(e) => storage_error(&key, e),
+            }
         }
         "thumbnail.jpg" => match &index.video.thumbnail {
             Some(key) => serve_object(&app, &index, key.clone(), None, &headers).await,
@@ -200,6 +213,7 @@ async fn serve_object(
     let content_type = match key.rsplit_once('.').map(|(_, extension)| extension) {
         Some("mp4") => "video/mp4",
         Some("jpg") => "image/jpeg",
+        Some("vtt") => "text/vtt; charset=utf-8",
         _ => SEGMENT,
     };
     if not_modified(headers, &etag) {

@@ -1,0 +1,147 @@
+//! VOD extras end to end: captions uploaded through the API (WebVTT and SubRip, hostile files
+//! refused), served in the HLS multivariant playlist and the MPD, and shown as text tracks in
+//! Chromium over hls.js and dash.js; the storyboard (sprite + WebVTT thumbnails track) made
+//! when an upload is processed, and shown on the watch page's seek bar.
+
+mod common;
+
+use common::{browser_probe, eventually, http_raw_request, serial, Server, ADMIN_TOKEN};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// An H.264 + AAC MP4 of `seconds` at `size` (2 s GOPs), uploaded in one tus `PATCH`; the
+/// processed video's id.
+fn uploaded_video(server: &Server, seconds: u32, size: &str) -> String {
+    let path_on_disk = server.dir.join("source.mp4");
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .args(["-movflags", "+faststart"])
+        .arg(&path_on_disk)
+        .output()
+        .expect("ffmpeg runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let bytes = std::fs::read(&path_on_disk).unwrap();
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let length = bytes.len().to_string();
+    let tus = [("Authorization", auth.as_str()), ("Tus-Resumable", "1.0.0")];
+    let mut create = tus.to_vec();
+    create.push(("Upload-Length", &length));
+    create.push(("Upload-Metadata", "title VGlkZXM=")); // "Tides"
+    let created = http_raw_request(server.http, "POST", "/api/v1/uploads", None, &create);
+    assert_eq!(created.status, 201, "{}", created.text());
+    let location = created.header("location").unwrap().to_owned();
+    let path = format!("/{}", location.split_once("://").unwrap().1.split_once('/').unwrap().1);
+    // The whole file in one PATCH (curl sends bytes as they are).
+    let patched = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH"])
+        .args(["-H", &format!("Authorization: {auth}"), "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0"])
+        .args(["-H", "Content-Type: application/offset+octet-stream", "--data-binary"])
+        .arg(format!("@{}", path_on_disk.display()))
+        .arg(format!("http://127.0.0.1:{}{path}", server.http))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&patched.stdout), "204", "{}", String::from_utf8_lossy(&patched.stderr));
+    let mut upload = Value::Null;
+    let done = eventually(Duration::from_secs(300), || {
+        upload = server.api("GET", &path, None).1;
+        matches!(upload["state"].as_str(), Some("ready" | "failed"))
+    });
+    assert!(done && upload["state"] == "ready", "processed: {upload}");
+    upload["video_id"].as_str().unwrap().to_owned()
+}
+
+fn put_caption(server: &Server, video: &str, lang: &str, query: &str, body: &str, token: Option<&str>) -> (u16, Value) {
+    let mut headers = vec![("Content-Type", "text/vtt")];
+    let auth = token.map(|t| format!("Bearer {t}"));
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth));
+    }
+    let path = format!("/api/v1/videos/{video}/captions/{lang}{query}");
+    let response = http_raw_request(server.http, "PUT", &path, Some(body), &headers);
+    (response.status, serde_json::from_str(&response.text()).unwrap_or(Value::Null))
+}
+
+const ENGLISH: &str = "WEBVTT\n\n00:00.000 --> 00:03.000\nHello from the harbour\n\n00:03.000 --> 00:08.000\nThe tide is coming in\n";
+const FRENCH_SRT: &str = "1\r\n00:00:00,000 --> 00:00:04,000\r\nBonjour du port\r\n\r\n2\r\n00:00:04,000 --> 00:00:08,000\r\nLa marée monte\r\n";
+
+#[test]
+fn captions_in_two_languages_reach_hls_dash_and_chromium() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let video = uploaded_video(&server, 8, "640x360");
+
+    // Refusals: no token, a bad language, hostile files; nothing is listed.
+    assert_eq!(put_caption(&server, &video, "en", "", ENGLISH, None).0, 401);
+    let (status, body) = put_caption(&server, &video, "../../etc", "", ENGLISH, Some(ADMIN_TOKEN));
+    assert!(status == 400 || status == 404, "{status} {body}");
+    let (status, body) = put_caption(&server, &video, "english!", "", ENGLISH, Some(ADMIN_TOKEN));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("language tag"), "{body}");
+    for (file, reason) in [
+        ("<tt xmlns=\"http://www.w3.org/ns/ttml\"/>", "neither WebVTT"),
+        ("WEBVTT\n\n00:05.000 --> 00:01.000\nbackwards", "ends before it starts"),
+        ("WEBVTT\n\nNOTE nothing\n", "no cues"),
+    ] {
+        let (status, body) = put_caption(&server, &video, "en", "", file, Some(ADMIN_TOKEN));
+        assert_eq!(status, 400, "{file:?}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(reason), "{file:?}: {body}");
+    }
+    let (status, huge) = put_caption(&server, &video, "en", "", &"a".repeat(3 * 1024 * 1024), Some(ADMIN_TOKEN));
+    assert!(status == 400 || status == 413, "{status} {huge}");
+    assert_eq!(server.api("GET", &format!("/api/v1/videos/{video}/captions"), None).1["captions"], serde_json::json!([]));
+
+    // English (WebVTT) and French (SubRip, converted), and a third language removed again.
+    let (status, en) = put_caption(&server, &video, "EN", "", ENGLISH, Some(ADMIN_TOKEN));
+    assert_eq!((status, en["lang"].as_str(), en["cues"].as_i64()), (200, Some("en"), Some(2)), "{en}");
+    let (status, fr) = put_caption(&server, &video, "fr", "?label=Fran%C3%A7ais", FRENCH_SRT, Some(ADMIN_TOKEN));
+    assert_eq!((status, fr["converted_from_srt"].as_bool()), (200, Some(true)), "{fr}");
+    assert_eq!(put_caption(&server, &video, "de", "", ENGLISH, Some(ADMIN_TOKEN)).0, 200);
+    let (status, _) = server.api("DELETE", &format!("/api/v1/videos/{video}/captions/de"), None);
+    assert_eq!(status, 204);
+    let (_, list) = server.api("GET", &format!("/api/v1/videos/{video}/captions"), None);
+    let langs: Vec<&str> = list["captions"].as_array().unwrap().iter().map(|c| c["lang"].as_str().unwrap()).collect();
+    assert_eq!(langs, ["en", "fr"], "{list}");
+    assert!(!server.dir.join(format!("data/recordings/{video}/captions/de.vtt")).exists(), "the file went with it");
+
+    let (status, master) = server.get(&format!("/vod/{video}/index.m3u8"));
+    assert_eq!(status, 200);
+    assert_eq!(master.matches("#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\"").count(), 2, "{master}");
+    assert!(master.contains("NAME=\"Français\",LANGUAGE=\"fr\""), "{master}");
+    assert!(master.lines().filter(|l| l.starts_with("#EXT-X-STREAM-INF")).all(|l| l.ends_with(",SUBTITLES=\"subs\"")));
+    let (status, playlist) = server.get(&format!("/vod/{video}/captions/fr.m3u8"));
+    assert_eq!(status, 200, "{playlist}");
+    assert!(playlist.contains("fr.vtt") && playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
+    let (status, vtt) = server.get(&format!("/vod/{video}/captions/fr.vtt"));
+    assert_eq!(status, 200);
+    assert!(vtt.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:"), "{vtt}");
+    assert!(vtt.contains("00:00:04.000 --> 00:00:08.000\nLa marée monte"), "SRT times became WebVTT's: {vtt}");
+    let (status, mpd) = server.get(&format!("/vod/{video}/manifest.mpd"));
+    assert_eq!(status, 200);
+    assert_eq!(mpd.matches("mimeType=\"text/vtt\"").count(), 2, "{mpd}");
+    assert!(mpd.contains("<BaseURL>captions/en.vtt</BaseURL>"), "{mpd}");
+    assert_eq!(server.get(&format!("/vod/{video}/captions/de.vtt")).0, 404);
+    assert_eq!(server.get(&format!("/vod/{video}/captions/..%2Fthumbnail.jpg")).0, 404);
+
+    // Chromium: both players list both languages and show the chosen one's cues.
+    for (mode, lang) in [("hls", "fr"), ("dash", "en")] {
+        let url = format!("http://127.0.0.1:{}/watch/{video}?mode={mode}", server.http);
+        let probe = browser_probe("vod_extras.mjs", &[&url, lang, "60"], &[], Duration::from_secs(90));
+        let offered: Vec<&str> =
+            probe["captions"].as_array().unwrap().iter().filter_map(|c| c["lang"].as_str()).collect();
+        assert!(offered.contains(&"en") && offered.contains(&"fr"), "{mode}: {probe}");
+        assert_eq!(probe["shown"]["language"], lang, "{mode}: the chosen captions show: {probe}");
+        assert!(probe["shown"]["cues"].as_u64().unwrap() >= 2, "{mode}: {probe}");
+        assert!(probe["consoleErrors"].as_array().unwrap().is_empty(), "{mode}: {probe}");
+    }
+
+    // Deleted with the video.
+    let (status, _) = server.api("DELETE", &format!("/api/v1/videos/{video}"), None);
+    assert_eq!(status, 204);
+    assert!(!Path::new(&server.dir.join(format!("data/recordings/{video}"))).exists());
+}
