@@ -62,6 +62,9 @@ enum Command {
     Thumbnail {
         #[arg(long, default_value_t = THUMBNAIL_WIDTH)]
         width: u32,
+        /// The first picture this long after the media's first (a poster chosen by time).
+        #[arg(long, default_value_t = 0)]
+        at_ms: u64,
     },
 }
 
@@ -79,7 +82,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let load = || Config::load(cli.config.as_deref(), std::env::vars());
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Thumbnail { width } => rill::thumbnailer::run_child(width),
+        Command::Thumbnail { width, at_ms } => rill::thumbnailer::run_child(width, at_ms),
         Command::Storyboard { interval, max_tiles, width } => rill::storyboard::run_child(interval, max_tiles, width),
         Command::ProcessUpload { input, recordings, video, rungs, speed_preset } => {
             rill::processing::run_child(&input, &recordings, &video, &rungs, &speed_preset)

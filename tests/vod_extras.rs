@@ -145,3 +145,64 @@ fn captions_in_two_languages_reach_hls_dash_and_chromium() {
     assert_eq!(status, 204);
     assert!(!Path::new(&server.dir.join(format!("data/recordings/{video}"))).exists());
 }
+
+/// Width and height of an image, by ffprobe.
+fn image_size(path: &Path) -> (u64, u64) {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json", "-show_entries", "stream=width,height,codec_name"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    let stream = &json["streams"][0];
+    assert_eq!(stream["codec_name"], "mjpeg", "{json}");
+    (stream["width"].as_u64().unwrap(), stream["height"].as_u64().unwrap())
+}
+
+#[test]
+fn a_storyboard_previews_the_seek_bar_and_the_poster_is_chosen_by_time() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let video = uploaded_video(&server, 9, "640x360");
+
+    // 9 s, a tile every 2 s: 5 tiles of 160x90 in one row.
+    let (status, vtt) = server.get(&format!("/vod/{video}/storyboard.vtt"));
+    assert_eq!(status, 200, "{vtt}");
+    assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nstoryboard.jpg#xywh=0,0,160,90\n"), "{vtt}");
+    assert!(vtt.ends_with("00:00:08.000 --> 00:00:09.000\nstoryboard.jpg#xywh=640,0,160,90\n"), "{vtt}");
+    let sprite = http_raw_request(server.http, "GET", &format!("/vod/{video}/storyboard.jpg"), None, &[]);
+    assert_eq!((sprite.status, sprite.header("content-type")), (200, Some("image/jpeg")));
+    assert_eq!(&sprite.body[..3], &[0xff, 0xd8, 0xff], "a JPEG");
+    let file = server.dir.join("sprite.jpg");
+    std::fs::write(&file, &sprite.body).unwrap();
+    assert_eq!(image_size(&file), (800, 90), "5 tiles of 160x90");
+
+    // The watch page's seek bar shows the picture under the pointer.
+    let url = format!("http://127.0.0.1:{}/watch/{video}", server.http);
+    let probe = browser_probe("vod_extras.mjs", &[&url, "none", "20"], &[], Duration::from_secs(60));
+    assert!(probe["started"].as_bool().unwrap_or(false), "{probe}");
+    let preview = &probe["preview"];
+    assert_eq!(preview["hidden"], false, "{probe}");
+    assert!(preview["image"].as_str().unwrap_or_default().contains(&format!("/vod/{video}/storyboard.jpg")), "{probe}");
+    assert_eq!((preview["width"].as_u64(), preview["height"].as_u64()), (Some(160), Some(90)), "{probe}");
+    let time = preview["time"].as_f64().unwrap();
+    assert!((3.0..=6.0).contains(&time), "the middle of the bar is the middle of the video: {probe}");
+    let tile = (time / 2.0).floor() as i64 * 160;
+    let expected = if tile == 0 { "0px 0px".to_owned() } else { format!("-{tile}px 0px") };
+    assert_eq!(preview["position"].as_str(), Some(expected.as_str()), "{probe}");
+
+    // The poster, made again from 6 s: another picture than the first.
+    let first = http_raw_request(server.http, "GET", &format!("/vod/{video}/thumbnail.jpg"), None, &[]);
+    assert_eq!(first.status, 200);
+    let path = format!("/api/v1/videos/{video}");
+    let (status, body) = server.api("PATCH", &path, Some(r#"{"thumbnail_time": 60}"#));
+    assert_eq!(status, 400, "past the end: {body}");
+    let (status, body) = server.api("PATCH", &path, Some(r#"{"thumbnail_time": 6.0}"#));
+    assert_eq!(status, 200, "{body}");
+    let second = http_raw_request(server.http, "GET", &format!("/vod/{video}/thumbnail.jpg"), None, &[]);
+    assert_eq!(second.status, 200);
+    assert_ne!(first.body, second.body, "the poster changed");
+    let file = server.dir.join("poster.jpg");
+    std::fs::write(&file, &second.body).unwrap();
+    assert_eq!(image_size(&file), (320, 180));
+}

@@ -6,6 +6,8 @@
 // its start. window.rillWatch is refreshed every 250 ms for tests (tests/browser/watch.mjs) and
 // tools; window.rillSeek(seconds) seeks. Captions (the HLS SUBTITLES group, the DASH text
 // adaptation sets) are listed in the Captions menu; window.rillCaptions(lang or '') picks one.
+// A video with a storyboard (/vod/<id>/storyboard.vtt: a WebVTT thumbnails track over a JPEG
+// sprite) gets a seek bar whose hover or keyboard focus shows the picture at that time.
 'use strict';
 
 (function () {
@@ -35,6 +37,7 @@
     range: document.getElementById('timeline-range'),
     rangeText: document.getElementById('timeline-text'),
     live: document.getElementById('timeline-live'),
+    preview: document.getElementById('preview'),
   };
   const out = {
     status: document.getElementById('s-status'),
@@ -58,6 +61,7 @@
     fatalError: null, // last unrecovered fatal error (cleared when playback resumes)
     status: null, // the video's status from the API: recording | ready | failed
     analyticsSession: null, // the CMCD session id of the running player
+    storyboardTiles: 0, // seek preview pictures loaded
     captions: [], // [{ lang, label }] the player offers
     textTracks: [], // the element's text tracks: [{ language, label, mode, cues }]
   };
@@ -202,6 +206,81 @@
       if (stats.status === 'recording' || r.error) pollMeta();
     }, META_POLL_MS);
   }
+
+  // ---- seek previews -----------------------------------------------------------------------
+
+  // [{ start, end, url, x, y, w, h }] from the storyboard's WebVTT, or null.
+  let storyboard = null;
+
+  function vttSeconds(text) {
+    const parts = text.trim().split(':').map(Number);
+    return parts.reduce(function (total, part) { return total * 60 + part; }, 0);
+  }
+
+  async function loadStoryboard() {
+    const token = query.get('token');
+    const url = new URL('/vod/' + id + '/storyboard.vtt' + (token ? '?token=' + encodeURIComponent(token) : ''), location.href);
+    let text;
+    try {
+      const res = await fetch(url, { cache: 'no-store' });
+      if (!res.ok) return; // no storyboard (yet): no previews
+      text = await res.text();
+    } catch (_) {
+      return;
+    }
+    const cues = [];
+    const re = /([\d:.]+)\s+-->\s+([\d:.]+)[^\n]*\n([^\n#]+)#xywh=(\d+),(\d+),(\d+),(\d+)/g;
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      cues.push({
+        start: vttSeconds(m[1]), end: vttSeconds(m[2]), url: new URL(m[3].trim(), url).href,
+        x: +m[4], y: +m[5], w: +m[6], h: +m[7],
+      });
+    }
+    storyboard = cues.length ? cues : null;
+    stats.storyboardTiles = cues.length;
+  }
+
+  // Shows the picture at `seconds` above the seek bar at horizontal `offset` (px in the bar).
+  function showPreview(seconds, offset) {
+    if (!storyboard) return;
+    const cue = storyboard.find(function (c) { return seconds >= c.start && seconds < c.end; }) ||
+      storyboard[storyboard.length - 1];
+    const p = el.preview;
+    p.style.width = cue.w + 'px';
+    p.style.height = cue.h + 'px';
+    p.style.backgroundImage = 'url("' + cue.url + '")';
+    p.style.backgroundPosition = -cue.x + 'px ' + -cue.y + 'px';
+    const barLeft = el.range.offsetLeft;
+    const left = Math.max(0, Math.min(barLeft + offset - cue.w / 2, el.timeline.clientWidth - cue.w));
+    p.style.left = left + 'px';
+    p.dataset.time = String(seconds);
+    p.hidden = false;
+  }
+
+  function rangeFraction(seconds) {
+    const min = Number(el.range.min);
+    const max = Number(el.range.max);
+    return max > min ? (seconds - min) / (max - min) : 0;
+  }
+
+  el.range.addEventListener('pointermove', function (e) {
+    const box = el.range.getBoundingClientRect();
+    const fraction = Math.max(0, Math.min(1, (e.clientX - box.left) / box.width));
+    const min = Number(el.range.min);
+    const seconds = min + fraction * (Number(el.range.max) - min);
+    showPreview(seconds, fraction * box.width);
+  });
+  el.range.addEventListener('pointerleave', function () {
+    if (document.activeElement !== el.range) el.preview.hidden = true;
+  });
+  const previewAtValue = function () {
+    const seconds = Number(el.range.value);
+    showPreview(seconds, rangeFraction(seconds) * el.range.clientWidth);
+  };
+  el.range.addEventListener('focus', previewAtValue);
+  el.range.addEventListener('input', previewAtValue);
+  el.range.addEventListener('blur', function () { el.preview.hidden = true; });
 
   // ---- captions ----------------------------------------------------------------------------
 
@@ -464,8 +543,10 @@
   // MPD): then a slider over the seekable range takes its place.
   function updateTimeline() {
     const range = stats.seekable;
-    const show = !!player && range != null && stats.duration == null && video.duration === Infinity;
+    const unbounded = stats.duration == null && video.duration === Infinity;
+    const show = !!player && range != null && (unbounded || !!storyboard);
     el.timeline.hidden = !show;
+    el.live.hidden = !unbounded;
     if (!show) return;
     el.range.min = String(range[0]);
     el.range.max = String(range[1]);
@@ -535,6 +616,7 @@
       return;
     }
     if (r.meta.status === 'recording') pollMeta();
+    else loadStoryboard();
     startPlayer(initial, false);
   }
 
