@@ -65,8 +65,8 @@ try {
         hidden: p.hidden,
         image: style.backgroundImage,
         position: style.backgroundPosition,
-        width: p.offsetWidth,
-        height: p.offsetHeight,
+        width: p.clientWidth,
+        height: p.clientHeight,
         time: p.dataset.time ? Number(p.dataset.time) : null,
       };
     });
