@@ -206,3 +206,108 @@ fn a_storyboard_previews_the_seek_bar_and_the_poster_is_chosen_by_time() {
     std::fs::write(&file, &second.body).unwrap();
     assert_eq!(image_size(&file), (320, 180));
 }
+
+/// ffprobe's JSON of a file.
+fn probe(path: &Path, args: &[&str]) -> Value {
+    let output = Command::new("ffprobe").args(["-v", "error", "-of", "json"]).args(args).arg(path).output().unwrap();
+    assert!(output.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Downloads `path` into `file` with curl; the response's headers.
+fn curl_download(server: &Server, path: &str, file: &Path, headers: &[&str]) -> (u16, String) {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "-D", "-", "-o"]).arg(file);
+    for h in headers {
+        command.args(["-H", h]);
+    }
+    let output = command.arg(format!("http://127.0.0.1:{}{path}", server.http)).output().expect("curl runs");
+    let head = String::from_utf8_lossy(&output.stdout).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head)
+}
+
+/// Checks a downloaded MP4: `moov` before `mdat`, H.264 + AAC, `duration` ±0.1 s, every
+/// picture decodes from start to end, and a seek to `seek` s lands there.
+fn check_download(file: &Path, duration: f64, frames: Option<u64>, seek: f64) {
+    let bytes = std::fs::read(file).unwrap();
+    let second_box = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[second_box + 4..second_box + 8], b"moov", "moov first");
+    let json = probe(file, &["-count_frames", "-show_entries", "stream=codec_name,nb_read_frames:format=duration"]);
+    let codecs: Vec<&str> = json["streams"].as_array().unwrap().iter().filter_map(|s| s["codec_name"].as_str()).collect();
+    assert_eq!(codecs, ["h264", "aac"], "{json}");
+    let got: f64 = json["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((got - duration).abs() <= 0.1, "duration {got} s, the video's {duration} s: {json}");
+    if let Some(frames) = frames {
+        assert_eq!(json["streams"][0]["nb_read_frames"].as_str(), Some(frames.to_string().as_str()), "{json}");
+    }
+    let decode = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(file).args(["-f", "null", "-"]).output().unwrap();
+    assert!(decode.status.success() && decode.stderr.is_empty(), "{}", String::from_utf8_lossy(&decode.stderr));
+    let interval = format!("{seek}%+0.5");
+    let sought = probe(file, &["-read_intervals", &interval, "-select_streams", "v:0", "-show_entries", "frame=pts_time"]);
+    let first: f64 = sought["frames"][0]["pts_time"].as_str().unwrap().parse().unwrap();
+    assert!((first - seek).abs() <= 1.1, "a seek to {seek} s starts at the keyframe before it: {first}");
+}
+
+#[test]
+fn downloads_are_progressive_mp4s_with_ranges_and_visibility() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let video = uploaded_video(&server, 9, "640x360");
+    let (_, json) = server.api("GET", &format!("/api/v1/videos/{video}"), None);
+    let duration = json["duration_ms"].as_f64().unwrap() / 1000.0;
+    let file = server.dir.join("download.mp4");
+    let (status, head) = curl_download(&server, &format!("/vod/{video}/download"), &file, &[]);
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: video/mp4") && head.contains("content-disposition: attachment; filename=\"tides-video.mp4\""), "{head}");
+    check_download(&file, duration, Some(270), 5.0);
+    let whole = std::fs::read(&file).unwrap();
+    assert!(head.contains(&format!("content-length: {}", whole.len())), "{head}");
+
+    // Ranges: the same bytes as the whole; past the end 416.
+    let auth = [("Range", "bytes=100-199")];
+    let part = http_raw_request(server.http, "GET", &format!("/vod/{video}/download"), None, &auth);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, whole[100..200]);
+    assert_eq!(part.header("content-range"), Some(format!("bytes 100-199/{}", whole.len()).as_str()));
+    let tail = http_raw_request(server.http, "GET", &format!("/vod/{video}/download"), None, &[("Range", "bytes=-1000")]);
+    assert_eq!((tail.status, &tail.body[..]), (206, &whole[whole.len() - 1000..]));
+    let past = format!("bytes={}-", whole.len());
+    let refused = http_raw_request(server.http, "GET", &format!("/vod/{video}/download"), None, &[("Range", &past)]);
+    assert_eq!(refused.status, 416);
+    assert_eq!(server.get(&format!("/vod/{video}/download?rendition=video-9000p")).0, 404);
+    assert_eq!(server.get(&format!("/vod/{video}/download?rendition=audio")).0, 404);
+
+    // Private: refused without the token, as the playlists are.
+    let (status, _) = server.api("PATCH", &format!("/api/v1/videos/{video}"), Some(r#"{"visibility":"private"}"#));
+    assert_eq!(status, 200);
+    assert_eq!(server.get(&format!("/vod/{video}/index.m3u8")).0, 404);
+    assert_eq!(server.get(&format!("/vod/{video}/download")).0, 404);
+    let auth = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let (status, _) = curl_download(&server, &format!("/vod/{video}/download"), &file, &[&auth]);
+    assert_eq!(status, 200);
+    assert_eq!(std::fs::read(&file).unwrap(), whole);
+}
+
+#[test]
+fn a_recording_downloads_as_one_mp4_in_sync() {
+    let _serial = serial();
+    let server = Server::start("open", &[("RILL_BUS_RECONNECT_GRACE_S", "2")]);
+    let publisher = common::publish(&server.rtmp_url("dl"), 8, "640x360");
+    let _ = publisher.wait(Duration::from_secs(60));
+    let mut video = Value::Null;
+    let ready = eventually(Duration::from_secs(30), || {
+        let (_, page) = server.api("GET", "/api/v1/videos?stream=dl", None);
+        video = page["videos"].get(0).cloned().unwrap_or(Value::Null);
+        video["status"] == "ready"
+    });
+    assert!(ready, "{video}");
+    let id = video["id"].as_str().unwrap();
+    let duration = video["duration_ms"].as_f64().unwrap() / 1000.0;
+    let file = server.dir.join("recording.mp4");
+    let (status, head) = curl_download(&server, &format!("/vod/{id}/download"), &file, &[]);
+    assert_eq!(status, 200, "{head}");
+    check_download(&file, duration, None, 4.0);
+    // Its storyboard was made when it became ready.
+    assert!(eventually(Duration::from_secs(30), || server.get(&format!("/vod/{id}/storyboard.vtt")).0 == 200));
+}

@@ -2,8 +2,11 @@
 //! track `/vod/<id>/<track>/index.m3u8`, `init-<v>.mp4` and `<sequence>.m4s`, rendered from
 //! the catalog's index, `/vod/<id>/thumbnail.jpg`, and captions: `/vod/<id>/captions/<lang>.m3u8`
 //! (the HLS subtitles playlist) and `<lang>.vtt` (with the HLS timestamp map), and the seek
-//! previews `/vod/<id>/storyboard.vtt` + `storyboard.jpg`. Segments support `Range` and are cached as immutable. Private videos
-//! need the admin token; any other id, track or file name is refused before storage is touched.
+//! previews `/vod/<id>/storyboard.vtt` + `storyboard.jpg`; [`download`]: `/vod/<id>/download`.
+//! Segments support `Range` and are cached as immutable. Private videos need the admin token;
+//! any other id, track or file name is refused before storage is touched.
+
+mod download;
 
 use crate::http::auth::is_admin;
 use crate::http::response::{error, not_modified, origin, respond, set_header, MPD, PLAYLIST, SEGMENT};
@@ -34,11 +37,14 @@ const GROWING: &str = "public, max-age=1";
 const PRIVATE: &str = "private, no-cache";
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/vod/{id}/{file}", get(video_file)).route("/vod/{id}/{track}/{file}", get(track_file))
+    Router::new()
+        .route("/vod/{id}/{file}", get(video_file))
+        .route("/vod/{id}/{track}/{file}", get(track_file))
+        .route("/vod/{id}/download", get(download::download))
 }
 
 /// Finds a video the requester may watch.
-async fn lookup(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Arc<VideoIndex>, Response> {
+pub(super) async fn lookup(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Arc<VideoIndex>, Response> {
     let not_found = || error(StatusCode::NOT_FOUND, format!("video {id} does not exist"));
     let Some(id) = VideoId::parse(id) else {
         return Err(error(StatusCode::NOT_FOUND, "not a video id"));
@@ -254,7 +260,7 @@ fn storage_error(key: &str, e: std::io::Error) -> Response {
 }
 
 #[derive(Debug, PartialEq)]
-enum RangeRequest {
+pub(super) enum RangeRequest {
     /// Not a single byte range we serve partially: answer with the whole object.
     Ignored,
     Unsatisfiable,
@@ -262,7 +268,7 @@ enum RangeRequest {
 }
 
 /// A `Range` header value for an object of `size` bytes (RFC 9110 §14.1.2).
-fn parse_range(value: &str, size: u64) -> RangeRequest {
+pub(super) fn parse_range(value: &str, size: u64) -> RangeRequest {
     let Some(spec) = value.trim().strip_prefix("bytes=") else { return RangeRequest::Ignored };
     if spec.contains(',') {
         return RangeRequest::Ignored;
