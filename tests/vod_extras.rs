@@ -311,3 +311,35 @@ fn a_recording_downloads_as_one_mp4_in_sync() {
     // Its storyboard was made when it became ready.
     assert!(eventually(Duration::from_secs(30), || server.get(&format!("/vod/{id}/storyboard.vtt")).0 == 200));
 }
+
+#[test]
+fn an_upload_token_opens_uploads_and_nothing_else() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    let (status, minted) = server.api("POST", "/api/v1/tokens", Some(r#"{"action":"upload","ttl_s":600}"#));
+    assert_eq!(status, 200, "{minted}");
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let (status, refused) =
+        server.api("POST", "/api/v1/tokens", Some(r#"{"action":"upload","stream":"cam","ttl_s":600}"#));
+    assert_eq!(status, 400, "{refused}");
+    let auth = format!("Bearer {token}");
+    let tus = [("Authorization", auth.as_str()), ("Tus-Resumable", "1.0.0"), ("Upload-Length", "10")];
+    let created = http_raw_request(server.http, "POST", "/api/v1/uploads", None, &tus);
+    assert_eq!(created.status, 201, "{}", created.text());
+    let location = created.header("location").unwrap().to_owned();
+    let path = format!("/{}", location.split_once("://").unwrap().1.split_once('/').unwrap().1);
+    let status = http_raw_request(server.http, "GET", &path, None, &[("Authorization", auth.as_str())]);
+    assert_eq!(status.status, 200, "the uploader follows its upload: {}", status.text());
+    // Not the admin: no tokens, no edits, no private lists.
+    let api = |method: &str, path: &str, body: Option<&str>| {
+        http_raw_request(server.http, method, path, body, &[("Authorization", auth.as_str())]).status
+    };
+    assert_eq!(api("POST", "/api/v1/tokens", Some(r#"{"action":"upload","ttl_s":60}"#)), 401);
+    assert_eq!(api("GET", "/api/v1/streams", None), 401);
+    assert_eq!(api("PATCH", "/api/v1/videos/0123456789ab", Some("{}")), 401);
+    // A play token is not an upload token.
+    let (_, play) = server.api("POST", "/api/v1/tokens", Some(r#"{"action":"play","stream":"cam","ttl_s":60}"#));
+    let play_auth = format!("Bearer {}", play["token"].as_str().unwrap());
+    let tus = [("Authorization", play_auth.as_str()), ("Tus-Resumable", "1.0.0"), ("Upload-Length", "10")];
+    assert_eq!(http_raw_request(server.http, "POST", "/api/v1/uploads", None, &tus).status, 401);
+}
