@@ -317,7 +317,7 @@ fn an_upload_token_opens_uploads_and_nothing_else() {
     let _serial = serial();
     let server = Server::start("keys", &[]);
     let (status, minted) = server.api("POST", "/api/v1/tokens", Some(r#"{"action":"upload","ttl_s":600}"#));
-    assert_eq!(status, 200, "{minted}");
+    assert_eq!(status, 201, "{minted}");
     let token = minted["token"].as_str().unwrap().to_owned();
     let (status, refused) =
         server.api("POST", "/api/v1/tokens", Some(r#"{"action":"upload","stream":"cam","ttl_s":600}"#));
@@ -342,4 +342,31 @@ fn an_upload_token_opens_uploads_and_nothing_else() {
     let play_auth = format!("Bearer {}", play["token"].as_str().unwrap());
     let tus = [("Authorization", play_auth.as_str()), ("Tus-Resumable", "1.0.0"), ("Upload-Length", "10")];
     assert_eq!(http_raw_request(server.http, "POST", "/api/v1/uploads", None, &tus).status, 401);
+}
+
+#[test]
+fn chromium_uploads_through_the_upload_page_and_resumes_after_a_cut() {
+    let _serial = serial();
+    let server = Server::start("keys", &[]);
+    // 17 MB (three 8 MiB PATCHes): the second, which carries the middle, is cut off.
+    let file = server.dir.join("big.bin");
+    let bytes: Vec<u8> = (0..17_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let page = format!("http://127.0.0.1:{}/upload", server.http);
+    let probe = browser_probe("upload.mjs", &[&page, ADMIN_TOKEN, file.to_str().unwrap(), "90"], &[], Duration::from_secs(120));
+    assert!(matches!(probe["state"].as_str(), Some("processing" | "ready" | "failed")), "the upload completed: {probe}");
+    let patches = probe["patches"].as_array().unwrap();
+    let cut = patches.iter().position(|p| p["cut"] == true).unwrap_or_else(|| panic!("a PATCH was cut: {probe}"));
+    assert_eq!(patches[cut]["offset"], 8_388_608, "{probe}");
+    assert_eq!(patches.get(cut + 1).map(|p| &p["offset"]), Some(&patches[cut]["offset"]), "resumed where the server was: {probe}");
+    assert!(probe["heads"].as_u64().unwrap() >= 1, "tus-js-client asked the server for its offset: {probe}");
+    let url = probe["url"].as_str().unwrap();
+    let path = format!("/{}", url.split_once("://").unwrap().1.split_once('/').unwrap().1);
+    let (status, upload) = server.api("GET", &path, None);
+    assert_eq!(status, 200, "{upload}");
+    assert_eq!((upload["offset"].as_u64(), upload["length"].as_u64()), (Some(17_000_000), Some(17_000_000)), "{upload}");
+    let sha1 = Command::new("sha1sum").arg(&file).output().unwrap();
+    let sha1 = String::from_utf8_lossy(&sha1.stdout).split_whitespace().next().unwrap().to_owned();
+    assert_eq!(upload["sha1"].as_str(), Some(sha1.as_str()), "the file arrived whole: {upload}");
+    assert_eq!(upload["title"], "From Chromium");
 }
