@@ -28,8 +28,11 @@ pub struct Library {
     pub storage: Arc<dyn Storage>,
     indexes: Mutex<HashMap<VideoId, (Instant, Arc<VideoIndex>)>>,
     /// Download layouts by (video, rendition), with the video row's `updated_at` they were made at.
-    downloads: Mutex<HashMap<(VideoId, String), (i64, Arc<Download>)>>,
+    downloads: Mutex<HashMap<DownloadKey, (i64, Arc<Download>)>>,
 }
+
+/// A download layout's key: the video and the rendition.
+pub type DownloadKey = (VideoId, String);
 
 /// Download layouts kept in memory (a long video's is a few MB of sample tables).
 const CACHED_DOWNLOADS: usize = 16;
@@ -78,13 +81,13 @@ impl Library {
     }
 
     /// The cached download layout of `key` made while the video's row was at `updated_at_ms`.
-    pub fn cached_download(&self, key: &(VideoId, String), updated_at_ms: i64) -> Option<Arc<Download>> {
+    pub fn cached_download(&self, key: &DownloadKey, updated_at_ms: i64) -> Option<Arc<Download>> {
         let downloads = rill_media::sync::lock(&self.downloads);
         downloads.get(key).filter(|(at, _)| *at == updated_at_ms).map(|(_, d)| d.clone())
     }
 
     /// Keeps a download layout (dropping an arbitrary one past [`CACHED_DOWNLOADS`]).
-    pub fn cache_download(&self, key: (VideoId, String), updated_at_ms: i64, download: Arc<Download>) {
+    pub fn cache_download(&self, key: DownloadKey, updated_at_ms: i64, download: Arc<Download>) {
         let mut downloads = rill_media::sync::lock(&self.downloads);
         if downloads.len() >= CACHED_DOWNLOADS && !downloads.contains_key(&key) {
             if let Some(evicted) = downloads.keys().next().cloned() {
