@@ -6,9 +6,12 @@
 use crate::config::Config;
 use crate::streams::StreamRegistry;
 use anyhow::{Context, Result};
-use rill_media::access::{Access, AccessConfig, Claims, Denied, Directory, Gate, Grant, Playback, Request, Resource};
+use rill_media::access::{
+    Access, AccessConfig, Claims, Denied, Directory, Gate, Grant, Playback, Protocol, Request, Resource,
+};
 use rill_media::persist::write_private;
 use rill_media::wallclock::unix_s;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The server's access decision.
@@ -69,8 +72,8 @@ impl Directory for AccessControl {
     fn playback(&self, resource: Resource<'_>) -> Playback {
         match resource {
             Resource::Stream(name) => self.registry.playback(name).unwrap_or(self.default_playback),
-            // Videos keep their visibility rules (tokens for videos: not yet).
-            Resource::Video(_) => Playback::Public,
+            // Videos: their visibility, read by the caller ([`AccessControl::decide_video`]).
+            Resource::Video(_) => Playback::Token,
         }
     }
 }
@@ -78,6 +81,35 @@ impl Directory for AccessControl {
 impl Gate for AccessControl {
     fn decide(&self, request: &Request<'_>) -> Result<Grant, Denied> {
         self.access.decide(request, self, unix_s())
+    }
+}
+
+impl AccessControl {
+    /// The decision on playing video `id`, whose playback the caller read from the catalog
+    /// (the registry knows streams only).
+    pub fn decide_video(
+        &self,
+        protocol: Protocol,
+        id: &str,
+        playback: Playback,
+        token: Option<&str>,
+        client: Option<IpAddr>,
+    ) -> Result<Grant, Denied> {
+        let request = Request::play_video(protocol, id, token, client);
+        self.access.decide(&request, &KnownPlayback(playback), unix_s())
+    }
+}
+
+/// A directory for one video whose playback is known.
+struct KnownPlayback(Playback);
+
+impl Directory for KnownPlayback {
+    fn stream_of_key(&self, _key: &str) -> Result<String, Denied> {
+        Err(Denied::UnknownKey)
+    }
+
+    fn playback(&self, _resource: Resource<'_>) -> Playback {
+        self.0
     }
 }
 

@@ -17,9 +17,9 @@ use rill_media::cmaf::SegmenterConfig;
 use rill_media::{Bus, BusConfig};
 use rill_relay::packager::{PackagerConfig, Packagers};
 use rill_relay::RelayStats;
-use rill_vod::catalog::Catalog;
+use rill_vod::catalog::{Catalog, Visibility};
 use rill_vod::library::Library;
-use rill_vod::recorder::{Recorder, RecorderConfig};
+use rill_vod::recorder::{Recorder, RecorderConfig, VisibilityOf};
 use rill_vod::retention::RetentionPolicy;
 use rill_vod::storage::{FsStorage, Storage};
 use std::sync::Arc;
@@ -89,7 +89,7 @@ impl App {
             segment_target: Duration::from_secs_f64(config.packager.segment_s),
             part_target: Duration::from_millis(config.packager.part_ms),
         };
-        let (library, recorder) = start_vod(&config, &bus, segmenter).await?;
+        let (library, recorder) = start_vod(&config, &bus, segmenter, access.clone()).await?;
         let audience = Audience::start(&config, library.clone(), recorder.clone()).await?;
         let play_bus = bus.clone();
         let play_stats = relay_stats.clone();
@@ -246,9 +246,24 @@ async fn start_webrtc(
     Ok((webrtc, renditions))
 }
 
+/// A recording's visibility: `[record] visibility`, except that a stream playing with a token
+/// only records private videos (which play with a token only).
+fn recording_visibility(default: Visibility, access: Arc<crate::access::AccessControl>) -> VisibilityOf {
+    use rill_media::access::{Directory, Playback, Resource};
+    Arc::new(move |name| match access.playback(Resource::Stream(name)) {
+        Playback::Token => Visibility::Private,
+        Playback::Public => default,
+    })
+}
+
 /// Opens the catalog and the recordings storage, indexes what a crash left, and starts the
 /// recorder and the retention sweeper.
-async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Result<(Arc<Library>, Arc<Recorder>)> {
+async fn start_vod(
+    config: &Config,
+    bus: &Bus,
+    segmenter: SegmenterConfig,
+    access: Arc<crate::access::AccessControl>,
+) -> Result<(Arc<Library>, Arc<Recorder>)> {
     let url = config.database.url(&config.server);
     let catalog = Arc::new(Catalog::connect(&url).await.with_context(|| format!("opening the catalog {url}"))?);
     let dir = config.record.dir(&config.server);
@@ -278,7 +293,7 @@ async fn start_vod(config: &Config, bus: &Bus, segmenter: SegmenterConfig) -> Re
         storage.clone(),
         RecorderConfig {
             segmenter,
-            visibility: config.record.visibility,
+            visibility: recording_visibility(config.record.visibility, access),
             thumbnailer: thumbnailer(THUMBNAIL_WIDTH),
             spool: Default::default(),
             spool_dir: Some(dir.join(".spool")),

@@ -209,3 +209,72 @@ fn the_player_page_plays_a_token_stream_with_its_token() {
     let refused = page("hls", None);
     assert!(refused["final"]["framesDecoded"].as_u64().unwrap_or(0) == 0, "{refused}");
 }
+
+/// A token stream's recording is private and plays with a play token for that video only: its
+/// media, its details and its watch page; without a token it does not exist (404), with a token
+/// for something else it is refused (403), and the admin token still opens it.
+#[test]
+fn a_token_streams_recording_plays_with_a_video_token_only() {
+    let _serial = serial();
+    let server = Server::start("open", &[("RILL_ACCESS_PLAYBACK", "token")]);
+    let publisher = publish(&server.rtmp_url("club"), 10, "640x360");
+    let mut id = String::new();
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            id = server.stream("club")["recording"]["video_id"].as_str().unwrap_or_default().to_string();
+            !id.is_empty()
+        }),
+        "no recording\n{}",
+        server.log()
+    );
+    assert!(publisher.wait(T).status.success());
+    let mut video = serde_json::Value::Null;
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            video = server.api("GET", &format!("/api/v1/videos/{id}"), None).1;
+            video["status"] == "ready"
+        }),
+        "{video}"
+    );
+    assert_eq!(video["visibility"], "private", "a token stream records private videos: {video}");
+
+    // No token: nothing is there. A token for another video, or for the stream: refused.
+    for path in ["index.m3u8", "manifest.mpd", "video/index.m3u8", "video/0.m4s", "thumbnail.jpg"] {
+        let (status, body) = server.get(&format!("/vod/{id}/{path}"));
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    assert_eq!(server.get(&format!("/api/v1/videos/{id}")).0, 404);
+    let other = mint(&server, r#"{"action":"play","video":"0000000000000000","ttl_s":300}"#);
+    let stream = mint(&server, r#"{"action":"play","stream":"club","ttl_s":300}"#);
+    for token in [&other, &stream] {
+        let (status, body) = server.get(&format!("/vod/{id}/index.m3u8?token={token}"));
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("another stream or video"), "{body}");
+        assert_eq!(server.get(&format!("/api/v1/videos/{id}?token={token}")).0, 404);
+    }
+    let admin = http_raw(server.http, "GET", &format!("/vod/{id}/index.m3u8"), None, Some(ADMIN_TOKEN));
+    assert_eq!(admin.status, 200, "the admin token still opens it");
+
+    // A play token for the video: ffmpeg plays HLS and DASH, the session token carried along.
+    let good = mint(&server, &format!(r#"{{"action":"play","video":"{id}","ttl_s":300}}"#));
+    let (status, details) = server.get(&format!("/api/v1/videos/{id}?token={good}"));
+    assert_eq!(status, 200, "{details}");
+    let (status, multivariant) = server.get(&format!("/vod/{id}/index.m3u8?token={good}"));
+    assert_eq!(status, 200, "{multivariant}");
+    assert!(!multivariant.contains(&good), "a session token, not the play token: {multivariant}");
+    for file in ["index.m3u8", "manifest.mpd"] {
+        let url = format!("http://127.0.0.1:{}/vod/{id}/{file}?token={good}", server.http);
+        let decoded = decode_av(&url, 30, T);
+        assert!(decoded.video_frames >= 280, "{file}: {} frames\n{}", decoded.video_frames, decoded.stderr);
+        assert!(decoded.audio_frames >= 400, "{file}: {} audio frames\n{}", decoded.audio_frames, decoded.stderr);
+    }
+
+    // The watch page plays it with its token (hls.js), and shows nothing without.
+    let url = format!("http://127.0.0.1:{}/watch/{id}?mode=hls&token={good}", server.http);
+    let watched = browser_probe("watch.mjs", &[&url, "4", "40"], &[], Duration::from_secs(60));
+    assert_eq!(watched["started"], true, "{watched}");
+    assert_eq!(watched["consoleErrors"].as_array().map(Vec::len), Some(0), "{watched}");
+    let url = format!("http://127.0.0.1:{}/watch/{id}?mode=hls", server.http);
+    let refused = browser_probe("watch.mjs", &[&url, "4", "10"], &[], Duration::from_secs(30));
+    assert_eq!(refused["started"], false, "{refused}");
+}

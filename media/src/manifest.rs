@@ -288,18 +288,20 @@ pub fn hls_with_param(playlist: &str, param: &str) -> String {
     out
 }
 
-/// A DASH MPD whose segment templates (`media`, `initialization`) carry `param`.
+/// A DASH MPD whose segment templates (`media`, `initialization`) and `BaseURL`s (side-loaded
+/// captions) carry `param`.
 pub fn mpd_with_param(mpd: &str, param: &str) -> String {
     let mut out = String::with_capacity(mpd.len() + 64);
     let mut rest = mpd;
     loop {
-        let next = ["media=\"", "initialization=\""]
+        // Attributes end at a quote; a `BaseURL` (side-loaded captions) at its closing tag.
+        let next = [("media=\"", '"'), ("initialization=\"", '"'), ("<BaseURL>", '<')]
             .iter()
-            .filter_map(|attr| rest.find(attr).map(|at| (at, attr.len())))
+            .filter_map(|(attr, end)| rest.find(attr).map(|at| (at, attr.len(), *end)))
             .min();
-        let Some((at, attr_len)) = next else { break };
+        let Some((at, attr_len, end)) = next else { break };
         let start = at + attr_len;
-        let Some(len) = rest[start..].find('"') else { break };
+        let Some(len) = rest[start..].find(end) else { break };
         out.push_str(&rest[..start]);
         out.push_str(&with_param(&rest[start..start + len], param));
         rest = &rest[start + len..];
@@ -355,4 +357,13 @@ mod param_tests {
             r#"<SegmentTemplate timescale="90000" initialization="video/7-init-1.mp4?rs=x" media="video/7-$Number$.m4s?rs=x" startNumber="0">"#
         );
     }
+
+    #[test]
+    fn side_loaded_captions_carry_the_param_too() {
+        let mut mpd = String::new();
+        dash_text_adaptation_set(&mut mpd, 2, "en", "English", "captions/en.vtt");
+        let carried = mpd_with_param(&mpd, "token=t");
+        assert!(carried.contains("<BaseURL>captions/en.vtt?token=t</BaseURL>"), "{carried}");
+    }
+
 }

@@ -13,7 +13,7 @@
 //! - [`metrics`]: `/metrics` (Prometheus).
 //!
 //! [`audience`] is a layer over the LL-HLS, DASH and VOD routes that counts their viewers;
-//! [`media_access`] a layer over the live ones that asks the access decision. Both carry their
+//! [`media_access`] a layer over all of them that asks the access decision. Both carry their
 //! per-viewer parameter into playlists and MPDs with [`carry`].
 //! - [`listener`]: the listener with write timeouts.
 
@@ -50,7 +50,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .merge(vod::routes())
                 .layer(axum::middleware::from_fn_with_state(state.clone(), audience::observe_media))
                 // Outermost: a refused request is not counted as a viewer.
-                .layer(axum::middleware::from_fn_with_state(state.clone(), media_access::guard_live)),
+                .layer(axum::middleware::from_fn_with_state(state.clone(), media_access::guard_media)),
         )
         .merge(collector::routes())
         .merge(player::router())

@@ -3,12 +3,12 @@
 //! the catalog's index, `/vod/<id>/thumbnail.jpg`, and captions: `/vod/<id>/captions/<lang>.m3u8`
 //! (the HLS subtitles playlist) and `<lang>.vtt` (with the HLS timestamp map), and the seek
 //! previews `/vod/<id>/storyboard.vtt` + `storyboard.jpg`; [`download`]: `/vod/<id>/download`.
-//! Segments support `Range` and are cached as immutable. Private videos need the admin token;
-//! any other id, track or file name is refused before storage is touched.
+//! Segments support `Range` and are cached as immutable. Who may watch (private videos: a play
+//! token or the admin token) is decided by the [`crate::http::media_access`] layer; any other
+//! id, track or file name is refused before storage is touched.
 
 mod download;
 
-use crate::http::auth::is_admin;
 use crate::http::response::{error, not_modified, origin, respond, set_header, MPD, PLAYLIST, SEGMENT};
 use crate::state::AppState;
 use crate::storyboard;
@@ -43,8 +43,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/vod/{id}/download", get(download::download))
 }
 
-/// Finds a video the requester may watch.
-pub(super) async fn lookup(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Arc<VideoIndex>, Response> {
+/// Finds a playable video (the access layer already let the requester in).
+async fn lookup(app: &AppState, id: &str) -> Result<Arc<VideoIndex>, Response> {
     let not_found = || error(StatusCode::NOT_FOUND, format!("video {id} does not exist"));
     let Some(id) = VideoId::parse(id) else {
         return Err(error(StatusCode::NOT_FOUND, "not a video id"));
@@ -57,9 +57,6 @@ pub(super) async fn lookup(app: &AppState, id: &str, headers: &HeaderMap) -> Res
             return Err(error(StatusCode::SERVICE_UNAVAILABLE, "the catalog is unavailable"));
         }
     };
-    if index.video.visibility == Visibility::Private && !is_admin(app, headers) {
-        return Err(not_found());
-    }
     if !index.is_playable() {
         return Err(error(StatusCode::NOT_FOUND, format!("video {id} has no media yet")));
     }
@@ -81,7 +78,7 @@ async fn video_file(
     Path((id, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let index = match lookup(&app, &id, &headers).await {
+    let index = match lookup(&app, &id).await {
         Ok(index) => index,
         Err(response) => return response,
     };
@@ -141,7 +138,7 @@ async fn track_file(
     Path((id, track, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let index = match lookup(&app, &id, &headers).await {
+    let index = match lookup(&app, &id).await {
         Ok(index) => index,
         Err(response) => return response,
     };

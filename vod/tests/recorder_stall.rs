@@ -86,7 +86,7 @@ async fn setup(spool: SpoolConfig, spill: bool) -> Setup {
     });
     let config = RecorderConfig {
         segmenter: Default::default(),
-        visibility: Visibility::Public,
+        visibility: Arc::new(|_| Visibility::Public),
         thumbnailer: None,
         spool,
         spool_dir: spill.then(|| dir.join("recordings/.spool")),

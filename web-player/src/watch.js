@@ -159,7 +159,10 @@
   async function fetchMeta() {
     let res;
     try {
-      res = await fetch('/api/v1/videos/' + id, { cache: 'no-store', headers: { accept: 'application/json' } });
+      // A private video's details come with its play token, as its media do.
+      const token = new URLSearchParams(location.search).get('token');
+      const query = token ? '?token=' + encodeURIComponent(token) : '';
+      res = await fetch('/api/v1/videos/' + id + query, { cache: 'no-store', headers: { accept: 'application/json' } });
     } catch (e) {
       return { error: e.message || String(e) };
     }

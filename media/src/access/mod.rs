@@ -42,6 +42,8 @@ pub enum Protocol {
     Flv,
     Hls,
     Dash,
+    /// A video of the catalog (HLS, DASH, thumbnails, downloads under `/vod/`).
+    Vod,
 }
 
 impl Protocol {
@@ -55,6 +57,7 @@ impl Protocol {
             Protocol::Flv => "flv",
             Protocol::Hls => "hls",
             Protocol::Dash => "dash",
+            Protocol::Vod => "vod",
         }
     }
 }
@@ -94,6 +97,11 @@ impl<'a> Request<'a> {
             None => (None, Some(given), None),
         };
         Request { action: Action::Publish, protocol, resource, key, token, client }
+    }
+
+    /// A play request for video `id`.
+    pub fn play_video(protocol: Protocol, id: &'a str, token: Option<&'a str>, client: Option<IpAddr>) -> Self {
+        Request { resource: Some(Resource::Video(id)), ..Request::play(protocol, id, token, client) }
     }
 
     /// A play request for stream `name`.

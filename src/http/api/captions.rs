@@ -50,7 +50,7 @@ fn catalog_failure(e: CatalogError) -> Response {
 
 /// `GET /api/v1/videos/<id>/captions`.
 async fn list_captions(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (id, _) = match visible_video(&app, &headers, &id).await {
+    let (id, _) = match visible_video(&app, &headers, &id, None).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -80,7 +80,7 @@ async fn put_caption(
     if let Some(refusal) = refuse_non_admin(&app, &headers) {
         return refusal;
     }
-    let (id, _) = match visible_video(&app, &headers, &id).await {
+    let (id, _) = match visible_video(&app, &headers, &id, None).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -136,7 +136,7 @@ async fn delete_caption(
     if let Some(refusal) = refuse_non_admin(&app, &headers) {
         return refusal;
     }
-    let (id, _) = match visible_video(&app, &headers, &id).await {
+    let (id, _) = match visible_video(&app, &headers, &id, None).await {
         Ok(found) => found,
         Err(response) => return response,
     };

@@ -1,23 +1,27 @@
 //! The catalog API under `/api/v1/videos`: listing and search (anyone sees public videos; the
-//! admin token also lists unlisted and private ones), one video's details, and edits (with
-//! `thumbnail_time`: the poster made again from that time) and deletion (admin token).
+//! admin token also lists unlisted and private ones), one video's details (a private video's to
+//! the admin and to viewers with a play token for it), and edits (with `thumbnail_time`: the
+//! poster made again from that time) and deletion (admin token).
 
 use crate::http::auth::{is_admin, refuse_non_admin};
-use crate::http::response::{json_error as error, origin};
+use crate::http::listener::PeerAddr;
+use crate::http::response::{bearer, json_error as error, origin};
 use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use rill_vod::catalog::{CatalogError, Video, VideoPatch, VideoQuery, Visibility};
 use crate::thumbnailer::{picture_at, THUMBNAIL_WIDTH};
+use rill_media::access::{token_from_query, Playback, Protocol};
 use rill_media::cmaf::TrackKind;
 use rill_vod::recorder::thumbnail_key;
 use rill_vod::storage;
 use rill_vod::upload::package::{track_init_key, track_segment_key};
 use rill_vod::VideoId;
+use std::net::IpAddr;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -76,20 +80,50 @@ async fn list_videos(
     }
 }
 
-/// The video `id` if it exists and the requester may see it.
-pub(super) async fn visible_video(app: &AppState, headers: &HeaderMap, id: &str) -> Result<(VideoId, Video), Response> {
+/// A viewer's play token for one video (`?token=` or `Authorization: Bearer`), and where the
+/// viewer is: a private video's details are theirs to see, as its media are.
+pub(super) struct ViewerToken<'a> {
+    token: &'a str,
+    client: IpAddr,
+}
+
+/// The video `id` if it exists and the requester may see it: the admin, or for a private
+/// video a viewer with a play token for it.
+pub(super) async fn visible_video(
+    app: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    viewer: Option<ViewerToken<'_>>,
+) -> Result<(VideoId, Video), Response> {
     let not_found = || error(StatusCode::NOT_FOUND, format!("video {id:?} does not exist"));
     let Some(id) = VideoId::parse(id) else { return Err(not_found()) };
+    let may_see = |video: &Video| {
+        video.visibility != Visibility::Private
+            || is_admin(app, headers)
+            || viewer.as_ref().is_some_and(|v| {
+                let text = id.to_string();
+                let decided = app.access.decide_video(Protocol::Vod, &text, Playback::Token, Some(v.token), Some(v.client));
+                decided.is_ok()
+            })
+    };
     match app.library.catalog.video(id).await {
-        Ok(Some(video)) if video.visibility != Visibility::Private || is_admin(app, headers) => Ok((id, video)),
+        Ok(Some(video)) if may_see(&video) => Ok((id, video)),
         Ok(_) => Err(not_found()),
         Err(e) => Err(catalog_error(e)),
     }
 }
 
 /// One video, with its recorded tracks (codec, resolution, frame rate, segments, bitrate).
-async fn get_video(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (id, video) = match visible_video(&app, &headers, &id).await {
+async fn get_video(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let token = token_from_query(query.as_deref().unwrap_or("")).or_else(|| bearer(&headers));
+    let viewer = token.map(|token| ViewerToken { token, client: peer.ip() });
+    let (id, video) = match visible_video(&app, &headers, &id, viewer).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -119,7 +153,7 @@ async fn patch_video(
     if let Some(refusal) = refuse_non_admin(&app, &headers) {
         return refusal;
     }
-    let (id, _) = match visible_video(&app, &headers, &id).await {
+    let (id, _) = match visible_video(&app, &headers, &id, None).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -204,7 +238,7 @@ async fn delete_video(State(app): State<Arc<AppState>>, headers: HeaderMap, Path
     if let Some(refusal) = refuse_non_admin(&app, &headers) {
         return refusal;
     }
-    let (id, _) = match visible_video(&app, &headers, &id).await {
+    let (id, _) = match visible_video(&app, &headers, &id, None).await {
         Ok(found) => found,
         Err(response) => return response,
     };

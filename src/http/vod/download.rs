@@ -32,7 +32,7 @@ pub(super) async fn download(
     Query(query): Query<DownloadQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let index = match lookup(&app, &id, &headers).await {
+    let index = match lookup(&app, &id).await {
         Ok(index) => index,
         Err(response) => return response,
     };

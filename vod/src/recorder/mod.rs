@@ -55,10 +55,14 @@ pub enum RecordError {
 /// Makes a JPEG thumbnail from a video track's init segment followed by its first segment.
 pub type Thumbnailer = Arc<dyn Fn(Bytes) -> Result<Bytes, String> + Send + Sync>;
 
+/// The visibility a new recording of stream `name` gets (say, private for a stream that plays
+/// with a token only, so that its recordings do too).
+pub type VisibilityOf = Arc<dyn Fn(&str) -> Visibility + Send + Sync>;
+
 #[derive(Clone)]
 pub struct RecorderConfig {
     pub segmenter: SegmenterConfig,
-    pub visibility: Visibility,
+    pub visibility: VisibilityOf,
     /// `None`: videos have no thumbnail.
     pub thumbnailer: Option<Thumbnailer>,
     /// What a recording holds while its writer waits on storage or the catalog.
@@ -387,7 +391,7 @@ impl Recorder {
             id,
             title: &title,
             stream: name,
-            visibility: self.config.visibility,
+            visibility: (self.config.visibility)(name),
             created_at_ms: unix_ms(recording.started),
         };
         if let Err(e) = retry_transient("creating the video", || self.catalog.create_video(&new)).await {
