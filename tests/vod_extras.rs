@@ -287,6 +287,14 @@ fn downloads_are_progressive_mp4s_with_ranges_and_visibility() {
     let (status, _) = curl_download(&server, &format!("/vod/{video}/download"), &file, &[&auth]);
     assert_eq!(status, 200);
     assert_eq!(std::fs::read(&file).unwrap(), whole);
+    // And with a play token for this video, as its playlists.
+    let mint = format!(r#"{{"action":"play","video":"{video}","ttl_s":60}}"#);
+    let (status, minted) = server.api("POST", "/api/v1/tokens", Some(&mint));
+    assert_eq!(status, 201, "{minted}");
+    let token = minted["token"].as_str().unwrap();
+    let (status, _) = curl_download(&server, &format!("/vod/{video}/download?token={token}"), &file, &[]);
+    assert_eq!(status, 200);
+    assert_eq!(std::fs::read(&file).unwrap(), whole);
 }
 
 #[test]
