@@ -230,9 +230,8 @@ impl Process for UploadProcessor {
 
 /// The smallest video rendition of a processed upload.
 fn storyboard_source(video_id: VideoId, video: &PackagedVideo) -> Option<crate::storyboard::StoryboardSource> {
-    let height = |info: &str| {
-        serde_json::from_str::<rill_media::manifest::TrackDescription>(info).ok().and_then(|d| d.height)
-    };
+    let height =
+        |info: &str| serde_json::from_str::<rill_media::manifest::TrackDescription>(info).ok().and_then(|d| d.height);
     let track = video
         .tracks
         .iter()

@@ -116,21 +116,25 @@ fn thumbnails_vtt(layout: &Layout, interval_s: u64, duration_s: f64) -> String {
     out
 }
 
-/// Makes storyboards with `rill storyboard` children.
+/// Makes storyboards with `rill storyboard` children, one at a time (clones share the turn):
+/// many recordings ending together queue instead of decoding all at once.
 #[derive(Clone)]
 pub struct Storyboarder {
     pub exe: PathBuf,
     pub storage: Arc<dyn Storage>,
+    turn: Arc<tokio::sync::Semaphore>,
 }
 
 impl Storyboarder {
     pub fn new(storage: Arc<dyn Storage>) -> Option<Storyboarder> {
-        Some(Storyboarder { exe: std::env::current_exe().ok()?, storage })
+        let turn = Arc::new(tokio::sync::Semaphore::new(1));
+        Some(Storyboarder { exe: std::env::current_exe().ok()?, storage, turn })
     }
 
     /// Makes and stores the storyboard of `source`; best effort (logged, never fatal).
     pub async fn make(&self, source: StoryboardSource) {
         let id = source.video;
+        let Ok(_turn) = self.turn.acquire().await else { return };
         let this = self.clone();
         let made = tokio::task::spawn_blocking(move || this.make_blocking(&source)).await;
         match made {

@@ -27,7 +27,12 @@ pub fn thumbnailer(width: u32) -> Option<rill_vod::recorder::Thumbnailer> {
 
 /// The picture `at` after the first of `media` (init + segment), `width` pixels wide, made by
 /// a `rill thumbnail` child (the executable `exe`).
-pub fn picture_at(exe: &std::path::Path, width: u32, media: bytes::Bytes, at: Duration) -> Result<bytes::Bytes, String> {
+pub fn picture_at(
+    exe: &std::path::Path,
+    width: u32,
+    media: bytes::Bytes,
+    at: Duration,
+) -> Result<bytes::Bytes, String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     {

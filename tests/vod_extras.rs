@@ -20,7 +20,19 @@ fn uploaded_video(server: &Server, seconds: u32, size: &str) -> String {
         .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"))
         .args(["-f", "lavfi", "-i"])
         .arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
         .args(["-movflags", "+faststart"])
         .arg(&path_on_disk)
         .output()
@@ -67,7 +79,8 @@ fn put_caption(server: &Server, video: &str, lang: &str, query: &str, body: &str
     (response.status, serde_json::from_str(&response.text()).unwrap_or(Value::Null))
 }
 
-const ENGLISH: &str = "WEBVTT\n\n00:00.000 --> 00:03.000\nHello from the harbour\n\n00:03.000 --> 00:08.000\nThe tide is coming in\n";
+const ENGLISH: &str =
+    "WEBVTT\n\n00:00.000 --> 00:03.000\nHello from the harbour\n\n00:03.000 --> 00:08.000\nThe tide is coming in\n";
 const FRENCH_SRT: &str = "1\r\n00:00:00,000 --> 00:00:04,000\r\nBonjour du port\r\n\r\n2\r\n00:00:04,000 --> 00:00:08,000\r\nLa marée monte\r\n";
 
 #[test]
@@ -94,7 +107,10 @@ fn captions_in_two_languages_reach_hls_dash_and_chromium() {
     }
     let (status, huge) = put_caption(&server, &video, "en", "", &"a".repeat(3 * 1024 * 1024), Some(ADMIN_TOKEN));
     assert!(status == 400 || status == 413, "{status} {huge}");
-    assert_eq!(server.api("GET", &format!("/api/v1/videos/{video}/captions"), None).1["captions"], serde_json::json!([]));
+    assert_eq!(
+        server.api("GET", &format!("/api/v1/videos/{video}/captions"), None).1["captions"],
+        serde_json::json!([])
+    );
 
     // English (WebVTT) and French (SubRip, converted), and a third language removed again.
     let (status, en) = put_caption(&server, &video, "EN", "", ENGLISH, Some(ADMIN_TOKEN));
@@ -234,17 +250,20 @@ fn check_download(file: &Path, duration: f64, frames: Option<u64>, seek: f64) {
     let second_box = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize;
     assert_eq!(&bytes[second_box + 4..second_box + 8], b"moov", "moov first");
     let json = probe(file, &["-count_frames", "-show_entries", "stream=codec_name,nb_read_frames:format=duration"]);
-    let codecs: Vec<&str> = json["streams"].as_array().unwrap().iter().filter_map(|s| s["codec_name"].as_str()).collect();
+    let codecs: Vec<&str> =
+        json["streams"].as_array().unwrap().iter().filter_map(|s| s["codec_name"].as_str()).collect();
     assert_eq!(codecs, ["h264", "aac"], "{json}");
     let got: f64 = json["format"]["duration"].as_str().unwrap().parse().unwrap();
     assert!((got - duration).abs() <= 0.1, "duration {got} s, the video's {duration} s: {json}");
     if let Some(frames) = frames {
         assert_eq!(json["streams"][0]["nb_read_frames"].as_str(), Some(frames.to_string().as_str()), "{json}");
     }
-    let decode = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(file).args(["-f", "null", "-"]).output().unwrap();
+    let decode =
+        Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(file).args(["-f", "null", "-"]).output().unwrap();
     assert!(decode.status.success() && decode.stderr.is_empty(), "{}", String::from_utf8_lossy(&decode.stderr));
     let interval = format!("{seek}%+0.5");
-    let sought = probe(file, &["-read_intervals", &interval, "-select_streams", "v:0", "-show_entries", "frame=pts_time"]);
+    let sought =
+        probe(file, &["-read_intervals", &interval, "-select_streams", "v:0", "-show_entries", "frame=pts_time"]);
     let first: f64 = sought["frames"][0]["pts_time"].as_str().unwrap().parse().unwrap();
     assert!((first - seek).abs() <= 1.1, "a seek to {seek} s starts at the keyframe before it: {first}");
 }
@@ -259,7 +278,11 @@ fn downloads_are_progressive_mp4s_with_ranges_and_visibility() {
     let file = server.dir.join("download.mp4");
     let (status, head) = curl_download(&server, &format!("/vod/{video}/download"), &file, &[]);
     assert_eq!(status, 200, "{head}");
-    assert!(head.contains("content-type: video/mp4") && head.contains("content-disposition: attachment; filename=\"tides-video.mp4\""), "{head}");
+    assert!(
+        head.contains("content-type: video/mp4")
+            && head.contains("content-disposition: attachment; filename=\"tides-video.mp4\""),
+        "{head}"
+    );
     check_download(&file, duration, Some(270), 5.0);
     let whole = std::fs::read(&file).unwrap();
     assert!(head.contains(&format!("content-length: {}", whole.len())), "{head}");
@@ -270,7 +293,8 @@ fn downloads_are_progressive_mp4s_with_ranges_and_visibility() {
     assert_eq!(part.status, 206);
     assert_eq!(part.body, whole[100..200]);
     assert_eq!(part.header("content-range"), Some(format!("bytes 100-199/{}", whole.len()).as_str()));
-    let tail = http_raw_request(server.http, "GET", &format!("/vod/{video}/download"), None, &[("Range", "bytes=-1000")]);
+    let tail =
+        http_raw_request(server.http, "GET", &format!("/vod/{video}/download"), None, &[("Range", "bytes=-1000")]);
     assert_eq!((tail.status, &tail.body[..]), (206, &whole[whole.len() - 1000..]));
     let past = format!("bytes={}-", whole.len());
     let refused = http_raw_request(server.http, "GET", &format!("/vod/{video}/download"), None, &[("Range", &past)]);
@@ -361,18 +385,30 @@ fn chromium_uploads_through_the_upload_page_and_resumes_after_a_cut() {
     let bytes: Vec<u8> = (0..17_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
     let page = format!("http://127.0.0.1:{}/upload", server.http);
-    let probe = browser_probe("upload.mjs", &[&page, ADMIN_TOKEN, file.to_str().unwrap(), "90"], &[], Duration::from_secs(120));
-    assert!(matches!(probe["state"].as_str(), Some("processing" | "ready" | "failed")), "the upload completed: {probe}");
+    let probe =
+        browser_probe("upload.mjs", &[&page, ADMIN_TOKEN, file.to_str().unwrap(), "90"], &[], Duration::from_secs(120));
+    assert!(
+        matches!(probe["state"].as_str(), Some("processing" | "ready" | "failed")),
+        "the upload completed: {probe}"
+    );
     let patches = probe["patches"].as_array().unwrap();
     let cut = patches.iter().position(|p| p["cut"] == true).unwrap_or_else(|| panic!("a PATCH was cut: {probe}"));
     assert_eq!(patches[cut]["offset"], 8_388_608, "{probe}");
-    assert_eq!(patches.get(cut + 1).map(|p| &p["offset"]), Some(&patches[cut]["offset"]), "resumed where the server was: {probe}");
+    assert_eq!(
+        patches.get(cut + 1).map(|p| &p["offset"]),
+        Some(&patches[cut]["offset"]),
+        "resumed where the server was: {probe}"
+    );
     assert!(probe["heads"].as_u64().unwrap() >= 1, "tus-js-client asked the server for its offset: {probe}");
     let url = probe["url"].as_str().unwrap();
     let path = format!("/{}", url.split_once("://").unwrap().1.split_once('/').unwrap().1);
     let (status, upload) = server.api("GET", &path, None);
     assert_eq!(status, 200, "{upload}");
-    assert_eq!((upload["offset"].as_u64(), upload["length"].as_u64()), (Some(17_000_000), Some(17_000_000)), "{upload}");
+    assert_eq!(
+        (upload["offset"].as_u64(), upload["length"].as_u64()),
+        (Some(17_000_000), Some(17_000_000)),
+        "{upload}"
+    );
     let sha1 = Command::new("sha1sum").arg(&file).output().unwrap();
     let sha1 = String::from_utf8_lossy(&sha1.stdout).split_whitespace().next().unwrap().to_owned();
     assert_eq!(upload["sha1"].as_str(), Some(sha1.as_str()), "the file arrived whole: {upload}");

@@ -365,5 +365,4 @@ mod param_tests {
         let carried = mpd_with_param(&mpd, "token=t");
         assert!(carried.contains("<BaseURL>captions/en.vtt?token=t</BaseURL>"), "{carried}");
     }
-
 }

@@ -173,7 +173,9 @@ async fn captions_file(app: &AppState, index: &VideoIndex, file: &str) -> Respon
         (_, Some(lang)) => (lang, false),
         _ => return error(StatusCode::NOT_FOUND, "not found"),
     };
-    let Some(caption) = index.caption(lang) else { return error(StatusCode::NOT_FOUND, "no captions in this language") };
+    let Some(caption) = index.caption(lang) else {
+        return error(StatusCode::NOT_FOUND, "no captions in this language");
+    };
     if !vtt {
         let playlist = manifest::caption_playlist(index, &caption.lang);
         return respond(StatusCode::OK, PLAYLIST, manifest_cache(index), Body::from(playlist));

@@ -66,7 +66,9 @@ impl Language {
                 return Err(refuse());
             }
             if i == 0 {
-                if !(2..=8).contains(&subtag.len()) || subtag.len() == 4 || !subtag.bytes().all(|b| b.is_ascii_alphabetic())
+                if !(2..=8).contains(&subtag.len())
+                    || subtag.len() == 4
+                    || !subtag.bytes().all(|b| b.is_ascii_alphabetic())
                 {
                     return Err(refuse());
                 }
@@ -282,7 +284,11 @@ fn parse_block(block: &[&str], line: usize, format: Format) -> Result<Option<Cue
     let syntax = |offset: usize, reason: &str| CaptionError::Syntax { line: line + offset, reason: reason.into() };
     let head = block[0];
     if format == Format::WebVtt
-        && (head == "NOTE" || head.starts_with("NOTE ") || head.starts_with("NOTE\t") || head == "STYLE" || head == "REGION")
+        && (head == "NOTE"
+            || head.starts_with("NOTE ")
+            || head.starts_with("NOTE\t")
+            || head == "STYLE"
+            || head == "REGION")
     {
         return Ok(None);
     }
@@ -374,16 +380,31 @@ mod tests {
         ] {
             assert_eq!(Language::parse(tag).unwrap().as_str(), canonical, "{tag}");
         }
-        for bad in
-            ["", "e", "english!", "../etc", "en/..", "en-", "-en", "en--us", "x-private", "1en", "en us", "abcd", "ä", &"a".repeat(40)]
-        {
+        for bad in [
+            "",
+            "e",
+            "english!",
+            "../etc",
+            "en/..",
+            "en-",
+            "-en",
+            "en--us",
+            "x-private",
+            "1en",
+            "en us",
+            "abcd",
+            "ä",
+            &"a".repeat(40),
+        ] {
             assert!(Language::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(Language::parse("fr").unwrap().default_label(), "Français");
         assert_eq!(Language::parse("pt-BR").unwrap().default_label(), "Português (pt-BR)");
         assert_eq!(Language::parse("tlh").unwrap().default_label(), "tlh");
         assert!(checked_label("  Deutsch (SDH) ").is_ok());
-        assert!(checked_label("").is_err() && checked_label("a\u{7}b").is_err() && checked_label(&"x".repeat(65)).is_err());
+        assert!(
+            checked_label("").is_err() && checked_label("a\u{7}b").is_err() && checked_label(&"x".repeat(65)).is_err()
+        );
     }
 
     #[test]
@@ -398,7 +419,10 @@ mod tests {
             "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nHello\nworld\n\nsecond\n00:00:05.000 --> 00:00:07.500 align:start line:0\nLater <b>bold</b>\n"
         );
         let mapped = captions.to_webvtt(Some(900_000));
-        assert!(mapped.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000\n\n00:00:01.000"), "{mapped}");
+        assert!(
+            mapped.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000\n\n00:00:01.000"),
+            "{mapped}"
+        );
         assert_eq!(with_timestamp_map(&captions.to_webvtt(None), 900_000), mapped);
         // The normalized form parses back to itself.
         assert_eq!(Captions::parse(captions.to_webvtt(None).as_bytes()).unwrap().cues, captions.cues);
@@ -436,7 +460,10 @@ mod tests {
         assert_eq!(syntax("WEBVTT\n\n00:01.000 --> 00:02.000\na\n00:03.000 --> 00:04.000\nb").0, 5);
         assert_eq!(syntax("WEBVTT\n\n00:01 --> 00:02\nno ms").1, "bad start time");
         assert_eq!(syntax("WEBVTT\n\n999:00:00.000 --> 999:00:01.000\nfar").1, "the cue ends after 100 hours");
-        assert_eq!(syntax("1\n00:00:01,000 --> 00:00:02,000\na\n\nx\n00:00:03,000 --> 00:00:04,000\nb").1, "expected a cue number");
+        assert_eq!(
+            syntax("1\n00:00:01,000 --> 00:00:02,000\na\n\nx\n00:00:03,000 --> 00:00:04,000\nb").1,
+            "expected a cue number"
+        );
         let mut many = String::from("WEBVTT\n");
         for i in 0..=MAX_CUES as u64 {
             let _ = write!(many, "\n{} --> {}\nx\n", vtt_time(i * 10), vtt_time(i * 10 + 5));

@@ -39,7 +39,12 @@ pub struct Download {
 
 /// The video tracks a user may ask for.
 pub fn renditions(index: &VideoIndex) -> Vec<&str> {
-    index.tracks.iter().filter(|t| t.kind == TrackKind::Video && !t.segments.is_empty()).map(|t| t.name.as_str()).collect()
+    index
+        .tracks
+        .iter()
+        .filter(|t| t.kind == TrackKind::Video && !t.segments.is_empty())
+        .map(|t| t.name.as_str())
+        .collect()
 }
 
 /// The download of `rendition` (a video track's name; `None`: the top one) of a finished video.
@@ -87,8 +92,8 @@ pub async fn download(
                 let key = track_segment_key(id, &track.name, segment.sequence as u64);
                 let source = keys.len();
                 let size = s.size(&key)?;
-                let found = walk_segment(source, size, defaults, |range| s.read(&key, range))
-                    .map_err(std::io::Error::other)?;
+                let found =
+                    walk_segment(source, size, defaults, |range| s.read(&key, range)).map_err(std::io::Error::other)?;
                 fragments.extend(found);
                 keys.push(key);
             }

@@ -16,8 +16,8 @@ use crate::upload::package::{is_track_name, track_kind};
 use crate::VideoId;
 use rill_media::cmaf::TrackKind;
 use rill_media::manifest::{
-    dash_content_type, dash_representation, dash_text_adaptation_set, dash_utc_timing,
-    hls_multivariant_with_subtitles, xml_escape, xs_duration, HlsSubtitles, HlsTrack, TrackDescription,
+    dash_content_type, dash_representation, dash_text_adaptation_set, dash_utc_timing, hls_multivariant_with_subtitles,
+    xml_escape, xs_duration, HlsSubtitles, HlsTrack, TrackDescription,
 };
 use rill_media::wallclock::iso8601;
 use std::fmt::Write as _;

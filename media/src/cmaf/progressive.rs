@@ -10,8 +10,8 @@
 
 use bytes::Bytes;
 use mp4_atom::{
-    Co64, Ctts, CttsEntry, Decode, Edts, Elst, ElstEntry, Encode, FixedPoint, Ftyp, Moov, Mvhd, Stco, Stsc,
-    StscEntry, Stss, Stsz, StszSamples, Stts, SttsEntry,
+    Co64, Ctts, CttsEntry, Decode, Edts, Elst, ElstEntry, Encode, FixedPoint, Ftyp, Moov, Mvhd, Stco, Stsc, StscEntry,
+    Stss, Stsz, StszSamples, Stts, SttsEntry,
 };
 use std::ops::Range;
 
@@ -222,7 +222,11 @@ pub fn parse_moof(
                     };
                     let composition_offset = if flags & 0x800 != 0 {
                         let raw = r.u32().ok_or_else(torn)?;
-                        if version == 0 { i32::try_from(raw).map_err(|_| torn())? } else { raw as i32 }
+                        if version == 0 {
+                            i32::try_from(raw).map_err(|_| torn())?
+                        } else {
+                            raw as i32
+                        }
                     } else {
                         0
                     };
@@ -458,7 +462,11 @@ fn movie(
         trak.edts = (delay > 0 || media_time > 0).then(|| {
             let mut entries = Vec::new();
             if delay > 0 {
-                entries.push(ElstEntry { segment_duration: delay, media_time: None, media_rate: FixedPoint::new(1, 0) });
+                entries.push(ElstEntry {
+                    segment_duration: delay,
+                    media_time: None,
+                    media_rate: FixedPoint::new(1, 0),
+                });
             }
             entries.push(ElstEntry {
                 segment_duration: shown,
@@ -472,7 +480,9 @@ fn movie(
         trak.mdia.mdhd.duration = media_duration;
         let stbl = &mut trak.mdia.minf.stbl;
         stbl.stts = Stts {
-            entries: runs(&flat.deltas).map(|(count, delta)| SttsEntry { sample_count: count, sample_delta: delta }).collect(),
+            entries: runs(&flat.deltas)
+                .map(|(count, delta)| SttsEntry { sample_count: count, sample_delta: delta })
+                .collect(),
         };
         stbl.ctts = flat.offsets.iter().any(|&o| o != 0).then(|| Ctts {
             entries: runs(&flat.offsets)
@@ -644,7 +654,9 @@ mod tests {
         for part in progressive.pieces_in(range) {
             match part {
                 Part::Header(r) => out.extend_from_slice(&progressive.header[r]),
-                Part::Source(p) => out.extend_from_slice(&sources[p.source][p.range.start as usize..p.range.end as usize]),
+                Part::Source(p) => {
+                    out.extend_from_slice(&sources[p.source][p.range.start as usize..p.range.end as usize])
+                }
             }
         }
         out

@@ -7,22 +7,22 @@ use crate::http::auth::{is_admin, refuse_non_admin};
 use crate::http::listener::PeerAddr;
 use crate::http::response::{bearer, json_error as error, origin};
 use crate::state::AppState;
+use crate::thumbnailer::{picture_at, THUMBNAIL_WIDTH};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rill_vod::catalog::{CatalogError, Video, VideoPatch, VideoQuery, Visibility};
-use crate::thumbnailer::{picture_at, THUMBNAIL_WIDTH};
 use rill_media::access::{token_from_query, Playback, Protocol};
 use rill_media::cmaf::TrackKind;
+use rill_vod::catalog::{CatalogError, Video, VideoPatch, VideoQuery, Visibility};
 use rill_vod::recorder::thumbnail_key;
 use rill_vod::storage;
 use rill_vod::upload::package::{track_init_key, track_segment_key};
 use rill_vod::VideoId;
-use std::net::IpAddr;
 use serde_json::{json, Value};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Largest `PATCH` body: a title, a description and tags fit many times over.
@@ -102,7 +102,8 @@ pub(super) async fn visible_video(
             || is_admin(app, headers)
             || viewer.as_ref().is_some_and(|v| {
                 let text = id.to_string();
-                let decided = app.access.decide_video(Protocol::Vod, &text, Playback::Token, Some(v.token), Some(v.client));
+                let decided =
+                    app.access.decide_video(Protocol::Vod, &text, Playback::Token, Some(v.token), Some(v.client));
                 decided.is_ok()
             })
     };

@@ -86,7 +86,8 @@ pub(super) async fn download(
     ));
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    let cache = if index.video.visibility == Visibility::Private { "private, max-age=60" } else { "public, max-age=60" };
+    let cache =
+        if index.video.visibility == Visibility::Private { "private, max-age=60" } else { "public, max-age=60" };
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -114,7 +115,13 @@ fn disposition(title: &str, id: &str, made: &Download) -> String {
     let stem = if ascii.is_empty() { id } else { ascii };
     let encoded: String = format!("{title}-{}.mp4", made.rendition)
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect();
     format!("attachment; filename=\"{stem}-{}.mp4\"; filename*=UTF-8''{encoded}", made.rendition)
 }

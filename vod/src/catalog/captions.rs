@@ -81,11 +81,13 @@ impl Catalog {
 
 async fn touch(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: VideoId) -> Result<(), CatalogError> {
     // Always a new value, so a cached index sees the change even within one millisecond.
-    sqlx::query("UPDATE videos SET updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END WHERE id = $1")
-        .bind(id.as_str())
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE videos SET updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

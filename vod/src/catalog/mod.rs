@@ -19,12 +19,12 @@ mod uploads;
 pub use schema::{migrate_set, Migration, Step};
 pub use sql::{Arg, Bindings};
 
+pub use captions::CaptionRow;
 pub use model::{
     InitRow, NewVideo, SegmentRow, UploadState, Video, VideoEnd, VideoPage, VideoPatch, VideoQuery, VideoSource,
     VideoStatus, Visibility, DEFAULT_PAGE_SIZE, MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_TAGS, MAX_TAG_CHARS,
     MAX_TITLE_CHARS,
 };
-pub use captions::CaptionRow;
 pub use uploads::{NewUpload, UploadRow};
 
 use crate::VideoId;
