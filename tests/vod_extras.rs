@@ -206,6 +206,8 @@ fn a_storyboard_previews_the_seek_bar_and_the_poster_is_chosen_by_time() {
     let tile = (time / 2.0).floor() as i64 * 160;
     let expected = if tile == 0 { "0px 0px".to_owned() } else { format!("-{tile}px 0px") };
     assert_eq!(preview["position"].as_str(), Some(expected.as_str()), "{probe}");
+    let link = probe["download"].as_str().unwrap_or_default();
+    assert!(link.ends_with(&format!("/vod/{video}/download")), "the page links the download: {probe}");
 
     // The poster, made again from 6 s: another picture than the first.
     let first = http_raw_request(server.http, "GET", &format!("/vod/{video}/thumbnail.jpg"), None, &[]);

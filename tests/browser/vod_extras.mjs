@@ -4,9 +4,10 @@
 // lists its captions (window.rillWatch.captions), picks <lang> with window.rillCaptions, then
 // waits until the element's text track in that language is 'showing' with cues loaded. It also
 // hovers the middle of the seek bar (#timeline-range) and reads the preview (#preview: shown,
-// its background image and position). Prints ONE JSON line:
+// its background image and position), and the page's download link. Prints ONE JSON line:
 //   {"url", "started", "captions":[{lang,label}], "textTracks":[{language,label,mode,cues}],
 //    "shown": {language,mode,cues} | null, "preview": {hidden, image, position, width, height, time} | null,
+//    "download": the "Download MP4" link's URL | null,
 //    "consoleErrors":[...], "offOriginRequests":[...]}
 // Exit status 0 whatever the page did (judging is the caller's job); 2 if the browser could
 // not be launched, 64 on bad arguments.
@@ -71,6 +72,10 @@ try {
       };
     });
   }
+  result.download = await page.evaluate(() => {
+    const a = document.getElementById('download');
+    return a && !document.getElementById('download-line').hidden ? a.href : null;
+  });
   await screenshotIfAsked(page, consoleErrors);
 } finally {
   await browser.close();

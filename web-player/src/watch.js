@@ -7,7 +7,8 @@
 // tools; window.rillSeek(seconds) seeks. Captions (the HLS SUBTITLES group, the DASH text
 // adaptation sets) are listed in the Captions menu; window.rillCaptions(lang or '') picks one.
 // A video with a storyboard (/vod/<id>/storyboard.vtt: a WebVTT thumbnails track over a JPEG
-// sprite) gets a seek bar whose hover or keyboard focus shows the picture at that time.
+// sprite) gets a seek bar whose hover or keyboard focus shows the picture at that time. A ready
+// video has a "Download MP4" link (/vod/<id>/download).
 'use strict';
 
 (function () {
@@ -192,6 +193,11 @@
     el.videoError.textContent = m.error ? 'Recording error: ' + m.error : '';
     el.videoError.hidden = !m.error;
     out.status.textContent = STATUS_NAMES[m.status] || String(m.status || '–');
+    // A finished video downloads as one MP4 (/vod/<id>/download), with the page's token.
+    const token = query.get('token');
+    const download = document.getElementById('download');
+    download.href = '/vod/' + id + '/download' + (token ? '?token=' + encodeURIComponent(token) : '');
+    document.getElementById('download-line').hidden = m.status !== 'ready';
     out.created.textContent = m.created_at_ms ? new Date(m.created_at_ms).toLocaleString() : '–';
     if (player && !stats.fatalError && playedOnce) setStatus(playingText(), false);
   }
