@@ -48,6 +48,11 @@ impl AccessControl {
         self.access.signer().mint(claims)
     }
 
+    /// Whether `token` is a good upload token (see [`Access::check_upload`]).
+    pub fn check_upload(&self, token: &str) -> Result<Claims, Denied> {
+        self.access.check_upload(token, unix_s())
+    }
+
     /// A session token for a viewer let in by `grant` on `resource` (see
     /// [`Access::open_session`]).
     pub fn open_session(&self, grant: &Grant, resource: Resource<'_>) -> Option<String> {

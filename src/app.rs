@@ -274,6 +274,16 @@ async fn start_vod(
     if !recovered.is_empty() {
         tracing::warn!(videos = recovered.len(), "recovered recordings interrupted by an unclean stop");
     }
+    let library = Arc::new(Library::new(catalog.clone(), storage.clone()));
+    // A recording that became ready gets its storyboard (seek previews).
+    let on_ready: Option<rill_vod::recorder::OnReady> =
+        crate::storyboard::Storyboarder::new(storage.clone()).map(|storyboarder| {
+            let library = library.clone();
+            Arc::new(move |id| {
+                let (storyboarder, library) = (storyboarder.clone(), library.clone());
+                tokio::spawn(async move { crate::storyboard::for_video(&storyboarder, &library, id).await });
+            }) as rill_vod::recorder::OnReady
+        });
     let enabled = config.record.enabled;
     let overrides: std::collections::HashMap<String, bool> =
         config.streams.iter().filter_map(|s| Some((s.name.clone(), s.record?))).collect();
@@ -287,6 +297,7 @@ async fn start_vod(
             thumbnailer: thumbnailer(THUMBNAIL_WIDTH),
             spool: Default::default(),
             spool_dir: Some(dir.join(".spool")),
+            on_ready,
         },
         Box::new(move |name| overrides.get(name).copied().unwrap_or(enabled)),
     );
@@ -302,7 +313,7 @@ async fn start_vod(
         policy,
         Duration::from_secs(config.record.sweep_interval_s.max(1)),
     );
-    Ok((Arc::new(Library::new(catalog, storage)), recorder))
+    Ok((library, recorder))
 }
 
 /// How long shutdown waits for open HTTP connections after the streams have ended.

@@ -3,7 +3,7 @@
 //!
 //! Modules depend one way: [`app`] (the composition root) → [`http`] (every HTTP surface) →
 //! [`state`] (what handlers share) → the subsystems' wiring ([`streams`], [`sources`],
-//! [`transcoding`], [`webrtc_feeds`], [`thumbnails`], [`uploads`], [`processing`], [`audience`])
+//! [`transcoding`], [`webrtc_feeds`], [`thumbnails`], [`uploads`], [`processing`], [`storyboard`], [`audience`])
 //! → [`config`]. The domain rules live in the crates (`rill-media`, `rill-ingest`, `rill-relay`,
 //! `rill-vod`, `rill-transcode`, `rill-webrtc`, `rill-analytics`).
 
@@ -15,6 +15,7 @@ pub mod http;
 pub mod processing;
 pub mod sources;
 pub mod state;
+pub mod storyboard;
 pub mod streams;
 pub mod thumbnailer;
 pub mod thumbnails;

@@ -1,6 +1,6 @@
 //! `rill`: the server binary. Parses the command line and runs the server ([`rill::app`]),
 //! prints the effective configuration, or (as a child of the server) makes one thumbnail or
-//! processes one upload.
+//! storyboard, or processes one upload.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -43,6 +43,18 @@ enum Command {
         #[arg(long, default_value = "veryfast")]
         speed_preset: String,
     },
+    /// Read a video track (fMP4: init, then segments) on stdin, write a storyboard (a JSON
+    /// layout line, then a JPEG sprite of a picture every --interval seconds) on stdout. The
+    /// server runs this in a child process for each video's seek previews (src/storyboard.rs).
+    #[command(hide = true)]
+    Storyboard {
+        #[arg(long)]
+        interval: f64,
+        #[arg(long, default_value_t = rill::storyboard::MAX_TILES)]
+        max_tiles: u32,
+        #[arg(long, default_value_t = rill::storyboard::TILE_WIDTH)]
+        width: u32,
+    },
     /// Read an fMP4 (init + segment) on stdin, write its first picture as a JPEG on stdout.
     /// The server runs this in a child process for each video's thumbnail, so decoding stays
     /// out of the server's memory and a decoder crash cannot take the server down.
@@ -50,6 +62,9 @@ enum Command {
     Thumbnail {
         #[arg(long, default_value_t = THUMBNAIL_WIDTH)]
         width: u32,
+        /// The first picture this long after the media's first (a poster chosen by time).
+        #[arg(long, default_value_t = 0)]
+        at_ms: u64,
     },
 }
 
@@ -67,7 +82,8 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let load = || Config::load(cli.config.as_deref(), std::env::vars());
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Thumbnail { width } => rill::thumbnailer::run_child(width),
+        Command::Thumbnail { width, at_ms } => rill::thumbnailer::run_child(width, at_ms),
+        Command::Storyboard { interval, max_tiles, width } => rill::storyboard::run_child(interval, max_tiles, width),
         Command::ProcessUpload { input, recordings, video, rungs, speed_preset } => {
             rill::processing::run_child(&input, &recordings, &video, &rungs, &speed_preset)
         }

@@ -142,6 +142,8 @@ pub struct UploadProcessor {
     pub speed_preset: String,
     /// Makes the poster (the first picture of the top rendition), when available.
     pub thumbnailer: Option<Thumbnailer>,
+    /// Makes the seek previews (from the smallest rendition), when available.
+    pub storyboarder: Option<crate::storyboard::Storyboarder>,
 }
 
 impl UploadProcessor {
@@ -207,7 +209,15 @@ impl Process for UploadProcessor {
                 .await
                 .map_err(|e| format!("processing failed: {e}"))?;
             match outcome {
-                Ok(video) => Ok(Processed { thumbnail: self.thumbnail(video_id, &video).await, video }),
+                Ok(video) => {
+                    let thumbnail = self.thumbnail(video_id, &video).await;
+                    if let Some(storyboarder) = &self.storyboarder {
+                        if let Some(source) = storyboard_source(video_id, &video) {
+                            storyboarder.make(source).await;
+                        }
+                    }
+                    Ok(Processed { thumbnail, video })
+                }
                 Err(reason) => {
                     let prefix = video_id.to_string();
                     let _ = storage::run(&self.recordings, move |s| s.remove_all(&prefix)).await;
@@ -216,6 +226,22 @@ impl Process for UploadProcessor {
             }
         })
     }
+}
+
+/// The smallest video rendition of a processed upload.
+fn storyboard_source(video_id: VideoId, video: &PackagedVideo) -> Option<crate::storyboard::StoryboardSource> {
+    let height =
+        |info: &str| serde_json::from_str::<rill_media::manifest::TrackDescription>(info).ok().and_then(|d| d.height);
+    let track = video
+        .tracks
+        .iter()
+        .filter(|t| t.name.starts_with("video") && !t.segments.is_empty())
+        .min_by_key(|t| height(&t.info).unwrap_or(u32::MAX))?;
+    Some(crate::storyboard::StoryboardSource {
+        video: video_id,
+        track: track.name.clone(),
+        segments: track.segments.clone(),
+    })
 }
 
 /// Runs the child, following its progress; its `done` index or its refusal.

@@ -43,6 +43,7 @@ pub fn start(config: &Config, library: &Library) -> Result<Arc<Uploads>> {
                     .collect(),
                 speed_preset: config.transcode.speed_preset.clone(),
                 thumbnailer: thumbnailer(THUMBNAIL_WIDTH),
+                storyboarder: crate::storyboard::Storyboarder::new(library.storage.clone()),
             });
             for _ in 0..config.vod.processing_jobs {
                 tokio::spawn(uploads.clone().run_processing(processor.clone()));

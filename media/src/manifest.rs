@@ -62,11 +62,44 @@ pub struct HlsTrack<'a> {
     pub uri: &'a str,
 }
 
+/// One subtitles rendition (a WebVTT media playlist) of an HLS multivariant playlist.
+pub struct HlsSubtitles<'a> {
+    /// BCP 47 language tag.
+    pub language: &'a str,
+    /// A name for viewers.
+    pub name: &'a str,
+    pub uri: &'a str,
+}
+
+/// The `GROUP-ID` of the subtitles renditions.
+const SUBTITLES_GROUP: &str = "subs";
+
 /// The multivariant playlist: one variant per video rendition (the first is the source), all
 /// sharing the audio as an `EXT-X-MEDIA` group; or audio alone. `version` is the
 /// `EXT-X-VERSION` the media playlists need.
 pub fn hls_multivariant(videos: &[HlsTrack<'_>], audio: Option<HlsTrack<'_>>, version: u8) -> String {
+    hls_multivariant_with_subtitles(videos, audio, &[], version)
+}
+
+/// [`hls_multivariant`] with subtitles: each an `EXT-X-MEDIA:TYPE=SUBTITLES` of one group that
+/// every video variant names (none is on by default; players list them).
+pub fn hls_multivariant_with_subtitles(
+    videos: &[HlsTrack<'_>],
+    audio: Option<HlsTrack<'_>>,
+    subtitles: &[HlsSubtitles<'_>],
+    version: u8,
+) -> String {
     let mut out = format!("#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let subtitles = if videos.is_empty() { &[][..] } else { subtitles };
+    for subtitle in subtitles {
+        let _ = writeln!(
+            out,
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{SUBTITLES_GROUP}\",NAME=\"{}\",LANGUAGE=\"{}\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"{}\"",
+            quoted_string(subtitle.name),
+            quoted_string(subtitle.language),
+            subtitle.uri
+        );
+    }
     if let (false, Some(audio)) = (videos.is_empty(), &audio) {
         let _ = writeln!(
             out,
@@ -77,17 +110,22 @@ pub fn hls_multivariant(videos: &[HlsTrack<'_>], audio: Option<HlsTrack<'_>>, ve
     }
     if videos.is_empty() {
         if let Some(audio) = &audio {
-            variant(&mut out, audio, None);
+            variant(&mut out, audio, None, false);
         }
     }
     for video in videos {
-        variant(&mut out, video, audio.as_ref());
+        variant(&mut out, video, audio.as_ref(), !subtitles.is_empty());
     }
     out
 }
 
+/// `s` as an HLS quoted-string: no double quote, CR or LF (RFC 8216 §4.2).
+fn quoted_string(s: &str) -> String {
+    s.chars().map(|c| if matches!(c, '"' | '\r' | '\n') { '\'' } else { c }).collect()
+}
+
 /// One `EXT-X-STREAM-INF` (with the audio group's codec and bitrate added to a video variant).
-fn variant(out: &mut String, main: &HlsTrack<'_>, audio: Option<&HlsTrack<'_>>) {
+fn variant(out: &mut String, main: &HlsTrack<'_>, audio: Option<&HlsTrack<'_>>, subtitles: bool) {
     let codecs: Vec<&str> =
         [Some(main), audio].into_iter().flatten().filter_map(|t| t.description.codecs.as_deref()).collect();
     let audio_bits = audio.map_or(0, |a| a.peak_bitrate);
@@ -106,7 +144,23 @@ fn variant(out: &mut String, main: &HlsTrack<'_>, audio: Option<&HlsTrack<'_>>) 
     if audio.is_some() {
         out.push_str(",AUDIO=\"audio\"");
     }
+    if subtitles {
+        let _ = write!(out, ",SUBTITLES=\"{SUBTITLES_GROUP}\"");
+    }
     let _ = writeln!(out, "\n{}", main.uri);
+}
+
+/// A DASH text adaptation set of one side-loaded WebVTT file (`url`, relative to the MPD),
+/// indented for a period.
+pub fn dash_text_adaptation_set(out: &mut String, id: usize, language: &str, label: &str, url: &str) {
+    let _ = writeln!(
+        out,
+        "    <AdaptationSet id=\"{id}\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"{}\">\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n      <Label>{}</Label>\n      <Representation id=\"captions-{}\" bandwidth=\"256\">\n        <BaseURL>{}</BaseURL>\n      </Representation>\n    </AdaptationSet>",
+        xml_escape(language),
+        xml_escape(label),
+        xml_escape(language),
+        xml_escape(url)
+    );
 }
 
 /// `contentType` and `mimeType` of a DASH adaptation set of `kind`.
@@ -234,18 +288,20 @@ pub fn hls_with_param(playlist: &str, param: &str) -> String {
     out
 }
 
-/// A DASH MPD whose segment templates (`media`, `initialization`) carry `param`.
+/// A DASH MPD whose segment templates (`media`, `initialization`) and `BaseURL`s (side-loaded
+/// captions) carry `param`.
 pub fn mpd_with_param(mpd: &str, param: &str) -> String {
     let mut out = String::with_capacity(mpd.len() + 64);
     let mut rest = mpd;
     loop {
-        let next = ["media=\"", "initialization=\""]
+        // Attributes end at a quote; a `BaseURL` (side-loaded captions) at its closing tag.
+        let next = [("media=\"", '"'), ("initialization=\"", '"'), ("<BaseURL>", '<')]
             .iter()
-            .filter_map(|attr| rest.find(attr).map(|at| (at, attr.len())))
+            .filter_map(|(attr, end)| rest.find(attr).map(|at| (at, attr.len(), *end)))
             .min();
-        let Some((at, attr_len)) = next else { break };
+        let Some((at, attr_len, end)) = next else { break };
         let start = at + attr_len;
-        let Some(len) = rest[start..].find('"') else { break };
+        let Some(len) = rest[start..].find(end) else { break };
         out.push_str(&rest[..start]);
         out.push_str(&with_param(&rest[start..start + len], param));
         rest = &rest[start + len..];
@@ -300,5 +356,13 @@ mod param_tests {
             mpd_with_param(mpd, "rs=x"),
             r#"<SegmentTemplate timescale="90000" initialization="video/7-init-1.mp4?rs=x" media="video/7-$Number$.m4s?rs=x" startNumber="0">"#
         );
+    }
+
+    #[test]
+    fn side_loaded_captions_carry_the_param_too() {
+        let mut mpd = String::new();
+        dash_text_adaptation_set(&mut mpd, 2, "en", "English", "captions/en.vtt");
+        let carried = mpd_with_param(&mpd, "token=t");
+        assert!(carried.contains("<BaseURL>captions/en.vtt?token=t</BaseURL>"), "{carried}");
     }
 }

@@ -1,18 +1,24 @@
 //! VOD over HTTP: `/vod/<id>/index.m3u8` (multivariant), `/vod/<id>/manifest.mpd`, and per
 //! track `/vod/<id>/<track>/index.m3u8`, `init-<v>.mp4` and `<sequence>.m4s`, rendered from
-//! the catalog's index, and `/vod/<id>/thumbnail.jpg`. Segments support `Range` and are cached as
-//! immutable. Who may watch (private videos: a play token or the admin token) is decided by the
-//! [`crate::http::media_access`] layer; any other id, track or file name is refused before
-//! storage is touched.
+//! the catalog's index, `/vod/<id>/thumbnail.jpg`, and captions: `/vod/<id>/captions/<lang>.m3u8`
+//! (the HLS subtitles playlist) and `<lang>.vtt` (with the HLS timestamp map), and the seek
+//! previews `/vod/<id>/storyboard.vtt` + `storyboard.jpg`; [`download`]: `/vod/<id>/download`.
+//! Segments support `Range` and are cached as immutable. Who may watch (private videos: a play
+//! token or the admin token) is decided by the [`crate::http::media_access`] layer; any other
+//! id, track or file name is refused before storage is touched.
+
+mod download;
 
 use crate::http::response::{error, not_modified, origin, respond, set_header, MPD, PLAYLIST, SEGMENT};
 use crate::state::AppState;
+use crate::storyboard;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use rill_vod::captions::{caption_key, with_timestamp_map, Language};
 use rill_vod::catalog::Visibility;
 use rill_vod::manifest::{self, VideoIndex};
 use rill_vod::upload::package::{track_init_key, track_segment_key};
@@ -31,7 +37,10 @@ const GROWING: &str = "public, max-age=1";
 const PRIVATE: &str = "private, no-cache";
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/vod/{id}/{file}", get(video_file)).route("/vod/{id}/{track}/{file}", get(track_file))
+    Router::new()
+        .route("/vod/{id}/{file}", get(video_file))
+        .route("/vod/{id}/{track}/{file}", get(track_file))
+        .route("/vod/{id}/download", get(download::download))
 }
 
 /// Finds a playable video (the access layer already let the requester in).
@@ -81,6 +90,17 @@ async fn video_file(
             let mpd = manifest::dash_manifest(&index, SystemTime::now(), &time_url);
             respond(StatusCode::OK, MPD, cache, Body::from(mpd))
         }
+        "storyboard.vtt" | "storyboard.jpg" => {
+            let Some(video) = VideoId::parse(&id) else { return error(StatusCode::NOT_FOUND, "not a video id") };
+            let key = if file == "storyboard.vtt" { storyboard::vtt_key(video) } else { storyboard::sprite_key(video) };
+            match app.library.size(key.clone()).await {
+                Ok(size) => serve_object(&app, &index, key, Some(size), &headers).await,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    error(StatusCode::NOT_FOUND, "this video has no storyboard (yet)")
+                }
+                Err(e) => storage_error(&key, e),
+            }
+        }
         "thumbnail.jpg" => match &index.video.thumbnail {
             Some(key) => serve_object(&app, &index, key.clone(), None, &headers).await,
             None => error(StatusCode::NOT_FOUND, "this video has no thumbnail"),
@@ -122,6 +142,9 @@ async fn track_file(
         Ok(index) => index,
         Err(response) => return response,
     };
+    if track == "captions" {
+        return captions_file(&app, &index, &file).await;
+    }
     // Only a track the video's index has (`video`, `audio`, an upload's `video-<rung>`) is
     // looked up, so no other name reaches storage.
     let Some(track) = index.track_named(&track) else { return error(StatusCode::NOT_FOUND, "no such track") };
@@ -140,6 +163,38 @@ async fn track_file(
         Some(TrackFile::Init(_)) => return error(StatusCode::NOT_FOUND, "no such init segment"),
     };
     serve_object(&app, &index, key, size, &headers).await
+}
+
+/// `GET /vod/<id>/captions/<lang>.m3u8` and `<lang>.vtt`: only a language the index lists
+/// reaches storage (under its canonical key).
+async fn captions_file(app: &AppState, index: &VideoIndex, file: &str) -> Response {
+    let (lang, vtt) = match (file.strip_suffix(".vtt"), file.strip_suffix(".m3u8")) {
+        (Some(lang), _) => (lang, true),
+        (_, Some(lang)) => (lang, false),
+        _ => return error(StatusCode::NOT_FOUND, "not found"),
+    };
+    let Some(caption) = index.caption(lang) else {
+        return error(StatusCode::NOT_FOUND, "no captions in this language");
+    };
+    if !vtt {
+        let playlist = manifest::caption_playlist(index, &caption.lang);
+        return respond(StatusCode::OK, PLAYLIST, manifest_cache(index), Body::from(playlist));
+    }
+    let (Some(id), Ok(lang)) = (VideoId::parse(&index.video.id), Language::parse(&caption.lang)) else {
+        return error(StatusCode::NOT_FOUND, "no captions in this language");
+    };
+    let key = caption_key(id, &lang);
+    let stored = match app.library.size(key.clone()).await {
+        Ok(size) => app.library.read(key.clone(), 0..size).await,
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(bytes) => {
+            let text = with_timestamp_map(&String::from_utf8_lossy(&bytes), index.start_90khz());
+            respond(StatusCode::OK, "text/vtt; charset=utf-8", manifest_cache(index), Body::from(text))
+        }
+        Err(e) => storage_error(&key, e),
+    }
 }
 
 /// Serves a stored object, honouring `Range` (one range; several are answered with the whole
@@ -163,6 +218,7 @@ async fn serve_object(
     let content_type = match key.rsplit_once('.').map(|(_, extension)| extension) {
         Some("mp4") => "video/mp4",
         Some("jpg") => "image/jpeg",
+        Some("vtt") => "text/vtt; charset=utf-8",
         _ => SEGMENT,
     };
     if not_modified(headers, &etag) {
@@ -203,7 +259,7 @@ fn storage_error(key: &str, e: std::io::Error) -> Response {
 }
 
 #[derive(Debug, PartialEq)]
-enum RangeRequest {
+pub(super) enum RangeRequest {
     /// Not a single byte range we serve partially: answer with the whole object.
     Ignored,
     Unsatisfiable,
@@ -211,7 +267,7 @@ enum RangeRequest {
 }
 
 /// A `Range` header value for an object of `size` bytes (RFC 9110 §14.1.2).
-fn parse_range(value: &str, size: u64) -> RangeRequest {
+pub(super) fn parse_range(value: &str, size: u64) -> RangeRequest {
     let Some(spec) = value.trim().strip_prefix("bytes=") else { return RangeRequest::Ignored };
     if spec.contains(',') {
         return RangeRequest::Ignored;

@@ -13,6 +13,7 @@
 //! - [`file`]: an uploaded file probed (or refused with a reason) and transcoded into the VOD
 //!   ladder (H.264 renditions with aligned keyframes, AAC audio).
 //! - [`thumbnail`]: the first picture of a fragmented MP4 as a JPEG.
+//! - [`storyboard`]: seek previews: a sprite of pictures every few seconds of a video track.
 //! - [`flv_file`]: an FLV file read into Bus tracks and frames (tests, examples, benchmarks).
 //!
 //! Nothing here blocks a Bus publisher: transcoders read the Bus as services and drop input
@@ -25,6 +26,7 @@ pub mod ladder;
 pub mod manager;
 mod overload;
 mod pipeline;
+pub mod storyboard;
 pub mod thumbnail;
 mod timeline;
 pub mod webrtc;

@@ -3,9 +3,12 @@
 //! segments, the manifests module renders VOD (and live-rewind) HLS playlists and DASH MPDs from
 //! that index, the library serves them to the HTTP layer and retention deletes old videos.
 //! [`metrics`] writes the recorder's Prometheus metrics. [`upload`] takes files over tus and
-//! queues them for processing into videos.
+//! queues them for processing into videos. [`captions`] checks and normalizes caption files; [`download`] lays out progressive MP4
+//! downloads.
 
+pub mod captions;
 pub mod catalog;
+pub mod download;
 mod id;
 pub mod library;
 pub mod manifest;

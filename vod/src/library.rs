@@ -3,9 +3,11 @@
 //! row. A cached index is revalidated against the video's row alone (one primary-key read) and
 //! reloaded only when that row changed: on every request while the video is being recorded
 //! (each indexed segment changes its size), at most every [`FINISHED_RECHECK`] once it has
-//! ended (so edits made through another server sharing the database show up).
+//! ended (so edits made through another server sharing the database show up). Download layouts
+//! (`crate::download`) are cached here too, keyed by the video row's `updated_at`.
 
 use crate::catalog::{Catalog, CatalogError, VideoStatus};
+use crate::download::Download;
 use crate::manifest::VideoIndex;
 use crate::recorder::RecordError;
 use crate::storage::{self, Storage};
@@ -25,11 +27,19 @@ pub struct Library {
     pub catalog: Arc<Catalog>,
     pub storage: Arc<dyn Storage>,
     indexes: Mutex<HashMap<VideoId, (Instant, Arc<VideoIndex>)>>,
+    /// Download layouts by (video, rendition), with the video row's `updated_at` they were made at.
+    downloads: Mutex<HashMap<DownloadKey, (i64, Arc<Download>)>>,
 }
+
+/// A download layout's key: the video and the rendition.
+pub type DownloadKey = (VideoId, String);
+
+/// Download layouts kept in memory (a long video's is a few MB of sample tables).
+const CACHED_DOWNLOADS: usize = 16;
 
 impl Library {
     pub fn new(catalog: Arc<Catalog>, storage: Arc<dyn Storage>) -> Library {
-        Library { catalog, storage, indexes: Mutex::new(HashMap::new()) }
+        Library { catalog, storage, indexes: Mutex::new(HashMap::new()), downloads: Mutex::new(HashMap::new()) }
     }
 
     /// The index of video `id`, or `None` if there is no such video.
@@ -68,6 +78,23 @@ impl Library {
         }
         indexes.insert(id, (Instant::now(), index.clone()));
         Ok(Some(index))
+    }
+
+    /// The cached download layout of `key` made while the video's row was at `updated_at_ms`.
+    pub fn cached_download(&self, key: &DownloadKey, updated_at_ms: i64) -> Option<Arc<Download>> {
+        let downloads = rill_media::sync::lock(&self.downloads);
+        downloads.get(key).filter(|(at, _)| *at == updated_at_ms).map(|(_, d)| d.clone())
+    }
+
+    /// Keeps a download layout (dropping an arbitrary one past [`CACHED_DOWNLOADS`]).
+    pub fn cache_download(&self, key: DownloadKey, updated_at_ms: i64, download: Arc<Download>) {
+        let mut downloads = rill_media::sync::lock(&self.downloads);
+        if downloads.len() >= CACHED_DOWNLOADS && !downloads.contains_key(&key) {
+            if let Some(evicted) = downloads.keys().next().cloned() {
+                downloads.remove(&evicted);
+            }
+        }
+        downloads.insert(key, (updated_at_ms, download));
     }
 
     /// Forgets the cached index of `id` (after an edit).

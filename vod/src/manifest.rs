@@ -6,14 +6,18 @@
 //! new `EXT-X-MAP`, and a new DASH period. A processed upload has several video renditions
 //! (tracks `video`, `video-<rung>`): every one is a variant of the multivariant playlist and a
 //! representation of the one video adaptation set (each with its own `SegmentTemplate`).
+//! Captions (one WebVTT file per language) are an HLS `SUBTITLES` group, each language a
+//! media playlist of one WebVTT "segment" as long as the video, and a DASH text adaptation set
+//! per language pointing at the file (in the first period: cue times count from the video's
+//! start).
 
-use crate::catalog::{Catalog, CatalogError, SegmentRow, Video, VideoStatus};
+use crate::catalog::{CaptionRow, Catalog, CatalogError, SegmentRow, Video, VideoStatus};
 use crate::upload::package::{is_track_name, track_kind};
 use crate::VideoId;
 use rill_media::cmaf::TrackKind;
 use rill_media::manifest::{
-    dash_content_type, dash_representation, dash_utc_timing, hls_multivariant, xml_escape, xs_duration, HlsTrack,
-    TrackDescription,
+    dash_content_type, dash_representation, dash_text_adaptation_set, dash_utc_timing, hls_multivariant_with_subtitles,
+    xml_escape, xs_duration, HlsSubtitles, HlsTrack, TrackDescription,
 };
 use rill_media::wallclock::iso8601;
 use std::fmt::Write as _;
@@ -84,6 +88,8 @@ fn bitrate(bytes: i64, secs: f64) -> u64 {
 pub struct VideoIndex {
     pub video: Video,
     pub tracks: Vec<TrackIndex>,
+    /// Caption languages, by tag.
+    pub captions: Vec<CaptionRow>,
 }
 
 impl VideoIndex {
@@ -111,7 +117,29 @@ impl VideoIndex {
             let height = t.description().and_then(|d| d.height).unwrap_or(0);
             (t.kind == TrackKind::Audio, t.name != "video", std::cmp::Reverse(height))
         });
-        Ok(Some(VideoIndex { video, tracks }))
+        let captions = catalog.captions(id).await?;
+        Ok(Some(VideoIndex { video, tracks, captions }))
+    }
+
+    /// The captions in `lang`, if the video has them.
+    pub fn caption(&self, lang: &str) -> Option<&CaptionRow> {
+        self.captions.iter().find(|c| c.lang == lang)
+    }
+
+    /// The media time of the video's start on the 90 kHz clock: the earliest first segment of
+    /// any track. Cue time 0 of the captions is this time (HLS `X-TIMESTAMP-MAP`).
+    pub fn start_90khz(&self) -> u64 {
+        self.tracks
+            .iter()
+            .filter_map(|t| t.segments.first())
+            .map(|s| (s.start_ticks.max(0) as u128 * 90_000 / s.timescale.max(1) as u128) as u64)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The video's length in seconds: its longest track.
+    pub fn duration_secs(&self) -> f64 {
+        self.tracks.iter().map(TrackIndex::duration_secs).fold(0.0, f64::max)
     }
 
     /// The first track of `kind` with segments (`video`: the top rendition).
@@ -155,7 +183,34 @@ pub fn multivariant(index: &VideoIndex) -> String {
     let videos: Vec<HlsTrack<'_>> =
         playable.iter().zip(&uris).filter(|(t, _)| t.kind == TrackKind::Video).filter_map(variant).collect();
     let audio = playable.iter().zip(&uris).find(|(t, _)| t.kind == TrackKind::Audio).and_then(variant);
-    hls_multivariant(&videos, audio, 7)
+    let caption_uris: Vec<String> = index.captions.iter().map(|c| caption_playlist_uri(&c.lang)).collect();
+    let subtitles: Vec<HlsSubtitles<'_>> = index
+        .captions
+        .iter()
+        .zip(&caption_uris)
+        .map(|(c, uri)| HlsSubtitles { language: &c.lang, name: &c.label, uri })
+        .collect();
+    hls_multivariant_with_subtitles(&videos, audio, &subtitles, 7)
+}
+
+/// URI of a caption language's media playlist, relative to the multivariant playlist.
+pub fn caption_playlist_uri(lang: &str) -> String {
+    format!("captions/{lang}.m3u8")
+}
+
+/// The HLS media playlist of one caption language: its WebVTT file as one segment lasting the
+/// whole video (`EVENT` without an end while recording).
+pub fn caption_playlist(index: &VideoIndex, lang: &str) -> String {
+    let duration = index.duration_secs();
+    let kind = if index.is_live() { "EVENT" } else { "VOD" };
+    let mut out = format!(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:{kind}\n#EXTINF:{duration:.5},\n{lang}.vtt\n",
+        duration.ceil().max(1.0) as u64
+    );
+    if !index.is_live() {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    out
 }
 
 /// The HLS media playlist of one track: `VOD` with `EXT-X-ENDLIST`, or `EVENT` while recording.
@@ -222,10 +277,18 @@ pub fn dash_manifest(index: &VideoIndex, now: SystemTime, time_url: &str) -> Str
         out.push_str(">\n");
         let kinds = [TrackKind::Video, TrackKind::Audio];
         let sets = kinds.iter().map(|&kind| period.tracks.iter().filter(|(t, _)| t.kind == kind).collect::<Vec<_>>());
+        let mut sets_written = 0;
         for (id, set) in sets.filter(|set| !set.is_empty()).enumerate() {
             match set.as_slice() {
                 [(track, segments)] => adaptation_set(&mut out, id, track, period.version, segments),
                 renditions => rendition_set(&mut out, id, renditions, period.version),
+            }
+            sets_written = id + 1;
+        }
+        if number == 0 {
+            for (i, caption) in index.captions.iter().enumerate() {
+                let url = format!("captions/{}.vtt", caption.lang);
+                dash_text_adaptation_set(&mut out, sets_written + i, &caption.lang, &caption.label, &url);
             }
         }
         out.push_str("  </Period>\n");
@@ -445,6 +508,7 @@ mod tests {
                     run(TrackKind::Audio, (0, 0), &[96_256, 96_256, 95_232, 72_704], 0, false),
                 ),
             ],
+            captions: Vec::new(),
         }
     }
 
@@ -465,6 +529,7 @@ mod tests {
                 track(TrackKind::Video, &[0, 1], pictures.concat()),
                 track(TrackKind::Audio, &[0, 1], sound.concat()),
             ],
+            captions: Vec::new(),
         }
     }
 
@@ -486,7 +551,7 @@ mod tests {
             tracks.push(rendition);
         }
         tracks.extend(index.tracks);
-        VideoIndex { video: video(VideoStatus::Ready), tracks }
+        VideoIndex { video: video(VideoStatus::Ready), tracks, captions: Vec::new() }
     }
 
     #[test]
@@ -500,6 +565,32 @@ mod tests {
         assert!(mpd.contains("media=\"video-720p/$Number$.m4s\""));
         assert_eq!(index.track_named("video-480p").unwrap().name, "video-480p");
         assert_eq!(index.track(TrackKind::Video).unwrap().name, "video");
+    }
+
+    #[test]
+    fn captions_are_a_subtitles_group_and_text_adaptation_sets() {
+        let mut index = processed();
+        for (lang, label) in [("en", "English"), ("pt-BR", "Português (pt-BR)")] {
+            index.captions.push(CaptionRow {
+                lang: lang.into(),
+                label: label.into(),
+                cues: 3,
+                size_bytes: 100,
+                created_at_ms: START_MS,
+            });
+        }
+        golden("captions.m3u8", &multivariant(&index));
+        golden("captions-en.m3u8", &caption_playlist(&index, "en"));
+        let now = UNIX_EPOCH + Duration::from_millis(START_MS as u64 + 8_000);
+        let mpd = dash_manifest(&index, now, "http://h/time");
+        golden("captions.mpd", &mpd);
+        let master = multivariant(&index);
+        assert_eq!(master.matches("TYPE=SUBTITLES").count(), 2, "{master}");
+        assert_eq!(master.matches("SUBTITLES=\"subs\"").count(), 3, "every variant names the group: {master}");
+        assert!(mpd.contains("<BaseURL>captions/pt-BR.vtt</BaseURL>"), "{mpd}");
+        assert_eq!(mpd.matches("mimeType=\"text/vtt\"").count(), 2, "{mpd}");
+        assert_eq!(index.start_90khz(), 0);
+        assert!((index.duration_secs() - 7.509).abs() < 0.01);
     }
 
     #[test]

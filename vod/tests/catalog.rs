@@ -434,6 +434,7 @@ async fn updates_are_validated(url: String) {
         description: Some("Now with a description.".into()),
         tags: Some(vec!["Live".into(), "music".into(), "LIVE".into(), "été_2024".into(), "drum-and-bass".into()]),
         visibility: Some(Visibility::Unlisted),
+        thumbnail_time: None,
     };
     let after = catalog.update(id, &patch).await.unwrap().unwrap();
     assert_eq!(after.title, "Renamed");
@@ -506,7 +507,7 @@ async fn migrations_are_idempotent_and_newer_schemas_refused(url: String) {
     let raw = raw_pool(&url).await;
     let versions: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&raw).await.unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     if url.starts_with("sqlite") {
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&raw).await.unwrap();
         assert_eq!(journal, "wal");
@@ -514,7 +515,7 @@ async fn migrations_are_idempotent_and_newer_schemas_refused(url: String) {
     sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (1000, 0)").execute(&raw).await.unwrap();
     raw.close().await;
     match Catalog::connect(&url).await {
-        Err(error @ CatalogError::SchemaTooNew { found: 1000, known: 4 }) => {
+        Err(error @ CatalogError::SchemaTooNew { found: 1000, known: 5 }) => {
             assert!(error.to_string().contains("newer Rill"), "{error}")
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
@@ -538,6 +539,7 @@ async fn upgrade_from_version_1_fills_video_tags(url: String) {
         "DROP INDEX videos_by_visibility",
         "DROP INDEX videos_by_stream",
         "CREATE INDEX videos_by_stream ON videos (stream, created_at)",
+        "DROP TABLE video_captions",
         "DROP TABLE uploads",
         "ALTER TABLE videos DROP COLUMN source",
         "ALTER TABLE videos DROP COLUMN frames_lost",
@@ -574,6 +576,7 @@ async fn losses_add_up_and_survive_an_upgrade(url: String) {
 
     let raw = raw_pool(&url).await;
     for statement in [
+        "DROP TABLE video_captions",
         "DROP TABLE uploads",
         "ALTER TABLE videos DROP COLUMN source",
         "ALTER TABLE videos DROP COLUMN frames_lost",

@@ -90,6 +90,7 @@ async fn setup(spool: SpoolConfig, spill: bool) -> Setup {
         thumbnailer: None,
         spool,
         spool_dir: spill.then(|| dir.join("recordings/.spool")),
+        on_ready: None,
     };
     let shared: Arc<dyn Storage> = storage.clone();
     let recorder = Recorder::spawn(bus.clone(), catalog.clone(), shared, config, Box::new(|_| true));

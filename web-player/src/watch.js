@@ -4,7 +4,11 @@
 // /vod/<id>/manifest.mpd (DASH). A ready video plays as VOD from 0 (or ?t=<seconds>); a video
 // still recording plays as live (EVENT playlist, dynamic MPD) and the viewer can seek back to
 // its start. window.rillWatch is refreshed every 250 ms for tests (tests/browser/watch.mjs) and
-// tools; window.rillSeek(seconds) seeks.
+// tools; window.rillSeek(seconds) seeks. Captions (the HLS SUBTITLES group, the DASH text
+// adaptation sets) are listed in the Captions menu; window.rillCaptions(lang or '') picks one.
+// A video with a storyboard (/vod/<id>/storyboard.vtt: a WebVTT thumbnails track over a JPEG
+// sprite) gets a seek bar whose hover or keyboard focus shows the picture at that time. A ready
+// video has a "Download MP4" link (/vod/<id>/download).
 'use strict';
 
 (function () {
@@ -21,6 +25,8 @@
   const STATUS_NAMES = { recording: 'Recording (live)', ready: 'Ready', failed: 'Failed' };
 
   const video = document.getElementById('video');
+  const captionsSelect = document.getElementById('captions');
+  const captionsLabel = document.getElementById('captions-label');
   const modeSelect = document.getElementById('mode');
   const statusLine = document.getElementById('status');
   const el = {
@@ -32,6 +38,7 @@
     range: document.getElementById('timeline-range'),
     rangeText: document.getElementById('timeline-text'),
     live: document.getElementById('timeline-live'),
+    preview: document.getElementById('preview'),
   };
   const out = {
     status: document.getElementById('s-status'),
@@ -55,6 +62,9 @@
     fatalError: null, // last unrecovered fatal error (cleared when playback resumes)
     status: null, // the video's status from the API: recording | ready | failed
     analyticsSession: null, // the CMCD session id of the running player
+    storyboardTiles: 0, // seek preview pictures loaded
+    captions: [], // [{ lang, label }] the player offers
+    textTracks: [], // the element's text tracks: [{ language, label, mode, cues }]
   };
   window.rillWatch = Object.assign({}, stats);
 
@@ -95,7 +105,11 @@
   }
 
   function publish() {
-    window.rillWatch = Object.assign({}, stats, { seekable: stats.seekable && stats.seekable.slice() });
+    window.rillWatch = Object.assign({}, stats, {
+      seekable: stats.seekable && stats.seekable.slice(),
+      captions: stats.captions.slice(),
+      textTracks: stats.textTracks.slice(),
+    });
   }
 
   // Nothing to play (bad id, unknown video, failed recording): no empty player either.
@@ -179,6 +193,11 @@
     el.videoError.textContent = m.error ? 'Recording error: ' + m.error : '';
     el.videoError.hidden = !m.error;
     out.status.textContent = STATUS_NAMES[m.status] || String(m.status || '–');
+    // A finished video downloads as one MP4 (/vod/<id>/download), with the page's token.
+    const token = query.get('token');
+    const download = document.getElementById('download');
+    download.href = '/vod/' + id + '/download' + (token ? '?token=' + encodeURIComponent(token) : '');
+    document.getElementById('download-line').hidden = m.status !== 'ready';
     out.created.textContent = m.created_at_ms ? new Date(m.created_at_ms).toLocaleString() : '–';
     if (player && !stats.fatalError && playedOnce) setStatus(playingText(), false);
   }
@@ -196,6 +215,110 @@
       if (stats.status === 'recording' || r.error) pollMeta();
     }, META_POLL_MS);
   }
+
+  // ---- seek previews -----------------------------------------------------------------------
+
+  // [{ start, end, url, x, y, w, h }] from the storyboard's WebVTT, or null.
+  let storyboard = null;
+
+  function vttSeconds(text) {
+    const parts = text.trim().split(':').map(Number);
+    return parts.reduce(function (total, part) { return total * 60 + part; }, 0);
+  }
+
+  async function loadStoryboard() {
+    const token = query.get('token');
+    const url = new URL('/vod/' + id + '/storyboard.vtt' + (token ? '?token=' + encodeURIComponent(token) : ''), location.href);
+    let text;
+    try {
+      const res = await fetch(url, { cache: 'no-store' });
+      if (!res.ok) return; // no storyboard (yet): no previews
+      text = await res.text();
+    } catch (_) {
+      return;
+    }
+    const cues = [];
+    const re = /([\d:.]+)\s+-->\s+([\d:.]+)[^\n]*\n([^\n#]+)#xywh=(\d+),(\d+),(\d+),(\d+)/g;
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      cues.push({
+        start: vttSeconds(m[1]), end: vttSeconds(m[2]), url: new URL(m[3].trim(), url).href,
+        x: +m[4], y: +m[5], w: +m[6], h: +m[7],
+      });
+    }
+    storyboard = cues.length ? cues : null;
+    stats.storyboardTiles = cues.length;
+  }
+
+  // Shows the picture at `seconds` above the seek bar at horizontal `offset` (px in the bar).
+  function showPreview(seconds, offset) {
+    if (!storyboard) return;
+    const cue = storyboard.find(function (c) { return seconds >= c.start && seconds < c.end; }) ||
+      storyboard[storyboard.length - 1];
+    const p = el.preview;
+    p.style.width = cue.w + 'px';
+    p.style.height = cue.h + 'px';
+    p.style.backgroundImage = 'url("' + cue.url + '")';
+    p.style.backgroundPosition = -cue.x + 'px ' + -cue.y + 'px';
+    const barLeft = el.range.offsetLeft;
+    const left = Math.max(0, Math.min(barLeft + offset - cue.w / 2, el.timeline.clientWidth - cue.w));
+    p.style.left = left + 'px';
+    p.dataset.time = String(seconds);
+    p.hidden = false;
+  }
+
+  function rangeFraction(seconds) {
+    const min = Number(el.range.min);
+    const max = Number(el.range.max);
+    return max > min ? (seconds - min) / (max - min) : 0;
+  }
+
+  el.range.addEventListener('pointermove', function (e) {
+    const box = el.range.getBoundingClientRect();
+    const fraction = Math.max(0, Math.min(1, (e.clientX - box.left) / box.width));
+    const min = Number(el.range.min);
+    const seconds = min + fraction * (Number(el.range.max) - min);
+    showPreview(seconds, fraction * box.width);
+  });
+  el.range.addEventListener('pointerleave', function () {
+    if (document.activeElement !== el.range) el.preview.hidden = true;
+  });
+  const previewAtValue = function () {
+    const seconds = Number(el.range.value);
+    showPreview(seconds, rangeFraction(seconds) * el.range.clientWidth);
+  };
+  el.range.addEventListener('focus', previewAtValue);
+  el.range.addEventListener('input', previewAtValue);
+  el.range.addEventListener('blur', function () { el.preview.hidden = true; });
+
+  // ---- captions ----------------------------------------------------------------------------
+
+  // The running player's caption choices: list() → [{ lang, label }], pick(index or -1).
+  let captionControl = null;
+
+  function showCaptions(control) {
+    captionControl = control;
+    const list = control ? control.list() : [];
+    stats.captions = list.map(function (c) { return { lang: c.lang, label: c.label }; });
+    const chosen = captionsSelect.value;
+    captionsSelect.replaceChildren(new Option('Off', ''));
+    for (const c of list) captionsSelect.appendChild(new Option(c.label || c.lang, c.lang));
+    captionsSelect.value = list.some(function (c) { return c.lang === chosen; }) ? chosen : '';
+    captionsLabel.hidden = !list.length;
+    if (captionsSelect.value) pickCaptions(captionsSelect.value);
+  }
+
+  function pickCaptions(lang) {
+    if (!captionControl) return;
+    const index = captionControl.list().findIndex(function (c) { return c.lang === lang; });
+    captionControl.pick(index);
+  }
+
+  captionsSelect.addEventListener('change', function () { pickCaptions(captionsSelect.value); });
+  window.rillCaptions = function (lang) {
+    captionsSelect.value = lang || '';
+    pickCaptions(captionsSelect.value);
+  };
 
   // ---- HLS (hls.js) ------------------------------------------------------------------------
 
@@ -222,6 +345,19 @@
     hls.on(Hls.Events.MANIFEST_PARSED, function () {
       if (my !== session) return;
       play();
+    });
+    hls.subtitleDisplay = true;
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, function () {
+      if (my !== session) return;
+      showCaptions({
+        list: function () {
+          return hls.subtitleTracks.map(function (t) { return { lang: t.lang, label: t.name }; });
+        },
+        pick: function (index) {
+          hls.subtitleDisplay = index >= 0;
+          hls.subtitleTrack = index;
+        },
+      });
     });
     RillPage.handleHlsErrors(hls, {
       current: function () { return my === session; },
@@ -287,6 +423,20 @@
     dash.on(events.STREAM_INITIALIZED, function () {
       if (my !== session) return;
       play();
+      const texts = function () { return dash.getTracksFor('text') || []; };
+      const label = function (t) {
+        const l = Array.isArray(t.labels) && t.labels[0];
+        return (l && (l.text || l)) || t.lang;
+      };
+      showCaptions({
+        list: function () {
+          return texts().map(function (t) { return { lang: t.lang, label: label(t) }; });
+        },
+        pick: function (index) {
+          dash.enableText(index >= 0);
+          if (index >= 0) dash.setCurrentTrack(texts()[index]);
+        },
+      });
     });
     dash.initialize(video, null, true);
     // No third-party clock (see play.js): UTCTiming from the MPD, else its Date header.
@@ -305,6 +455,7 @@
 
   function stopPlayer() {
     retry.cancel();
+    showCaptions(null);
     if (player) {
       try { player.stop(); } catch (_) { /* already torn down */ }
       player = null;
@@ -355,6 +506,9 @@
     s.seekable = sk.length ? [sk.start(0), sk.end(sk.length - 1)] : null;
     s.bufferedAhead = RillPage.bufferAhead(video);
     if (video.getVideoPlaybackQuality) s.framesDecoded = video.getVideoPlaybackQuality().totalVideoFrames;
+    s.textTracks = Array.from(video.textTracks).map(function (t) {
+      return { language: t.language, label: t.label, mode: t.mode, cues: t.cues ? t.cues.length : 0 };
+    });
     // The picture moved since the last sample (readyState dips between segments without a stall).
     const advancing = !video.paused && !video.seeking && video.currentTime !== lastTime;
     lastTime = video.currentTime;
@@ -398,8 +552,10 @@
   // MPD): then a slider over the seekable range takes its place.
   function updateTimeline() {
     const range = stats.seekable;
-    const show = !!player && range != null && stats.duration == null && video.duration === Infinity;
+    const unbounded = stats.duration == null && video.duration === Infinity;
+    const show = !!player && range != null && (unbounded || !!storyboard);
     el.timeline.hidden = !show;
+    el.live.hidden = !unbounded;
     if (!show) return;
     el.range.min = String(range[0]);
     el.range.max = String(range[1]);
@@ -469,6 +625,7 @@
       return;
     }
     if (r.meta.status === 'recording') pollMeta();
+    else loadStoryboard();
     startPlayer(initial, false);
   }
 

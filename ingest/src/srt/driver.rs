@@ -364,6 +364,7 @@ mod tests {
                 (access::Action::Publish, _, _) => Err(Denied::UnknownKey),
                 (access::Action::Play, _, Some(access::Resource::Stream("secret"))) => Err(Denied::MissingToken),
                 (access::Action::Play, _, _) => Ok(access::Grant { name: "x".into(), via: access::Via::Public }),
+                (access::Action::Upload, _, _) => Err(Denied::WrongAction),
             }
         }
     }

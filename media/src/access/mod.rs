@@ -296,6 +296,8 @@ impl Access {
             (Some(rest), _) => Err(Denied::TooManyFailures { retry_after_s: rest.as_secs().max(1) }),
             (None, Action::Publish) => self.publish(request, directory, now),
             (None, Action::Play) => self.play(request, directory, now),
+            // Uploads are not a stream or video request: see `check_upload`.
+            (None, Action::Upload) => Err(Denied::WrongAction),
         };
         if let (Err(denied), Some(client)) = (&decided, request.client) {
             if denied.is_guess() {
@@ -314,6 +316,16 @@ impl Access {
             );
         }
         decided
+    }
+
+    /// Whether `token` is a good upload token (`act: upload`) at `now`: what the upload
+    /// endpoints accept besides the admin token.
+    pub fn check_upload(&self, token: &str, now: u64) -> Result<Claims, Denied> {
+        let claims = self.signer.verify(token, now)?;
+        if claims.act != Action::Upload || claims.sid.is_some() {
+            return Err(Denied::WrongAction);
+        }
+        Ok(claims)
     }
 
     fn publish(&self, request: &Request<'_>, directory: &dyn Directory, now: u64) -> Result<Grant, Denied> {
@@ -584,6 +596,11 @@ mod tests {
         let other = a.decide(&Request::publish(Protocol::Rtmp, "other", Some(&token), None), &Dir, NOW);
         assert_eq!(other, Err(Denied::WrongResource));
         // A play token does not publish.
+        let upload = a.signer().mint(&Claims { stream: None, ..claims(Action::Upload, "x") });
+        assert!(a.check_upload(&upload, NOW).is_ok(), "an upload token opens uploads");
+        assert_eq!(a.check_upload(&token, NOW).unwrap_err(), Denied::WrongAction, "a publish token does not");
+        let uploading = Request::publish(Protocol::Rtmp, "studio", Some(&upload), None);
+        assert_eq!(a.decide(&uploading, &Dir, NOW).unwrap_err(), Denied::WrongAction, "nor does it publish");
         let play = a.signer().mint(&claims(Action::Play, "studio"));
         assert_eq!(a.decide(&Request::publish(Protocol::Whip, &play, None, None), &Dir, NOW), Err(Denied::WrongAction));
         let mut text = String::new();

@@ -22,6 +22,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub enum Action {
     Play,
     Publish,
+    /// Resumable uploads (`/api/v1/uploads`), and nothing else: no stream or video is named.
+    Upload,
 }
 
 impl Action {
@@ -29,6 +31,7 @@ impl Action {
         match self {
             Action::Play => "play",
             Action::Publish => "publish",
+            Action::Upload => "upload",
         }
     }
 }

@@ -4,11 +4,13 @@
 //! - [`streams`]: streams, keys, kicking publishers, transcoding and playback settings (admin token).
 //! - [`tokens`]: minting access tokens (admin token).
 //! - [`videos`]: the catalog (public videos readable without the token).
+//! - [`captions`]: a video's caption files (listing as the video; changes with the admin token).
 //! - [`sources`]: RTSP cameras (admin token).
 //! - [`uploads`]: resumable uploads, tus 1.0 (admin token).
 //! - [`views`]: the JSON shapes, as types.
 
 pub mod analytics;
+pub mod captions;
 pub mod sources;
 pub mod streams;
 pub mod tokens;
@@ -29,6 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(tokens::router())
         .layer(middleware::from_fn_with_state(state, require_admin))
         .merge(videos::router())
+        .merge(captions::router())
         .merge(sources::router())
         .merge(uploads::router())
 }

@@ -1,6 +1,7 @@
 //! `POST /api/v1/tokens` (admin token): mints an access token —
 //! `{"action": "play" | "publish", "stream": "<name>" | "video": "<id>", "prefix": false,
-//! "ttl_s": 300, "nbf": <unix s>, "ip": "<client address>"}` → `{"token", "expires_at"}`.
+//! "ttl_s": 300, "nbf": <unix s>, "ip": "<client address>"}` → `{"token", "expires_at"}`; or
+//! an upload token, `{"action": "upload", "ttl_s": 3600}`, good for `/api/v1/uploads` only.
 
 use crate::http::response::json_error as error;
 use crate::state::AppState;
@@ -36,6 +37,21 @@ struct MintToken {
 
 /// Why a mint request is refused (a 400 with this text).
 fn check(request: &MintToken, max_ttl_s: u64) -> Result<(), String> {
+    if request.action == Action::Upload {
+        if request.stream.is_some() || request.video.is_some() || request.prefix || request.ip.is_some() {
+            return Err("an upload token names no stream or video and no address".into());
+        }
+    } else {
+        check_resource(request)?;
+    }
+    if request.ttl_s == 0 || request.ttl_s > max_ttl_s {
+        return Err(format!("ttl_s must be 1..={max_ttl_s}"));
+    }
+    Ok(())
+}
+
+/// The stream or video a play or publish token names.
+fn check_resource(request: &MintToken) -> Result<(), String> {
     match (&request.stream, &request.video) {
         (Some(_), Some(_)) | (None, None) => return Err("give exactly one of \"stream\" and \"video\"".into()),
         (Some(name), None) if !request.prefix && !is_valid_stream_name(name) => {
@@ -46,9 +62,6 @@ fn check(request: &MintToken, max_ttl_s: u64) -> Result<(), String> {
     }
     if request.action == Action::Publish && request.prefix {
         return Err("a publish token names its stream exactly".into());
-    }
-    if request.ttl_s == 0 || request.ttl_s > max_ttl_s {
-        return Err(format!("ttl_s must be 1..={max_ttl_s}"));
     }
     Ok(())
 }

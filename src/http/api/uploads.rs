@@ -1,11 +1,11 @@
-//! Resumable uploads, tus 1.0, under `/api/v1/uploads` (admin token; `OPTIONS` is open, as
-//! tus discovery and CORS preflights need): `POST` creates, `HEAD` tells the offset to resume
+//! Resumable uploads, tus 1.0, under `/api/v1/uploads` (the admin token or an upload token;
+//! `OPTIONS` is open, as tus discovery and CORS preflights need): `POST` creates, `HEAD` tells the offset to resume
 //! from, `PATCH` appends, `DELETE` terminates, and `GET /api/v1/uploads/<id>` is the upload's
 //! JSON (`state`, `offset`, `length`, `video_id`, `progress`, `eta_s`, `error`). The protocol
 //! rules are in `rill_vod::upload`; this module moves headers and the body stream.
 
 use crate::http::auth::refuse_non_admin;
-use crate::http::response::{httpdate, json_error, origin};
+use crate::http::response::{bearer, httpdate, json_error, origin};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -55,9 +55,18 @@ fn expires(ms: i64) -> String {
     httpdate(UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
-/// The checks before any tus request but `OPTIONS`: the admin token and `Tus-Resumable`.
+/// The admin token or an upload token (`POST /api/v1/tokens` with `"action": "upload"`).
+fn refuse_non_uploader(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+    match bearer(headers) {
+        Some(token) if app.access.check_upload(token).is_ok() => None,
+        _ => refuse_non_admin(app, headers),
+    }
+}
+
+/// The checks before any tus request but `OPTIONS`: the admin or an upload token, and
+/// `Tus-Resumable`.
 fn refuse(app: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if let Some(refusal) = refuse_non_admin(app, headers) {
+    if let Some(refusal) = refuse_non_uploader(app, headers) {
         return Some(with_headers(refusal, &[]));
     }
     tus::check_version(text(headers, "tus-resumable")).err().map(|e| failure(e.into()))
@@ -185,7 +194,7 @@ pub fn upload_json(origin: &str, upload: &UploadStatus) -> serde_json::Value {
 }
 
 async fn status(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Some(refusal) = refuse_non_admin(&app, &headers) {
+    if let Some(refusal) = refuse_non_uploader(&app, &headers) {
         return refusal;
     }
     match app.uploads.status(&id).await {

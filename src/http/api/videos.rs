@@ -1,22 +1,28 @@
 //! The catalog API under `/api/v1/videos`: listing and search (anyone sees public videos; the
 //! admin token also lists unlisted and private ones), one video's details (a private video's to
-//! the admin and to viewers with a play token for it), and edits and deletion (admin token).
+//! the admin and to viewers with a play token for it), and edits (with `thumbnail_time`: the
+//! poster made again from that time) and deletion (admin token).
 
 use crate::http::auth::{is_admin, refuse_non_admin};
 use crate::http::listener::PeerAddr;
 use crate::http::response::{bearer, json_error as error, origin};
 use crate::state::AppState;
+use crate::thumbnailer::{picture_at, THUMBNAIL_WIDTH};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rill_vod::catalog::{CatalogError, Video, VideoPatch, VideoQuery, Visibility};
 use rill_media::access::{token_from_query, Playback, Protocol};
+use rill_media::cmaf::TrackKind;
+use rill_vod::catalog::{CatalogError, Video, VideoPatch, VideoQuery, Visibility};
+use rill_vod::recorder::thumbnail_key;
+use rill_vod::storage;
+use rill_vod::upload::package::{track_init_key, track_segment_key};
 use rill_vod::VideoId;
-use std::net::IpAddr;
 use serde_json::{json, Value};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Largest `PATCH` body: a title, a description and tags fit many times over.
@@ -76,14 +82,14 @@ async fn list_videos(
 
 /// A viewer's play token for one video (`?token=` or `Authorization: Bearer`), and where the
 /// viewer is: a private video's details are theirs to see, as its media are.
-struct ViewerToken<'a> {
+pub(super) struct ViewerToken<'a> {
     token: &'a str,
     client: IpAddr,
 }
 
 /// The video `id` if it exists and the requester may see it: the admin, or for a private
 /// video a viewer with a play token for it.
-async fn visible_video(
+pub(super) async fn visible_video(
     app: &AppState,
     headers: &HeaderMap,
     id: &str,
@@ -96,7 +102,8 @@ async fn visible_video(
             || is_admin(app, headers)
             || viewer.as_ref().is_some_and(|v| {
                 let text = id.to_string();
-                let decided = app.access.decide_video(Protocol::Vod, &text, Playback::Token, Some(v.token), Some(v.client));
+                let decided =
+                    app.access.decide_video(Protocol::Vod, &text, Playback::Token, Some(v.token), Some(v.client));
                 decided.is_ok()
             })
     };
@@ -156,10 +163,15 @@ async fn patch_video(
         Err(e) => {
             return error(
                 e.status(),
-                format!("expected JSON {{title, description, tags, visibility}}: {}", e.body_text()),
+                format!("expected JSON {{title, description, tags, visibility, thumbnail_time}}: {}", e.body_text()),
             )
         }
     };
+    if let Some(at) = patch.thumbnail_time {
+        if let Err(response) = remake_thumbnail(&app, id, at).await {
+            return response;
+        }
+    }
     let updated = app.library.catalog.update(id, &patch).await;
     app.library.invalidate(id);
     match updated {
@@ -170,6 +182,57 @@ async fn patch_video(
         Ok(None) => error(StatusCode::NOT_FOUND, format!("video {id} does not exist")),
         Err(e) => catalog_error(e),
     }
+}
+
+/// Makes the video's thumbnail again from its picture `at` seconds from its start (the top
+/// rendition; a `rill thumbnail` child decodes the segment holding that time).
+async fn remake_thumbnail(app: &AppState, id: VideoId, at: f64) -> Result<(), Response> {
+    let index = match app.library.index(id).await {
+        Ok(Some(index)) => index,
+        Ok(None) => return Err(error(StatusCode::NOT_FOUND, format!("video {id} does not exist"))),
+        Err(e) => return Err(catalog_error(e)),
+    };
+    let duration = index.duration_secs();
+    if !(at.is_finite() && at >= 0.0 && at < duration) {
+        let message = format!("thumbnail_time must be a number of seconds from 0 to under the video's {duration:.3}");
+        return Err(error(StatusCode::BAD_REQUEST, message));
+    }
+    let Some(track) = index.track(TrackKind::Video) else {
+        return Err(error(StatusCode::CONFLICT, "this video has no pictures"));
+    };
+    let at_ms = (at * 1000.0) as u64;
+    let found = track.segments.iter().find_map(|s| {
+        let (start, end) = track.media_range_ms(s.sequence)?;
+        (at_ms >= start && at_ms < end).then_some((s.clone(), at_ms - start))
+    });
+    let Some((segment, offset_ms)) = found.or_else(|| {
+        let last = track.segments.last()?;
+        Some((last.clone(), 0))
+    }) else {
+        return Err(error(StatusCode::CONFLICT, "this video has no pictures"));
+    };
+    let exe = std::env::current_exe().map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let init = track_init_key(id, &track.name, segment.init_version);
+    let media = track_segment_key(id, &track.name, segment.sequence as u64);
+    let key = thumbnail_key(id);
+    let stored = key.clone();
+    let made = storage::run(&app.library.storage, move |s| {
+        let mut bytes = s.read(&init, 0..s.size(&init)?)?.to_vec();
+        bytes.extend_from_slice(&s.read(&media, 0..s.size(&media)?)?);
+        let at = std::time::Duration::from_millis(offset_ms);
+        let jpeg = picture_at(&exe, THUMBNAIL_WIDTH, bytes.into(), at).map_err(std::io::Error::other)?;
+        s.put(&stored, &jpeg)
+    })
+    .await;
+    if let Err(e) = made {
+        tracing::warn!(video = %id, error = %e, "remaking the thumbnail failed");
+        return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("the thumbnail could not be made: {e}")));
+    }
+    if let Err(e) = app.library.catalog.set_thumbnail(id, &key).await {
+        return Err(catalog_error(e));
+    }
+    tracing::info!(video = %id, at, "thumbnail remade");
+    Ok(())
 }
 
 async fn delete_video(State(app): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {

@@ -6,8 +6,10 @@
 //! and full-text search differ per [`Dialect`] (see `schema` and `search`).
 //!
 //! Submodules: `model` (the public types and validation), `schema` (tables and migrations),
-//! `search` (listing and full-text search), `sql` (statements with bound values).
+//! `search` (listing and full-text search), `sql` (statements with bound values), `uploads`
+//! (tus uploads), `captions` (a video's caption languages).
 
+mod captions;
 mod model;
 mod schema;
 mod search;
@@ -17,6 +19,7 @@ mod uploads;
 pub use schema::{migrate_set, Migration, Step};
 pub use sql::{Arg, Bindings};
 
+pub use captions::CaptionRow;
 pub use model::{
     InitRow, NewVideo, SegmentRow, UploadState, Video, VideoEnd, VideoPage, VideoPatch, VideoQuery, VideoSource,
     VideoStatus, Visibility, DEFAULT_PAGE_SIZE, MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_TAGS, MAX_TAG_CHARS,

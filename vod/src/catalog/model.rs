@@ -235,6 +235,9 @@ pub struct VideoPatch {
     /// or `_`; stored lowercase without duplicates.
     pub tags: Option<Vec<String>>,
     pub visibility: Option<Visibility>,
+    /// Seconds from the video's start: its thumbnail (poster) is made again from the picture
+    /// there (the HTTP layer does it; the catalog only stores the thumbnail's key).
+    pub thumbnail_time: Option<f64>,
 }
 
 /// How a recording ended, for [`Catalog::finish_video`](super::Catalog::finish_video).

@@ -17,6 +17,8 @@
 //!    length, the offset stored so far, the metadata the uploader sent, when they expire) and
 //!    what became of them (`state`, `error`, the whole file's `sha1`, the `video_id` they
 //!    become).
+//! 5. `video_captions(video_id, lang, label, cues, size_bytes, created_at)`: the caption files
+//!    of a video, one per language (the files are `<id>/captions/<lang>.vtt` in storage).
 //!
 //! The tables are the same in both dialects except for the text search:
 //! * SQLite: `videos` has an `INTEGER PRIMARY KEY` (`seq`, a stable rowid; `id` is `UNIQUE`)
@@ -232,6 +234,20 @@ const MIGRATIONS: &[Migration] = &[
             ),
             Step::Both("CREATE INDEX uploads_by_state ON uploads (state, expires_at)"),
         ],
+    },
+    Migration {
+        version: 5,
+        steps: &[Step::Both(
+            "CREATE TABLE video_captions (
+                video_id TEXT NOT NULL REFERENCES videos (id) ON DELETE CASCADE,
+                lang TEXT NOT NULL,
+                label TEXT NOT NULL,
+                cues BIGINT NOT NULL,
+                size_bytes BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (video_id, lang)
+            )",
+        )],
     },
 ];
 

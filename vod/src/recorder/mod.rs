@@ -70,7 +70,12 @@ pub struct RecorderConfig {
     /// Where recordings spill what does not fit in memory (`<dir>/<video-id>/`); emptied when
     /// the recorder starts. `None`: memory only.
     pub spool_dir: Option<PathBuf>,
+    /// Called (on the runtime) when a recording became ready: e.g. its storyboard is made.
+    pub on_ready: Option<OnReady>,
 }
+
+/// What runs when a recording becomes ready.
+pub type OnReady = Arc<dyn Fn(VideoId) + Send + Sync>;
 
 /// Counters for metrics.
 #[derive(Debug, Default)]
@@ -278,8 +283,16 @@ impl Recorder {
         buffer.remove_dir().await;
         if let Some(end) = self.end_of(recording, written, stream_ended) {
             let id = recording.video_id;
-            if let Err(e) = retry_transient("marking the video ended", || self.catalog.finish_video(id, &end)).await {
-                tracing::error!(error = %e, "cannot mark the recording as ended; it is recovered at the next start");
+            match retry_transient("marking the video ended", || self.catalog.finish_video(id, &end)).await {
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot mark the recording as ended; it is recovered at the next start")
+                }
+                Ok(()) if end.status == VideoStatus::Ready => {
+                    if let Some(on_ready) = &self.config.on_ready {
+                        on_ready(id);
+                    }
+                }
+                Ok(()) => {}
             }
         }
         self.set_running(false);
